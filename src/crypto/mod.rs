@@ -1,0 +1,3 @@
+//! Server-side cryptography: secret sealing and small helpers shared by the routes.
+pub mod secretbox;
+pub mod util;
