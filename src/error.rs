@@ -73,6 +73,14 @@ impl From<serde_json::Error> for ApiError {
     }
 }
 
+impl From<worker::Error> for ApiError {
+    fn from(e: worker::Error) -> Self {
+        // Binding failures (D1, R2, DO) are our fault, never the client's: log and hide details.
+        worker::console_error!("internal error: {e}");
+        ApiError::internal("Internal error")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,13 +89,5 @@ mod tests {
     fn body_merges_extra_fields_after_error() {
         let e = ApiError::conflict("version-mismatch").with("version", 3);
         assert_eq!(e.body().to_string(), r#"{"error":"version-mismatch","version":3}"#);
-    }
-}
-
-impl From<worker::Error> for ApiError {
-    fn from(e: worker::Error) -> Self {
-        // Binding failures (D1, R2, DO) are our fault, never the client's: log and hide details.
-        worker::console_error!("internal error: {e}");
-        ApiError::internal("Internal error")
     }
 }

@@ -1,4 +1,20 @@
-//! Happy server on Cloudflare Workers.
+//! Happy server on Cloudflare Workers: HTTP API over D1, uploads in R2, and one Durable Object
+//! per user holding that user's WebSockets.
+
+pub mod app;
 pub mod auth;
+pub mod config;
 pub mod crypto;
+pub mod db;
+pub mod domain;
 pub mod error;
+pub mod realtime;
+pub mod routes;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    console_error_panic_hook::set_once();
+    Ok(app::handle(req, env, ctx).await)
+}

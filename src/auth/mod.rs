@@ -1,2 +1,120 @@
 //! Authentication: privacy-kit tokens, per-isolate key and verification caches, revocation.
+
+pub mod cache;
+pub mod keys;
 pub mod token;
+
+use std::cell::RefCell;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use worker::Env;
+
+use cache::{CachedToken, RevocationList, VerifiedCache};
+
+use crate::args;
+use crate::config::now_ms;
+use crate::crypto::util::uuid_v4;
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult};
+
+const VERIFIED_CACHE_CAPACITY: usize = 10_000;
+
+thread_local! {
+    static VERIFIED: RefCell<VerifiedCache> = RefCell::new(VerifiedCache::new(VERIFIED_CACHE_CAPACITY));
+    static REVOKED: RefCell<RevocationList> = RefCell::new(RevocationList::default());
+}
+
+/// The caller of a request.
+#[derive(Clone, Debug)]
+pub struct AuthUser {
+    pub id: String,
+    /// The token id, for logout.
+    pub jti: Option<String>,
+}
+
+/// `Authorization: Bearer <token>` → the token.
+pub fn bearer(header: Option<String>) -> Option<String> {
+    let h = header?;
+    let token = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))?.trim();
+    (!token.is_empty()).then(|| token.to_string())
+}
+
+/// Verifies a token: cache, then signature, then the revocation list (synced from D1 at most
+/// every few seconds per isolate).
+pub async fn verify_token(env: &Env, token: &str) -> ApiResult<AuthUser> {
+    let cached = VERIFIED.with(|c| c.borrow().get(token).cloned());
+    let entry = match cached {
+        Some(e) => e,
+        None => {
+            let key = keys::account_key(env)?;
+            let verified = key.verify(token, now_ms() as u64).ok_or_else(invalid)?;
+            let user_id = verified.user_id().ok_or_else(invalid)?.to_string();
+            let entry = CachedToken { user_id, jti: verified.uuid };
+            VERIFIED.with(|c| c.borrow_mut().insert(token.to_string(), entry.clone()));
+            entry
+        }
+    };
+    if let Some(jti) = &entry.jti {
+        sync_revocations(env).await?;
+        if REVOKED.with(|r| r.borrow().is_revoked(jti)) {
+            return Err(invalid());
+        }
+    }
+    Ok(AuthUser { id: entry.user_id, jti: entry.jti })
+}
+
+fn invalid() -> ApiError {
+    ApiError::unauthorized("Invalid token")
+}
+
+#[derive(Deserialize)]
+struct RevokedRow {
+    jti: String,
+    revoked_at: i64,
+}
+
+async fn sync_revocations(env: &Env) -> ApiResult<()> {
+    let now = now_ms();
+    let Some(cursor) = REVOKED.with(|r| {
+        let r = r.borrow();
+        r.needs_sync(now).then(|| r.cursor())
+    }) else {
+        return Ok(());
+    };
+    let rows: Vec<RevokedRow> = Db::from_env(env)?
+        .all("SELECT jti, revoked_at FROM revoked_tokens WHERE revoked_at >= ?1", args![cursor])
+        .await?;
+    REVOKED.with(|r| r.borrow_mut().apply(rows.into_iter().map(|r| (r.jti, r.revoked_at)), now));
+    Ok(())
+}
+
+/// Persists a revocation; every isolate honours it within one sync interval.
+pub async fn revoke(db: &Db, user_id: &str, jti: &str) -> ApiResult<()> {
+    db.run(
+        "INSERT INTO revoked_tokens (jti, account_id, revoked_at) VALUES (?1, ?2, ?3) ON CONFLICT(jti) DO NOTHING",
+        args![jti, user_id, now_ms()],
+    )
+    .await?;
+    REVOKED.with(|r| r.borrow_mut().revoke_locally(jti));
+    Ok(())
+}
+
+/// Mints an account token (privacy-kit persistent, service `handy`).
+pub fn mint(env: &Env, user_id: &str, extras: &Map<String, Value>) -> ApiResult<String> {
+    let key = keys::account_key(env)?;
+    Ok(key.mint(user_id, extras, now_ms() as u64, None, &uuid_v4()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_extracts_token() {
+        assert_eq!(bearer(Some("Bearer abc".into())).as_deref(), Some("abc"));
+        assert_eq!(bearer(Some("Basic abc".into())), None);
+        assert_eq!(bearer(Some("Bearer ".into())), None);
+        assert_eq!(bearer(None), None);
+    }
+}

@@ -43,12 +43,7 @@ impl TokenKind {
 /// PBKDF2 derivation of the Ed25519 seed. Costly (210k rounds): call once per isolate.
 pub fn derive_seed(secret: &str, service: &str, kind: TokenKind) -> [u8; 32] {
     let mut out = [0u8; 64];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha512>(
-        secret.as_bytes(),
-        kind.usage(service).as_bytes(),
-        PBKDF2_ROUNDS,
-        &mut out,
-    );
+    pbkdf2::pbkdf2_hmac::<sha2::Sha512>(secret.as_bytes(), kind.usage(service).as_bytes(), PBKDF2_ROUNDS, &mut out);
     let mut seed = [0u8; 32];
     seed.copy_from_slice(&out[..32]);
     seed
@@ -89,14 +84,7 @@ impl TokenKey {
     }
 
     /// Mints a token. `ttl_ms` makes it ephemeral (adds `exp`).
-    pub fn mint(
-        &self,
-        user: &str,
-        extras: &Map<String, Value>,
-        now_ms: u64,
-        ttl_ms: Option<u64>,
-        jti: &str,
-    ) -> String {
+    pub fn mint(&self, user: &str, extras: &Map<String, Value>, now_ms: u64, ttl_ms: Option<u64>, jti: &str) -> String {
         let iat = now_ms / 1000;
         let mut claims = Map::new();
         claims.insert("sub".into(), Value::from(user));
@@ -136,9 +124,7 @@ impl TokenKey {
         }
         let signature: [u8; 64] = B64URL.decode(signature).ok()?.try_into().ok()?;
         let signing_input = &token[..header_len(token)?];
-        self.verifying
-            .verify_strict(signing_input.as_bytes(), &Signature::from_bytes(&signature))
-            .ok()?;
+        self.verifying.verify_strict(signing_input.as_bytes(), &Signature::from_bytes(&signature)).ok()?;
 
         let claims: Value = serde_json::from_slice(&B64URL.decode(payload).ok()?).ok()?;
         let claims = claims.as_object()?;
@@ -182,11 +168,9 @@ mod tests {
     use super::*;
 
     fn vectors() -> Value {
-        let raw = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/vectors/privacy-kit-exact.json"
-        ))
-        .expect("shared/vectors beside the repository");
+        let raw =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/privacy-kit-exact.json"))
+                .expect("shared/vectors beside the repository");
         serde_json::from_str(&raw).unwrap()
     }
 
@@ -241,10 +225,13 @@ mod tests {
             let extras = input["extras"].as_object().cloned().unwrap_or_default();
             // Cases with JS-only key ordering quirks are verified, not re-minted.
             let simple = input["user"].is_string()
-                && !extras.keys().any(|k| k.parse::<u64>().is_ok() || ["sub", "iat", "nbf", "iss", "jti", "exp"].contains(&k.as_str()))
+                && !extras.keys().any(|k| {
+                    k.parse::<u64>().is_ok() || ["sub", "iat", "nbf", "iss", "jti", "exp"].contains(&k.as_str())
+                })
                 && !extras.values().any(|x| x.to_string().contains('.') || x.to_string().contains('e'));
             if simple {
-                let minted = key.mint(input["user"].as_str().unwrap(), &extras, now, None, case["jti"].as_str().unwrap());
+                let minted =
+                    key.mint(input["user"].as_str().unwrap(), &extras, now, None, case["jti"].as_str().unwrap());
                 assert_eq!(minted, case["token"].as_str().unwrap(), "{name}");
             }
             let token = case["token"].as_str().unwrap();
@@ -260,7 +247,13 @@ mod tests {
         let case = &v["ephemeral_tokens"][0];
         let now = case["now_ms"].as_u64().unwrap();
         let ttl = case["ttl_ms"].as_u64().unwrap();
-        let minted = key.mint(case["input"]["user"].as_str().unwrap(), &Map::new(), now, Some(ttl), case["jti"].as_str().unwrap());
+        let minted = key.mint(
+            case["input"]["user"].as_str().unwrap(),
+            &Map::new(),
+            now,
+            Some(ttl),
+            case["jti"].as_str().unwrap(),
+        );
         assert_eq!(minted, case["token"].as_str().unwrap());
         let exp_ms = (now + ttl) / 1000 * 1000;
         assert_eq!(as_json(key.verify(&minted, now)), case["verify"]["at_now"]);
@@ -280,7 +273,10 @@ mod tests {
             for case in v[list].as_array().unwrap() {
                 let name = case["name"].as_str().unwrap();
                 let verifier = if name.starts_with("N5") {
-                    TokenKey::from_seed("other-service", &seed_from_hex(v["token_keys"]["persistent_handy"]["ed25519_seed_hex"].as_str().unwrap()))
+                    TokenKey::from_seed(
+                        "other-service",
+                        &seed_from_hex(v["token_keys"]["persistent_handy"]["ed25519_seed_hex"].as_str().unwrap()),
+                    )
                 } else {
                     key_for(&v, "persistent_handy")
                 };
@@ -296,14 +292,20 @@ mod tests {
 
     #[test]
     fn tokens_minted_by_the_v025_library_verify() {
-        let raw = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/privacy-kit-tokens.json")).unwrap();
+        let raw =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/privacy-kit-tokens.json"))
+                .unwrap();
         let v: Value = serde_json::from_str(&raw).unwrap();
         for case in v["cases"].as_array().unwrap() {
-            let seed = derive_seed(case["seed"].as_str().unwrap(), case["service"].as_str().unwrap(), TokenKind::Persistent);
+            let seed =
+                derive_seed(case["seed"].as_str().unwrap(), case["service"].as_str().unwrap(), TokenKind::Persistent);
             assert_eq!(hex(&seed), case["ed25519_private_seed_hex"].as_str().unwrap());
             let key = TokenKey::from_seed(case["service"].as_str().unwrap(), &seed);
             assert_eq!(hex(&key.public_key()), case["ed25519_public_key_hex"].as_str().unwrap());
-            let eph = TokenKey::from_seed("github-happy", &derive_seed(case["seed"].as_str().unwrap(), "github-happy", TokenKind::Ephemeral));
+            let eph = TokenKey::from_seed(
+                "github-happy",
+                &derive_seed(case["seed"].as_str().unwrap(), "github-happy", TokenKind::Ephemeral),
+            );
             assert_eq!(hex(&eph.public_key()), case["ephemeral_public_key_hex"].as_str().unwrap());
             for t in case["tokens"].as_array().unwrap() {
                 let got = as_json(key.verify(t["token"].as_str().unwrap(), 2_000_000_000_000));

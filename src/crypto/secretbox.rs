@@ -14,9 +14,7 @@ const NONCE_LEN: usize = 24;
 
 fn hkdf32(ikm: &[u8], salt: &[u8], info: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
-    Hkdf::<Sha256>::new(Some(salt), ikm)
-        .expand(info, &mut out)
-        .expect("32 bytes is a valid HKDF-SHA256 length");
+    Hkdf::<Sha256>::new(Some(salt), ikm).expand(info, &mut out).expect("32 bytes is a valid HKDF-SHA256 length");
     out
 }
 

@@ -1,0 +1,60 @@
+# Two entry points for a new machine: `make dev` (serve locally) and `make test` (everything).
+SHELL := /bin/bash
+PORT ?= 8787
+PERSIST ?= .wrangler/state
+WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/version = "\(.*\)"/\1/p}' Cargo.lock)
+CARGO_BIN := $(HOME)/.cargo/bin
+export WASM_BINDGEN_BIN := $(CARGO_BIN)/wasm-bindgen
+export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
+export WRANGLER_SEND_METRICS := false
+WRANGLER := node_modules/.bin/wrangler
+
+.PHONY: setup lint-setup build dev test lint fmt bench clean
+
+## Installs what is missing: wasm target, worker-build, wasm-bindgen CLI, npm packages.
+setup: node_modules/.installed
+	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@command -v $(CARGO_BIN)/worker-build >/dev/null && $(CARGO_BIN)/worker-build --version | grep -q 0.8.7 \
+		|| cargo install worker-build --version 0.8.7 --locked
+	@$(WASM_BINDGEN_BIN) --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" \
+		|| cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-fund --no-audit
+	@touch $@
+
+## Release build of the worker into build/.
+build: setup
+	$(CARGO_BIN)/worker-build --release
+
+## A local .dev.vars with a fresh master secret, unless one exists.
+.dev.vars:
+	@sed "s/^HAPPY_MASTER_SECRET=.*/HAPPY_MASTER_SECRET=$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')/" .dev.vars.example > .dev.vars
+	@echo "created .dev.vars with a new HAPPY_MASTER_SECRET"
+
+## Serves on http://127.0.0.1:$(PORT) with local D1, R2 and the Durable Object.
+dev: build .dev.vars
+	CI=1 $(WRANGLER) d1 migrations apply DB --local --persist-to $(PERSIST)
+	$(WRANGLER) dev --ip 127.0.0.1 --port $(PORT) --persist-to $(PERSIST)
+
+## Every test: native unit tests, then the integration tests against `wrangler dev`.
+test: build
+	cargo test
+
+lint-setup:
+	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@rustup component list --installed | grep -q clippy || rustup component add clippy rustfmt
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
+
+fmt:
+	cargo fmt
+
+bench: build
+	cargo run --release --manifest-path bench/Cargo.toml -- --spawn
+
+clean:
+	rm -rf build target .wrangler

@@ -1,0 +1,85 @@
+//! What a handler gets: the request, bindings, path params, the caller, and body/query parsing
+//! that turns hostile input into 400/413 JSON errors.
+
+use serde::de::DeserializeOwned;
+use worker::{Env, Request, Url};
+
+use super::router::Params;
+use crate::auth::AuthUser;
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult};
+
+/// Default cap on JSON bodies; routes that take larger bodies read them differently.
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+pub struct Ctx {
+    pub req: Request,
+    pub env: Env,
+    pub wctx: worker::Context,
+    pub url: Url,
+    pub params: Params,
+    pub user: Option<AuthUser>,
+    pub request_id: String,
+}
+
+impl Ctx {
+    pub fn param(&self, name: &str) -> &str {
+        self.params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+
+    pub fn query(&self, name: &str) -> Option<String> {
+        self.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.req.headers().get(name).ok().flatten()
+    }
+
+    /// The authenticated account; routes with `Access::User` always have one.
+    pub fn user(&self) -> ApiResult<&AuthUser> {
+        self.user.as_ref().ok_or_else(|| ApiError::unauthorized("Unauthorized"))
+    }
+
+    pub fn user_id(&self) -> ApiResult<&str> {
+        Ok(self.user()?.id.as_str())
+    }
+
+    pub fn db(&self) -> ApiResult<Db> {
+        Db::from_env(&self.env)
+    }
+
+    pub fn var(&self, name: &str) -> Option<String> {
+        crate::config::var(&self.env, name)
+    }
+
+    /// Reads the body, refusing more than `limit` bytes with 413.
+    pub async fn body_bytes(&mut self, limit: usize) -> ApiResult<Vec<u8>> {
+        if let Some(len) = self.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+            if len > limit {
+                return Err(body_too_large(limit));
+            }
+        }
+        let bytes = self.req.bytes().await.map_err(|_| ApiError::bad_request("Unreadable body"))?;
+        if bytes.len() > limit {
+            return Err(body_too_large(limit));
+        }
+        Ok(bytes)
+    }
+
+    /// Parses a JSON body into `T`; malformed JSON or wrong shapes are 400 with serde's reason.
+    pub async fn json<T: DeserializeOwned>(&mut self) -> ApiResult<T> {
+        let bytes = self.body_bytes(MAX_JSON_BODY).await?;
+        parse_json(&bytes)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request("Request body must be JSON"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("Invalid body: {e}")))
+}
+
+fn body_too_large(limit: usize) -> ApiError {
+    ApiError::too_large(format!("Request body exceeds {limit} bytes"))
+}

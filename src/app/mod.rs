@@ -1,0 +1,105 @@
+//! The request pipeline: CORS preflight, routing, access control, rate limits, error mapping,
+//! and the headers every response carries.
+
+pub mod ctx;
+pub mod openapi;
+pub mod ratelimit;
+pub mod respond;
+pub mod router;
+pub mod schema;
+
+use std::cell::RefCell;
+
+use worker::{Env, Method, Request, Response};
+
+use crate::auth::{self, bearer};
+use crate::config::now_ms;
+use crate::crypto::util::uuid_v4;
+use crate::error::{ApiError, ApiResult};
+use ctx::Ctx;
+use ratelimit::RateLimiter;
+use respond::error_response;
+use router::{find, Access, Match, Route};
+
+thread_local! {
+    static ROUTES: Vec<Route> = crate::routes::all();
+    static AUTH_LIMITER: RefCell<RateLimiter> = RefCell::new(RateLimiter::new(60_000));
+}
+
+const DEFAULT_AUTH_RATE_LIMIT: u32 = 120;
+
+pub async fn handle(req: Request, env: Env, wctx: worker::Context) -> Response {
+    let request_id =
+        req.headers().get("x-request-id").ok().flatten().filter(|v| v.len() <= 128).unwrap_or_else(uuid_v4);
+    let resp = if req.method() == Method::Options {
+        Response::empty().map(|r| r.with_status(204)).map_err(ApiError::from)
+    } else {
+        dispatch(req, env, wctx, request_id.clone()).await
+    };
+    let mut resp = resp.unwrap_or_else(|e| error_response(&e));
+    if resp.status_code() != 101 {
+        decorate(&mut resp, &request_id);
+    }
+    resp
+}
+
+/// CORS for the web app (any origin; it authenticates with a bearer token, not cookies) and
+/// the request id.
+fn decorate(resp: &mut Response, request_id: &str) {
+    let h = resp.headers_mut();
+    let _ = h.set("access-control-allow-origin", "*");
+    let _ = h.set("access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+    let _ = h.set(
+        "access-control-allow-headers",
+        "Authorization, Content-Type, X-Happy-Client, X-Client-Type, X-Session-Id, X-Machine-Id, X-Request-Id, If-None-Match, Range",
+    );
+    let _ = h.set("access-control-expose-headers", "X-Request-Id, ETag, Content-Length, Retry-After");
+    let _ = h.set("access-control-max-age", "86400");
+    let _ = h.set("x-request-id", request_id);
+}
+
+async fn dispatch(req: Request, env: Env, wctx: worker::Context, request_id: String) -> ApiResult<Response> {
+    let url = req.url()?;
+    let method = req.method();
+    let found = ROUTES.with(|routes| match find(routes, &method, url.path()) {
+        Match::Found(r, params) => Ok((r.access, r.path, r.handler, params)),
+        Match::WrongMethod => Err(ApiError::new(405, "Method not allowed")),
+        Match::NotFound => Err(ApiError::not_found("Not found")),
+    });
+    let (access, path, handler, params) = found?;
+    if path.starts_with("/v1/auth") && method == Method::Post {
+        rate_limit_auth(&req, &env)?;
+    }
+    let user = match access {
+        Access::User => Some(authenticate(&req, &env).await?),
+        Access::OptionalUser => match bearer(req.headers().get("authorization").ok().flatten()) {
+            Some(_) => Some(authenticate(&req, &env).await?),
+            None => None,
+        },
+        Access::Public | Access::Device => None,
+    };
+    let ctx = Ctx { req, env, wctx, url, params, user, request_id };
+    handler(ctx).await
+}
+
+async fn authenticate(req: &Request, env: &Env) -> ApiResult<auth::AuthUser> {
+    let token = bearer(req.headers().get("authorization").ok().flatten())
+        .ok_or_else(|| ApiError::unauthorized("Missing authorization header"))?;
+    auth::verify_token(env, &token).await
+}
+
+fn rate_limit_auth(req: &Request, env: &Env) -> ApiResult<()> {
+    let limit = crate::config::var(env, "AUTH_RATE_LIMIT_PER_MINUTE")
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(DEFAULT_AUTH_RATE_LIMIT);
+    if limit == 0 {
+        return Ok(());
+    }
+    let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into());
+    AUTH_LIMITER.with(|l| l.borrow_mut().hit(&client, limit, now_ms())).map_err(ApiError::too_many)
+}
+
+/// Every route of the table, for /openapi.json.
+pub fn with_routes<T>(f: impl FnOnce(&[Route]) -> T) -> T {
+    ROUTES.with(|r| f(r))
+}

@@ -1,0 +1,57 @@
+//! The token keys of this isolate. The PBKDF2 derivation (210k rounds) runs at most once per
+//! isolate and service; `HAPPY_TOKEN_SEED` / `HAPPY_GITHUB_TOKEN_SEED` (hex Ed25519 seeds, as
+//! printed by `make token-seed`) skip it entirely in production.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use worker::Env;
+
+use super::token::{derive_seed, TokenKey, TokenKind};
+use crate::config::var;
+use crate::crypto::util::hex_decode;
+use crate::error::{ApiError, ApiResult};
+
+pub const SERVICE: &str = "handy";
+pub const GITHUB_SERVICE: &str = "github-happy";
+
+thread_local! {
+    static KEYS: RefCell<Vec<(String, Rc<TokenKey>)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn master_secret(env: &Env) -> ApiResult<String> {
+    var(env, "HAPPY_MASTER_SECRET").ok_or_else(|| {
+        worker::console_error!("HAPPY_MASTER_SECRET is not set");
+        ApiError::internal("Server is not configured")
+    })
+}
+
+fn load(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<Rc<TokenKey>> {
+    let seed = match var(env, seed_var) {
+        Some(hex) => hex_decode(&hex).and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or_else(|| {
+            worker::console_error!("{seed_var} must be 64 hex characters");
+            ApiError::internal("Server is not configured")
+        })?,
+        None => derive_seed(&master_secret(env)?, service, kind),
+    };
+    Ok(Rc::new(TokenKey::from_seed(service, &seed)))
+}
+
+fn cached(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<Rc<TokenKey>> {
+    if let Some(k) = KEYS.with(|k| k.borrow().iter().find(|(s, _)| s == service).map(|(_, k)| k.clone())) {
+        return Ok(k);
+    }
+    let key = load(env, service, kind, seed_var)?;
+    KEYS.with(|k| k.borrow_mut().push((service.to_string(), key.clone())));
+    Ok(key)
+}
+
+/// The `handy` persistent token key (account tokens).
+pub fn account_key(env: &Env) -> ApiResult<Rc<TokenKey>> {
+    cached(env, SERVICE, TokenKind::Persistent, "HAPPY_TOKEN_SEED")
+}
+
+/// The `github-happy` ephemeral token key (OAuth state).
+pub fn github_key(env: &Env) -> ApiResult<Rc<TokenKey>> {
+    cached(env, GITHUB_SERVICE, TokenKind::Ephemeral, "HAPPY_GITHUB_TOKEN_SEED")
+}

@@ -1,0 +1,128 @@
+//! D1 access: typed arguments, row decoding, and atomic batches. Route code never builds
+//! `JsValue`s itself.
+
+use serde::de::DeserializeOwned;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, D1Result, Env};
+
+use crate::error::{ApiError, ApiResult};
+
+/// A bound SQL argument.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Self {
+        Arg::Text(s.to_string())
+    }
+}
+impl From<&String> for Arg {
+    fn from(s: &String) -> Self {
+        Arg::Text(s.clone())
+    }
+}
+impl From<String> for Arg {
+    fn from(s: String) -> Self {
+        Arg::Text(s)
+    }
+}
+impl From<i64> for Arg {
+    fn from(n: i64) -> Self {
+        Arg::Int(n)
+    }
+}
+impl From<u32> for Arg {
+    fn from(n: u32) -> Self {
+        Arg::Int(n as i64)
+    }
+}
+impl From<usize> for Arg {
+    fn from(n: usize) -> Self {
+        Arg::Int(n as i64)
+    }
+}
+impl From<bool> for Arg {
+    fn from(b: bool) -> Self {
+        Arg::Int(b as i64)
+    }
+}
+impl<T: Into<Arg>> From<Option<T>> for Arg {
+    fn from(o: Option<T>) -> Self {
+        o.map(Into::into).unwrap_or(Arg::Null)
+    }
+}
+impl From<&Option<String>> for Arg {
+    fn from(o: &Option<String>) -> Self {
+        o.as_deref().map(Arg::from).unwrap_or(Arg::Null)
+    }
+}
+
+impl Arg {
+    fn js(&self) -> JsValue {
+        match self {
+            Arg::Null => JsValue::NULL,
+            // Every integer we store (ms timestamps, counters) is far below 2^53.
+            Arg::Int(n) => JsValue::from_f64(*n as f64),
+            Arg::Text(s) => JsValue::from_str(s),
+        }
+    }
+}
+
+/// `args![a, b, c]` converts each value into an [`Arg`].
+#[macro_export]
+macro_rules! args {
+    ($($x:expr),* $(,)?) => { &[$($crate::db::Arg::from($x)),*] };
+}
+
+#[derive(Clone)]
+pub struct Db {
+    inner: std::rc::Rc<D1Database>,
+}
+
+impl Db {
+    pub fn from_env(env: &Env) -> ApiResult<Db> {
+        Ok(Db { inner: std::rc::Rc::new(env.d1("DB")?) })
+    }
+
+    pub fn stmt(&self, sql: &str, args: &[Arg]) -> ApiResult<D1PreparedStatement> {
+        let values: Vec<JsValue> = args.iter().map(Arg::js).collect();
+        Ok(self.inner.prepare(sql).bind(&values)?)
+    }
+
+    pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> ApiResult<Vec<T>> {
+        rows(&self.stmt(sql, args)?.all().await?)
+    }
+
+    pub async fn first<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> ApiResult<Option<T>> {
+        Ok(self.stmt(sql, args)?.first::<T>(None).await?)
+    }
+
+    /// Runs one write; returns the number of rows changed.
+    pub async fn run(&self, sql: &str, args: &[Arg]) -> ApiResult<u64> {
+        Ok(changes(&self.stmt(sql, args)?.run().await?))
+    }
+
+    /// Runs the statements as one transaction: all apply or none.
+    pub async fn batch(&self, stmts: Vec<D1PreparedStatement>) -> ApiResult<Vec<D1Result>> {
+        Ok(self.inner.batch(stmts).await?)
+    }
+}
+
+pub fn rows<T: DeserializeOwned>(result: &D1Result) -> ApiResult<Vec<T>> {
+    result.results::<T>().map_err(|e| {
+        worker::console_error!("row decoding failed: {e}");
+        ApiError::internal("Internal error")
+    })
+}
+
+pub fn first_row<T: DeserializeOwned>(result: &D1Result) -> ApiResult<Option<T>> {
+    Ok(rows::<T>(result)?.into_iter().next())
+}
+
+pub fn changes(result: &D1Result) -> u64 {
+    result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64
+}

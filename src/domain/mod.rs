@@ -1,0 +1,3 @@
+//! Values parsed once at the boundary: a handler never re-checks them.
+pub mod encoding;
+pub mod time;

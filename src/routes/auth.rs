@@ -1,0 +1,254 @@
+//! Auth routes: direct Ed25519 login, terminal and account pairing, logout.
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use worker::{Method, Response};
+
+use crate::app::ctx::Ctx;
+use crate::app::respond::json;
+use crate::app::router::{route, Access, Route};
+use crate::app::schema::*;
+use crate::auth;
+use crate::config::now_ms;
+use crate::crypto::util::{hex_upper, uuid_v4};
+use crate::domain::encoding::{b64_decode, b64_fixed};
+use crate::error::{ApiError, ApiResult};
+use crate::{args, h};
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::Post, "/v1/auth", Access::Public, h!(login))
+            .doc("auth", "Log in (or sign up) by signing a challenge with an Ed25519 key")
+            .body(auth_request)
+            .returns(token_response),
+        route(Method::Post, "/v1/auth/request", Access::Public, h!(terminal_request))
+            .doc("auth", "Terminal pairing: create or poll a request")
+            .body(pairing_request)
+            .returns(pairing_state),
+        route(Method::Get, "/v1/auth/request/status", Access::Public, h!(terminal_status))
+            .doc("auth", "Terminal pairing status for a public key")
+            .returns(pairing_status),
+        route(Method::Post, "/v1/auth/response", Access::User, h!(terminal_response))
+            .doc("auth", "Approve a terminal pairing")
+            .body(pairing_response)
+            .returns(success),
+        route(Method::Post, "/v1/auth/account/request", Access::Public, h!(account_request))
+            .doc("auth", "Account pairing: create or poll a request")
+            .body(pairing_request)
+            .returns(pairing_state),
+        route(Method::Post, "/v1/auth/account/response", Access::User, h!(account_response))
+            .doc("auth", "Approve an account pairing")
+            .body(pairing_response)
+            .returns(success),
+        route(Method::Post, "/v1/auth/logout", Access::User, h!(logout))
+            .doc("auth", "Revoke the presented token")
+            .returns(success),
+    ]
+}
+
+fn auth_request() -> Value {
+    object(&[("publicKey", string()), ("challenge", string()), ("signature", string())])
+}
+fn token_response() -> Value {
+    object(&[("success", boolean()), ("token", string())])
+}
+fn pairing_request() -> Value {
+    object(&[("publicKey", string()), ("supportsV2?", nullable(boolean()))])
+}
+fn pairing_state() -> Value {
+    object(&[("state", enumeration(&["requested", "authorized"])), ("token?", string()), ("response?", string())])
+}
+fn pairing_status() -> Value {
+    object(&[("status", enumeration(&["not_found", "pending", "authorized"])), ("supportsV2", boolean())])
+}
+fn pairing_response() -> Value {
+    object(&[("publicKey", string()), ("response", string())])
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginBody {
+    public_key: String,
+    challenge: String,
+    signature: String,
+}
+
+/// Largest challenge we sign-check; clients send 32 random bytes.
+const MAX_CHALLENGE: usize = 1024;
+/// Largest opaque pairing response (an encrypted box of a few keys).
+const MAX_PAIRING_RESPONSE: usize = 16 * 1024;
+
+async fn login(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: LoginBody = ctx.json().await?;
+    let public_key = b64_fixed::<32>("publicKey", &body.public_key)?;
+    let challenge = b64_decode("challenge", &body.challenge)?;
+    if challenge.len() > MAX_CHALLENGE {
+        return Err(ApiError::bad_request("challenge is too long"));
+    }
+    let signature = b64_fixed::<64>("signature", &body.signature)?;
+    let key =
+        VerifyingKey::from_bytes(&public_key).map_err(|_| ApiError::bad_request("publicKey is not an Ed25519 key"))?;
+    key.verify_strict(&challenge, &Signature::from_bytes(&signature))
+        .map_err(|_| ApiError::unauthorized("Invalid signature"))?;
+
+    let now = now_ms();
+    let db = ctx.db()?;
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+    }
+    let row: Row = db
+        .first(
+            "INSERT INTO accounts (id, public_key, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT(public_key) DO UPDATE SET updated_at = excluded.updated_at RETURNING id",
+            args![uuid_v4(), hex_upper(&public_key), now],
+        )
+        .await?
+        .ok_or_else(|| ApiError::internal("account upsert returned nothing"))?;
+    let token = auth::mint(&ctx.env, &row.id, &Map::new())?;
+    json(&json!({"success": true, "token": token}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PairingBody {
+    public_key: String,
+    supports_v2: Option<bool>,
+}
+
+/// Which pairing flow: terminal (CLI → app) or account (app → app).
+#[derive(Clone, Copy)]
+enum Pairing {
+    Terminal,
+    Account,
+}
+
+impl Pairing {
+    fn table(self) -> &'static str {
+        match self {
+            Pairing::Terminal => "terminal_auth_requests",
+            Pairing::Account => "account_auth_requests",
+        }
+    }
+}
+
+/// A pairing key is an X25519 box public key: 32 bytes of standard base64.
+fn pairing_key(value: &str) -> ApiResult<String> {
+    b64_fixed::<32>("publicKey", value).map(|k| hex_upper(&k)).map_err(|_| ApiError::unauthorized("Invalid public key"))
+}
+
+#[derive(Deserialize)]
+struct PairingRow {
+    id: String,
+    response: Option<String>,
+    response_account_id: Option<String>,
+    supports_v2: Option<i64>,
+}
+
+async fn pairing_request_route(mut ctx: Ctx, kind: Pairing) -> ApiResult<Response> {
+    let body: PairingBody = ctx.json().await?;
+    let key = pairing_key(&body.public_key)?;
+    let now = now_ms();
+    let sql = match kind {
+        Pairing::Terminal => "INSERT INTO terminal_auth_requests (id, public_key, supports_v2, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT(public_key) DO UPDATE SET updated_at = excluded.updated_at
+             RETURNING id, response, response_account_id, supports_v2",
+        Pairing::Account => "INSERT INTO account_auth_requests (id, public_key, created_at, updated_at) VALUES (?1, ?2, ?4, ?4)
+             ON CONFLICT(public_key) DO UPDATE SET updated_at = excluded.updated_at
+             RETURNING id, response, response_account_id, NULL AS supports_v2",
+    };
+    let row: PairingRow = ctx
+        .db()?
+        .first(sql, args![uuid_v4(), key, body.supports_v2.unwrap_or(false), now])
+        .await?
+        .ok_or_else(|| ApiError::internal("pairing upsert returned nothing"))?;
+    match (row.response, row.response_account_id) {
+        (Some(response), Some(account)) => {
+            let mut extras = Map::new();
+            if let Pairing::Terminal = kind {
+                extras.insert("session".into(), Value::String(row.id));
+            }
+            let token = auth::mint(&ctx.env, &account, &extras)?;
+            json(&json!({"state": "authorized", "token": token, "response": response}))
+        }
+        _ => json(&json!({"state": "requested"})),
+    }
+}
+
+async fn terminal_request(ctx: Ctx) -> ApiResult<Response> {
+    pairing_request_route(ctx, Pairing::Terminal).await
+}
+
+async fn account_request(ctx: Ctx) -> ApiResult<Response> {
+    pairing_request_route(ctx, Pairing::Account).await
+}
+
+async fn terminal_status(ctx: Ctx) -> ApiResult<Response> {
+    let not_found = json!({"status": "not_found", "supportsV2": false});
+    let Some(key) = ctx.query("publicKey").and_then(|k| pairing_key(&k).ok()) else {
+        return json(&not_found);
+    };
+    let row: Option<PairingRow> = ctx
+        .db()?
+        .first(
+            "SELECT id, response, response_account_id, supports_v2 FROM terminal_auth_requests WHERE public_key = ?1",
+            args![key],
+        )
+        .await?;
+    match row {
+        None => json(&not_found),
+        Some(r) if r.response.is_some() => json(&json!({"status": "authorized", "supportsV2": false})),
+        Some(r) => json(&json!({"status": "pending", "supportsV2": r.supports_v2.unwrap_or(0) != 0})),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseBody {
+    public_key: String,
+    response: String,
+}
+
+async fn pairing_response_route(mut ctx: Ctx, kind: Pairing) -> ApiResult<Response> {
+    let body: ResponseBody = ctx.json().await?;
+    if body.response.is_empty() || body.response.len() > MAX_PAIRING_RESPONSE {
+        return Err(ApiError::bad_request("response must be 1..16384 characters"));
+    }
+    let key = b64_fixed::<32>("publicKey", &body.public_key).map(|k| hex_upper(&k))?;
+    let user = ctx.user_id()?.to_string();
+    let db = ctx.db()?;
+    // First response wins: the update only applies while the request is unanswered.
+    let changed = db
+        .run(
+            &format!(
+                "UPDATE {} SET response = ?1, response_account_id = ?2, updated_at = ?3 WHERE public_key = ?4 AND response IS NULL",
+                kind.table()
+            ),
+            args![body.response, user, now_ms(), &key],
+        )
+        .await?;
+    if changed == 0 {
+        let exists: Option<Value> =
+            db.first(&format!("SELECT 1 AS x FROM {} WHERE public_key = ?1", kind.table()), args![key]).await?;
+        if exists.is_none() {
+            return Err(ApiError::not_found("Request not found"));
+        }
+    }
+    json(&json!({"success": true}))
+}
+
+async fn terminal_response(ctx: Ctx) -> ApiResult<Response> {
+    pairing_response_route(ctx, Pairing::Terminal).await
+}
+
+async fn account_response(ctx: Ctx) -> ApiResult<Response> {
+    pairing_response_route(ctx, Pairing::Account).await
+}
+
+async fn logout(ctx: Ctx) -> ApiResult<Response> {
+    let user = ctx.user()?;
+    let jti = user.jti.clone().ok_or_else(|| ApiError::bad_request("This token has no id and cannot be revoked"))?;
+    auth::revoke(&ctx.db()?, &user.id, &jti).await?;
+    json(&json!({"success": true}))
+}

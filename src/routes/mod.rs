@@ -1,0 +1,21 @@
+//! One module per API area; each exposes its slice of the route table.
+
+pub mod auth;
+pub mod system;
+
+use crate::app::router::Route;
+
+/// Wraps an async handler `fn(Ctx) -> impl Future<Output = ApiResult<Response>>` for the table.
+#[macro_export]
+macro_rules! h {
+    ($f:path) => {
+        |c| Box::pin($f(c))
+    };
+}
+
+pub fn all() -> Vec<Route> {
+    let mut routes = Vec::new();
+    routes.extend(system::routes());
+    routes.extend(auth::routes());
+    routes
+}

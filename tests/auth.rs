@@ -1,0 +1,191 @@
+//! Auth as a client sees it: login, token compatibility with privacy-kit, revocation, pairing.
+
+mod common;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use common::*;
+use ed25519_dalek::{Signer, SigningKey};
+use happy_server::auth::token::{derive_seed, TokenKey, TokenKind};
+use serde_json::{json, Map};
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+fn native_key(secret: &str) -> TokenKey {
+    TokenKey::from_seed("handy", &derive_seed(secret, "handy", TokenKind::Persistent))
+}
+
+#[test]
+fn login_creates_the_account_once_and_issues_privacy_kit_tokens() {
+    let app = app();
+    let key = SigningKey::from_bytes(&random_bytes::<32>());
+    let t1 = app.login(&key);
+    let t2 = app.login(&key);
+    assert!(t1.starts_with("eyJhbGciOiJFZERTQSJ9."), "privacy-kit header");
+    // Same key, same account.
+    assert_eq!(user_id_of(&t1), user_id_of(&t2));
+    // The token verifies with the privacy-kit algorithm and the shared secret, as the Node
+    // server would verify it.
+    let verified = native_key(MASTER_SECRET).verify(&t1, now_ms() + 2000).expect("verifies natively");
+    assert_eq!(verified.user_id(), Some(user_id_of(&t1).as_str()));
+    assert!(verified.uuid.is_some());
+    // A different key is a different account.
+    let other = app.new_account();
+    assert_ne!(user_id_of(&other.token), user_id_of(&t1));
+}
+
+#[test]
+fn tokens_minted_by_the_node_algorithm_are_accepted_and_other_secrets_are_not() {
+    let app = app();
+    let account = app.new_account();
+    let user = user_id_of(&account.token);
+    let now = now_ms() - 2000;
+    let node_token =
+        native_key(MASTER_SECRET).mint(&user, &Map::new(), now, None, "11111111-1111-4111-8111-111111111111");
+    let r =
+        app.post("/v1/auth/response", Some(&node_token), json!({"publicKey": B64.encode([9u8; 32]), "response": "x"}));
+    assert_eq!(r.status, 404, "authenticated, then no such request: {}", r.text);
+
+    let foreign =
+        native_key("another-secret").mint(&user, &Map::new(), now, None, "22222222-2222-4222-8222-222222222222");
+    app.post("/v1/auth/response", Some(&foreign), json!({})).assert_error(401);
+    app.post("/v1/auth/response", Some("not-a-token"), json!({})).assert_error(401);
+    app.post("/v1/auth/response", None, json!({})).assert_error(401);
+}
+
+#[test]
+fn login_rejects_bad_input_with_json_4xx() {
+    let app = app();
+    let key = SigningKey::from_bytes(&random_bytes::<32>());
+    let challenge = random_bytes::<32>();
+    let pk = B64.encode(key.verifying_key().to_bytes());
+    let sig = B64.encode(key.sign(&challenge).to_bytes());
+    let ch = B64.encode(challenge);
+
+    // Signature of other bytes.
+    let wrong = B64.encode(key.sign(b"other").to_bytes());
+    let r = app.post("/v1/auth", None, json!({"publicKey": pk, "challenge": ch, "signature": wrong}));
+    r.assert_error(401);
+    assert_eq!(r.body["error"], "Invalid signature");
+    // Bad base64, wrong lengths, missing fields, wrong types, not JSON.
+    app.post("/v1/auth", None, json!({"publicKey": "%%%", "challenge": ch, "signature": sig})).assert_error(400);
+    app.post("/v1/auth", None, json!({"publicKey": B64.encode([1u8; 31]), "challenge": ch, "signature": sig}))
+        .assert_error(400);
+    app.post("/v1/auth", None, json!({"publicKey": pk, "challenge": ch, "signature": B64.encode([1u8; 63])}))
+        .assert_error(400);
+    app.post("/v1/auth", None, json!({"publicKey": pk, "challenge": ch})).assert_error(400);
+    app.post("/v1/auth", None, json!({"publicKey": 5, "challenge": ch, "signature": sig})).assert_error(400);
+    app.request_raw("POST", "/v1/auth", None, "application/json", b"{not json").assert_error(400);
+    app.request_raw("POST", "/v1/auth", None, "application/json", &vec![b' '; 2 * 1024 * 1024]).assert_error(413);
+    // The valid request still works after all that.
+    let r = app.post("/v1/auth", None, json!({"publicKey": pk, "challenge": ch, "signature": sig}));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["success"], true);
+}
+
+#[test]
+fn logout_revokes_the_presented_token_only() {
+    let app = app();
+    let account = app.new_account();
+    let second = app.login(&account.key);
+    let r = app.post("/v1/auth/logout", Some(&account.token), json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.post("/v1/auth/logout", Some(&account.token), json!({})).assert_error(401);
+    // Another token of the same account still works.
+    assert_eq!(app.post("/v1/auth/logout", Some(&second), json!({})).status, 200);
+}
+
+#[test]
+fn terminal_pairing_round_trip() {
+    let app = app();
+    let approver = app.new_account();
+    let terminal_key = B64.encode(random_bytes::<32>());
+    let r = app.post("/v1/auth/request", None, json!({"publicKey": terminal_key, "supportsV2": true}));
+    assert_eq!(r.body, json!({"state": "requested"}));
+    let status = app.get(&format!("/v1/auth/request/status?publicKey={}", urlencode(&terminal_key)), None);
+    assert_eq!(status.body, json!({"status": "pending", "supportsV2": true}));
+    // Polling again is idempotent.
+    assert_eq!(app.post("/v1/auth/request", None, json!({"publicKey": terminal_key})).body["state"], "requested");
+
+    // The app answers with an opaque encrypted box the server must keep byte for byte.
+    let response = B64.encode(random_bytes::<88>());
+    let r =
+        app.post("/v1/auth/response", Some(&approver.token), json!({"publicKey": terminal_key, "response": response}));
+    assert_eq!(r.body, json!({"success": true}));
+    // First response wins.
+    let r =
+        app.post("/v1/auth/response", Some(&approver.token), json!({"publicKey": terminal_key, "response": "other"}));
+    assert_eq!(r.status, 200);
+
+    let status = app.get(&format!("/v1/auth/request/status?publicKey={}", urlencode(&terminal_key)), None);
+    assert_eq!(status.body["status"], "authorized");
+    let r = app.post("/v1/auth/request", None, json!({"publicKey": terminal_key}));
+    assert_eq!(r.body["state"], "authorized");
+    assert_eq!(r.body["response"], response.as_str());
+    let token = r.body["token"].as_str().unwrap();
+    assert_eq!(user_id_of(token), user_id_of(&approver.token));
+    let verified = native_key(MASTER_SECRET).verify(token, now_ms() + 2000).unwrap();
+    assert!(verified.extras["session"].is_string(), "terminal tokens carry the request id");
+
+    // Unknown keys and bad keys.
+    let unknown = B64.encode(random_bytes::<32>());
+    assert_eq!(
+        app.get(&format!("/v1/auth/request/status?publicKey={}", urlencode(&unknown)), None).body["status"],
+        "not_found"
+    );
+    app.post("/v1/auth/response", Some(&approver.token), json!({"publicKey": unknown, "response": "x"}))
+        .assert_error(404);
+    app.post("/v1/auth/request", None, json!({"publicKey": B64.encode([1u8; 16])})).assert_error(401);
+}
+
+#[test]
+fn account_pairing_round_trip() {
+    let app = app();
+    let approver = app.new_account();
+    let key = B64.encode(random_bytes::<32>());
+    assert_eq!(app.post("/v1/auth/account/request", None, json!({"publicKey": key})).body["state"], "requested");
+    let r =
+        app.post("/v1/auth/account/response", Some(&approver.token), json!({"publicKey": key, "response": "opaque"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.post("/v1/auth/account/request", None, json!({"publicKey": key}));
+    assert_eq!(r.body["state"], "authorized");
+    assert_eq!(r.body["response"], "opaque");
+    assert_eq!(user_id_of(r.body["token"].as_str().unwrap()), user_id_of(&approver.token));
+}
+
+#[test]
+fn platform_basics() {
+    let app = app();
+    let r = app.get("/", None);
+    assert!(r.body["message"].as_str().unwrap().contains("Welcome"));
+    let r = app.get("/health", None);
+    assert_eq!(r.body["status"], "ok");
+    assert!(r.header("x-request-id").is_some());
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let r = app.get("/no/such/route", None);
+    r.assert_error(404);
+    app.request("DELETE", "/health", None, None, &[]).assert_error(405);
+    let r = app.request(
+        "OPTIONS",
+        "/v1/sessions",
+        None,
+        None,
+        &[("Origin", "https://app.example"), ("Access-Control-Request-Method", "GET")],
+    );
+    assert_eq!(r.status, 204);
+    assert!(r.header("access-control-allow-headers").unwrap().contains("X-Happy-Client"));
+    let doc = app.get("/openapi.json", None);
+    assert_eq!(doc.body["openapi"], "3.1.0");
+    assert!(doc.body["paths"]["/v1/auth"]["post"].is_object());
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,260 @@
+//! Black-box test support: one `wrangler dev` per test binary (real workerd with local D1, R2
+//! and Durable Objects on a fresh state directory), real HTTP and WebSocket clients, real
+//! Ed25519 keys.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{json, Value};
+
+/// The master secret of every test server; tests mint tokens natively with it.
+pub const MASTER_SECRET: &str = "test-master-secret-0123456789";
+
+pub struct TestApp {
+    pub base: String,
+    pub port: u16,
+    pub state_dir: PathBuf,
+    agent: ureq::Agent,
+    _watchdog: std::process::Child,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    /// Asserts a JSON error body with the given status.
+    pub fn assert_error(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        assert!(self.body["error"].is_string(), "error body expected, got {}", self.text);
+        self
+    }
+}
+
+pub struct Account {
+    pub key: SigningKey,
+    pub token: String,
+}
+
+impl Account {
+    pub fn public_key_b64(&self) -> String {
+        B64.encode(self.key.verifying_key().to_bytes())
+    }
+}
+
+static APP: OnceLock<TestApp> = OnceLock::new();
+
+/// The server of this test binary, started on first use with extra `--var NAME:VALUE`s.
+pub fn app() -> &'static TestApp {
+    app_with(&[])
+}
+
+pub fn app_with(vars: &[(&str, &str)]) -> &'static TestApp {
+    APP.get_or_init(|| TestApp::spawn(vars))
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    getrandom::getrandom(&mut b).unwrap();
+    b
+}
+
+impl TestApp {
+    fn spawn(vars: &[(&str, &str)]) -> TestApp {
+        let port = free_port();
+        let inspector = free_port();
+        let state_dir = repo().join("target/test-state").join(format!("{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&state_dir).unwrap();
+        let wrangler = repo().join("node_modules/.bin/wrangler");
+        let status = Command::new(&wrangler)
+            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+            .arg(&state_dir)
+            .env("CI", "1")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .current_dir(repo())
+            .stdout(Stdio::null())
+            .status()
+            .expect("wrangler installed (make setup)");
+        assert!(status.success(), "migrations failed");
+
+        let mut args = vec![
+            "dev".to_string(),
+            "--ip".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--inspector-port".into(),
+            inspector.to_string(),
+            "--persist-to".into(),
+            state_dir.display().to_string(),
+            "--var".into(),
+            format!("HAPPY_MASTER_SECRET:{MASTER_SECRET}"),
+        ];
+        if !vars.iter().any(|(k, _)| *k == "AUTH_RATE_LIMIT_PER_MINUTE") {
+            args.push("--var".into());
+            args.push("AUTH_RATE_LIMIT_PER_MINUTE:0".into());
+        }
+        for (k, v) in vars {
+            args.push("--var".into());
+            args.push(format!("{k}:{v}"));
+        }
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        // The watchdog stops wrangler and workerd (one process group) when this test process
+        // exits, however it exits.
+        let script = format!(
+            "set -m; '{}' {} > '{}/wrangler.log' 2>&1 & W=$!; while kill -0 {} 2>/dev/null; do sleep 0.5; done; kill -TERM -$W 2>/dev/null; sleep 1; kill -KILL -$W 2>/dev/null",
+            wrangler.display(),
+            quoted.join(" "),
+            state_dir.display(),
+            std::process::id()
+        );
+        let watchdog = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .env("CI", "1")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .current_dir(repo())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build();
+        let app = TestApp { base: format!("http://127.0.0.1:{port}"), port, state_dir, agent, _watchdog: watchdog };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(r) = app.agent.get(&format!("{}/health", app.base)).call() {
+                if r.status() == 200 {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wrangler dev did not start; see {}/wrangler.log",
+                app.state_dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        app
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = self.agent.request(method, &format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let result = match body {
+            Some(b) => req.set("Content-Type", "application/json").send_string(&b.to_string()),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        Self::read(resp)
+    }
+
+    /// Sends raw bytes (bad JSON, oversize bodies, uploads).
+    pub fn request_raw(&self, method: &str, path: &str, token: Option<&str>, content_type: &str, body: &[u8]) -> Resp {
+        let mut req = self.agent.request(method, &format!("{}{}", self.base, path)).set("Content-Type", content_type);
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let resp = match req.send_bytes(body) {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        Self::read(resp)
+    }
+
+    fn read(resp: ureq::Response) -> Resp {
+        let status = resp.status();
+        let headers =
+            resp.headers_names().into_iter().map(|n| (n.clone(), resp.header(&n).unwrap_or("").to_string())).collect();
+        let mut text = String::new();
+        resp.into_reader().read_to_string(&mut text).ok();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, body, text, headers }
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.request("GET", path, token, None, &[])
+    }
+    pub fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.request("POST", path, token, Some(&body), &[])
+    }
+    pub fn put(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.request("PUT", path, token, Some(&body), &[])
+    }
+    pub fn delete(&self, path: &str, token: Option<&str>) -> Resp {
+        self.request("DELETE", path, token, None, &[])
+    }
+
+    /// Signs up a fresh account through POST /v1/auth with a new Ed25519 key.
+    pub fn new_account(&self) -> Account {
+        let key = SigningKey::from_bytes(&random_bytes::<32>());
+        let token = self.login(&key);
+        Account { key, token }
+    }
+
+    pub fn login(&self, key: &SigningKey) -> String {
+        let challenge = random_bytes::<32>();
+        let r = self.post(
+            "/v1/auth",
+            None,
+            json!({
+                "publicKey": B64.encode(key.verifying_key().to_bytes()),
+                "challenge": B64.encode(challenge),
+                "signature": B64.encode(key.sign(&challenge).to_bytes()),
+            }),
+        );
+        assert_eq!(r.status, 200, "login: {}", r.text);
+        r.body["token"].as_str().unwrap().to_string()
+    }
+}
+
+/// The account id inside a token (the `sub` claim).
+pub fn user_id_of(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    let claims: Value = serde_json::from_slice(&bytes).unwrap();
+    claims["sub"].as_str().unwrap().to_string()
+}
