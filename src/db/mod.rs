@@ -126,3 +126,24 @@ pub fn first_row<T: DeserializeOwned>(result: &D1Result) -> ApiResult<Option<T>>
 pub fn changes(result: &D1Result) -> u64 {
     result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64
 }
+
+/// `{seq}` rows returned by the counter bumps.
+#[derive(serde::Deserialize)]
+pub struct SeqRow {
+    pub seq: i64,
+}
+
+/// Allocates the account's next update seq. Put it in the same batch as the change it numbers,
+/// so the change and its seq commit together.
+pub fn bump_account_seq(db: &Db, user_id: &str) -> ApiResult<D1PreparedStatement> {
+    db.stmt("UPDATE accounts SET seq = seq + 1 WHERE id = ?1 RETURNING seq", &[Arg::from(user_id)])
+}
+
+/// Like [`bump_account_seq`], but only when `guard` (an SQL boolean over `?2…`, e.g. the
+/// compare-and-set predicate of the write in the same batch) holds, so a write that does not
+/// happen burns no seq.
+pub fn bump_account_seq_if(db: &Db, user_id: &str, guard: &str, guard_args: &[Arg]) -> ApiResult<D1PreparedStatement> {
+    let mut args = vec![Arg::from(user_id)];
+    args.extend_from_slice(guard_args);
+    db.stmt(&format!("UPDATE accounts SET seq = seq + 1 WHERE id = ?1 AND ({guard}) RETURNING seq"), &args)
+}
