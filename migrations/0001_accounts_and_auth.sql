@@ -12,6 +12,12 @@ CREATE TABLE accounts (
     first_name TEXT,
     last_name TEXT,
     username TEXT COLLATE NOCASE UNIQUE,
+    -- JSON {path, url, width, height, thumbhash} of the current avatar upload, or NULL.
+    avatar TEXT,
+    -- JSON GitHub profile {id, login, name, avatar_url, bio} once connected, or NULL.
+    github_profile TEXT,
+    github_user_id TEXT UNIQUE,
+    plan TEXT NOT NULL DEFAULT 'basic',
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
