@@ -1,0 +1,49 @@
+//! Load generator for the Happy worker. Drives a running server over real HTTP and WebSocket on
+//! loopback, bounded in time and count, and prints a markdown table.
+//!
+//! usage: happy-bench (--base URL | --spawn) [--seconds N] [--connections N] [--only a,b]
+//!   --spawn starts `wrangler dev` from the repository (fresh local state) and also measures
+//!   cold start and workerd CPU per request.
+
+mod load;
+mod scenarios;
+mod server;
+
+use std::time::Duration;
+
+pub struct Options {
+    pub seconds: u64,
+    pub connections: usize,
+    pub only: Option<Vec<String>>,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let opts = Options {
+        seconds: get("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10),
+        connections: get("--connections").and_then(|s| s.parse().ok()).unwrap_or(16),
+        only: get("--only").map(|s| s.split(',').map(str::to_string).collect()),
+    };
+    let server = if args.iter().any(|a| a == "--spawn") {
+        server::Server::spawn()
+    } else if let Some(base) = get("--base") {
+        server::Server::external(base)
+    } else {
+        eprintln!("usage: happy-bench (--base URL | --spawn) [--seconds N] [--connections N] [--only a,b]");
+        std::process::exit(2);
+    };
+    println!("# Happy worker benchmark\n");
+    println!("- date: {}", server::command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]));
+    println!("- machine: {} cores, {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), server::cpu_model());
+    println!("- server: {}", server.base);
+    if let Some(ms) = server.cold_start {
+        println!("- cold start (wrangler dev process start → first 200 on /health): {:.0} ms", ms.as_secs_f64() * 1000.0);
+    }
+    if let Some(size) = server::wasm_size() {
+        println!("- wasm: {} KiB, gzip {} KiB", size.0 / 1024, size.1 / 1024);
+    }
+    println!("- load: {} connections, {} s per scenario\n", opts.connections, opts.seconds);
+    let duration = Duration::from_secs(opts.seconds);
+    scenarios::run_all(&server, &opts, duration);
+}

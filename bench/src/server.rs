@@ -1,0 +1,146 @@
+//! The server under test: an external URL, or `wrangler dev` spawned from the repository.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    pub base: String,
+    pub cold_start: Option<Duration>,
+    /// The wrangler process group, whose workerd descendants we measure.
+    root_pid: Option<u32>,
+    _child: Option<Child>,
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn command_output(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd).args(args).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+}
+
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown cpu".into())
+}
+
+/// (raw, gzip) size of the built wasm.
+pub fn wasm_size() -> Option<(usize, usize)> {
+    use std::io::Write;
+    let bytes = std::fs::read(repo().join("build/index_bg.wasm")).ok()?;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&bytes).ok()?;
+    Some((bytes.len(), enc.finish().ok()?.len()))
+}
+
+impl Server {
+    pub fn external(base: String) -> Server {
+        Server { base: base.trim_end_matches('/').to_string(), cold_start: None, root_pid: None, _child: None }
+    }
+
+    pub fn spawn() -> Server {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let inspector = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let state = std::env::temp_dir().join(format!("happy-bench-{}", std::process::id()));
+        let wrangler = repo().join("node_modules/.bin/wrangler");
+        let ok = Command::new(&wrangler)
+            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+            .arg(&state)
+            .env("CI", "1")
+            .current_dir(repo())
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "migrations failed: run `make build` first");
+        let started = Instant::now();
+        let child = Command::new("setsid")
+            .arg(&wrangler)
+            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--inspector-port", &inspector.to_string()])
+            .arg("--persist-to")
+            .arg(&state)
+            .args(["--var", "HAPPY_MASTER_SECRET:bench-secret", "--var", "AUTH_RATE_LIMIT_PER_MINUTE:0"])
+            .env("CI", "1")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .current_dir(repo())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wrangler installed (make setup)");
+        let base = format!("http://127.0.0.1:{port}");
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+        loop {
+            if agent.get(&format!("{base}/health")).call().map(|r| r.status() == 200).unwrap_or(false) {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(120), "wrangler dev did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let cold = started.elapsed();
+        Server { base, cold_start: Some(cold), root_pid: Some(child.id()), _child: Some(child) }
+    }
+
+    /// CPU seconds used so far by workerd processes under our wrangler, when we spawned it.
+    pub fn workerd_cpu_seconds(&self) -> Option<f64> {
+        let root = self.root_pid?;
+        let ticks = 100.0; // USER_HZ on Linux
+        let mut total = 0u64;
+        for pid in descendants(root) {
+            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if !cmdline.contains("workerd") {
+                continue;
+            }
+            if let Some((utime, stime)) = proc_times(pid) {
+                total += utime + stime;
+            }
+        }
+        Some(total as f64 / ticks)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(pid) = self.root_pid {
+            // setsid made wrangler a process-group leader: end it and workerd together.
+            let _ = Command::new("kill").args(["-TERM", &format!("-{pid}")]).status();
+        }
+    }
+}
+
+fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name, which may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+fn proc_times(pid: u32) -> Option<(u64, u64)> {
+    let f = proc_stat(pid)?;
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
+    Some((f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?))
+}
+
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() {
+            if let Some(f) = proc_stat(pid) {
+                if let Some(ppid) = f.get(1).and_then(|p| p.parse::<u32>().ok()) {
+                    parent_of.push((pid, ppid));
+                }
+            }
+        }
+    }
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    out
+}
