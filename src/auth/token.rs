@@ -169,7 +169,7 @@ mod tests {
 
     fn vectors() -> Value {
         let raw =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/privacy-kit-exact.json"))
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/privacy-kit-exact.json"))
                 .expect("shared/vectors beside the repository");
         serde_json::from_str(&raw).unwrap()
     }
@@ -293,7 +293,7 @@ mod tests {
     #[test]
     fn tokens_minted_by_the_v025_library_verify() {
         let raw =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/privacy-kit-tokens.json"))
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/privacy-kit-tokens.json"))
                 .unwrap();
         let v: Value = serde_json::from_str(&raw).unwrap();
         for case in v["cases"].as_array().unwrap() {

@@ -56,7 +56,7 @@ mod tests {
     fn vectors() -> Value {
         let raw = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/vectors/secretbox-vendor-tokens.json"
+            "/tests/vectors/secretbox-vendor-tokens.json"
         ))
         .unwrap();
         serde_json::from_str(&raw).unwrap()
