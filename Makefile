@@ -11,8 +11,8 @@ WRANGLER := node_modules/.bin/wrangler
 
 .PHONY: setup lint-setup build dev test lint fmt bench clean
 
-## Installs what is missing: wasm target, worker-build, wasm-bindgen CLI, npm packages.
-setup: node_modules/.installed
+## Installs what is missing: wasm target, worker-build, wasm-bindgen CLI, npm packages, schemathesis.
+setup: node_modules/.installed .venv/.installed
 	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 	@command -v $(CARGO_BIN)/worker-build >/dev/null && $(CARGO_BIN)/worker-build --version | grep -q 0.8.7 \
 		|| cargo install worker-build --version 0.8.7 --locked
@@ -21,6 +21,12 @@ setup: node_modules/.installed
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-fund --no-audit
+	@touch $@
+
+# schemathesis for the OpenAPI conformance test.
+.venv/.installed:
+	python3 -m venv .venv
+	.venv/bin/pip install --quiet schemathesis==4.32.5
 	@touch $@
 
 ## Release build of the worker into build/.
