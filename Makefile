@@ -9,7 +9,7 @@ export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 export WRANGLER_SEND_METRICS := false
 WRANGLER := node_modules/.bin/wrangler
 
-.PHONY: setup lint-setup build dev test lint fmt bench clean
+.PHONY: setup lint-setup build dev test lint fmt bench fuzz clean
 
 ## Installs what is missing: wasm target, worker-build, wasm-bindgen CLI, npm packages, schemathesis.
 setup: node_modules/.installed .venv/.installed
@@ -61,6 +61,13 @@ fmt:
 
 bench: build
 	cargo run --release --manifest-path bench/Cargo.toml -- --spawn
+
+## cargo-fuzz targets (5 minutes each) and a long schemathesis run.
+FUZZ_SECONDS ?= 300
+fuzz: build
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.1 --locked
+	cd fuzz && for t in $$(cargo +nightly fuzz list); do cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+	SCHEMATHESIS_EXAMPLES=300 cargo test --test openapi_conformance
 
 clean:
 	rm -rf build target .wrangler
