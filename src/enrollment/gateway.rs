@@ -11,7 +11,7 @@ use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, Reque
 use crate::config::var;
 use crate::error::{ApiError, ApiResult};
 
-const TIMEOUT_MS: u64 = 10_000;
+const TIMEOUT_MS: u64 = 5_000;
 
 pub struct Gateway {
     url: String,
