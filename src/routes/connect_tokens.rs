@@ -33,6 +33,8 @@ use crate::{args, h};
 /// Pending connect tokens an account may hold at once; pending rows expired for a day go first.
 const MAX_PENDING_TOKENS: i64 = 100;
 const STALE_TOKEN_MS: i64 = 86_400_000;
+/// Account /24s inside 10.0.0.0/8: 10.0.1.0/24 up to 10.255.255.0/24.
+const MAX_SUBNET: i64 = 65_535;
 
 pub fn routes() -> Vec<Route> {
     // `/v1/connect/:token/{status,provision,revoke}` end in literals no vendor route uses
@@ -185,8 +187,9 @@ async fn provision(mut ctx: Ctx) -> ApiResult<Response> {
             db.stmt(
                 "INSERT OR IGNORE INTO device_address_pools (account_id, subnet)
                  SELECT account_id, (SELECT COALESCE(MAX(subnet), 0) + 1 FROM device_address_pools)
-                 FROM connect_tokens WHERE token_hash = ?1 AND claim = ?2 AND device_uuid IS NULL",
-                args![&hash, &claim],
+                 FROM connect_tokens WHERE token_hash = ?1 AND claim = ?2 AND device_uuid IS NULL
+                   AND (SELECT COALESCE(MAX(subnet), 0) FROM device_address_pools) < ?3",
+                args![&hash, &claim, MAX_SUBNET],
             )?,
             db.stmt(
                 &format!(
@@ -199,6 +202,7 @@ async fn provision(mut ctx: Ctx) -> ApiResult<Response> {
                        ?5, ?5
                      FROM connect_tokens t
                      WHERE t.token_hash = ?1 AND t.claim = ?2 AND t.device_uuid IS NULL
+                       AND EXISTS (SELECT 1 FROM device_address_pools p WHERE p.account_id = t.account_id)
                        AND (SELECT COUNT(*) FROM devices d WHERE d.account_id = t.account_id) < {}",
                     device_limit_sql("t.account_id")
                 ),
@@ -225,7 +229,12 @@ async fn provision(mut ctx: Ctx) -> ApiResult<Response> {
     }
     let Some(device) = first_row::<DeviceRow>(&results[5])? else {
         release(&db, &hash, &claim).await?;
-        return Err(device_limit_error(plan_limits(&db, &token.account_id).await?.devices_per_account));
+        let pool: Option<Value> =
+            db.first("SELECT 1 AS x FROM device_address_pools WHERE account_id = ?1", args![&token.account_id]).await?;
+        return Err(match pool {
+            None => ApiError::new(503, "Device address space exhausted"),
+            Some(_) => device_limit_error(plan_limits(&db, &token.account_id).await?.devices_per_account),
+        });
     };
     let allowed_ip = device.allowed_ip().ok_or_else(|| ApiError::internal("reserved device has no address"))?;
 
