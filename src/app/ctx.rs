@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 use worker::{Env, Request, Url};
 
 use super::router::Params;
+use crate::auth::device::AuthDevice;
 use crate::auth::AuthUser;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
@@ -19,6 +20,8 @@ pub struct Ctx {
     pub url: Url,
     pub params: Params,
     pub user: Option<AuthUser>,
+    /// The calling device on `Access::Device` routes.
+    pub device: Option<AuthDevice>,
     pub request_id: String,
 }
 
@@ -42,6 +45,11 @@ impl Ctx {
 
     pub fn user_id(&self) -> ApiResult<&str> {
         Ok(self.user()?.id.as_str())
+    }
+
+    /// The authenticated device; routes with `Access::Device` always have one.
+    pub fn device(&self) -> ApiResult<&AuthDevice> {
+        self.device.as_ref().ok_or_else(|| ApiError::unauthorized("Unauthorized"))
     }
 
     pub fn db(&self) -> ApiResult<Db> {

@@ -79,7 +79,17 @@ async fn dispatch(req: Request, env: Env, wctx: worker::Context, request_id: Str
         },
         Access::Public | Access::Device => None,
     };
-    let ctx = Ctx { req, env, wctx, url, params, user, request_id };
+    let device = match access {
+        Access::Device => Some(
+            auth::device::verify_device_key(
+                &crate::db::Db::from_env(&env)?,
+                bearer(req.headers().get("authorization").ok().flatten()),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let ctx = Ctx { req, env, wctx, url, params, user, device, request_id };
     handler(ctx).await
 }
 

@@ -1,6 +1,7 @@
 //! Authentication: privacy-kit tokens, per-isolate key and verification caches, revocation.
 
 pub mod cache;
+pub mod device;
 pub mod keys;
 pub mod token;
 

@@ -1,6 +1,9 @@
 //! One module per API area; each exposes its slice of the route table.
 
 pub mod auth;
+pub mod connect_tokens;
+pub mod devices;
+pub mod plans;
 pub mod system;
 
 use crate::app::router::Route;
@@ -17,5 +20,8 @@ pub fn all() -> Vec<Route> {
     let mut routes = Vec::new();
     routes.extend(system::routes());
     routes.extend(auth::routes());
+    routes.extend(plans::routes());
+    routes.extend(devices::routes());
+    routes.extend(connect_tokens::routes());
     routes
 }
