@@ -130,6 +130,11 @@ fn create_is_idempotent_by_tag_and_lists_exact_shapes() {
     }
     let one = app.get(&format!("/v1/sessions/{}", s["id"].as_str().unwrap()), Some(&a.token));
     assert_eq!(one.body, json!({"session": s}));
+    // The list's SQL-built items equal the Rust-built ones, byte for byte.
+    for it in items {
+        let by_id = app.get(&format!("/v1/sessions/{}", it["id"].as_str().unwrap()), Some(&a.token));
+        assert_eq!(by_id.body["session"].to_string(), it.to_string());
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use worker::{Method, Response};
 
 use crate::app::ctx::Ctx;
-use crate::app::respond::json;
+use crate::app::respond::{json, json_text};
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::db::messages::{self, NewMessage, StoredMessage};
@@ -156,8 +156,7 @@ fn session_list_body(rows: &[sessions::SessionRow]) -> Value {
 
 /// The hot route: one D1 query.
 async fn list_v1(ctx: Ctx) -> ApiResult<Response> {
-    let rows = sessions::list_recent(&ctx.db()?, ctx.user_id()?, V1_LIST_MAX).await?;
-    json(&session_list_body(&rows))
+    json_text(200, sessions::list_recent_json(&ctx.db()?, ctx.user_id()?, V1_LIST_MAX).await?)
 }
 
 async fn list_active(ctx: Ctx) -> ApiResult<Response> {
