@@ -10,7 +10,12 @@ pub fn json<T: Serialize>(body: &T) -> ApiResult<Response> {
 }
 
 pub fn json_status<T: Serialize>(status: u16, body: &T) -> ApiResult<Response> {
-    let text = serde_json::to_string(body)?;
+    json_text(status, serde_json::to_string(body)?)
+}
+
+/// A response whose JSON text is already built (e.g. by SQLite's `json_object`, which skips
+/// decoding rows into Rust values on hot list routes).
+pub fn json_text(status: u16, text: String) -> ApiResult<Response> {
     let resp = Response::ok(text)?.with_status(status);
     resp.headers().set("content-type", "application/json; charset=utf-8")?;
     Ok(resp)

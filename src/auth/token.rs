@@ -168,9 +168,8 @@ mod tests {
     use super::*;
 
     fn vectors() -> Value {
-        let raw =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/privacy-kit-exact.json"))
-                .expect("shared/vectors beside the repository");
+        let raw = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/privacy-kit-exact.json"))
+            .expect("tests/vectors");
         serde_json::from_str(&raw).unwrap()
     }
 

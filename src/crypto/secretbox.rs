@@ -54,11 +54,9 @@ mod tests {
     use serde_json::Value;
 
     fn vectors() -> Value {
-        let raw = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/vectors/secretbox-vendor-tokens.json"
-        ))
-        .unwrap();
+        let raw =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/secretbox-vendor-tokens.json"))
+                .unwrap();
         serde_json::from_str(&raw).unwrap()
     }
 

@@ -1,7 +1,11 @@
 //! D1 access: typed arguments, row decoding, and atomic batches. Route code never builds
 //! `JsValue`s itself.
 
+pub mod access_keys;
+pub mod machines;
+pub mod messages;
 pub mod plans;
+pub mod sessions;
 
 use serde::de::DeserializeOwned;
 use worker::wasm_bindgen::JsValue;

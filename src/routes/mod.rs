@@ -3,7 +3,9 @@
 pub mod auth;
 pub mod connect_tokens;
 pub mod devices;
+pub mod machines;
 pub mod plans;
+pub mod sessions;
 pub mod system;
 
 use crate::app::router::Route;
@@ -23,5 +25,7 @@ pub fn all() -> Vec<Route> {
     routes.extend(plans::routes());
     routes.extend(devices::routes());
     routes.extend(connect_tokens::routes());
+    routes.extend(sessions::routes());
+    routes.extend(machines::routes());
     routes
 }
