@@ -1,7 +1,15 @@
 //! One module per API area; each exposes its slice of the route table.
 
+pub mod account;
+pub mod artifacts;
 pub mod auth;
+pub mod feed;
+pub mod kv;
+pub mod push;
 pub mod system;
+pub mod usage;
+pub mod users;
+pub mod utility;
 
 use crate::app::router::Route;
 
@@ -17,5 +25,13 @@ pub fn all() -> Vec<Route> {
     let mut routes = Vec::new();
     routes.extend(system::routes());
     routes.extend(auth::routes());
+    routes.extend(artifacts::routes());
+    routes.extend(account::routes());
+    routes.extend(users::routes());
+    routes.extend(feed::routes());
+    routes.extend(kv::routes());
+    routes.extend(push::routes());
+    routes.extend(utility::routes());
+    routes.extend(usage::routes());
     routes
 }
