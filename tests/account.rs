@@ -162,6 +162,17 @@ fn usage_query_answers_empty_buckets_and_validates() {
         json!({"groupBy": "hour", "startTime": 1, "endTime": 2_000_000_000, "sessionId": null}),
     );
     assert_eq!(r.body, json!({"usage": [], "groupBy": "hour", "totalReports": 0}));
+    // A session filter needs the caller's own session.
+    let s = app.post("/v1/sessions", Some(&a.token), json!({"tag": "usage-test", "metadata": "m"}));
+    assert_eq!(s.status, 200, "{}", s.text);
+    let sid = s.body["session"]["id"].as_str().unwrap().to_string();
+    let r = app.post("/v1/usage/query", Some(&a.token), json!({"sessionId": sid}));
+    assert_eq!(r.body, json!({"usage": [], "groupBy": "day", "totalReports": 0}));
+    let b = app.new_account();
+    let r = app.post("/v1/usage/query", Some(&b.token), json!({"sessionId": sid}));
+    r.assert_error(404);
+    assert_eq!(r.body["error"], "Session not found");
+    app.post("/v1/usage/query", Some(&a.token), json!({"sessionId": "nope"})).assert_error(404);
     app.post("/v1/usage/query", Some(&a.token), json!({"groupBy": "week"})).assert_error(400);
     app.post("/v1/usage/query", Some(&a.token), json!({"startTime": -5})).assert_error(400);
     app.post("/v1/usage/query", None, json!({})).assert_error(401);

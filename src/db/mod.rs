@@ -1,14 +1,18 @@
 //! D1 access: typed arguments, row decoding, and atomic batches. Route code never builds
 //! `JsValue`s itself.
 
+pub mod access_keys;
+pub mod account;
+pub mod machines;
+pub mod messages;
+pub mod sessions;
+pub mod usage;
+
 use serde::de::DeserializeOwned;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
 use crate::error::{ApiError, ApiResult};
-
-pub mod account;
-pub mod usage;
 
 /// A bound SQL argument.
 #[derive(Debug, Clone)]

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::Db;
+use super::{sessions, Db};
 use crate::args;
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
 use crate::domain::limit;
 use crate::domain::usage::{counters, number, report_key, GroupBy};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::events::{self, Outbox, Recipients};
 
 pub const MAX_SESSION_ID_CHARS: usize = 128;
@@ -20,7 +20,8 @@ pub const MAX_SESSION_ID_CHARS: usize = 128;
 /// Stores a usage report, replacing the previous one for the same (account, session, key): the
 /// CLI reports running totals. Returns the ack for the socket (`{success:true, reportId,
 /// createdAt, updatedAt}`) and, when a session is named, the `usage` ephemeral to publish.
-/// Bad input is a 400 `ApiError` (ack it as `{success:false, error}`).
+/// Bad input is a 400, a session that is not the caller's a 404 `Session not found` (ack either
+/// as `{success:false, error}`).
 pub async fn record_usage(
     db: &Db,
     user_id: &str,
@@ -42,17 +43,19 @@ pub async fn record_usage(
         updated_at: i64,
     }
     let now = now_ms();
+    // A named session must be the caller's live one; checked in the same statement.
     let row: Row = db
         .first(
             "INSERT INTO usage_reports (id, account_id, session_id, key, tokens, cost, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7
+             WHERE ?3 IS NULL OR EXISTS (SELECT 1 FROM sessions WHERE account_id = ?2 AND id = ?3 AND deleted_at IS NULL)
              ON CONFLICT (account_id, COALESCE(session_id, ''), key)
              DO UPDATE SET tokens = excluded.tokens, cost = excluded.cost, updated_at = excluded.updated_at
              RETURNING id, created_at, updated_at",
             args![uuid_v4(), user_id, session_id, key, tokens.to_string(), cost.to_string(), now],
         )
         .await?
-        .ok_or_else(|| ApiError::internal("usage upsert returned nothing"))?;
+        .ok_or_else(sessions::not_found)?;
     let ack = json!({"success": true, "reportId": row.id, "createdAt": row.created_at, "updatedAt": row.updated_at});
     let outbox = match session_id {
         Some(sid) => Outbox::default().ephemeral(events::usage::usage(sid, key, tokens, cost, now), Recipients::User),
@@ -72,6 +75,9 @@ pub struct UsageQuery<'a> {
 /// `{usage:[{timestamp (s), tokens, cost, reportCount}], groupBy, totalReports}`, buckets in
 /// ascending time (UTC hours or days), counters summed per name within a bucket.
 pub async fn query_usage(db: &Db, user_id: &str, q: &UsageQuery<'_>) -> ApiResult<Value> {
+    if let Some(sid) = q.session_id {
+        sessions::get(db, user_id, sid).await?.ok_or_else(sessions::not_found)?;
+    }
     #[derive(Deserialize)]
     struct Row {
         bucket: i64,

@@ -8,6 +8,8 @@
 pub mod account;
 pub mod artifacts;
 pub mod kv;
+pub mod machines;
+pub mod sessions;
 pub mod social;
 pub mod usage;
 

@@ -5,7 +5,9 @@ pub mod artifacts;
 pub mod auth;
 pub mod feed;
 pub mod kv;
+pub mod machines;
 pub mod push;
+pub mod sessions;
 pub mod system;
 pub mod usage;
 pub mod users;
@@ -33,5 +35,7 @@ pub fn all() -> Vec<Route> {
     routes.extend(push::routes());
     routes.extend(utility::routes());
     routes.extend(usage::routes());
+    routes.extend(sessions::routes());
+    routes.extend(machines::routes());
     routes
 }

@@ -16,7 +16,7 @@ use crate::h;
 
 pub fn routes() -> Vec<Route> {
     vec![route(Method::Post, "/v1/usage/query", Access::User, h!(query))
-        .doc("usage", "Usage totals per hour or day")
+        .doc("usage", "Usage totals per hour or day (404 for a session that is not the caller's)")
         .body(query_schema)
         .returns(result_schema)]
 }
