@@ -1,12 +1,20 @@
 //! One module per API area; each exposes its slice of the route table.
 
+pub mod account;
+pub mod artifacts;
 pub mod auth;
 pub mod connect_tokens;
 pub mod devices;
+pub mod feed;
+pub mod kv;
 pub mod machines;
 pub mod plans;
+pub mod push;
 pub mod sessions;
 pub mod system;
+pub mod usage;
+pub mod users;
+pub mod utility;
 
 use crate::app::router::Route;
 
@@ -25,6 +33,14 @@ pub fn all() -> Vec<Route> {
     routes.extend(plans::routes());
     routes.extend(devices::routes());
     routes.extend(connect_tokens::routes());
+    routes.extend(artifacts::routes());
+    routes.extend(account::routes());
+    routes.extend(users::routes());
+    routes.extend(feed::routes());
+    routes.extend(kv::routes());
+    routes.extend(push::routes());
+    routes.extend(utility::routes());
+    routes.extend(usage::routes());
     routes.extend(sessions::routes());
     routes.extend(machines::routes());
     routes
