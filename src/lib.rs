@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod realtime;
 pub mod routes;
+pub mod storage;
 
 use worker::{event, Context, Env, Request, Response, Result};
 

@@ -258,3 +258,36 @@ pub fn user_id_of(token: &str) -> String {
     let claims: Value = serde_json::from_slice(&bytes).unwrap();
     claims["sub"].as_str().unwrap().to_string()
 }
+
+impl TestApp {
+    fn wrangler(&self, args: &[&str]) -> std::process::Output {
+        let out = Command::new(repo().join("node_modules/.bin/wrangler"))
+            .args(args)
+            .arg("--local")
+            .arg("--persist-to")
+            .arg(&self.state_dir)
+            .env("CI", "1")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .current_dir(repo())
+            .output()
+            .expect("wrangler installed (make setup)");
+        assert!(out.status.success(), "wrangler {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    /// The rows of one SQL statement run on this server's local D1 (read what the API hides).
+    pub fn d1(&self, sql: &str) -> Vec<Value> {
+        let out = self.wrangler(&["d1", "execute", "DB", "--json", "--command", sql]);
+        let v: Value = serde_json::from_slice(&out.stdout).expect("wrangler d1 --json output");
+        v[0]["results"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Writes an object straight into this server's local R2 bucket (bypassing the API).
+    pub fn r2_put(&self, key: &str, bytes: &[u8]) {
+        let file = self
+            .state_dir
+            .join(format!("r2-put-{}", random_bytes::<8>().iter().map(|b| format!("{b:02x}")).collect::<String>()));
+        std::fs::write(&file, bytes).unwrap();
+        self.wrangler(&["r2", "object", "put", &format!("happy-uploads/{key}"), "--file", file.to_str().unwrap()]);
+    }
+}
