@@ -1,8 +1,10 @@
 //! One module per API area; each exposes its slice of the route table.
 
 pub mod auth;
+pub mod connect;
 pub mod system;
 pub mod uploads;
+pub mod voice;
 
 use crate::app::router::Route;
 
@@ -19,5 +21,7 @@ pub fn all() -> Vec<Route> {
     routes.extend(system::routes());
     routes.extend(auth::routes());
     routes.extend(uploads::routes());
+    routes.extend(connect::routes());
+    routes.extend(voice::routes());
     routes
 }

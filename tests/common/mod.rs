@@ -291,3 +291,83 @@ impl TestApp {
         self.wrangler(&["r2", "object", "put", &format!("happy-uploads/{key}"), "--file", file.to_str().unwrap()]);
     }
 }
+
+/// A request as a stand-in outside service saw it.
+#[derive(Clone, Debug)]
+pub struct StubRequest {
+    pub method: String,
+    /// Path with its query string.
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl StubRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+pub struct StubReply {
+    pub status: u16,
+    pub body: String,
+    /// Wait this long before answering (upstream timeouts).
+    pub delay: Duration,
+}
+
+impl StubReply {
+    pub fn json(status: u16, body: Value) -> Self {
+        StubReply { status, body: body.to_string(), delay: Duration::ZERO }
+    }
+}
+
+/// A local stand-in for an outside HTTP service (GitHub, RevenueCat, ElevenLabs): each request
+/// is answered by `handler` on its own thread. Returns the base URL to pass to the server.
+pub fn stub_server(handler: fn(&StubRequest) -> StubReply) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                let mut words = line.split_whitespace();
+                let (method, path) = (words.next().unwrap_or("").to_string(), words.next().unwrap_or("").to_string());
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.trim().split_once(':') {
+                        headers.push((k.trim().to_string(), v.trim().to_string()));
+                    }
+                }
+                let len = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let reply = handler(&StubRequest { method, path, headers, body });
+                std::thread::sleep(reply.delay);
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {} Stub\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                    reply.status,
+                    reply.body.len(),
+                    reply.body
+                );
+            });
+        }
+    });
+    base
+}
