@@ -290,3 +290,14 @@ fn webhook_requires_a_valid_signature() {
     send(Some("sha256=")).assert_error(401);
     send(Some(&sign(raw.as_bytes()).replace("sha256=", "sha1="))).assert_error(401);
 }
+
+/// This binary's server configures GitHub only, so it also shows voice without its services
+/// (tests/unconfigured.rs covers the development skip).
+#[test]
+fn voice_is_503_while_its_services_are_unconfigured() {
+    let app = server();
+    let a = app.new_account();
+    let r = app.post("/v1/voice/token", Some(&a.token), json!({"agentId": "agent"}));
+    r.assert_error(503);
+    assert!(r.body["error"].as_str().unwrap().contains("ELEVENLABS_API_KEY"));
+}
