@@ -40,6 +40,11 @@ impl Reply {
     }
 }
 
+/// A service's base URL from `var` (tests point it at a local stand-in), without a trailing slash.
+pub fn base_url(env: &Env, var: &str, default: &str) -> String {
+    crate::config::var(env, var).unwrap_or_else(|| default.into()).trim_end_matches('/').to_string()
+}
+
 pub fn timeout_ms(env: &Env) -> u64 {
     crate::config::var(env, "UPSTREAM_TIMEOUT_MS").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_TIMEOUT_MS)
 }

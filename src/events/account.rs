@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use super::{Outbox, Recipients};
+
 /// `{"t": "update-account", "id": ..., ...fields}`; `fields` holds only what changed.
 pub fn update_account(user_id: &str, fields: Map<String, Value>) -> Value {
     let mut body = Map::new();
@@ -11,15 +13,24 @@ pub fn update_account(user_id: &str, fields: Map<String, Value>) -> Value {
     Value::Object(body)
 }
 
+/// The outbox of one changed field (`avatar`, `github`) numbered `seq`.
+pub fn field_changed(user_id: &str, seq: i64, field: &str, value: Value) -> Outbox {
+    let mut fields = Map::new();
+    fields.insert(field.into(), value);
+    Outbox::default().update(seq, update_account(user_id, fields), Recipients::User)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     #[test]
-    fn carries_only_the_changed_fields() {
-        let mut fields = Map::new();
-        fields.insert("avatar".into(), Value::Null);
-        assert_eq!(update_account("u1", fields), json!({"t": "update-account", "id": "u1", "avatar": null}));
+    fn carries_only_the_changed_field() {
+        let outbox = field_changed("u1", 7, "avatar", Value::Null);
+        assert_eq!(outbox.updates.len(), 1);
+        assert_eq!(outbox.updates[0].seq, 7);
+        assert_eq!(outbox.updates[0].recipients, Recipients::User);
+        assert_eq!(outbox.updates[0].body, json!({"t": "update-account", "id": "u1", "avatar": null}));
     }
 }

@@ -19,7 +19,7 @@ use crate::crypto::vault::{open_string, seal_string};
 use crate::db::vendor_tokens::{self, key_path, vendor};
 use crate::db::{bump_account_seq, bump_account_seq_if, first_row, rows, SeqRow};
 use crate::error::{ApiError, ApiResult};
-use crate::events::{account::update_account, Outbox, Recipients};
+use crate::events::account::field_changed;
 use crate::upstream;
 use crate::{args, h};
 
@@ -124,10 +124,10 @@ const STATE_TTL_MS: u64 = 5 * 60 * 1000;
 const SCOPES: &str = "read:user,user:email,read:org,codespace";
 
 fn oauth_base(ctx: &Ctx) -> String {
-    ctx.var("GITHUB_OAUTH_BASE_URL").unwrap_or_else(|| "https://github.com".into()).trim_end_matches('/').to_string()
+    upstream::base_url(&ctx.env, "GITHUB_OAUTH_BASE_URL", "https://github.com")
 }
 fn api_base(ctx: &Ctx) -> String {
-    ctx.var("GITHUB_API_BASE_URL").unwrap_or_else(|| "https://api.github.com".into()).trim_end_matches('/').to_string()
+    upstream::base_url(&ctx.env, "GITHUB_API_BASE_URL", "https://api.github.com")
 }
 
 /// The key path of the account's GitHub access token.
@@ -283,14 +283,7 @@ async fn connect_github(ctx: &Ctx, user: &str, profile: &GithubProfile, access_t
 }
 
 fn publish_github(ctx: &Ctx, user: &str, seq: i64, github: Value) {
-    let mut fields = Map::new();
-    fields.insert("github".into(), github);
-    crate::realtime::publish(
-        &ctx.env,
-        &ctx.wctx,
-        user,
-        Outbox::default().update(seq, update_account(user, fields), Recipients::User),
-    );
+    crate::realtime::publish(&ctx.env, &ctx.wctx, user, field_changed(user, seq, "github", github));
 }
 
 async fn github_disconnect(ctx: Ctx) -> ApiResult<Response> {

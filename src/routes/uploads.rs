@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use worker::{Bucket, HttpMetadata, Method, Range, Response, ResponseBody};
 
 use crate::app::ctx::Ctx;
@@ -18,7 +18,7 @@ use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
 use crate::db::{bump_account_seq, bump_account_seq_if, first_row, rows, Db, SeqRow};
 use crate::error::{ApiError, ApiResult};
-use crate::events::{account::update_account, Outbox, Recipients};
+use crate::events::account::field_changed;
 use crate::storage::range::{none_match, parse_range, RangeRequest};
 use crate::storage::sniff::{self, Kind};
 use crate::storage::{multipart, unreferenced, Category};
@@ -345,14 +345,7 @@ async fn upload_avatar(mut ctx: Ctx) -> ApiResult<Response> {
     })
     .await?;
     let seq = first_row::<SeqRow>(&results[3])?.ok_or_else(|| ApiError::internal("seq bump returned nothing"))?.seq;
-    let mut fields = Map::new();
-    fields.insert("avatar".into(), avatar.clone());
-    crate::realtime::publish(
-        &ctx.env,
-        &ctx.wctx,
-        &user,
-        Outbox::default().update(seq, update_account(&user, fields), Recipients::User),
-    );
+    crate::realtime::publish(&ctx.env, &ctx.wctx, &user, field_changed(&user, seq, "avatar", avatar.clone()));
     let mut out = json!({
         "id": row.id, "path": row.path, "url": avatar["url"], "contentType": row.content_type, "size": row.size,
     });
@@ -509,14 +502,7 @@ async fn delete_file(ctx: Ctx) -> ApiResult<Response> {
         .await?;
     let deleted = first_row::<PathRow>(&results[2])?.ok_or_else(|| ApiError::not_found("File not found"))?;
     if let Some(seq) = first_row::<SeqRow>(&results[0])? {
-        let mut fields = Map::new();
-        fields.insert("avatar".into(), Value::Null);
-        crate::realtime::publish(
-            &ctx.env,
-            &ctx.wctx,
-            user,
-            Outbox::default().update(seq.seq, update_account(user, fields), Recipients::User),
-        );
+        crate::realtime::publish(&ctx.env, &ctx.wctx, user, field_changed(user, seq.seq, "avatar", Value::Null));
     }
     if let Err(e) = bucket(&ctx)?.delete(&deleted.path).await {
         worker::console_error!("deleted file's object {} not removed (sweep will): {e}", deleted.path);

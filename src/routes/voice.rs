@@ -45,10 +45,6 @@ fn bad_gateway(service: &str, why: impl std::fmt::Display) -> ApiError {
     ApiError::new(502, format!("{service} is unavailable"))
 }
 
-fn base(ctx: &Ctx, var: &str, default: &str) -> String {
-    ctx.var(var).unwrap_or_else(|| default.into()).trim_end_matches('/').to_string()
-}
-
 async fn voice_token(mut ctx: Ctx) -> ApiResult<Response> {
     let body: TokenBody = ctx.json().await?;
     let api_key = ctx.var("ELEVENLABS_API_KEY").ok_or_else(|| unavailable("ELEVENLABS_API_KEY"))?;
@@ -66,7 +62,10 @@ async fn voice_token(mut ctx: Ctx) -> ApiResult<Response> {
         return json(&json!({"allowed": false, "agentId": agent_id}));
     }
     let url = Url::parse_with_params(
-        &format!("{}/v1/convai/conversation/token", base(&ctx, "ELEVENLABS_BASE_URL", "https://api.elevenlabs.io")),
+        &format!(
+            "{}/v1/convai/conversation/token",
+            upstream::base_url(&ctx.env, "ELEVENLABS_BASE_URL", "https://api.elevenlabs.io")
+        ),
         &[("agent_id", agent_id.as_str())],
     )
     .map_err(|_| unavailable("ELEVENLABS_BASE_URL"))?;
@@ -88,9 +87,11 @@ async fn voice_token(mut ctx: Ctx) -> ApiResult<Response> {
 async fn subscribed(ctx: &Ctx) -> ApiResult<bool> {
     let key = ctx.var("REVENUECAT_API_KEY").ok_or_else(|| unavailable("REVENUECAT_API_KEY"))?;
     let user = ctx.user_id()?;
-    let mut url =
-        Url::parse(&format!("{}/v1/subscribers", base(ctx, "REVENUECAT_BASE_URL", "https://api.revenuecat.com")))
-            .map_err(|_| unavailable("REVENUECAT_BASE_URL"))?;
+    let mut url = Url::parse(&format!(
+        "{}/v1/subscribers",
+        upstream::base_url(&ctx.env, "REVENUECAT_BASE_URL", "https://api.revenuecat.com")
+    ))
+    .map_err(|_| unavailable("REVENUECAT_BASE_URL"))?;
     url.path_segments_mut().map_err(|_| unavailable("REVENUECAT_BASE_URL"))?.push(user);
     let bearer = format!("Bearer {key}");
     let reply = upstream::send(

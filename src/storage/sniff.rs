@@ -47,8 +47,7 @@ impl Kind {
 
     /// The kind a declared Content-Type names (parameters and case ignored).
     pub fn from_mime(declared: &str) -> Option<Kind> {
-        let essence = declared.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        Some(match essence.as_str() {
+        Some(match essence(declared).as_str() {
             "image/png" => Kind::Png,
             "image/jpeg" | "image/jpg" => Kind::Jpeg,
             "image/gif" => Kind::Gif,
@@ -60,6 +59,11 @@ impl Kind {
             _ => return None,
         })
     }
+}
+
+/// `Image/PNG; charset=x` → `image/png`.
+fn essence(content_type: &str) -> String {
+    content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
 }
 
 /// The binary kind the bytes announce, if any.
@@ -84,12 +88,8 @@ pub fn magic(data: &[u8]) -> Option<Kind> {
 /// Text kinds must be UTF-8 without NUL and must not carry a binary signature.
 pub fn verify(declared: Option<&str>, data: &[u8]) -> Option<Kind> {
     let sniffed = magic(data);
-    let declared = declared.map(str::trim).filter(|d| !d.is_empty());
-    let kind = match declared {
-        None => sniffed?,
-        Some(d) if d.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/octet-stream") => {
-            sniffed?
-        }
+    let kind = match declared.map(essence).as_deref() {
+        None | Some("") | Some("application/octet-stream") => sniffed?,
         Some(d) => Kind::from_mime(d)?,
     };
     match kind {
