@@ -12,6 +12,8 @@ pub mod error;
 pub mod events;
 pub mod realtime;
 pub mod routes;
+pub mod storage;
+pub mod upstream;
 
 use worker::{event, Context, Env, Request, Response, Result};
 

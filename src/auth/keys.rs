@@ -19,7 +19,7 @@ thread_local! {
     static KEYS: RefCell<Vec<(String, Rc<TokenKey>)>> = const { RefCell::new(Vec::new()) };
 }
 
-fn master_secret(env: &Env) -> ApiResult<String> {
+pub fn master_secret(env: &Env) -> ApiResult<String> {
     var(env, "HAPPY_MASTER_SECRET").ok_or_else(|| {
         worker::console_error!("HAPPY_MASTER_SECRET is not set");
         ApiError::internal("Server is not configured")

@@ -1,3 +1,4 @@
 //! Server-side cryptography: secret sealing and small helpers shared by the routes.
 pub mod secretbox;
 pub mod util;
+pub mod vault;

@@ -2,12 +2,12 @@
 //! `JsValue`s itself.
 
 pub mod access_keys;
-pub mod account;
 pub mod machines;
 pub mod messages;
 pub mod plans;
 pub mod sessions;
 pub mod usage;
+pub mod vendor_tokens;
 
 use serde::de::DeserializeOwned;
 use worker::wasm_bindgen::JsValue;

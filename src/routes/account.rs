@@ -10,7 +10,7 @@ use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::config::now_ms;
-use crate::db::account::connected_services;
+use crate::db::vendor_tokens::connected_services;
 use crate::db::{bump_account_seq_if, first_row, Db, SeqRow};
 use crate::domain::limit;
 use crate::error::{ApiError, ApiResult};

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod artifacts;
 pub mod auth;
+pub mod connect;
 pub mod connect_tokens;
 pub mod devices;
 pub mod feed;
@@ -12,9 +13,11 @@ pub mod plans;
 pub mod push;
 pub mod sessions;
 pub mod system;
+pub mod uploads;
 pub mod usage;
 pub mod users;
 pub mod utility;
+pub mod voice;
 
 use crate::app::router::Route;
 
@@ -43,5 +46,8 @@ pub fn all() -> Vec<Route> {
     routes.extend(usage::routes());
     routes.extend(sessions::routes());
     routes.extend(machines::routes());
+    routes.extend(uploads::routes());
+    routes.extend(connect::routes());
+    routes.extend(voice::routes());
     routes
 }

@@ -258,3 +258,116 @@ pub fn user_id_of(token: &str) -> String {
     let claims: Value = serde_json::from_slice(&bytes).unwrap();
     claims["sub"].as_str().unwrap().to_string()
 }
+
+impl TestApp {
+    fn wrangler(&self, args: &[&str]) -> std::process::Output {
+        let out = Command::new(repo().join("node_modules/.bin/wrangler"))
+            .args(args)
+            .arg("--local")
+            .arg("--persist-to")
+            .arg(&self.state_dir)
+            .env("CI", "1")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .current_dir(repo())
+            .output()
+            .expect("wrangler installed (make setup)");
+        assert!(out.status.success(), "wrangler {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    /// The rows of one SQL statement run on this server's local D1 (read what the API hides).
+    pub fn d1(&self, sql: &str) -> Vec<Value> {
+        let out = self.wrangler(&["d1", "execute", "DB", "--json", "--command", sql]);
+        let v: Value = serde_json::from_slice(&out.stdout).expect("wrangler d1 --json output");
+        v[0]["results"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Writes an object straight into this server's local R2 bucket (bypassing the API).
+    pub fn r2_put(&self, key: &str, bytes: &[u8]) {
+        let file = self
+            .state_dir
+            .join(format!("r2-put-{}", random_bytes::<8>().iter().map(|b| format!("{b:02x}")).collect::<String>()));
+        std::fs::write(&file, bytes).unwrap();
+        self.wrangler(&["r2", "object", "put", &format!("happy-uploads/{key}"), "--file", file.to_str().unwrap()]);
+    }
+}
+
+/// A request as a stand-in outside service saw it.
+#[derive(Clone, Debug)]
+pub struct StubRequest {
+    pub method: String,
+    /// Path with its query string.
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl StubRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+pub struct StubReply {
+    pub status: u16,
+    pub body: String,
+    /// Wait this long before answering (upstream timeouts).
+    pub delay: Duration,
+}
+
+impl StubReply {
+    pub fn json(status: u16, body: Value) -> Self {
+        StubReply { status, body: body.to_string(), delay: Duration::ZERO }
+    }
+}
+
+/// A local stand-in for an outside HTTP service (GitHub, RevenueCat, ElevenLabs): each request
+/// is answered by `handler` on its own thread. Returns the base URL to pass to the server.
+pub fn stub_server(handler: fn(&StubRequest) -> StubReply) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                let mut words = line.split_whitespace();
+                let (method, path) = (words.next().unwrap_or("").to_string(), words.next().unwrap_or("").to_string());
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.trim().split_once(':') {
+                        headers.push((k.trim().to_string(), v.trim().to_string()));
+                    }
+                }
+                let len = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let reply = handler(&StubRequest { method, path, headers, body });
+                std::thread::sleep(reply.delay);
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {} Stub\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                    reply.status,
+                    reply.body.len(),
+                    reply.body
+                );
+            });
+        }
+    });
+    base
+}

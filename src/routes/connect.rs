@@ -1,0 +1,352 @@
+//! Connect routes: AI vendor tokens (sealed at rest) and the GitHub OAuth connection.
+//! GitHub's own routes come first in the table so `/v1/connect/github` is never read as a
+//! vendor name.
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sha2::Sha256;
+use worker::{Method, Response, Url};
+
+use crate::app::ctx::Ctx;
+use crate::app::respond::{json, json_status};
+use crate::app::router::{route, Access, Route};
+use crate::app::schema::*;
+use crate::auth::keys::github_key;
+use crate::config::now_ms;
+use crate::crypto::util::{constant_time_eq, hex_decode, uuid_v4};
+use crate::crypto::vault::{open_string, seal_string};
+use crate::db::vendor_tokens::{self, key_path, vendor};
+use crate::db::{bump_account_seq, bump_account_seq_if, first_row, rows, SeqRow};
+use crate::error::{ApiError, ApiResult};
+use crate::events::account::field_changed;
+use crate::upstream;
+use crate::{args, h};
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::Get, "/v1/connect/github/params", Access::User, h!(github_params))
+            .doc("connect", "GitHub OAuth authorize URL with a 5-minute state token")
+            .returns(url_response),
+        route(Method::Get, "/v1/connect/github/callback", Access::Public, h!(github_callback))
+            .doc("connect", "GitHub OAuth redirect target; redirects to the app"),
+        route(Method::Post, "/v1/connect/github/webhook", Access::Public, h!(github_webhook))
+            .doc("connect", "GitHub webhook (X-Hub-Signature-256 HMAC-SHA256)")
+            .returns(received_response),
+        route(Method::Delete, "/v1/connect/github", Access::User, h!(github_disconnect))
+            .doc("connect", "Disconnect GitHub and forget its token")
+            .returns(success),
+        route(Method::Get, "/v1/connect/tokens", Access::User, h!(list_tokens))
+            .doc("connect", "Every stored AI vendor token, decrypted")
+            .returns(tokens_response),
+        route(Method::Post, "/v1/connect/:vendor/register", Access::User, h!(register))
+            .doc("connect", "Store an AI vendor token (openai, anthropic, gemini), encrypted")
+            .body(register_body)
+            .returns(success),
+        route(Method::Get, "/v1/connect/:vendor/token", Access::User, h!(get_token))
+            .doc("connect", "The decrypted vendor token, or null")
+            .returns(token_response),
+        route(Method::Delete, "/v1/connect/:vendor", Access::User, h!(delete_token))
+            .doc("connect", "Remove a vendor token (404 when absent)")
+            .returns(success),
+    ]
+}
+
+fn url_response() -> Value {
+    object(&[("url", string())])
+}
+fn received_response() -> Value {
+    object(&[("received", boolean())])
+}
+fn register_body() -> Value {
+    object(&[("token", string())])
+}
+fn token_response() -> Value {
+    object(&[("token", nullable(string()))])
+}
+fn tokens_response() -> Value {
+    object(&[("tokens", array(object(&[("vendor", string()), ("token", string())])))])
+}
+
+/// The CLI and app send a JSON-stringified credentials object; bound it generously.
+const MAX_TOKEN: usize = 16 * 1024;
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    token: String,
+}
+
+async fn register(mut ctx: Ctx) -> ApiResult<Response> {
+    let vendor = vendor(ctx.param("vendor"))?;
+    let body: RegisterBody = ctx.json().await?;
+    if body.token.is_empty() || body.token.len() > MAX_TOKEN {
+        return Err(ApiError::bad_request(format!("token must be 1..{MAX_TOKEN} bytes")));
+    }
+    let user = ctx.user_id()?;
+    let sealed = seal_string(&ctx.env, &key_path(user, vendor), &body.token)?;
+    vendor_tokens::upsert(&ctx.db()?, user, vendor, &sealed).await?;
+    json(&json!({"success": true}))
+}
+
+async fn get_token(ctx: Ctx) -> ApiResult<Response> {
+    let vendor = vendor(ctx.param("vendor"))?;
+    let user = ctx.user_id()?;
+    let token = match vendor_tokens::get(&ctx.db()?, user, vendor).await? {
+        Some(row) => open_string(&ctx.env, &key_path(user, vendor), &row.token)?,
+        None => None,
+    };
+    json(&json!({"token": token}))
+}
+
+async fn delete_token(ctx: Ctx) -> ApiResult<Response> {
+    let vendor = vendor(ctx.param("vendor"))?;
+    if !vendor_tokens::delete(&ctx.db()?, ctx.user_id()?, vendor).await? {
+        return Err(ApiError::not_found("Token not found"));
+    }
+    json(&json!({"success": true}))
+}
+
+async fn list_tokens(ctx: Ctx) -> ApiResult<Response> {
+    let user = ctx.user_id()?;
+    let mut tokens = Vec::new();
+    for row in vendor_tokens::list(&ctx.db()?, user).await? {
+        // A blob sealed under a rotated master secret no longer opens: leave it out.
+        if let Some(token) = open_string(&ctx.env, &key_path(user, &row.vendor), &row.token)? {
+            tokens.push(json!({"vendor": row.vendor, "token": token}));
+        }
+    }
+    json(&json!({"tokens": tokens}))
+}
+
+// ---- GitHub -------------------------------------------------------------------------------
+
+const STATE_TTL_MS: u64 = 5 * 60 * 1000;
+const SCOPES: &str = "read:user,user:email,read:org,codespace";
+
+fn oauth_base(ctx: &Ctx) -> String {
+    upstream::base_url(&ctx.env, "GITHUB_OAUTH_BASE_URL", "https://github.com")
+}
+fn api_base(ctx: &Ctx) -> String {
+    upstream::base_url(&ctx.env, "GITHUB_API_BASE_URL", "https://api.github.com")
+}
+
+/// The key path of the account's GitHub access token.
+fn github_token_path(user_id: &str) -> [&str; 4] {
+    ["user", user_id, "github", "token"]
+}
+
+async fn github_params(ctx: Ctx) -> ApiResult<Response> {
+    let (Some(client_id), Some(redirect)) = (ctx.var("GITHUB_CLIENT_ID"), ctx.var("GITHUB_REDIRECT_URL")) else {
+        return Err(ApiError::bad_request("GitHub OAuth not configured"));
+    };
+    let state =
+        github_key(&ctx.env)?.mint(ctx.user_id()?, &Map::new(), now_ms() as u64, Some(STATE_TTL_MS), &uuid_v4());
+    let url = Url::parse_with_params(
+        &format!("{}/login/oauth/authorize", oauth_base(&ctx)),
+        &[("client_id", client_id.as_str()), ("redirect_uri", &redirect), ("scope", SCOPES), ("state", &state)],
+    )
+    .map_err(|_| ApiError::internal("GITHUB_OAUTH_BASE_URL is not a URL"))?;
+    json(&json!({"url": url.as_str()}))
+}
+
+/// The profile fields the app's zod schema reads (`id` number, `bio` nullable).
+#[derive(Deserialize, Serialize)]
+struct GithubProfile {
+    id: i64,
+    login: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    avatar_url: String,
+    #[serde(default)]
+    bio: Option<String>,
+}
+
+/// Where the browser goes after the callback: the app, with the outcome in the query.
+fn app_redirect(ctx: &Ctx, params: &[(&str, &str)]) -> ApiResult<Response> {
+    let base = ctx.var("GITHUB_APP_URL").unwrap_or_else(|| "https://app.happy.engineering".into());
+    let url = Url::parse_with_params(&base, params).map_err(|_| ApiError::internal("GITHUB_APP_URL is not a URL"))?;
+    Ok(Response::redirect(url)?)
+}
+
+async fn github_callback(ctx: Ctx) -> ApiResult<Response> {
+    let (Some(code), Some(state)) = (ctx.query("code"), ctx.query("state")) else {
+        return app_redirect(&ctx, &[("error", "invalid_request")]);
+    };
+    let Some(user) = github_key(&ctx.env)?.verify(&state, now_ms() as u64).and_then(|v| v.user_id().map(String::from))
+    else {
+        return app_redirect(&ctx, &[("error", "invalid_state")]);
+    };
+    let (Some(client_id), Some(secret)) = (ctx.var("GITHUB_CLIENT_ID"), ctx.var("GITHUB_CLIENT_SECRET")) else {
+        return app_redirect(&ctx, &[("error", "server_config")]);
+    };
+    let (profile, access_token) = match exchange(&ctx, &client_id, &secret, &code).await {
+        Ok(v) => v,
+        Err(reason) => return app_redirect(&ctx, &[("error", reason)]),
+    };
+    connect_github(&ctx, &user, &profile, &access_token).await?;
+    app_redirect(&ctx, &[("github", "connected"), ("user", &profile.login)])
+}
+
+/// Code → access token → profile. `Err` carries the reason for the app's query string.
+async fn exchange(
+    ctx: &Ctx,
+    client_id: &str,
+    secret: &str,
+    code: &str,
+) -> Result<(GithubProfile, String), &'static str> {
+    #[derive(Deserialize)]
+    struct TokenReply {
+        access_token: Option<String>,
+    }
+    let body = json!({"client_id": client_id, "client_secret": secret, "code": code}).to_string();
+    let reply = upstream::send(
+        &ctx.env,
+        Method::Post,
+        &format!("{}/login/oauth/access_token", oauth_base(ctx)),
+        &[("accept", "application/json"), ("content-type", "application/json"), ("user-agent", "happy-server")],
+        Some(body),
+    )
+    .await
+    .map_err(|e| {
+        worker::console_error!("GitHub token exchange failed: {e}");
+        "github_unreachable"
+    })?;
+    let token = reply
+        .json::<TokenReply>()
+        .filter(|_| reply.ok())
+        .and_then(|t| t.access_token)
+        .filter(|t| !t.is_empty())
+        .ok_or("token_exchange_failed")?;
+    let bearer = format!("Bearer {token}");
+    let reply = upstream::send(
+        &ctx.env,
+        Method::Get,
+        &format!("{}/user", api_base(ctx)),
+        &[("authorization", &bearer), ("accept", "application/vnd.github+json"), ("user-agent", "happy-server")],
+        None,
+    )
+    .await
+    .map_err(|e| {
+        worker::console_error!("GitHub profile fetch failed: {e}");
+        "github_unreachable"
+    })?;
+    let mut profile = reply.json::<GithubProfile>().filter(|_| reply.ok()).ok_or("github_user_fetch_failed")?;
+    // The app requires a name; GitHub's is optional.
+    profile.name = Some(profile.name.take().filter(|n| !n.is_empty()).unwrap_or_else(|| profile.login.clone()));
+    Ok((profile, token))
+}
+
+#[derive(Deserialize)]
+struct TakenFrom {
+    id: String,
+    seq: i64,
+}
+
+/// One batch: take the GitHub account from any other Happy account that had it, link it here,
+/// store the sealed token, bump the seq(s); then tell every affected account.
+async fn connect_github(ctx: &Ctx, user: &str, profile: &GithubProfile, access_token: &str) -> ApiResult<()> {
+    let db = ctx.db()?;
+    let gid = profile.id.to_string();
+    let profile_json = serde_json::to_value(profile)?;
+    let sealed = seal_string(&ctx.env, &github_token_path(user), access_token)?;
+    let now = now_ms();
+    let results = db
+        .batch(vec![
+            db.stmt(
+                "DELETE FROM github_tokens WHERE account_id IN (SELECT id FROM accounts WHERE github_user_id = ?1 AND id != ?2)",
+                args![&gid, user],
+            )?,
+            db.stmt(
+                "UPDATE accounts SET seq = seq + 1, github_profile = NULL, github_user_id = NULL, updated_at = ?3
+                 WHERE github_user_id = ?1 AND id != ?2 RETURNING id, seq",
+                args![&gid, user, now],
+            )?,
+            db.stmt(
+                "UPDATE accounts SET github_profile = ?2, github_user_id = ?3, updated_at = ?4 WHERE id = ?1",
+                args![user, profile_json.to_string(), &gid, now],
+            )?,
+            db.stmt(
+                "INSERT INTO github_tokens (account_id, token, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(account_id) DO UPDATE SET token = excluded.token, updated_at = excluded.updated_at",
+                args![user, sealed, now],
+            )?,
+            bump_account_seq(&db, user)?,
+        ])
+        .await?;
+    for other in rows::<TakenFrom>(&results[1])? {
+        publish_github(ctx, &other.id, other.seq, Value::Null);
+    }
+    let seq = first_row::<SeqRow>(&results[4])?.ok_or_else(|| ApiError::not_found("Account not found"))?.seq;
+    publish_github(ctx, user, seq, profile_json);
+    Ok(())
+}
+
+fn publish_github(ctx: &Ctx, user: &str, seq: i64, github: Value) {
+    crate::realtime::publish(&ctx.env, &ctx.wctx, user, field_changed(user, seq, "github", github));
+}
+
+async fn github_disconnect(ctx: Ctx) -> ApiResult<Response> {
+    let user = ctx.user_id()?;
+    let db = ctx.db()?;
+    let results = db
+        .batch(vec![
+            bump_account_seq_if(&db, user, "github_user_id IS NOT NULL", &[])?,
+            db.stmt(
+                "UPDATE accounts SET github_profile = NULL, github_user_id = NULL, updated_at = ?2 WHERE id = ?1",
+                args![user, now_ms()],
+            )?,
+            db.stmt("DELETE FROM github_tokens WHERE account_id = ?1", args![user])?,
+        ])
+        .await?;
+    let seq = first_row::<SeqRow>(&results[0])?.ok_or_else(|| ApiError::not_found("GitHub account not connected"))?;
+    publish_github(&ctx, user, seq.seq, Value::Null);
+    json(&json!({"success": true}))
+}
+
+/// GitHub's webhook payloads are at most 25 MB.
+const MAX_WEBHOOK_BODY: usize = 25 * 1024 * 1024;
+
+/// `sha256=<hex HMAC-SHA256(secret, body)>`, compared in constant time.
+pub fn webhook_signature_ok(secret: &str, body: &[u8], header: Option<&str>) -> bool {
+    let Some(sig) = header.and_then(|h| h.trim().strip_prefix("sha256=")).and_then(hex_decode) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return false };
+    mac.update(body);
+    constant_time_eq(&mac.finalize().into_bytes(), &sig)
+}
+
+async fn github_webhook(mut ctx: Ctx) -> ApiResult<Response> {
+    let Some(secret) = ctx.var("GITHUB_WEBHOOK_SECRET") else {
+        return json_status(503, &json!({"error": "Webhooks not configured"}));
+    };
+    let body = ctx.body_bytes(MAX_WEBHOOK_BODY).await?;
+    if !webhook_signature_ok(&secret, &body, ctx.header("x-hub-signature-256").as_deref()) {
+        return Err(ApiError::unauthorized("Invalid signature"));
+    }
+    worker::console_log!(
+        "GitHub webhook {} ({})",
+        ctx.header("x-github-event").unwrap_or_default(),
+        ctx.header("x-github-delivery").unwrap_or_default()
+    );
+    json(&json!({"received": true}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_signatures() {
+        // HMAC-SHA256("It's a Secret to Everybody", "Hello, World!") from GitHub's docs.
+        let good = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert!(webhook_signature_ok("It's a Secret to Everybody", b"Hello, World!", Some(good)));
+        assert!(!webhook_signature_ok("It's a Secret to Everybody", b"Hello, World?", Some(good)));
+        assert!(!webhook_signature_ok("other", b"Hello, World!", Some(good)));
+        assert!(!webhook_signature_ok("It's a Secret to Everybody", b"Hello, World!", Some(&good[..20])));
+        assert!(!webhook_signature_ok("s", b"x", Some("sha1=00")));
+        assert!(!webhook_signature_ok("s", b"x", Some("sha256=zz")));
+        assert!(!webhook_signature_ok("s", b"x", None));
+    }
+}

@@ -1,0 +1,548 @@
+//! Uploads: bytes in R2 (binding `UPLOADS`), metadata in D1 `uploaded_files`.
+//!
+//! Write order, so that a failure at any step leaves at worst an unreferenced object (which
+//! `POST /v1/uploads/sweep` removes) and never a row pointing at a missing object:
+//! put the new object → one D1 batch swapping the rows → delete the replaced object.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Bucket, HttpMetadata, Method, Range, Response, ResponseBody};
+
+use crate::app::ctx::Ctx;
+use crate::app::respond::{error_response, json};
+use crate::app::router::{route, Access, Route};
+use crate::app::schema::*;
+use crate::config::now_ms;
+use crate::crypto::util::uuid_v4;
+use crate::db::{bump_account_seq, bump_account_seq_if, first_row, rows, Db, SeqRow};
+use crate::error::{ApiError, ApiResult};
+use crate::events::account::field_changed;
+use crate::storage::range::{none_match, parse_range, RangeRequest};
+use crate::storage::sniff::{self, Kind};
+use crate::storage::{multipart, unreferenced, Category};
+use crate::{args, h};
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::Post, "/v1/uploads", Access::User, h!(upload))
+            .doc("uploads", "Upload a file (multipart/form-data: file, category, reuseKey)")
+            .returns(upload_response),
+        route(Method::Get, "/v1/uploads", Access::User, h!(list))
+            .doc("uploads", "List the caller's files (category, cursor, limit 1-200)")
+            .returns(list_response),
+        route(Method::Post, "/v1/uploads/avatar", Access::User, h!(upload_avatar))
+            .doc("uploads", "Upload the profile avatar (multipart/form-data: file) and set it on the account")
+            .returns(avatar_response),
+        route(Method::Post, "/v1/uploads/sweep", Access::User, h!(sweep))
+            .doc("uploads", "Remove the caller's stored objects that no file references (after a failed write)")
+            .returns(sweep_response),
+        route(Method::Get, "/v1/uploads/:id", Access::User, h!(get_file))
+            .doc("uploads", "File metadata and its download URL")
+            .returns(file_response),
+        route(Method::Get, "/v1/uploads/:id/download", Access::User, h!(download))
+            .doc("uploads", "File content (ETag/If-None-Match, single Range)")
+            .returns(any),
+        route(Method::Delete, "/v1/uploads/:id", Access::User, h!(delete_file))
+            .doc("uploads", "Delete a file from D1 and R2")
+            .returns(success),
+    ]
+}
+
+fn file_schema() -> Value {
+    object(&[
+        ("id", string()),
+        ("path", string()),
+        ("category", enumeration(&["avatars", "documents", "files"])),
+        ("originalName", string()),
+        ("contentType", string()),
+        ("size", integer()),
+        ("width?", integer()),
+        ("height?", integer()),
+        ("thumbhash?", string()),
+        ("reuseKey?", string()),
+        ("createdAt", integer()),
+        ("updatedAt", integer()),
+    ])
+}
+fn upload_response() -> Value {
+    object(&[("success", boolean()), ("file", file_schema())])
+}
+fn list_response() -> Value {
+    object(&[("files", array(file_schema())), ("nextCursor?", string())])
+}
+fn file_response() -> Value {
+    object(&[("file", file_schema()), ("url", string())])
+}
+fn avatar_response() -> Value {
+    object(&[
+        ("success", boolean()),
+        (
+            "avatar",
+            object(&[
+                ("id", string()),
+                ("path", string()),
+                ("url", string()),
+                ("contentType", string()),
+                ("size", integer()),
+                ("width?", integer()),
+                ("height?", integer()),
+            ]),
+        ),
+    ])
+}
+fn sweep_response() -> Value {
+    object(&[("scanned", integer()), ("removed", array(string()))])
+}
+
+/// Room for the multipart framing and the small fields around the file.
+const MULTIPART_OVERHEAD: usize = 64 * 1024;
+const AVATAR_REUSE_KEY: &str = "profile-avatar";
+const MAX_REUSE_KEY: usize = 128;
+const MAX_NAME: usize = 255;
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 200;
+/// Objects younger than this are never swept: their upload may still be committing.
+const DEFAULT_SWEEP_GRACE_MS: i64 = 60 * 60 * 1000;
+
+#[derive(Deserialize)]
+struct FileRow {
+    id: String,
+    path: String,
+    category: String,
+    original_name: String,
+    content_type: String,
+    size: i64,
+    etag: String,
+    width: Option<i64>,
+    height: Option<i64>,
+    thumbhash: Option<String>,
+    reuse_key: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl FileRow {
+    fn wire(&self) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "path": self.path,
+            "category": self.category,
+            "originalName": self.original_name,
+            "contentType": self.content_type,
+            "size": self.size,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        });
+        let optional = [
+            ("width", self.width.map(Value::from)),
+            ("height", self.height.map(Value::from)),
+            ("thumbhash", self.thumbhash.clone().map(Value::from)),
+            ("reuseKey", self.reuse_key.clone().map(Value::from)),
+        ];
+        for (k, val) in optional {
+            if let Some(val) = val {
+                v[k] = val;
+            }
+        }
+        v
+    }
+}
+
+const FILE_COLUMNS: &str = "id, path, category, original_name, content_type, size, etag, width, height, thumbhash, reuse_key, created_at, updated_at";
+
+#[derive(Deserialize)]
+struct PathRow {
+    path: String,
+}
+
+fn bucket(ctx: &Ctx) -> ApiResult<Bucket> {
+    Ok(ctx.env.bucket("UPLOADS")?)
+}
+
+/// A validated upload, ready to store.
+struct Incoming<'a> {
+    category: Category,
+    reuse_key: Option<String>,
+    original_name: String,
+    kind: Kind,
+    data: &'a [u8],
+}
+
+/// Checks in the order that stores nothing on failure: body size (Content-Length, then actual),
+/// form shape (400), the category's size (413), the content against its magic bytes (415).
+fn validate<'a>(content_type: &str, body: &'a [u8], fixed: Option<Category>) -> ApiResult<Incoming<'a>> {
+    let parts = multipart::parse(content_type, body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let field = |name: &str| -> ApiResult<Option<String>> {
+        match parts.iter().find(|p| p.name == name) {
+            None => Ok(None),
+            Some(p) => std::str::from_utf8(p.data)
+                .map(|s| Some(s.trim().to_string()).filter(|s| !s.is_empty()))
+                .map_err(|_| ApiError::bad_request(format!("{name} must be text"))),
+        }
+    };
+    let file = parts
+        .iter()
+        .find(|p| p.name == "file" && p.filename.is_some())
+        .ok_or_else(|| ApiError::bad_request("file is required"))?;
+    let (category, reuse_key) = match fixed {
+        Some(c) => (c, Some(AVATAR_REUSE_KEY.to_string())),
+        None => {
+            let category = match field("category")? {
+                None => Category::Files,
+                Some(c) => Category::parse(&c)
+                    .ok_or_else(|| ApiError::bad_request("category must be avatars, documents or files"))?,
+            };
+            let reuse_key = field("reuseKey")?;
+            if let Some(k) = &reuse_key {
+                if k.len() > MAX_REUSE_KEY {
+                    return Err(ApiError::bad_request(format!("reuseKey must be at most {MAX_REUSE_KEY} bytes")));
+                }
+                if k == AVATAR_REUSE_KEY {
+                    return Err(ApiError::bad_request("reuseKey profile-avatar is reserved for /v1/uploads/avatar"));
+                }
+            }
+            (category, reuse_key)
+        }
+    };
+    if file.data.len() > category.max_size() {
+        return Err(ApiError::too_large(format!(
+            "File exceeds {} MB for {}",
+            category.max_size() / crate::storage::MB,
+            category.as_str()
+        )));
+    }
+    let kind = sniff::verify(file.content_type.as_deref(), file.data)
+        .filter(|k| category.allows(*k))
+        .ok_or_else(|| ApiError::new(415, "Unsupported or mismatched content type"))?;
+    let original_name: String =
+        file.filename.as_deref().unwrap_or("").chars().filter(|c| !c.is_control()).take(MAX_NAME).collect();
+    Ok(Incoming { category, reuse_key, original_name, kind, data: file.data })
+}
+
+/// Reads, validates and stores the multipart body; `extra` adds statements to the swap batch
+/// (after the row insert) and gets the new row to build them.
+async fn store(
+    ctx: &mut Ctx,
+    fixed: Option<Category>,
+    extra: impl FnOnce(&Db, &FileRow) -> ApiResult<Vec<worker::D1PreparedStatement>>,
+) -> ApiResult<(FileRow, Vec<worker::D1Result>)> {
+    let max = fixed.map(Category::max_size).unwrap_or(Category::Files.max_size());
+    let mut body = ctx.body_bytes(max + MULTIPART_OVERHEAD).await?;
+    let content_type = ctx.header("content-type").unwrap_or_default();
+    let Incoming { category, reuse_key, original_name, kind, data } = validate(&content_type, &body, fixed)?;
+    let user = ctx.user_id()?.to_string();
+    let id = uuid_v4();
+    let path = format!("{}{id}.{}", category.prefix(&user), kind.extension());
+    let dims = if kind.is_image() { sniff::dimensions(kind, data) } else { None };
+    // Move the file to the front of the body buffer and hand that to R2: one copy of the
+    // bytes in wasm memory instead of two.
+    let (start, size) = (data.as_ptr() as usize - body.as_ptr() as usize, data.len());
+    body.copy_within(start..start + size, 0);
+    body.truncate(size);
+
+    let bucket = bucket(ctx)?;
+    let object = bucket
+        .put(&path, body)
+        .http_metadata(HttpMetadata { content_type: Some(kind.mime().into()), ..Default::default() })
+        .execute()
+        .await?
+        .ok_or_else(|| ApiError::internal("R2 put returned nothing"))?;
+
+    let now = now_ms();
+    let row = FileRow {
+        id,
+        path,
+        category: category.as_str().into(),
+        original_name,
+        content_type: kind.mime().into(),
+        size: size as i64,
+        etag: object.http_etag(),
+        width: dims.map(|d| d.0 as i64),
+        height: dims.map(|d| d.1 as i64),
+        thumbhash: None,
+        reuse_key,
+        created_at: now,
+        updated_at: now,
+    };
+    let db = ctx.db()?;
+    let mut stmts = vec![db.stmt(
+        "DELETE FROM uploaded_files WHERE account_id = ?1 AND reuse_key = ?2 RETURNING path",
+        args![&user, &row.reuse_key],
+    )?];
+    stmts.push(db.stmt(
+        "INSERT INTO uploaded_files (id, account_id, path, category, original_name, content_type, size, etag, width, height, reuse_key, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+        args![
+            &row.id,
+            &user,
+            &row.path,
+            &row.category,
+            &row.original_name,
+            &row.content_type,
+            row.size,
+            &row.etag,
+            row.width,
+            row.height,
+            &row.reuse_key,
+            now
+        ],
+    )?);
+    stmts.extend(extra(&db, &row)?);
+    let results = match db.batch(stmts).await {
+        Ok(r) => r,
+        Err(e) => {
+            // Nothing references the new object; remove it now (the sweep catches it otherwise).
+            if let Err(del) = bucket.delete(&row.path).await {
+                worker::console_error!("orphan {} left after a failed batch: {del}", row.path);
+            }
+            return Err(e);
+        }
+    };
+    let replaced: Vec<PathRow> = rows(&results[0])?;
+    for old in replaced {
+        if let Err(e) = bucket.delete(&old.path).await {
+            worker::console_error!("replaced object {} not deleted (sweep will): {e}", old.path);
+        }
+    }
+    Ok((row, results))
+}
+
+async fn upload(mut ctx: Ctx) -> ApiResult<Response> {
+    let (row, _) = store(&mut ctx, None, |_, _| Ok(vec![])).await?;
+    json(&json!({"success": true, "file": row.wire()}))
+}
+
+/// Absolute URL of a file: `UPLOADS_PUBLIC_URL` (a public bucket domain) + path when set,
+/// else this API's authenticated download route.
+fn file_url(public: Option<&str>, origin: &str, row: &FileRow) -> String {
+    match public {
+        Some(base) => format!("{}/{}", base.trim_end_matches('/'), row.path),
+        None => format!("{origin}/v1/uploads/{}/download", row.id),
+    }
+}
+
+fn origin(ctx: &Ctx) -> String {
+    ctx.url.origin().ascii_serialization()
+}
+
+async fn upload_avatar(mut ctx: Ctx) -> ApiResult<Response> {
+    let user = ctx.user_id()?.to_string();
+    let public = ctx.var("UPLOADS_PUBLIC_URL");
+    let origin = origin(&ctx);
+    let mut avatar = Value::Null;
+    let (row, results) = store(&mut ctx, Some(Category::Avatars), |db, row| {
+        let url = file_url(public.as_deref(), &origin, row);
+        avatar = json!({"path": row.path, "url": url, "width": row.width, "height": row.height, "thumbhash": null});
+        Ok(vec![
+            db.stmt(
+                "UPDATE accounts SET avatar = ?2, updated_at = ?3 WHERE id = ?1",
+                args![&user, avatar.to_string(), row.updated_at],
+            )?,
+            bump_account_seq(db, &user)?,
+        ])
+    })
+    .await?;
+    let seq = first_row::<SeqRow>(&results[3])?.ok_or_else(|| ApiError::internal("seq bump returned nothing"))?.seq;
+    crate::realtime::publish(&ctx.env, &ctx.wctx, &user, field_changed(&user, seq, "avatar", avatar.clone()));
+    let mut out = json!({
+        "id": row.id, "path": row.path, "url": avatar["url"], "contentType": row.content_type, "size": row.size,
+    });
+    if let (Some(w), Some(h)) = (row.width, row.height) {
+        out["width"] = w.into();
+        out["height"] = h.into();
+    }
+    json(&json!({"success": true, "avatar": out}))
+}
+
+/// `<createdAt>_<id>` of the last row of a page.
+fn parse_cursor(cursor: &str) -> ApiResult<(i64, String)> {
+    cursor
+        .split_once('_')
+        .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_string())))
+        .filter(|(_, id)| !id.is_empty())
+        .ok_or_else(|| ApiError::bad_request("Invalid cursor format"))
+}
+
+fn parse_limit(raw: Option<String>) -> ApiResult<usize> {
+    match raw {
+        None => Ok(DEFAULT_LIMIT),
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("limit must be an integer from 1 to {MAX_LIMIT}"))),
+    }
+}
+
+async fn list(ctx: Ctx) -> ApiResult<Response> {
+    let user = ctx.user_id()?;
+    let limit = parse_limit(ctx.query("limit"))?;
+    let category = match ctx.query("category") {
+        None => None,
+        Some(c) => Some(
+            Category::parse(&c)
+                .ok_or_else(|| ApiError::bad_request("category must be avatars, documents or files"))?
+                .as_str(),
+        ),
+    };
+    let (after_time, after_id) = match ctx.query("cursor") {
+        None => (None, None),
+        Some(c) => {
+            let (t, id) = parse_cursor(&c)?;
+            (Some(t), Some(id))
+        }
+    };
+    let mut files: Vec<FileRow> = ctx
+        .db()?
+        .all(
+            &format!(
+                "SELECT {FILE_COLUMNS} FROM uploaded_files WHERE account_id = ?1 AND (?2 IS NULL OR category = ?2)
+                 AND (?3 IS NULL OR created_at < ?3 OR (created_at = ?3 AND id < ?4))
+                 ORDER BY created_at DESC, id DESC LIMIT ?5"
+            ),
+            args![user, category, after_time, after_id, limit + 1],
+        )
+        .await?;
+    let more = files.len() > limit;
+    files.truncate(limit);
+    let mut body = json!({"files": files.iter().map(FileRow::wire).collect::<Vec<_>>()});
+    if let (true, Some(last)) = (more, files.last()) {
+        body["nextCursor"] = format!("{}_{}", last.created_at, last.id).into();
+    }
+    json(&body)
+}
+
+async fn find_file(ctx: &Ctx) -> ApiResult<FileRow> {
+    ctx.db()?
+        .first(
+            &format!("SELECT {FILE_COLUMNS} FROM uploaded_files WHERE id = ?1 AND account_id = ?2"),
+            args![ctx.param("id"), ctx.user_id()?],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("File not found"))
+}
+
+async fn get_file(ctx: Ctx) -> ApiResult<Response> {
+    let row = find_file(&ctx).await?;
+    json(&json!({"file": row.wire(), "url": file_url(ctx.var("UPLOADS_PUBLIC_URL").as_deref(), &origin(&ctx), &row)}))
+}
+
+async fn download(ctx: Ctx) -> ApiResult<Response> {
+    let row = find_file(&ctx).await?;
+    let size = row.size as u64;
+    let mut headers = vec![
+        ("etag", row.etag.clone()),
+        ("accept-ranges", "bytes".to_string()),
+        ("cache-control", "private, no-cache".to_string()),
+        ("x-content-type-options", "nosniff".to_string()),
+    ];
+    let (status, range) = if none_match(ctx.header("if-none-match").as_deref(), &row.etag) {
+        (304, None)
+    } else {
+        match parse_range(ctx.header("range").as_deref(), size) {
+            RangeRequest::Unsatisfiable => {
+                let mut resp = error_response(&ApiError::new(416, "Range not satisfiable"));
+                resp.headers_mut().set("content-range", &format!("bytes */{size}"))?;
+                return Ok(resp);
+            }
+            RangeRequest::Full => (200, None),
+            RangeRequest::Partial { start, end } => {
+                headers.push(("content-range", format!("bytes {start}-{end}/{size}")));
+                (206, Some(Range::OffsetWithLength { offset: start, length: end - start + 1 }))
+            }
+        }
+    };
+    let mut resp = if status == 304 {
+        Response::empty()?.with_status(304)
+    } else {
+        let length = match &range {
+            Some(Range::OffsetWithLength { length, .. }) => *length,
+            _ => size,
+        };
+        let bucket = bucket(&ctx)?;
+        let mut get = bucket.get(&row.path);
+        if let Some(r) = range {
+            get = get.range(r);
+        }
+        let object = get.execute().await?.ok_or_else(|| {
+            worker::console_error!("row {} points at missing object {}", row.id, row.path);
+            ApiError::not_found("File not found")
+        })?;
+        let body = object.body().ok_or_else(|| ApiError::internal("R2 object without a body"))?;
+        headers.push(("content-type", row.content_type.clone()));
+        headers.push(("content-length", length.to_string()));
+        Response::from_body(ResponseBody::Stream(match body.response_body()? {
+            ResponseBody::Stream(s) => s,
+            _ => return Err(ApiError::internal("R2 body is not a stream")),
+        }))?
+        .with_status(status)
+    };
+    for (k, v) in headers {
+        resp.headers_mut().set(k, &v)?;
+    }
+    Ok(resp)
+}
+
+async fn delete_file(ctx: Ctx) -> ApiResult<Response> {
+    let user = ctx.user_id()?;
+    let id = ctx.param("id");
+    let db = ctx.db()?;
+    // Deleting the current avatar's file clears the avatar too (no profile pointing at a
+    // missing object); the seq is bumped only then, guarded by the same predicate.
+    let is_avatar =
+        "json_extract(avatar, '$.path') = (SELECT path FROM uploaded_files WHERE id = ?2 AND account_id = ?1)";
+    let results = db
+        .batch(vec![
+            bump_account_seq_if(&db, user, is_avatar, args![id])?,
+            db.stmt(&format!("UPDATE accounts SET avatar = NULL WHERE id = ?1 AND {is_avatar}"), args![user, id])?,
+            db.stmt("DELETE FROM uploaded_files WHERE id = ?2 AND account_id = ?1 RETURNING path", args![user, id])?,
+        ])
+        .await?;
+    let deleted = first_row::<PathRow>(&results[2])?.ok_or_else(|| ApiError::not_found("File not found"))?;
+    if let Some(seq) = first_row::<SeqRow>(&results[0])? {
+        crate::realtime::publish(&ctx.env, &ctx.wctx, user, field_changed(user, seq.seq, "avatar", Value::Null));
+    }
+    if let Err(e) = bucket(&ctx)?.delete(&deleted.path).await {
+        worker::console_error!("deleted file's object {} not removed (sweep will): {e}", deleted.path);
+    }
+    json(&json!({"success": true}))
+}
+
+/// Compares the caller's R2 prefixes with D1 and deletes objects no row references. R2 is
+/// listed before D1 is read, so a row committed in between still protects its object.
+async fn sweep(ctx: Ctx) -> ApiResult<Response> {
+    let user = ctx.user_id()?;
+    let bucket = bucket(&ctx)?;
+    let mut listed = Vec::new();
+    for category in Category::ALL {
+        let mut cursor = None;
+        loop {
+            let mut req = bucket.list().prefix(category.prefix(user));
+            if let Some(c) = cursor.take() {
+                req = req.cursor(c);
+            }
+            let page = req.execute().await?;
+            listed.extend(page.objects().iter().map(|o| (o.key(), o.uploaded().as_millis() as i64)));
+            match (page.truncated(), page.cursor()) {
+                (true, Some(c)) => cursor = Some(c),
+                _ => break,
+            }
+        }
+    }
+    let referenced: HashSet<String> = ctx
+        .db()?
+        .all::<PathRow>("SELECT path FROM uploaded_files WHERE account_id = ?1", args![user])
+        .await?
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    let grace = ctx.var("UPLOAD_SWEEP_GRACE_MS").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_SWEEP_GRACE_MS);
+    let removed: Vec<String> =
+        unreferenced(&listed, &referenced, now_ms(), grace).into_iter().map(String::from).collect();
+    for chunk in removed.chunks(1000) {
+        bucket.delete_multiple(chunk.iter().map(String::as_str).collect()).await?;
+    }
+    json(&json!({"scanned": listed.len(), "removed": removed}))
+}
