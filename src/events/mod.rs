@@ -5,6 +5,8 @@
 //! Bodies follow ../shared/PROTOCOL.md field for field: the app validates them with zod and
 //! silently drops what does not match.
 
+pub mod presence;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod system;
+pub mod websocket;
 
 use crate::app::router::Route;
 
@@ -17,5 +18,6 @@ pub fn all() -> Vec<Route> {
     let mut routes = Vec::new();
     routes.extend(system::routes());
     routes.extend(auth::routes());
+    routes.extend(websocket::routes());
     routes
 }
