@@ -15,6 +15,12 @@ pub fn uuid_v4() -> String {
     uuid::Builder::from_random_bytes(random_bytes::<16>()).into_uuid().to_string()
 }
 
+/// A random UUID v7 for `now_ms`: ids that sort by creation time (session ids, so the
+/// /v2/sessions cursor order is newest first).
+pub fn uuid_v7(now_ms: i64) -> String {
+    uuid::Builder::from_unix_timestamp_millis(now_ms.max(0) as u64, &random_bytes::<10>()).into_uuid().to_string()
+}
+
 /// An unguessable opaque token (tickets, API keys): 32 random bytes, base64url.
 pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
@@ -65,6 +71,13 @@ mod tests {
         assert_eq!(&u[14..15], "4");
         assert_eq!(u, u.to_lowercase());
         assert_ne!(u, uuid_v4());
+    }
+
+    #[test]
+    fn uuid_v7_sorts_by_time() {
+        let (a, b) = (uuid_v7(1_750_000_000_000), uuid_v7(1_750_000_000_001));
+        assert_eq!(&a[14..15], "7");
+        assert!(a < b);
     }
 
     #[test]

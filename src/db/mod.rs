@@ -1,6 +1,11 @@
 //! D1 access: typed arguments, row decoding, and atomic batches. Route code never builds
 //! `JsValue`s itself.
 
+pub mod access_keys;
+pub mod machines;
+pub mod messages;
+pub mod sessions;
+
 use serde::de::DeserializeOwned;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};

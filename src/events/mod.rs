@@ -5,7 +5,9 @@
 //! Bodies follow ../shared/PROTOCOL.md field for field: the app validates them with zod and
 //! silently drops what does not match.
 
+pub mod machines;
 pub mod presence;
+pub mod sessions;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

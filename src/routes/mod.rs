@@ -1,6 +1,8 @@
 //! One module per API area; each exposes its slice of the route table.
 
 pub mod auth;
+pub mod machines;
+pub mod sessions;
 pub mod system;
 pub mod websocket;
 
@@ -18,6 +20,8 @@ pub fn all() -> Vec<Route> {
     let mut routes = Vec::new();
     routes.extend(system::routes());
     routes.extend(auth::routes());
+    routes.extend(sessions::routes());
+    routes.extend(machines::routes());
     routes.extend(websocket::routes());
     routes
 }

@@ -1,0 +1,202 @@
+//! Session messages: the one per-session message seq shared by v1 POST, v3 POST and the socket
+//! `message` event, and the paged reads.
+//!
+//! Seqs are gap-free and never duplicated under concurrent writers: a batch inserts its new
+//! messages numbered from the session's counter (`sessions.seq`) and moves the counter in the
+//! same D1 transaction; no value is read outside it.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::args;
+use crate::config::now_ms;
+use crate::crypto::util::uuid_v7;
+use crate::db::{first_row, rows, Db, SeqRow};
+use crate::domain::paging::SeqWindow;
+use crate::error::{ApiError, ApiResult};
+use crate::events::{self, sessions as ev, Outbox};
+
+/// A message to store: its ciphertext (`c` of `{t:'encrypted', c}`) and optional localId.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub local_id: Option<String>,
+    pub ciphertext: String,
+}
+
+/// A stored message; `created` tells whether this call stored it (false: its localId was
+/// already stored, and it is returned as it was).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoredMessage {
+    pub id: String,
+    pub seq: i64,
+    pub local_id: Option<String>,
+    /// The ciphertext.
+    pub content: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    #[serde(default)]
+    pub created: bool,
+}
+
+impl StoredMessage {
+    /// `{id, seq, content:{t:'encrypted', c}, localId, createdAt, updatedAt}`.
+    pub fn wire(&self) -> Value {
+        ev::message(&self.id, self.seq, &self.content, self.local_id.as_deref(), self.created_at, self.updated_at)
+    }
+}
+
+/// Keeps the first message of each localId (a batch that repeats one stores it once).
+fn dedupe(messages: Vec<NewMessage>) -> Vec<NewMessage> {
+    let mut seen = HashSet::new();
+    messages.into_iter().filter(|m| m.local_id.as_ref().is_none_or(|l| seen.insert(l.clone()))).collect()
+}
+
+#[derive(Deserialize)]
+struct OwnedRow {
+    owned: i64,
+}
+
+/// Reads the `SELECT EXISTS (...) AS owned` statement of a batch.
+fn owned(result: &worker::D1Result) -> ApiResult<bool> {
+    Ok(first_row::<OwnedRow>(result)?.is_some_and(|r| r.owned != 0))
+}
+
+/// Stores `messages` in session `session_id` of `user_id`, in order, with the next message
+/// seqs. Idempotent by localId: a localId already stored (or repeated in the batch) is
+/// returned as stored, gets no new seq and emits nothing. Returns every message of the input
+/// (created or existing) in seq order, and one `new-message` update per created message to
+/// *session* recipients (sender included: the socket `message` handler sets `skip` on them).
+/// `Err(404 Session not found)` when the session is not a live one of the user.
+///
+/// One D1 batch: ownership, numbered insert, counter move, account seq range, read back.
+pub async fn create_messages(
+    db: &Db,
+    user_id: &str,
+    session_id: &str,
+    messages: Vec<NewMessage>,
+) -> ApiResult<(Vec<StoredMessage>, Outbox)> {
+    let now = now_ms();
+    let messages = dedupe(messages);
+    let ids: Vec<String> = messages.iter().map(|_| uuid_v7(now)).collect();
+    let input: Vec<Value> =
+        messages.iter().zip(&ids).map(|(m, id)| json!({"i": id, "l": m.local_id, "c": m.ciphertext})).collect();
+    let input = Value::Array(input).to_string();
+    let live = "EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL)";
+    let new_ids = "SELECT json_extract(value, '$.i') FROM json_each(?3)";
+    let results = db
+        .batch(vec![
+            db.stmt(&format!("SELECT {live} AS owned"), args![session_id, user_id])?,
+            // Numbered from the counter, in input order, skipping stored localIds (a NULL
+            // localId never matches, so it always inserts).
+            db.stmt(
+                "INSERT INTO session_messages (id, session_id, seq, local_id, content, created_at, updated_at)
+                 SELECT json_extract(j.value, '$.i'), s.id, s.seq + row_number() OVER (ORDER BY j.key),
+                        json_extract(j.value, '$.l'), json_extract(j.value, '$.c'), ?4, ?4
+                 FROM sessions s JOIN json_each(?3) j
+                 WHERE s.id = ?1 AND s.account_id = ?2 AND s.deleted_at IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM session_messages m
+                                   WHERE m.session_id = s.id AND m.local_id = json_extract(j.value, '$.l'))",
+                args![session_id, user_id, &input, now],
+            )?,
+            db.stmt(
+                &format!(
+                    "UPDATE sessions SET seq = seq + (SELECT count(*) FROM session_messages WHERE session_id = ?1 AND id IN ({new_ids})),
+                     updated_at = ?4
+                     WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL
+                       AND EXISTS (SELECT 1 FROM session_messages WHERE session_id = ?1 AND id IN ({new_ids}))"
+                ),
+                args![session_id, user_id, &input, now],
+            )?,
+            // One account update seq per created message: the range ends at the returned seq.
+            db.stmt(
+                &format!(
+                    "UPDATE accounts SET seq = seq + (SELECT count(*) FROM session_messages WHERE session_id = ?1 AND id IN ({new_ids}))
+                     WHERE id = ?2 RETURNING seq"
+                ),
+                args![session_id, user_id, &input],
+            )?,
+            db.stmt(
+                &format!(
+                    "SELECT id, seq, local_id, content, created_at, updated_at FROM session_messages
+                     WHERE session_id = ?1 AND {live}
+                       AND (id IN ({new_ids}) OR local_id IN (SELECT json_extract(value, '$.l') FROM json_each(?3)))
+                     ORDER BY seq"
+                ),
+                args![session_id, user_id, &input],
+            )?,
+        ])
+        .await?;
+    if !owned(&results[0])? {
+        return Err(ApiError::not_found("Session not found"));
+    }
+    let mut stored: Vec<StoredMessage> = rows(&results[4])?;
+    let ids: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    for m in &mut stored {
+        m.created = ids.contains(m.id.as_str());
+    }
+    let created = stored.iter().filter(|m| m.created).count() as i64;
+    let mut outbox = Outbox::default();
+    if created > 0 {
+        let last = first_row::<SeqRow>(&results[3])?.ok_or_else(|| ApiError::internal("account seq missing"))?.seq;
+        for (seq, m) in (last - created + 1..).zip(stored.iter().filter(|m| m.created)) {
+            outbox = outbox.update(seq, ev::new_message(session_id, m.wire()), events::session(session_id));
+        }
+    }
+    Ok((stored, outbox))
+}
+
+/// A page of a session's messages and whether more lie beyond it; `None` when the session is
+/// not a live one of the user. Reads `limit + 1` rows, in one batch with the ownership check.
+pub async fn list_messages(
+    db: &Db,
+    user_id: &str,
+    session_id: &str,
+    window: SeqWindow,
+    limit: u32,
+) -> ApiResult<Option<(Vec<StoredMessage>, bool)>> {
+    let (cmp, order, bound) = match window {
+        SeqWindow::After(n) => (">", "ASC", n),
+        SeqWindow::Before(n) => ("<", "DESC", n),
+    };
+    let results = db
+        .batch(vec![
+            db.stmt(
+                "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL) AS owned",
+                args![session_id, user_id],
+            )?,
+            db.stmt(
+                &format!(
+                    "SELECT id, seq, local_id, content, created_at, updated_at FROM session_messages
+                     WHERE session_id = ?1 AND seq {cmp} ?2 ORDER BY seq {order} LIMIT ?3"
+                ),
+                args![session_id, bound, limit + 1],
+            )?,
+        ])
+        .await?;
+    if !owned(&results[0])? {
+        return Ok(None);
+    }
+    let mut messages: Vec<StoredMessage> = rows(&results[1])?;
+    let has_more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    Ok(Some((messages, has_more)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(local_id: Option<&str>, c: &str) -> NewMessage {
+        NewMessage { local_id: local_id.map(str::to_string), ciphertext: c.to_string() }
+    }
+
+    #[test]
+    fn dedupe_keeps_the_first_of_each_local_id_and_every_anonymous_message() {
+        let out =
+            dedupe(vec![msg(Some("a"), "1"), msg(None, "2"), msg(Some("a"), "3"), msg(None, "4"), msg(Some("b"), "5")]);
+        let cs: Vec<&str> = out.iter().map(|m| m.ciphertext.as_str()).collect();
+        assert_eq!(cs, ["1", "2", "4", "5"]);
+    }
+}

@@ -1,0 +1,371 @@
+//! Sessions in D1, and the session operations shared by the HTTP routes and the socket
+//! events (`update-metadata`, `update-state`, `session-alive`, `session-end`).
+//!
+//! Every operation takes `(db, user_id, inputs)`, runs ONE D1 batch (or statement), decides its
+//! answer from what that batch returned, and hands back the events to publish as an
+//! [`Outbox`]; the caller publishes it with `realtime::publish` (or delivers it itself, inside
+//! the Durable Object). Another account's session, or a deleted one, behaves as absent.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::args;
+use crate::config::now_ms;
+use crate::crypto::util::uuid_v7;
+use crate::db::{bump_account_seq_if, first_row, Db, SeqRow};
+use crate::error::{ApiError, ApiResult};
+use crate::events::{self, sessions as ev, Outbox, Recipients};
+
+/// Columns of [`SessionRow`], in its order.
+const COLUMNS: &str = "id, seq, metadata, metadata_version, agent_state, agent_state_version, data_encryption_key, \
+                       active, last_active_at, created_at, updated_at";
+
+/// A live session owned by `?1` with id `?2`.
+const LIVE: &str = "account_id = ?1 AND id = ?2 AND deleted_at IS NULL";
+
+/// How long a session counts as active without a heartbeat (GET /v2/sessions/active).
+pub const ACTIVE_WINDOW_MS: i64 = 15 * 60 * 1000;
+/// `session-alive` / `machine-alive` times older than this are ignored (PROTOCOL.md).
+pub const STALE_HEARTBEAT_MS: i64 = 10 * 60 * 1000;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionRow {
+    pub id: String,
+    pub seq: i64,
+    pub metadata: String,
+    pub metadata_version: i64,
+    pub agent_state: Option<String>,
+    pub agent_state_version: i64,
+    pub data_encryption_key: Option<String>,
+    pub active: i64,
+    pub last_active_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl SessionRow {
+    /// The wire session of GET /v1/sessions, /v2/sessions and POST /v1/sessions.
+    pub fn wire(&self) -> Value {
+        json!({
+            "id": self.id,
+            "seq": self.seq,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "active": self.active != 0,
+            "activeAt": self.last_active_at,
+            "metadata": self.metadata,
+            "metadataVersion": self.metadata_version,
+            "agentState": self.agent_state,
+            "agentStateVersion": self.agent_state_version,
+            "dataEncryptionKey": self.data_encryption_key,
+            "lastMessage": null,
+        })
+    }
+}
+
+/// GET /v1/sessions: the `limit` most recently updated live sessions. One query.
+pub async fn list_recent(db: &Db, user_id: &str, limit: u32) -> ApiResult<Vec<SessionRow>> {
+    db.all(
+        &format!(
+            "SELECT {COLUMNS} FROM sessions WHERE account_id = ?1 AND deleted_at IS NULL ORDER BY updated_at DESC LIMIT ?2"
+        ),
+        args![user_id, limit],
+    )
+    .await
+}
+
+/// GET /v2/sessions: newest first by id (ids are UUID v7), strictly after the cursor's id,
+/// optionally only those updated after `changed_since`. Reads `limit + 1` rows so the caller
+/// knows whether there is a next page.
+pub async fn list_page(
+    db: &Db,
+    user_id: &str,
+    before_id: Option<&str>,
+    changed_since: Option<i64>,
+    limit: u32,
+) -> ApiResult<Vec<SessionRow>> {
+    db.all(
+        &format!(
+            "SELECT {COLUMNS} FROM sessions WHERE account_id = ?1 AND deleted_at IS NULL
+             AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR updated_at > ?3)
+             ORDER BY id DESC LIMIT ?4"
+        ),
+        args![user_id, before_id, changed_since, limit + 1],
+    )
+    .await
+}
+
+/// GET /v2/sessions/active: active sessions with a heartbeat in the last 15 minutes.
+pub async fn list_active(db: &Db, user_id: &str, limit: u32) -> ApiResult<Vec<SessionRow>> {
+    db.all(
+        &format!(
+            "SELECT {COLUMNS} FROM sessions WHERE account_id = ?1 AND deleted_at IS NULL AND active = 1
+             AND last_active_at > ?2 ORDER BY last_active_at DESC LIMIT ?3"
+        ),
+        args![user_id, now_ms() - ACTIVE_WINDOW_MS, limit],
+    )
+    .await
+}
+
+pub async fn get(db: &Db, user_id: &str, session_id: &str) -> ApiResult<Option<SessionRow>> {
+    db.first(&format!("SELECT {COLUMNS} FROM sessions WHERE {LIVE}"), args![user_id, session_id]).await
+}
+
+pub fn not_found() -> ApiError {
+    ApiError::not_found("Session not found")
+}
+
+/// POST /v1/sessions input, already validated.
+pub struct NewSession<'a> {
+    pub tag: &'a str,
+    pub metadata: &'a str,
+    pub agent_state: Option<&'a str>,
+    pub data_encryption_key: Option<&'a str>,
+}
+
+/// Creates the session of `tag`, or returns the live one that has it. Race-safe: concurrent
+/// creates with one tag yield one session (the unique index on live tags, and the insert and
+/// its seq bump commit together). A new session emits `new-session` to *user*.
+pub async fn create(db: &Db, user_id: &str, input: &NewSession<'_>) -> ApiResult<(SessionRow, Outbox)> {
+    let now = now_ms();
+    let id = uuid_v7(now);
+    let tag_is_free = "NOT EXISTS (SELECT 1 FROM sessions WHERE account_id = ?1 AND tag = ?2 AND deleted_at IS NULL)";
+    let results = db
+        .batch(vec![
+            bump_account_seq_if(db, user_id, tag_is_free, args![input.tag])?,
+            db.stmt(
+                "INSERT INTO sessions (id, account_id, tag, metadata, agent_state, data_encryption_key, active,
+                 last_active_at, created_at, updated_at) VALUES (?3, ?1, ?2, ?4, ?5, ?6, 1, ?7, ?7, ?7)
+                 ON CONFLICT (account_id, tag) WHERE deleted_at IS NULL DO NOTHING",
+                args![user_id, input.tag, &id, input.metadata, input.agent_state, input.data_encryption_key, now],
+            )?,
+            db.stmt(
+                &format!("SELECT {COLUMNS} FROM sessions WHERE account_id = ?1 AND tag = ?2 AND deleted_at IS NULL"),
+                args![user_id, input.tag],
+            )?,
+        ])
+        .await?;
+    let session: SessionRow =
+        first_row(&results[2])?.ok_or_else(|| ApiError::internal("session upsert returned nothing"))?;
+    let mut outbox = Outbox::default();
+    if session.id == id {
+        if let Some(bump) = first_row::<SeqRow>(&results[0])? {
+            outbox = outbox.update(bump.seq, ev::new_session(&session.wire()), Recipients::User);
+        }
+    }
+    Ok((session, outbox))
+}
+
+/// DELETE /v1/sessions/:id (COMPAT C5): the row stays, inactive and marked deleted, hidden
+/// from every read; its messages and access keys are dropped. Emits `delete-session` to
+/// *user*. `Err(404)` when not a live session of the user.
+pub async fn delete(db: &Db, user_id: &str, session_id: &str) -> ApiResult<Outbox> {
+    let now = now_ms();
+    let results = db
+        .batch(vec![
+            bump_account_seq_if(db, user_id, &format!("EXISTS (SELECT 1 FROM sessions WHERE {LIVE})"), args![session_id])?,
+            db.stmt(
+                &format!("UPDATE sessions SET active = 0, deleted_at = ?3, updated_at = ?3 WHERE {LIVE} RETURNING id"),
+                args![user_id, session_id, now],
+            )?,
+            db.stmt(
+                "DELETE FROM session_messages WHERE session_id IN (SELECT id FROM sessions WHERE account_id = ?1 AND id = ?2)",
+                args![user_id, session_id],
+            )?,
+            db.stmt("DELETE FROM access_keys WHERE account_id = ?1 AND session_id = ?2", args![user_id, session_id])?,
+        ])
+        .await?;
+    let bump = first_row::<SeqRow>(&results[0])?.ok_or_else(not_found)?;
+    Ok(Outbox::default().update(bump.seq, ev::delete_session(session_id), Recipients::User))
+}
+
+#[derive(Deserialize)]
+struct ActiveAtRow {
+    last_active_at: i64,
+}
+
+/// Sets `active` and `last_active_at` of a live session; `None` when it is not one.
+async fn set_activity(db: &Db, user_id: &str, session_id: &str, active: bool, at: i64) -> ApiResult<Option<i64>> {
+    let row: Option<ActiveAtRow> = db
+        .first(
+            &format!("UPDATE sessions SET active = ?3, last_active_at = ?4 WHERE {LIVE} RETURNING last_active_at"),
+            args![user_id, session_id, active, at],
+        )
+        .await?;
+    Ok(row.map(|r| r.last_active_at))
+}
+
+/// POST /v1/sessions/:id/archive: inactive now; ephemeral `activity` (active false) to
+/// *user*. `Err(404)` when not a live session of the user.
+pub async fn archive(db: &Db, user_id: &str, session_id: &str) -> ApiResult<Outbox> {
+    let at = set_activity(db, user_id, session_id, false, now_ms()).await?.ok_or_else(not_found)?;
+    Ok(Outbox::default().ephemeral(ev::activity(session_id, false, at, false), Recipients::User))
+}
+
+/// A heartbeat time as the socket handlers take it: `None` (ignore) when older than 10
+/// minutes, future times clamped to now.
+pub fn heartbeat_time(time: i64, now: i64) -> Option<i64> {
+    (time >= now - STALE_HEARTBEAT_MS).then(|| time.min(now))
+}
+
+/// Socket `session-alive {sid, time, thinking}`: marks the session active at `time` and emits
+/// ephemeral `activity` to *user*. An empty outbox when the time is stale or the session is
+/// not a live one of the user. One UPDATE: the caller throttles how often it calls this.
+pub async fn session_alive(db: &Db, user_id: &str, session_id: &str, time: i64, thinking: bool) -> ApiResult<Outbox> {
+    let Some(at) = heartbeat_time(time, now_ms()) else { return Ok(Outbox::default()) };
+    Ok(match set_activity(db, user_id, session_id, true, at).await? {
+        Some(at) => Outbox::default().ephemeral(ev::activity(session_id, true, at, thinking), Recipients::User),
+        None => Outbox::default(),
+    })
+}
+
+/// Socket `session-end {sid, time}`: inactive at `time` (clamped to now); ephemeral `activity`
+/// (active false, thinking false) to *user*. Empty outbox for an unknown session.
+pub async fn session_end(db: &Db, user_id: &str, session_id: &str, time: i64) -> ApiResult<Outbox> {
+    let at = time.min(now_ms());
+    Ok(match set_activity(db, user_id, session_id, false, at).await? {
+        Some(at) => Outbox::default().ephemeral(ev::activity(session_id, false, at, false), Recipients::User),
+        None => Outbox::default(),
+    })
+}
+
+/// Which versioned field a compare-and-set writes.
+#[derive(Clone, Copy)]
+enum Field {
+    Metadata,
+    AgentState,
+}
+
+impl Field {
+    fn columns(self) -> (&'static str, &'static str) {
+        match self {
+            Field::Metadata => ("metadata", "metadata_version"),
+            Field::AgentState => ("agent_state", "agent_state_version"),
+        }
+    }
+    fn wire(self) -> &'static str {
+        match self {
+            Field::Metadata => "metadata",
+            Field::AgentState => "agentState",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct VersionedRow {
+    value: Option<String>,
+    version: i64,
+}
+
+/// The compare-and-set of [`update_metadata`] and [`update_agent_state`]: the write, its
+/// account seq bump and the current value are one batch, so a lost race burns no seq and
+/// answers with the winner's value.
+async fn compare_and_set(
+    db: &Db,
+    user_id: &str,
+    session_id: &str,
+    field: Field,
+    value: Option<&str>,
+    expected_version: i64,
+) -> ApiResult<(Value, Outbox)> {
+    let (col, ver) = field.columns();
+    let matches = format!("{LIVE} AND {ver} = ?3");
+    let results = db
+        .batch(vec![
+            bump_account_seq_if(
+                db,
+                user_id,
+                &format!("EXISTS (SELECT 1 FROM sessions WHERE {matches})"),
+                args![session_id, expected_version],
+            )?,
+            db.stmt(
+                &format!(
+                    "UPDATE sessions SET {col} = ?4, {ver} = {ver} + 1, updated_at = ?5 WHERE {matches}
+                     RETURNING {col} AS value, {ver} AS version"
+                ),
+                args![user_id, session_id, expected_version, value, now_ms()],
+            )?,
+            db.stmt(
+                &format!("SELECT {col} AS value, {ver} AS version FROM sessions WHERE {LIVE}"),
+                args![user_id, session_id],
+            )?,
+        ])
+        .await?;
+    let key = field.wire();
+    if let (Some(bump), Some(row)) = (first_row::<SeqRow>(&results[0])?, first_row::<VersionedRow>(&results[1])?) {
+        let body = match field {
+            Field::Metadata => ev::update_session_metadata(session_id, row.value.as_deref().unwrap_or(""), row.version),
+            Field::AgentState => ev::update_session_agent_state(session_id, row.value.as_deref(), row.version),
+        };
+        let ack = json!({"result": "success", "version": row.version, key: row.value});
+        return Ok((ack, Outbox::default().update(bump.seq, body, events::session(session_id))));
+    }
+    Ok(match first_row::<VersionedRow>(&results[2])? {
+        Some(current) => {
+            (json!({"result": "version-mismatch", "version": current.version, key: current.value}), Outbox::default())
+        }
+        None => (json!({"result": "error"}), Outbox::default()),
+    })
+}
+
+/// Socket `update-metadata {sid, metadata, expectedVersion}`. Ack:
+/// `{result:'success', version, metadata}` | `{result:'version-mismatch', version, metadata}`
+/// (the current ones) | `{result:'error'}` (no such live session of the user). Success emits
+/// `update-session {id, metadata:{value, version}}` to *session*.
+pub async fn update_metadata(
+    db: &Db,
+    user_id: &str,
+    session_id: &str,
+    metadata: &str,
+    expected_version: i64,
+) -> ApiResult<(Value, Outbox)> {
+    compare_and_set(db, user_id, session_id, Field::Metadata, Some(metadata), expected_version).await
+}
+
+/// Socket `update-state {sid, agentState (or null), expectedVersion}`: as [`update_metadata`],
+/// with `agentState` in the ack and the `update-session` body.
+pub async fn update_agent_state(
+    db: &Db,
+    user_id: &str,
+    session_id: &str,
+    agent_state: Option<&str>,
+    expected_version: i64,
+) -> ApiResult<(Value, Outbox)> {
+    compare_and_set(db, user_id, session_id, Field::AgentState, agent_state, expected_version).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_times() {
+        let now = 1_000_000_000;
+        assert_eq!(heartbeat_time(now - 1000, now), Some(now - 1000));
+        assert_eq!(heartbeat_time(now + 60_000, now), Some(now));
+        assert_eq!(heartbeat_time(now - STALE_HEARTBEAT_MS - 1, now), None);
+    }
+
+    #[test]
+    fn wire_session_has_every_field() {
+        let row = SessionRow {
+            id: "s".into(),
+            seq: 2,
+            metadata: "m".into(),
+            metadata_version: 0,
+            agent_state: None,
+            agent_state_version: 0,
+            data_encryption_key: Some("k".into()),
+            active: 1,
+            last_active_at: 5,
+            created_at: 1,
+            updated_at: 3,
+        };
+        assert_eq!(
+            row.wire(),
+            json!({"id": "s", "seq": 2, "createdAt": 1, "updatedAt": 3, "active": true, "activeAt": 5,
+                "metadata": "m", "metadataVersion": 0, "agentState": null, "agentStateVersion": 0,
+                "dataEncryptionKey": "k", "lastMessage": null})
+        );
+    }
+}
