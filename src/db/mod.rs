@@ -12,6 +12,9 @@ use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
 use crate::error::{ApiError, ApiResult};
 
+pub mod account;
+pub mod usage;
+
 /// A bound SQL argument.
 #[derive(Debug, Clone)]
 pub enum Arg {
@@ -151,4 +154,26 @@ pub fn bump_account_seq_if(db: &Db, user_id: &str, guard: &str, guard_args: &[Ar
     let mut args = vec![Arg::from(user_id)];
     args.extend_from_slice(guard_args);
     db.stmt(&format!("UPDATE accounts SET seq = seq + 1 WHERE id = ?1 AND ({guard}) RETURNING seq"), &args)
+}
+
+/// The error text the `batch_guards` trigger raises (migration 0003).
+const GUARD_FAILED: &str = "batch-guard-failed";
+
+/// A statement that aborts its whole batch unless `predicate` (an SQL boolean over `args`) holds
+/// when the batch reaches it. Use it to make a multi-row compare-and-set all-or-nothing: guarded
+/// writes first, then a guard that checks they all applied. Run the batch with
+/// [`Db::batch_guarded`].
+pub fn guard(db: &Db, predicate: &str, args: &[Arg]) -> ApiResult<D1PreparedStatement> {
+    db.stmt(&format!("INSERT INTO batch_guards (ok) SELECT ({predicate})"), args)
+}
+
+impl Db {
+    /// Like [`Db::batch`], but a batch rolled back by a [`guard`] is `Ok(None)`.
+    pub async fn batch_guarded(&self, stmts: Vec<D1PreparedStatement>) -> ApiResult<Option<Vec<D1Result>>> {
+        match self.inner.batch(stmts).await {
+            Ok(results) => Ok(Some(results)),
+            Err(e) if e.to_string().contains(GUARD_FAILED) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
 }

@@ -5,9 +5,14 @@
 //! Bodies follow ../shared/PROTOCOL.md field for field: the app validates them with zod and
 //! silently drops what does not match.
 
+pub mod account;
+pub mod artifacts;
+pub mod kv;
 pub mod machines;
 pub mod presence;
 pub mod sessions;
+pub mod social;
+pub mod usage;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -1,9 +1,17 @@
 //! One module per API area; each exposes its slice of the route table.
 
+pub mod account;
+pub mod artifacts;
 pub mod auth;
+pub mod feed;
+pub mod kv;
 pub mod machines;
+pub mod push;
 pub mod sessions;
 pub mod system;
+pub mod usage;
+pub mod users;
+pub mod utility;
 pub mod websocket;
 
 use crate::app::router::Route;
@@ -23,5 +31,13 @@ pub fn all() -> Vec<Route> {
     routes.extend(sessions::routes());
     routes.extend(machines::routes());
     routes.extend(websocket::routes());
+    routes.extend(artifacts::routes());
+    routes.extend(account::routes());
+    routes.extend(users::routes());
+    routes.extend(feed::routes());
+    routes.extend(kv::routes());
+    routes.extend(push::routes());
+    routes.extend(utility::routes());
+    routes.extend(usage::routes());
     routes
 }

@@ -1,0 +1,22 @@
+//! The `usage` ephemeral (PROTOCOL.md) to *user*, for a usage report that names a session.
+
+use serde_json::{json, Value};
+
+pub fn usage(session_id: &str, key: &str, tokens: &Value, cost: &Value, timestamp: i64) -> Value {
+    json!({"type": "usage", "id": session_id, "key": key, "tokens": tokens, "cost": cost, "timestamp": timestamp})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_matches_the_protocol() {
+        let tokens = json!({"total": 3, "input": 1, "output": 2, "cache_creation": 0, "cache_read": 0});
+        let cost = json!({"total": 0.5, "input": 0.2, "output": 0.3});
+        assert_eq!(
+            usage("s", "claude-session", &tokens, &cost, 4),
+            json!({"type": "usage", "id": "s", "key": "claude-session", "tokens": tokens, "cost": cost, "timestamp": 4})
+        );
+    }
+}

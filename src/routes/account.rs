@@ -1,0 +1,273 @@
+//! The caller's own account: profile, profile edits, and the encrypted settings blob (one row,
+//! one version counter, served under both `/v1/account/settings` and `/v1/account/preferences`).
+
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Map, Value};
+use worker::{Method, Response};
+
+use crate::app::ctx::Ctx;
+use crate::app::respond::json;
+use crate::app::router::{route, Access, Route};
+use crate::app::schema::*;
+use crate::config::now_ms;
+use crate::db::account::connected_services;
+use crate::db::{bump_account_seq_if, first_row, Db, SeqRow};
+use crate::domain::limit;
+use crate::error::{ApiError, ApiResult};
+use crate::events::account::{profile_changed, settings_changed};
+use crate::events::{Outbox, Recipients};
+use crate::realtime::publish;
+use crate::{args, h};
+
+const MAX_SETTINGS_BYTES: usize = 512 * 1024;
+const MAX_NAME_CHARS: usize = 64;
+const MAX_USERNAME_CHARS: usize = 32;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::Get, "/v1/account", Access::User, h!(get_account))
+            .doc("account", "The caller's profile")
+            .returns(profile_schema),
+        route(Method::Put, "/v1/account", Access::User, h!(put_account))
+            .doc("account", "Edit first name, last name, username (409 username-taken)")
+            .body(profile_edit_schema)
+            .returns(profile_edit_result),
+        route(Method::Get, "/v1/account/profile", Access::User, h!(get_account))
+            .doc("account", "The caller's profile (as the app reads it)")
+            .returns(profile_schema),
+        route(Method::Get, "/v1/account/settings", Access::User, h!(get_settings))
+            .doc("account", "Encrypted account settings and their version")
+            .returns(settings_schema),
+        route(Method::Post, "/v1/account/settings", Access::User, h!(set_settings))
+            .doc("account", "Compare-and-set the settings")
+            .body(settings_write_schema)
+            .returns(settings_result),
+        route(Method::Get, "/v1/account/preferences", Access::User, h!(get_settings))
+            .doc("account", "Alias of GET /v1/account/settings")
+            .returns(settings_schema),
+        route(Method::Put, "/v1/account/preferences", Access::User, h!(set_settings))
+            .doc("account", "Alias of POST /v1/account/settings")
+            .body(settings_write_schema)
+            .returns(settings_result),
+    ]
+}
+
+fn profile_schema() -> Value {
+    object(&[
+        ("id", string()),
+        ("timestamp", integer()),
+        ("firstName", nullable(string())),
+        ("lastName", nullable(string())),
+        ("username", nullable(string())),
+        ("avatar", nullable(any())),
+        ("github", nullable(any())),
+        ("connectedServices", array(string())),
+    ])
+}
+fn profile_edit_schema() -> Value {
+    object(&[("firstName?", nullable(string())), ("lastName?", nullable(string())), ("username?", nullable(string()))])
+}
+fn profile_edit_result() -> Value {
+    object(&[("success", boolean()), ("profile", profile_schema())])
+}
+fn settings_schema() -> Value {
+    object(&[("settings", nullable(string())), ("settingsVersion", integer())])
+}
+fn settings_write_schema() -> Value {
+    object(&[("settings", nullable(string())), ("expectedVersion", integer())])
+}
+fn settings_result() -> Value {
+    object(&[
+        ("success", boolean()),
+        ("version?", integer()),
+        ("error?", enumeration(&["version-mismatch"])),
+        ("currentVersion?", integer()),
+        ("currentSettings?", nullable(string())),
+    ])
+}
+
+#[derive(Deserialize)]
+struct AccountRow {
+    id: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    username: Option<String>,
+    avatar: Option<String>,
+    github_profile: Option<String>,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, first_name, last_name, username, avatar, github_profile";
+
+/// A stored JSON column (avatar, GitHub profile) as a value, `null` when absent or unreadable.
+pub fn json_column(raw: Option<&str>) -> Value {
+    raw.and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null)
+}
+
+async fn profile(db: &Db, row: AccountRow) -> ApiResult<Value> {
+    let services = connected_services(db, &row.id).await?;
+    Ok(json!({
+        "id": row.id,
+        "timestamp": now_ms(),
+        "firstName": row.first_name,
+        "lastName": row.last_name,
+        "username": row.username,
+        "avatar": json_column(row.avatar.as_deref()),
+        "github": json_column(row.github_profile.as_deref()),
+        "connectedServices": services,
+    }))
+}
+
+async fn get_account(ctx: Ctx) -> ApiResult<Response> {
+    let db = ctx.db()?;
+    let row: AccountRow = db
+        .first(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"), args![ctx.user_id()?])
+        .await?
+        .ok_or_else(|| ApiError::not_found("Account not found"))?;
+    json(&profile(&db, row).await?)
+}
+
+/// Absent stays `None`; `null` becomes `Some(None)` (clear the field).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileEdit {
+    #[serde(default, deserialize_with = "present")]
+    first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    username: Option<Option<String>>,
+}
+
+fn check_username(u: &str) -> ApiResult<()> {
+    limit::text("username", u, MAX_USERNAME_CHARS)?;
+    if !u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
+        return Err(ApiError::bad_request("username may hold letters, digits, '_', '-' and '.' only"));
+    }
+    Ok(())
+}
+
+async fn put_account(mut ctx: Ctx) -> ApiResult<Response> {
+    let edit: ProfileEdit = ctx.json().await?;
+    for (name, v) in [("firstName", &edit.first_name), ("lastName", &edit.last_name)] {
+        if let Some(Some(s)) = v {
+            limit::text(name, s, MAX_NAME_CHARS)?;
+        }
+    }
+    if let Some(Some(u)) = &edit.username {
+        check_username(u)?;
+    }
+    let mut changed = Map::new();
+    for (name, v) in [("firstName", &edit.first_name), ("lastName", &edit.last_name), ("username", &edit.username)] {
+        if let Some(v) = v {
+            changed.insert(name.into(), v.clone().map(Value::String).unwrap_or(Value::Null));
+        }
+    }
+    if changed.is_empty() {
+        return Err(ApiError::bad_request("Nothing to update: send firstName, lastName and/or username"));
+    }
+    let user = ctx.user_id()?.to_string();
+    let db = ctx.db()?;
+    let flag = |v: &Option<Option<String>>| v.is_some();
+    let value = |v: &Option<Option<String>>| v.clone().flatten();
+    // The username is free (case-insensitively, the column is NOCASE) unless another account
+    // holds it; the seq bump and the update test the same predicate in one transaction.
+    let free = "(?2 IS NULL OR NOT EXISTS (SELECT 1 FROM accounts WHERE username = ?2 AND id != ?1))";
+    let wanted_username = value(&edit.username);
+    let results = db
+        .batch(vec![
+            bump_account_seq_if(&db, &user, free, args![&wanted_username])?,
+            db.stmt(
+                &format!(
+                    "UPDATE accounts SET
+                       first_name = CASE WHEN ?3 THEN ?4 ELSE first_name END,
+                       last_name = CASE WHEN ?5 THEN ?6 ELSE last_name END,
+                       username = CASE WHEN ?7 THEN ?2 ELSE username END,
+                       updated_at = ?8
+                     WHERE id = ?1 AND {free} RETURNING {ACCOUNT_COLUMNS}"
+                ),
+                args![
+                    &user,
+                    &wanted_username,
+                    flag(&edit.first_name),
+                    value(&edit.first_name),
+                    flag(&edit.last_name),
+                    value(&edit.last_name),
+                    flag(&edit.username),
+                    now_ms()
+                ],
+            )?,
+        ])
+        .await?;
+    let (Some(seq), Some(row)) = (first_row::<SeqRow>(&results[0])?, first_row::<AccountRow>(&results[1])?) else {
+        return Err(ApiError::conflict("username-taken").with("success", false));
+    };
+    publish(
+        &ctx.env,
+        &ctx.wctx,
+        &user,
+        Outbox::default().update(seq.seq, profile_changed(&user, changed), Recipients::User),
+    );
+    json(&json!({"success": true, "profile": profile(&db, row).await?}))
+}
+
+#[derive(Deserialize)]
+struct SettingsRow {
+    settings: Option<String>,
+    settings_version: i64,
+}
+
+async fn get_settings(ctx: Ctx) -> ApiResult<Response> {
+    let row: SettingsRow = ctx
+        .db()?
+        .first("SELECT settings, settings_version FROM accounts WHERE id = ?1", args![ctx.user_id()?])
+        .await?
+        .ok_or_else(|| ApiError::not_found("Account not found"))?;
+    json(&json!({"settings": row.settings, "settingsVersion": row.settings_version}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SettingsWrite {
+    #[serde(default)]
+    settings: Option<String>,
+    expected_version: i64,
+}
+
+async fn set_settings(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: SettingsWrite = ctx.json().await?;
+    if body.expected_version < 0 {
+        return Err(ApiError::bad_request("expectedVersion must be >= 0"));
+    }
+    if let Some(s) = &body.settings {
+        limit::payload("settings", s, MAX_SETTINGS_BYTES)?;
+    }
+    let user = ctx.user_id()?.to_string();
+    let db = ctx.db()?;
+    let results = db
+        .batch(vec![
+            bump_account_seq_if(&db, &user, "settings_version = ?2", args![body.expected_version])?,
+            db.stmt(
+                "UPDATE accounts SET settings = ?2, settings_version = settings_version + 1, updated_at = ?4
+                 WHERE id = ?1 AND settings_version = ?3 RETURNING settings, settings_version",
+                args![&user, &body.settings, body.expected_version, now_ms()],
+            )?,
+            db.stmt("SELECT settings, settings_version FROM accounts WHERE id = ?1", args![&user])?,
+        ])
+        .await?;
+    if let (Some(seq), Some(row)) = (first_row::<SeqRow>(&results[0])?, first_row::<SettingsRow>(&results[1])?) {
+        let event = settings_changed(&user, row.settings.as_deref(), row.settings_version);
+        publish(&ctx.env, &ctx.wctx, &user, Outbox::default().update(seq.seq, event, Recipients::User));
+        return json(&json!({"success": true, "version": row.settings_version}));
+    }
+    let current = first_row::<SettingsRow>(&results[2])?.ok_or_else(|| ApiError::not_found("Account not found"))?;
+    json(&json!({
+        "success": false,
+        "error": "version-mismatch",
+        "currentVersion": current.settings_version,
+        "currentSettings": current.settings,
+    }))
+}

@@ -1,0 +1,76 @@
+//! GET /v1/feed: the account's notifications, newest first, paged by counter cursors (C6).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Method, Response};
+
+use crate::app::ctx::Ctx;
+use crate::app::respond::json;
+use crate::app::router::{route, Access, Route};
+use crate::app::schema::*;
+use crate::domain::feed_cursor::{self, CursorStyle};
+use crate::domain::limit;
+use crate::error::ApiResult;
+use crate::{args, h};
+
+pub fn routes() -> Vec<Route> {
+    vec![route(Method::Get, "/v1/feed", Access::User, h!(get_feed))
+        .doc("feed", "Feed items newest first; `before`/`after` take `cursor_<n>` or `0-<n>`")
+        .returns(feed_schema)]
+}
+
+fn feed_schema() -> Value {
+    object(&[
+        (
+            "items",
+            array(object(&[
+                ("id", string()),
+                ("body", object(&[("kind", string())])),
+                ("repeatKey", nullable(string())),
+                ("cursor", string()),
+                ("createdAt", integer()),
+            ])),
+        ),
+        ("hasMore", boolean()),
+    ])
+}
+
+async fn get_feed(ctx: Ctx) -> ApiResult<Response> {
+    let before = ctx.query("before").map(|c| feed_cursor::parse("before", &c)).transpose()?;
+    let after = ctx.query("after").map(|c| feed_cursor::parse("after", &c)).transpose()?;
+    let limit = limit::bounded("limit", ctx.query("limit"), 50, 1, 200)?;
+    // The stock app parses `0-<n>`; it is the one client that sends X-Happy-Client.
+    let style = if ctx.header("x-happy-client").is_some() { CursorStyle::Stock } else { CursorStyle::Seed };
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        counter: i64,
+        repeat_key: Option<String>,
+        body: String,
+        created_at: i64,
+    }
+    let mut rows: Vec<Row> = ctx
+        .db()?
+        .all(
+            "SELECT id, counter, repeat_key, body, created_at FROM feed_items
+             WHERE account_id = ?1 AND (?2 IS NULL OR counter < ?2) AND (?3 IS NULL OR counter > ?3)
+             ORDER BY counter DESC LIMIT ?4",
+            args![ctx.user_id()?, before, after, limit + 1],
+        )
+        .await?;
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "body": serde_json::from_str::<Value>(&r.body).unwrap_or(Value::Null),
+                "repeatKey": r.repeat_key,
+                "cursor": feed_cursor::format(style, r.counter),
+                "createdAt": r.created_at,
+            })
+        })
+        .collect();
+    json(&json!({"items": items, "hasMore": has_more}))
+}
