@@ -385,3 +385,140 @@ fn engine_io_long_polling_and_plain_gets_are_refused_with_json() {
     app.get("/v1/updates?EIO=3&transport=websocket", None).assert_error(400);
     app.get("/v1/updates", None).assert_error(426);
 }
+
+fn new_session(token: &str, tag: &str) -> String {
+    let r = server().post("/v1/sessions", Some(token), json!({"tag": tag, "metadata": "bWV0YQ=="}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["session"]["id"].as_str().unwrap().to_string()
+}
+
+fn post_message(token: &str, sid: &str, local_id: &str) {
+    let body = json!({"messages": [{"localId": local_id, "content": "Y2lwaGVy"}]});
+    let r = server().post(&format!("/v3/sessions/{sid}/messages"), Some(token), body);
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+fn seq_of(update: &Value) -> i64 {
+    update["data"]["seq"].as_i64().unwrap()
+}
+
+#[test]
+fn updates_reach_user_scoped_and_the_matching_session_only() {
+    let a = server().new_account();
+    let (s1, s2) = (new_session(&a.token, "t1"), new_session(&a.token, "t2"));
+    let mut user = Ws::connected(&a.token, "user-scoped", None);
+    let mut in_s1 = Ws::connected(&a.token, "session-scoped", Some(&s1));
+    let mut in_s2 = Ws::connected(&a.token, "session-scoped", Some(&s2));
+    let mut machine = Ws::connected(&a.token, "machine-scoped", Some("m1"));
+    post_message(&a.token, &s1, "l1");
+    for ws in [&mut user, &mut in_s1] {
+        let u = ws.expect("update");
+        let d = &u["data"];
+        assert_eq!(d["id"].as_str().unwrap().len(), 12);
+        assert!(d["createdAt"].as_i64().unwrap() > 0);
+        assert_eq!(d["seq"], 3, "two new-session updates came first");
+        assert_eq!(d["body"]["t"], "new-message");
+        assert_eq!(d["body"]["sid"], s1.as_str());
+        assert_eq!(d["body"]["message"]["seq"], 1);
+        assert_eq!(d["body"]["message"]["content"], json!({"t": "encrypted", "c": "Y2lwaGVy"}));
+    }
+    assert!(in_s2.collect("update", Duration::from_millis(500)).is_empty());
+    assert!(machine.collect("update", Duration::from_millis(100)).is_empty());
+    for ws in [user, in_s1, in_s2, machine] {
+        ws.close();
+    }
+}
+
+#[test]
+fn a_hundred_rapid_updates_arrive_in_seq_order() {
+    let a = server().new_account();
+    let sid = new_session(&a.token, "burst");
+    let mut ws = Ws::connected(&a.token, "user-scoped", None);
+    let threads: Vec<_> = (0..10)
+        .map(|t| {
+            let (token, sid) = (a.token.clone(), sid.clone());
+            std::thread::spawn(move || (0..10).for_each(|i| post_message(&token, &sid, &format!("{t}-{i}"))))
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let seqs: Vec<i64> = (0..100).map(|_| seq_of(&ws.expect("update"))).collect();
+    assert_eq!(seqs, (2..102).collect::<Vec<_>>(), "strictly increasing, no gap, no duplicate");
+    ws.close();
+}
+
+#[test]
+fn reconnect_catches_up_with_no_gap() {
+    let a = server().new_account();
+    let sid = new_session(&a.token, "cu");
+    let mut ws = Ws::connected(&a.token, "user-scoped", None);
+    post_message(&a.token, &sid, "a");
+    let seen = seq_of(&ws.expect("update"));
+    ws.close();
+    // Missed while away.
+    for i in 0..5 {
+        post_message(&a.token, &sid, &format!("away-{i}"));
+    }
+    let auth = format!("Bearer {}", a.token);
+    let mut back = Ws::open(&format!("/v1/updates?afterSeq={seen}"), &[("Authorization", &auth)]);
+    let hello = back.expect("connected");
+    assert_eq!(hello["data"]["catchUp"]["complete"], true);
+    assert_eq!(hello["data"]["catchUp"]["delivered"], 5);
+    post_message(&a.token, &sid, "live");
+    let seqs: Vec<i64> = (0..6).map(|_| seq_of(&back.expect("update"))).collect();
+    assert_eq!(seqs, (seen + 1..seen + 7).collect::<Vec<_>>());
+    // The same on demand, as an event with an ack.
+    back.send(json!({"event": "catch-up", "ackId": "cu", "data": {"afterSeq": seen + 4}}));
+    let replay: Vec<i64> = (0..2).map(|_| seq_of(&back.expect("update"))).collect();
+    assert_eq!(replay, [seen + 5, seen + 6]);
+    let ack = back.expect("ack");
+    assert_eq!((ack["ack"]["complete"].clone(), ack["ack"]["delivered"].clone()), (json!(true), json!(2)));
+    back.close();
+}
+
+#[test]
+fn socket_events_write_through_the_ops() {
+    let a = server().new_account();
+    let sid = new_session(&a.token, "ev");
+    let mut user = Ws::connected(&a.token, "user-scoped", None);
+    let mut cli = Ws::connected(&a.token, "session-scoped", Some(&sid));
+
+    // `message`: stored with the next message seq; the sender gets no echo.
+    cli.send(json!({"event": "message", "data": {"sid": sid, "message": "c2VjcmV0", "localId": "x1"}}));
+    let u = user.expect("update");
+    assert_eq!(u["data"]["body"]["t"], "new-message");
+    assert_eq!(u["data"]["body"]["message"]["content"]["c"], "c2VjcmV0");
+    assert!(cli.collect("update", Duration::from_millis(500)).is_empty());
+    let page = server().get(&format!("/v3/sessions/{sid}/messages"), Some(&a.token));
+    assert_eq!(page.body["messages"].as_array().unwrap().len(), 1, "{}", page.text);
+
+    // `update-metadata`: compare-and-set with acks, `update-session` to the session.
+    cli.send(
+        json!({"event": "update-metadata", "ackId": 1, "data": {"sid": sid, "metadata": "bmV3", "expectedVersion": 0}}),
+    );
+    let ack = cli.expect("ack");
+    assert_eq!(ack["ack"]["result"], "success", "{ack}");
+    assert_eq!(user.expect("update")["data"]["body"]["t"], "update-session");
+    cli.send(
+        json!({"event": "update-metadata", "ackId": 2, "data": {"sid": sid, "metadata": "x", "expectedVersion": 0}}),
+    );
+    assert_eq!(cli.expect("ack")["ack"]["result"], "version-mismatch");
+    cli.send(
+        json!({"event": "update-state", "ackId": 3, "data": {"sid": "nope", "agentState": null, "expectedVersion": 0}}),
+    );
+    assert_eq!(cli.expect("ack")["ack"], json!({"result": "error"}));
+
+    // `session-alive`: `activity` to user-scoped sockets.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    cli.send(json!({"event": "session-alive", "data": {"sid": sid, "time": now, "thinking": true}}));
+    let e = user.expect("ephemeral");
+    assert_eq!(e["data"], json!({"type": "activity", "id": sid, "active": true, "activeAt": now, "thinking": true}));
+
+    // `usage-report`: acked with the report.
+    let usage = json!({"key": "claude-session", "sessionId": sid, "tokens": {"total": 3, "input": 1, "output": 2},
+                       "cost": {"total": 0.5, "input": 0.2, "output": 0.3}});
+    cli.send(json!({"event": "usage-report", "ackId": "u", "data": usage}));
+    assert_eq!(cli.expect("ack")["ack"]["success"], true);
+    assert_eq!(user.expect("ephemeral")["data"]["type"], "usage");
+    user.close();
+    cli.close();
+}

@@ -178,6 +178,7 @@ impl Identity {
 #[serde(rename_all = "camelCase")]
 pub struct ConnMeta {
     pub id: String,
+    pub user_id: String,
     pub client_type: ClientType,
     pub session_id: Option<String>,
     pub machine_id: Option<String>,
@@ -198,6 +199,7 @@ impl ConnMeta {
     pub fn new(id: String, ident: &Identity, connected_at: i64) -> ConnMeta {
         ConnMeta {
             id,
+            user_id: ident.user_id.clone(),
             client_type: ident.client_type,
             session_id: ident.session_id.clone(),
             machine_id: ident.machine_id.clone(),
@@ -341,6 +343,7 @@ mod tests {
     fn meta(t: ClientType, session: Option<&str>, machine: Option<&str>) -> ConnMeta {
         ConnMeta {
             id: "c1".into(),
+            user_id: "u".into(),
             client_type: t,
             session_id: session.map(Into::into),
             machine_id: machine.map(Into::into),

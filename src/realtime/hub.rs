@@ -21,13 +21,15 @@ use worker::{
 
 use super::conn::{self, machine_tag, ConnMeta, Framing, Identity, Reject, EIO_TAG};
 use super::frame::{self, AckId, Incoming, EIO_PING, PING_INTERVAL_MS};
+use super::handlers::{self, Throttle};
 use super::order::{window_covers, Sequencer};
 use super::rpc::{self, Pending, Target};
 use super::select::{Filter, Selection};
 use super::{random_id, send_rejection, sendable_close_code};
 use crate::config::now_ms;
 use crate::crypto::util::random_token;
-use crate::events::{presence, Outbox, Recipients, Update};
+use crate::db::Db;
+use crate::events::{machines, presence, Outbox, Recipients, Update};
 
 /// How long a later seq waits for a missing earlier one.
 const ORDER_HOLD_MS: i64 = 100;
@@ -44,6 +46,7 @@ pub struct UserHub {
     state: State,
     env: Env,
     inner: RefCell<Inner>,
+    throttle: RefCell<Throttle>,
 }
 
 struct Inner {
@@ -89,7 +92,7 @@ impl DurableObject for UserHub {
         }
         let first_id = u64::from_le_bytes(crate::crypto::util::random_bytes::<8>()) % (1 << 40);
         let inner = Inner { order: Sequencer::new(ORDER_HOLD_MS), calls: Pending::new(first_id), waiters: Vec::new() };
-        UserHub { state, env, inner: RefCell::new(inner) }
+        UserHub { state, env, inner: RefCell::new(inner), throttle: RefCell::new(Throttle::default()) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -123,10 +126,11 @@ impl DurableObject for UserHub {
         };
         match frame::parse(meta.framing, &text) {
             Incoming::Event { name, data, ack } => {
-                let result = self.on_event(&ws, &meta, &name, data, ack.is_some()).await;
+                let (result, outbox) = self.on_event(&ws, &meta, &name, data, ack.is_some()).await;
                 if let Some(id) = ack {
                     let _ = ws.send_with_str(frame::ack(&id, &result.unwrap_or_else(|| json!({}))));
                 }
+                self.publish(outbox).await;
             }
             Incoming::Reply { id, value } => self.on_reply(&meta.id, &id, value),
             Incoming::Disconnect => {
@@ -400,7 +404,7 @@ impl UserHub {
     fn presence(&self, machine_id: &str, online: bool) {
         let now = now_ms();
         let sel = Selection::recipients(&Recipients::User, None);
-        self.send(&sel, "ephemeral", &presence::machine_activity(machine_id, online, now));
+        self.send(&sel, "ephemeral", &machines::machine_activity(machine_id, online, now));
         self.send(&sel, "ephemeral", &presence::machine_status(machine_id, online, now));
     }
 
@@ -436,8 +440,27 @@ impl UserHub {
         ws.serialize_attachment(&meta)
     }
 
-    /// Handles a client event; returns the ack value (an ack is sent only when asked for).
+    /// Handles a client event; returns the ack value (an ack is sent only when asked for) and
+    /// what to publish once it is sent.
     async fn on_event(
+        &self,
+        ws: &WebSocket,
+        meta: &ConnMeta,
+        name: &str,
+        data: Value,
+        wants_ack: bool,
+    ) -> (Option<Value>, Outbox) {
+        if handlers::is_data_event(name) {
+            return match Db::from_env(&self.env) {
+                Ok(db) => handlers::handle(&db, &meta.user_id, meta, name, &data, &self.throttle).await,
+                Err(_) => (Some(json!({"error": "Database unavailable"})), Outbox::default()),
+            };
+        }
+        (self.on_relay_event(ws, meta, name, data, wants_ack).await, Outbox::default())
+    }
+
+    /// Events served by the object alone (heartbeat, RPC, app state, catch-up).
+    async fn on_relay_event(
         &self,
         ws: &WebSocket,
         meta: &ConnMeta,

@@ -7,6 +7,7 @@
 //! client's socket itself, authenticates the first packet and relays to the object (see there).
 pub mod conn;
 pub mod frame;
+pub mod handlers;
 pub mod hub;
 pub mod lobby;
 pub mod order;

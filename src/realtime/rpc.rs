@@ -76,6 +76,7 @@ mod tests {
     fn conn(id: &str, at: i64, methods: &[&str]) -> ConnMeta {
         let mut m = ConnMeta {
             id: id.into(),
+            user_id: "u".into(),
             client_type: ClientType::SessionScoped,
             session_id: Some("s".into()),
             machine_id: None,

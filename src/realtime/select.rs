@@ -84,6 +84,7 @@ mod tests {
     fn meta(id: &str, t: ClientType, session: Option<&str>, machine: Option<&str>) -> ConnMeta {
         ConnMeta {
             id: id.into(),
+            user_id: "u".into(),
             client_type: t,
             session_id: session.map(Into::into),
             machine_id: machine.map(Into::into),
