@@ -92,6 +92,20 @@ impl Ws {
         }
     }
 
+    /// The next text frame as is (Engine.IO packets are not JSON).
+    fn recv_raw(&mut self, timeout: Duration) -> Option<String> {
+        if let MaybeTlsStream::Plain(s) = self.sock.get_mut() {
+            s.set_read_timeout(Some(timeout.max(Duration::from_millis(1)))).unwrap();
+        }
+        loop {
+            match self.sock.read() {
+                Ok(Message::Text(t)) => return Some(t.to_string()),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
     /// The next frame with this event name, skipping others (presence ephemerals etc.).
     fn expect(&mut self, event: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -521,4 +535,55 @@ fn socket_events_write_through_the_ops() {
     assert_eq!(user.expect("ephemeral")["data"]["type"], "usage");
     user.close();
     cli.close();
+}
+
+/// The npm `socket.io-client` (tests/js, `npm ci` there) configured like the Happy CLI and app.
+#[test]
+fn stock_socket_io_clients_work_end_to_end() {
+    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    if !js.join("node_modules/socket.io-client").exists() {
+        let ok = std::process::Command::new("npm").args(["ci", "--no-fund", "--no-audit"]).current_dir(&js).status();
+        assert!(ok.is_ok_and(|s| s.success()), "npm ci in tests/js");
+    }
+    let a = server().new_account();
+    let sid = new_session(&a.token, "sio");
+    let out = std::process::Command::new("node")
+        .arg(js.join("socketio.mjs"))
+        .args([&server().base, &a.token, &sid, "machine-sio"])
+        .output()
+        .expect("node");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("OK"), "{text}");
+}
+
+/// Engine.IO framing by hand: the open packet, the server's heartbeat from the object's alarm,
+/// and pongs that never reach the object.
+#[test]
+fn engine_io_heartbeat_comes_from_the_server() {
+    let a = server().new_account();
+    let mut ws = Ws::open("/v1/updates/?EIO=4&transport=websocket", &[]);
+    let open = match ws.recv_raw(Duration::from_secs(5)) {
+        Some(t) => t,
+        None => panic!("no open packet"),
+    };
+    let open: Value = serde_json::from_str(open.strip_prefix('0').expect("open packet")).unwrap();
+    assert_eq!(open["upgrades"], json!([]));
+    assert_eq!(open["maxPayload"], 1_000_000);
+    let interval = open["pingInterval"].as_u64().unwrap();
+    ws.send_text(&format!("40{}", json!({"token": a.token})));
+    assert!(ws.recv_raw(Duration::from_secs(5)).unwrap().starts_with("40{\"sid\":"));
+    ws.send_text(r#"421["ping"]"#);
+    assert_eq!(ws.recv_raw(Duration::from_secs(5)).unwrap(), "431[{}]");
+    let start = Instant::now();
+    let deadline = Duration::from_millis(interval + 5_000);
+    loop {
+        match ws.recv_raw(deadline.saturating_sub(start.elapsed())) {
+            Some(p) if p == "2" => break,
+            Some(_) => {}
+            None => panic!("no ping within {deadline:?}"),
+        }
+    }
+    ws.send_text("3");
+    ws.send_text("41");
+    ws.close();
 }
