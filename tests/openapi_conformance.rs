@@ -30,5 +30,9 @@ fn every_operation_answers_without_5xx_and_matches_its_schema() {
         .output()
         .expect("schemathesis runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "schemathesis found problems:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "schemathesis found problems:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

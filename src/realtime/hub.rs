@@ -1,21 +1,583 @@
-//! `UserHub`: one Durable Object per account, holding its hibernating WebSockets.
+//! `UserHub`: one Durable Object per account, holding its hibernating WebSockets. A thin shell:
+//! framing, filters, ordering and RPC bookkeeping live in the sibling modules.
+//!
+//! What survives hibernation: per-socket metadata in the socket attachment, socket tags (the
+//! delivery filters), and in the object's SQLite the catch-up window and the tickets. What lives
+//! only in memory is short-lived by construction: updates held ≤100 ms for ordering and RPC
+//! calls in flight (their handler is running, so the object stays awake meanwhile).
 
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures_channel::oneshot;
+use futures_util::future::{select, Either};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{
+    durable_object, Delay, DurableObject, Env, Method, Request, Response, Result, SqlStorageValue, State, Url,
+    WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+};
+
+use super::conn::{self, machine_tag, ConnMeta, Framing, Identity, Reject, EIO_TAG};
+use super::frame::{self, AckId, Incoming, EIO_PING, PING_INTERVAL_MS};
+use super::handlers::{self, Throttle};
+use super::order::{window_covers, Sequencer};
+use super::rpc::{self, Pending, Target};
+use super::select::{Filter, Selection};
+use super::{random_id, send_rejection, sendable_close_code};
+use crate::config::now_ms;
+use crate::crypto::util::random_token;
+use crate::db::Db;
+use crate::events::{machines, presence, Outbox, Recipients, Update};
+
+/// How long a later seq waits for a missing earlier one.
+const ORDER_HOLD_MS: i64 = 100;
+/// Updates kept for reconnecting clients.
+const RING_SIZE: i64 = 500;
+pub const TICKET_TTL_MS: i64 = 30_000;
+const DEFAULT_MAX_CONNECTIONS: usize = 100;
+/// The raw framing's heartbeat, answered by the runtime without waking the object.
+const PING: &str = r#"{"event":"ping"}"#;
+const PONG: &str = r#"{"event":"pong"}"#;
 
 #[durable_object]
 pub struct UserHub {
-    #[allow(dead_code)]
     state: State,
-    #[allow(dead_code)]
     env: Env,
+    inner: RefCell<Inner>,
+    throttle: RefCell<Throttle>,
+}
+
+struct Inner {
+    order: Sequencer<Update>,
+    /// RPC requests awaiting the serving socket's answer.
+    calls: Pending<oneshot::Sender<Value>>,
+    /// RPC calls waiting for a socket to register their method.
+    waiters: Vec<(String, oneshot::Sender<()>)>,
+}
+
+#[derive(Deserialize)]
+struct RingRow {
+    seq: i64,
+    recipients: String,
+    skip: Option<String>,
+    payload: String,
+}
+
+#[derive(Deserialize)]
+struct SeqRow {
+    s: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Broadcast {
+    message: Value,
+    filter: Filter,
 }
 
 impl DurableObject for UserHub {
     fn new(state: State, env: Env) -> Self {
-        UserHub { state, env }
+        let sql = state.storage().sql();
+        for ddl in [
+            "CREATE TABLE IF NOT EXISTS ring (seq INTEGER PRIMARY KEY, recipients TEXT NOT NULL, skip TEXT, payload TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS tickets (secret TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+        ] {
+            if let Err(e) = sql.exec(ddl, None::<Vec<SqlStorageValue>>) {
+                worker::console_error!("hub schema: {e}");
+            }
+        }
+        if let Ok(pair) = WebSocketRequestResponsePair::new(PING, PONG) {
+            state.set_websocket_auto_response(&pair);
+        }
+        let first_id = u64::from_le_bytes(crate::crypto::util::random_bytes::<8>()) % (1 << 40);
+        let inner = Inner { order: Sequencer::new(ORDER_HOLD_MS), calls: Pending::new(first_id), waiters: Vec::new() };
+        UserHub { state, env, inner: RefCell::new(inner), throttle: RefCell::new(Throttle::default()) }
     }
 
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        Response::error("Not found", 404)
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let url = req.url()?;
+        match (req.method(), url.path()) {
+            (Method::Get, "/connect") => self.accept_socket(&url).await,
+            (Method::Post, "/publish") => {
+                let outbox: Outbox = req.json().await?;
+                self.publish(outbox).await;
+                Response::ok("")
+            }
+            (Method::Post, "/ticket") => self.ticket(),
+            (Method::Get, "/stats") => {
+                let metas: Vec<ConnMeta> = self.sockets().into_iter().map(|(_, m)| m).collect();
+                Response::from_json(&conn::stats(&metas))
+            }
+            (Method::Post, "/broadcast") => {
+                let b: Broadcast = req.json().await?;
+                let delivered = self.send(&Selection::filter(&b.filter), "broadcast", &b.message);
+                Response::from_json(&json!({"success": true, "delivered": delivered}))
+            }
+            _ => Response::error("Not found", 404),
+        }
+    }
+
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        let WebSocketIncomingMessage::String(text) = message else { return Ok(()) };
+        let Some(meta) = ws.deserialize_attachment::<ConnMeta>()? else {
+            ws.close(Some(4002), Some("Invalid handshake"))?;
+            return Ok(());
+        };
+        match frame::parse(meta.framing, &text) {
+            Incoming::Event { name, data, ack } => {
+                let (result, outbox) = self.on_event(&ws, &meta, &name, data, ack.is_some()).await;
+                if let Some(id) = ack {
+                    let _ = ws.send_with_str(frame::ack(&id, &result.unwrap_or_else(|| json!({}))));
+                }
+                self.publish(outbox).await;
+            }
+            Incoming::Reply { id, value } => self.on_reply(&meta.id, &id, value),
+            Incoming::Disconnect => {
+                let _ = ws.close(Some(1000), Some("client disconnect"));
+            }
+            // A client repeating CONNECT on the same engine is told it is connected.
+            Incoming::Connect(_) => {
+                let _ = ws.send_with_str(frame::eio_connected(&meta.id));
+            }
+            Incoming::Ignore => {}
+            Incoming::Malformed => {
+                if meta.framing == Framing::Raw {
+                    let _ =
+                        ws.send_with_str(frame::event(Framing::Raw, "error", &json!({"message": "Malformed frame"})));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn websocket_close(&self, ws: WebSocket, code: usize, reason: String, _was_clean: bool) -> Result<()> {
+        // Completing the close handshake ourselves; otherwise the client's close hangs.
+        let code = sendable_close_code(u16::try_from(code).unwrap_or(1000));
+        let _ = ws.close(Some(code), Some(reason));
+        self.gone(&ws);
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
+        worker::console_error!("websocket error: {error}");
+        let _ = ws.close(Some(1011), Some("error"));
+        self.gone(&ws);
+        Ok(())
+    }
+
+    /// The Engine.IO heartbeat: one alarm pings every Socket.IO socket of the account.
+    async fn alarm(&self) -> Result<Response> {
+        let sockets = self.state.get_websockets_with_tag(EIO_TAG);
+        for ws in &sockets {
+            let _ = ws.send_with_str(EIO_PING);
+        }
+        if !sockets.is_empty() {
+            self.state.storage().set_alarm(PING_INTERVAL_MS).await?;
+        }
+        Response::ok("")
+    }
+}
+
+impl UserHub {
+    async fn accept_socket(&self, url: &Url) -> Result<Response> {
+        let ident = url
+            .query_pairs()
+            .find(|(k, _)| k == "identity")
+            .and_then(|(_, v)| serde_json::from_str::<Identity>(&v).ok())
+            .ok_or_else(|| worker::Error::RustError("missing identity".into()))?;
+        let pair = WebSocketPair::new()?;
+        let refuse = |r: Reject| -> Result<Response> {
+            pair.server.accept()?;
+            send_rejection(&pair.server, ident.framing, r);
+            Response::from_websocket(pair.client.clone())
+        };
+        if let Some(secret) = &ident.ticket {
+            if !self.consume_ticket(secret)? {
+                return refuse(Reject::BadToken);
+            }
+        }
+        if self.state.get_websockets().len() >= self.max_connections() {
+            return refuse(Reject::TooMany);
+        }
+        let meta = ConnMeta::new(random_id(16), &ident, now_ms());
+        let tags = meta.tags();
+        let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+        self.state.accept_websocket_with_tags(&pair.server, &tag_refs);
+        pair.server.serialize_attachment(&meta)?;
+
+        let (backlog, catch_up) = match ident.after_seq {
+            Some(after) => {
+                let (frames, summary) = self.catch_up(&meta, after)?;
+                (frames, Some(summary))
+            }
+            None => (Vec::new(), None),
+        };
+        let welcome = match meta.framing {
+            Framing::Raw => frame::event(
+                Framing::Raw,
+                "connected",
+                &json!({
+                    "connectionId": meta.id,
+                    "userId": ident.user_id,
+                    "clientType": meta.client_type,
+                    "sessionId": meta.session_id,
+                    "machineId": meta.machine_id,
+                    "catchUp": catch_up,
+                }),
+            ),
+            Framing::Eio => frame::eio_connected(&meta.id),
+        };
+        pair.server.send_with_str(welcome)?;
+        for text in backlog {
+            pair.server.send_with_str(text)?;
+        }
+        if let Some(machine) = &meta.machine_id {
+            self.presence(machine, true);
+        }
+        if meta.framing == Framing::Eio && self.state.storage().get_alarm().await?.is_none() {
+            self.state.storage().set_alarm(PING_INTERVAL_MS).await?;
+        }
+        Response::from_websocket(pair.client)
+    }
+
+    fn max_connections(&self) -> usize {
+        crate::config::var(&self.env, "WS_MAX_CONNECTIONS")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+    }
+
+    fn ticket(&self) -> Result<Response> {
+        let sql = self.state.storage().sql();
+        let (secret, now) = (random_token(), now_ms());
+        sql.exec("DELETE FROM tickets WHERE expires_at <= ?", vec![now.into()])?;
+        sql.exec(
+            "INSERT INTO tickets (secret, expires_at) VALUES (?, ?)",
+            vec![SqlStorageValue::String(secret.clone()), (now + TICKET_TTL_MS).into()],
+        )?;
+        Response::from_json(&json!({"secret": secret, "expiresAt": now + TICKET_TTL_MS}))
+    }
+
+    /// Single use: the object runs one event at a time, so the delete decides.
+    fn consume_ticket(&self, secret: &str) -> Result<bool> {
+        let rows: Vec<Value> = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "DELETE FROM tickets WHERE secret = ? AND expires_at > ? RETURNING secret",
+                vec![SqlStorageValue::String(secret.to_string()), now_ms().into()],
+            )?
+            .to_array()?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Every socket with its metadata.
+    fn sockets(&self) -> Vec<(WebSocket, ConnMeta)> {
+        self.state
+            .get_websockets()
+            .into_iter()
+            .filter_map(|ws| ws.deserialize_attachment::<ConnMeta>().ok().flatten().map(|m| (ws, m)))
+            .collect()
+    }
+
+    /// Sends an event to the selected sockets, each in its framing; returns how many got it.
+    fn send(&self, sel: &Selection, name: &str, data: &Value) -> usize {
+        let sockets = match &sel.tags {
+            None => self.state.get_websockets(),
+            Some(tags) => tags.iter().flat_map(|t| self.state.get_websockets_with_tag(t)).collect(),
+        };
+        let (mut raw, mut eio) = (None, None);
+        let mut seen = HashSet::new();
+        let mut sent = 0;
+        for ws in sockets {
+            let tags = self.state.get_tags(&ws);
+            let Some(conn) = tags.iter().find(|t| t.starts_with("c:")) else { continue };
+            if !sel.matches_tags(&tags) || !seen.insert(conn.clone()) {
+                continue;
+            }
+            let text: &String = if tags.iter().any(|t| t == EIO_TAG) {
+                eio.get_or_insert_with(|| frame::event(Framing::Eio, name, data))
+            } else {
+                raw.get_or_insert_with(|| frame::event(Framing::Raw, name, data))
+            };
+            if ws.send_with_str(text).is_ok() {
+                sent += 1;
+            }
+        }
+        sent
+    }
+
+    async fn publish(&self, outbox: Outbox) {
+        self.prime_order();
+        let now = now_ms();
+        let ready: Vec<Update> = {
+            let mut inner = self.inner.borrow_mut();
+            outbox.updates.into_iter().flat_map(|u| inner.order.offer(u.seq, u, now)).map(|(_, u)| u).collect()
+        };
+        for u in ready {
+            self.deliver(u);
+        }
+        for e in outbox.ephemerals {
+            self.send(&Selection::recipients(&e.recipients, None), "ephemeral", &e.body);
+        }
+        // Whoever holds an update out of order also flushes it when the hold runs out.
+        loop {
+            let next = self.inner.borrow().order.next_deadline();
+            let Some(deadline) = next else { break };
+            let wait = deadline - now_ms();
+            if wait > 0 {
+                Delay::from(Duration::from_millis(wait as u64)).await;
+            }
+            let due = self.inner.borrow_mut().order.due(now_ms());
+            for (_, u) in due {
+                self.deliver(u);
+            }
+        }
+    }
+
+    /// After a wake the last delivered seq comes from the catch-up window.
+    fn prime_order(&self) {
+        if self.inner.borrow().order.is_primed() {
+            return;
+        }
+        let last = self.ring_seq("SELECT MAX(seq) AS s FROM ring").unwrap_or(0);
+        self.inner.borrow_mut().order.prime(last);
+    }
+
+    fn ring_seq(&self, query: &str) -> Option<i64> {
+        let sql = self.state.storage().sql();
+        sql.exec(query, None::<Vec<SqlStorageValue>>).and_then(|c| c.one::<SeqRow>()).ok().and_then(|r| r.s)
+    }
+
+    /// Sends one update and records it in the catch-up window.
+    fn deliver(&self, u: Update) {
+        let payload = json!({"id": random_id(12), "seq": u.seq, "body": u.body, "createdAt": now_ms()});
+        let sql = self.state.storage().sql();
+        let stored = serde_json::to_string(&u.recipients).map_err(worker::Error::from).and_then(|recipients| {
+            sql.exec(
+                "INSERT OR IGNORE INTO ring (seq, recipients, skip, payload) VALUES (?, ?, ?, ?)",
+                vec![
+                    u.seq.into(),
+                    SqlStorageValue::String(recipients),
+                    u.skip.clone().map_or(SqlStorageValue::Null, SqlStorageValue::String),
+                    SqlStorageValue::String(payload.to_string()),
+                ],
+            )?;
+            sql.exec("DELETE FROM ring WHERE seq <= (SELECT MAX(seq) FROM ring) - ?", vec![RING_SIZE.into()])
+        });
+        if let Err(e) = stored {
+            worker::console_error!("catch-up window: {e}");
+        }
+        self.send(&Selection::recipients(&u.recipients, u.skip.as_deref()), "update", &payload);
+    }
+
+    /// The window's updates after `after` that this socket would have received, encoded for it.
+    fn catch_up(&self, meta: &ConnMeta, after: i64) -> Result<(Vec<String>, Value)> {
+        let rows: Vec<RingRow> = self
+            .state
+            .storage()
+            .sql()
+            .exec("SELECT seq, recipients, skip, payload FROM ring WHERE seq > ? ORDER BY seq", vec![after.into()])?
+            .to_array()?;
+        let oldest = self.ring_seq("SELECT MIN(seq) AS s FROM ring");
+        let mut frames = Vec::new();
+        let mut last = after;
+        for row in rows {
+            last = last.max(row.seq);
+            let Ok(recipients) = serde_json::from_str::<Recipients>(&row.recipients) else { continue };
+            if !Selection::recipients(&recipients, row.skip.as_deref()).matches(meta) {
+                continue;
+            }
+            let payload: Value = serde_json::from_str(&row.payload)?;
+            frames.push(frame::event(meta.framing, "update", &payload));
+        }
+        let summary = json!({
+            "afterSeq": after,
+            "lastSeq": last,
+            "delivered": frames.len(),
+            "complete": window_covers(after, oldest),
+        });
+        Ok((frames, summary))
+    }
+
+    fn presence(&self, machine_id: &str, online: bool) {
+        let now = now_ms();
+        let sel = Selection::recipients(&Recipients::User, None);
+        self.send(&sel, "ephemeral", &machines::machine_activity(machine_id, online, now));
+        self.send(&sel, "ephemeral", &presence::machine_status(machine_id, online, now));
+    }
+
+    /// A socket left: its pending RPC requests fail now, and its machine may be offline.
+    fn gone(&self, ws: &WebSocket) {
+        let Ok(Some(meta)) = ws.deserialize_attachment::<ConnMeta>() else { return };
+        // Dropping the senders wakes the callers with "disconnected".
+        drop(self.inner.borrow_mut().calls.take_conn(&meta.id));
+        if let Some(machine) = &meta.machine_id {
+            let me = conn::conn_tag(&meta.id);
+            let others = self
+                .state
+                .get_websockets_with_tag(&machine_tag(machine))
+                .iter()
+                .filter(|w| !self.state.get_tags(w).contains(&me))
+                .count();
+            if others == 0 {
+                self.presence(machine, false);
+            }
+        }
+    }
+
+    fn emit(&self, ws: &WebSocket, framing: Framing, name: &str, data: &Value) {
+        let _ = ws.send_with_str(frame::event(framing, name, data));
+    }
+
+    /// Re-reads the attachment right before changing it, so concurrent handlers do not clobber
+    /// each other's changes.
+    fn update_meta(&self, ws: &WebSocket, change: impl FnOnce(&mut ConnMeta)) -> Result<()> {
+        let mut meta =
+            ws.deserialize_attachment::<ConnMeta>()?.ok_or_else(|| worker::Error::RustError("no meta".into()))?;
+        change(&mut meta);
+        ws.serialize_attachment(&meta)
+    }
+
+    /// Handles a client event; returns the ack value (an ack is sent only when asked for) and
+    /// what to publish once it is sent.
+    async fn on_event(
+        &self,
+        ws: &WebSocket,
+        meta: &ConnMeta,
+        name: &str,
+        data: Value,
+        wants_ack: bool,
+    ) -> (Option<Value>, Outbox) {
+        if handlers::is_data_event(name) {
+            return match Db::from_env(&self.env) {
+                Ok(db) => handlers::handle(&db, &meta.user_id, meta, name, &data, &self.throttle).await,
+                Err(_) => (Some(json!({"error": "Database unavailable"})), Outbox::default()),
+            };
+        }
+        (self.on_relay_event(ws, meta, name, data, wants_ack).await, Outbox::default())
+    }
+
+    /// Events served by the object alone (heartbeat, RPC, app state, catch-up).
+    async fn on_relay_event(
+        &self,
+        ws: &WebSocket,
+        meta: &ConnMeta,
+        name: &str,
+        data: Value,
+        wants_ack: bool,
+    ) -> Option<Value> {
+        let str_field = |k: &str| data.get(k).and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 512);
+        match name {
+            "ping" => {
+                if meta.framing == Framing::Raw && !wants_ack {
+                    let _ = ws.send_with_str(PONG);
+                }
+                Some(json!({}))
+            }
+            "rpc-register" | "rpc-unregister" => {
+                let Some(method) = str_field("method") else {
+                    self.emit(ws, meta.framing, "rpc-error", &json!({"type": "register", "error": "Invalid method"}));
+                    return None;
+                };
+                let register = name == "rpc-register";
+                let saved = self.update_meta(ws, |m| {
+                    if register {
+                        m.add_rpc(method);
+                    } else {
+                        m.remove_rpc(method);
+                    }
+                });
+                if let Err(e) = saved {
+                    self.emit(ws, meta.framing, "rpc-error", &json!({"type": "register", "error": e.to_string()}));
+                    return None;
+                }
+                let reply = if register { "rpc-registered" } else { "rpc-unregistered" };
+                self.emit(ws, meta.framing, reply, &json!({"method": method}));
+                if register {
+                    let waiting = std::mem::take(&mut self.inner.borrow_mut().waiters);
+                    let (wake, keep): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(m, _)| m == method);
+                    self.inner.borrow_mut().waiters.extend(keep.into_iter().filter(|(_, tx)| !tx.is_canceled()));
+                    for (_, tx) in wake {
+                        let _ = tx.send(());
+                    }
+                }
+                None
+            }
+            "rpc-call" => Some(self.rpc_call(meta, &data).await),
+            "app-state" => {
+                if let Some(state) = str_field("state") {
+                    let _ = self.update_meta(ws, |m| m.app_state = Some(state.to_string()));
+                }
+                None
+            }
+            "catch-up" => {
+                let after = data.get("afterSeq").and_then(Value::as_i64).unwrap_or(0);
+                match self.catch_up(meta, after) {
+                    Ok((frames, summary)) => {
+                        for text in frames {
+                            let _ = ws.send_with_str(text);
+                        }
+                        Some(summary)
+                    }
+                    Err(e) => Some(json!({"error": e.to_string()})),
+                }
+            }
+            _ => Some(json!({"error": format!("Unknown event: {name}")})),
+        }
+    }
+
+    async fn rpc_call(&self, caller: &ConnMeta, data: &Value) -> Value {
+        let fail = |error: &str| json!({"ok": false, "error": error});
+        let Some(method) = data.get("method").and_then(Value::as_str).filter(|m| !m.is_empty()) else {
+            return fail("Invalid RPC call");
+        };
+        let params = data.get("params").cloned().unwrap_or(Value::Null);
+        let give_up = now_ms() + rpc::WAIT_FOR_TARGET_MS as i64;
+        let (target_ws, target) = loop {
+            let sockets = self.sockets();
+            let metas: Vec<ConnMeta> = sockets.iter().map(|(_, m)| m.clone()).collect();
+            match rpc::pick(&metas, method, &caller.id) {
+                Target::Found(m) => {
+                    let found = sockets.into_iter().find(|(_, s)| s.id == m.id).expect("picked from these sockets");
+                    break found;
+                }
+                Target::OnlySelf => return fail("Cannot call an RPC method served by the calling socket"),
+                Target::Missing => {
+                    let left = give_up - now_ms();
+                    if left <= 0 {
+                        return fail("RPC method not available");
+                    }
+                    let (tx, rx) = oneshot::channel();
+                    self.inner.borrow_mut().waiters.push((method.to_string(), tx));
+                    let _ = select(rx, Box::pin(Delay::from(Duration::from_millis(left as u64)))).await;
+                }
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        let id = self.inner.borrow_mut().calls.insert(&target.id, tx);
+        let request = frame::request(target.framing, id, "rpc-request", &json!({"method": method, "params": params}));
+        if target_ws.send_with_str(request).is_err() {
+            self.inner.borrow_mut().calls.take(&target.id, id);
+            return fail("RPC target disconnected");
+        }
+        let timeout = Box::pin(Delay::from(Duration::from_millis(rpc::CALL_TIMEOUT_MS)));
+        match select(rx, timeout).await {
+            Either::Left((Ok(result), _)) => json!({"ok": true, "result": result}),
+            Either::Left((Err(_), _)) => fail("RPC target disconnected"),
+            Either::Right(_) => {
+                self.inner.borrow_mut().calls.take(&target.id, id);
+                fail("RPC call timed out")
+            }
+        }
+    }
+
+    fn on_reply(&self, conn: &str, id: &AckId, value: Value) {
+        let Some(n) = id.number() else { return };
+        let waiting = self.inner.borrow_mut().calls.take(conn, n);
+        if let Some(tx) = waiting {
+            let _ = tx.send(value);
+        }
     }
 }

@@ -1,9 +1,25 @@
 //! Realtime: the per-user Durable Object and the protocol modules it is a thin shell over.
+//!
+//! Sockets end in the user's object (`hub`), accepted with the hibernation API. The worker
+//! authenticates and forwards the upgrade with the caller's [`conn::Identity`]. When the
+//! credentials only arrive inside the socket (Socket.IO CONNECT, raw first-frame auth) the
+//! worker cannot know the user, hence the object, at upgrade time: `lobby` then holds the
+//! client's socket itself, authenticates the first packet and relays to the object (see there).
+pub mod conn;
+pub mod frame;
+pub mod handlers;
 pub mod hub;
+pub mod lobby;
+pub mod order;
+pub mod rpc;
+pub mod select;
 
-use worker::{Env, Method, Request, RequestInit};
+use serde_json::Value;
+use worker::{Env, Method, Request, RequestInit, Response, WebSocket, WebSocketPair};
 
+use crate::crypto::util::random_bytes;
 use crate::events::Outbox;
+use conn::{Framing, Identity, Reject};
 
 /// The Durable Object of one account.
 pub fn hub_stub(env: &Env, user_id: &str) -> worker::Result<worker::Stub> {
@@ -26,9 +42,82 @@ pub fn publish(env: &Env, wctx: &worker::Context, user_id: &str, outbox: Outbox)
 }
 
 async fn send(env: &Env, user_id: &str, outbox: &Outbox) -> worker::Result<()> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(serde_json::to_string(outbox)?.into()));
-    let req = Request::new_with_init("https://hub/publish", &init)?;
-    hub_stub(env, user_id)?.fetch_with_request(req).await?;
+    call_hub(env, user_id, Method::Post, "/publish", Some(&serde_json::to_value(outbox)?)).await?;
     Ok(())
+}
+
+/// An internal request to the user's object.
+pub async fn call_hub(
+    env: &Env,
+    user_id: &str,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> worker::Result<Response> {
+    let mut init = RequestInit::new();
+    init.with_method(method);
+    if let Some(b) = body {
+        init.with_body(Some(b.to_string().into()));
+    }
+    let req = Request::new_with_init(&format!("https://hub{path}"), &init)?;
+    hub_stub(env, user_id)?.fetch_with_request(req).await
+}
+
+/// Forwards an authenticated upgrade to the user's object; the response carries its socket.
+pub async fn connect_hub(env: &Env, ident: &Identity) -> worker::Result<Response> {
+    let mut url = worker::Url::parse("https://hub/connect")?;
+    url.query_pairs_mut().append_pair("identity", &serde_json::to_string(ident)?);
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get);
+    let req = Request::new_with_init(url.as_str(), &init)?;
+    req.headers().set("upgrade", "websocket")?;
+    hub_stub(env, &ident.user_id)?.fetch_with_request(req).await
+}
+
+/// Tells a client why it is refused, in its framing, and closes with the seed's code.
+pub fn send_rejection(ws: &WebSocket, framing: Framing, r: Reject) {
+    let _ = match framing {
+        Framing::Raw => ws.send_with_str(frame::event(Framing::Raw, "auth-error", &r.auth_error())),
+        Framing::Eio => ws.send_with_str(frame::eio_connect_error(r.message())),
+    };
+    let _ = ws.close(Some(r.code()), Some(r.message()));
+}
+
+/// A socket that is accepted only to be refused (close codes need an open socket).
+pub fn rejected_socket(framing: Framing, r: Reject) -> worker::Result<Response> {
+    let pair = WebSocketPair::new()?;
+    pair.server.accept()?;
+    send_rejection(&pair.server, framing, r);
+    Response::from_websocket(pair.client)
+}
+
+/// A close code a peer may be sent: 1005/1006 and other reserved codes become 1000.
+pub fn sendable_close_code(code: u16) -> u16 {
+    if code == 1000 || (3000..=4999).contains(&code) {
+        code
+    } else {
+        1000
+    }
+}
+
+/// A random alphanumeric id of up to 32 chars (update ids, connection ids, Engine.IO sids).
+pub fn random_id(len: usize) -> String {
+    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    random_bytes::<32>().iter().take(len).map(|b| ALPHABET[*b as usize % 62] as char).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_close_codes() {
+        let id = random_id(12);
+        assert_eq!(id.len(), 12);
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(random_id(12), id);
+        assert_eq!(sendable_close_code(1006), 1000);
+        assert_eq!(sendable_close_code(1001), 1000);
+        assert_eq!(sendable_close_code(4001), 4001);
+    }
 }

@@ -18,6 +18,7 @@ pub mod usage;
 pub mod users;
 pub mod utility;
 pub mod voice;
+pub mod websocket;
 
 use crate::app::router::Route;
 
@@ -36,6 +37,9 @@ pub fn all() -> Vec<Route> {
     routes.extend(plans::routes());
     routes.extend(devices::routes());
     routes.extend(connect_tokens::routes());
+    routes.extend(sessions::routes());
+    routes.extend(machines::routes());
+    routes.extend(websocket::routes());
     routes.extend(artifacts::routes());
     routes.extend(account::routes());
     routes.extend(users::routes());
@@ -44,8 +48,6 @@ pub fn all() -> Vec<Route> {
     routes.extend(push::routes());
     routes.extend(utility::routes());
     routes.extend(usage::routes());
-    routes.extend(sessions::routes());
-    routes.extend(machines::routes());
     routes.extend(uploads::routes());
     routes.extend(connect::routes());
     routes.extend(voice::routes());

@@ -1,0 +1,167 @@
+//! The realtime endpoints: the WebSocket upgrade (raw JSON and Socket.IO framings on one path),
+//! tickets, stats and broadcast. Sockets live in the user's Durable Object (`realtime::hub`).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Method, Response};
+
+use crate::app::ctx::Ctx;
+use crate::app::respond::json;
+use crate::app::router::{route, Access, Route};
+use crate::app::schema::*;
+use crate::auth::{bearer, verify_token};
+use crate::error::{ApiError, ApiResult};
+use crate::h;
+use crate::realtime::conn::{Framing, Handshake, Identity, Reject};
+use crate::realtime::hub::TICKET_TTL_MS;
+use crate::realtime::select::Filter;
+use crate::realtime::{call_hub, connect_hub, lobby, rejected_socket};
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::Get, "/v1/updates", Access::Public, h!(upgrade))
+            .doc("realtime", "WebSocket upgrade: raw JSON frames, or Socket.IO with EIO=4&transport=websocket"),
+        route(Method::Get, "/v1/websocket", Access::Public, h!(upgrade)).doc("realtime", "WebSocket upgrade (alias)"),
+        route(Method::Post, "/v1/websocket/ticket", Access::User, h!(ticket))
+            .doc("realtime", "A short-lived single-use ticket for ?ticket= WebSocket auth")
+            .returns(ticket_schema),
+        route(Method::Get, "/v1/websocket/stats", Access::User, h!(stats))
+            .doc("realtime", "The caller's open connections")
+            .returns(stats_schema),
+        route(Method::Post, "/v1/websocket/broadcast", Access::User, h!(broadcast))
+            .doc("realtime", "Send a message to the caller's connections, optionally filtered")
+            .body(broadcast_schema)
+            .returns(broadcast_result),
+    ]
+}
+
+fn ticket_schema() -> Value {
+    object(&[("ticket", string()), ("expiresAt", integer()), ("expiresIn", integer())])
+}
+fn stats_schema() -> Value {
+    object(&[
+        ("totalConnections", integer()),
+        ("byType", object(&[("user-scoped", integer()), ("session-scoped", integer()), ("machine-scoped", integer())])),
+        ("activeSessions", integer()),
+        ("activeMachines", integer()),
+        ("oldestConnection", nullable(integer())),
+    ])
+}
+fn broadcast_schema() -> Value {
+    object(&[
+        ("message", any()),
+        (
+            "filter?",
+            one_of(vec![
+                object(&[("type", enumeration(&["all", "user-scoped-only"]))]),
+                object(&[("type", enumeration(&["session"])), ("sessionId", string())]),
+                object(&[("type", enumeration(&["machine"])), ("machineId", string())]),
+                object(&[("type", enumeration(&["exclude"])), ("connectionId", string())]),
+            ]),
+        ),
+    ])
+}
+fn broadcast_result() -> Value {
+    object(&[("success", boolean()), ("delivered", integer())])
+}
+
+/// GET /v1/updates and /v1/websocket.
+async fn upgrade(ctx: Ctx) -> ApiResult<Response> {
+    let eio = ctx.query("EIO");
+    if let Some(version) = &eio {
+        if version != "4" {
+            return Err(ApiError::bad_request("Unsupported Engine.IO protocol version"));
+        }
+        if ctx.query("transport").as_deref() != Some("websocket") {
+            return Err(ApiError::bad_request("Only the websocket transport is supported"));
+        }
+    }
+    if !ctx.header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+        return Err(ApiError::new(426, "Expected a WebSocket upgrade"));
+    }
+    let after_seq = match ctx.query("afterSeq") {
+        Some(v) => {
+            Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| ApiError::bad_request("Invalid afterSeq"))?)
+        }
+        None => None,
+    };
+    if eio.is_some() {
+        return Ok(lobby::accept(ctx.env, Framing::Eio, after_seq)?);
+    }
+    // Ticket and header auth name the user up front: straight to the user's object.
+    let first = |header: &str, query: &str| ctx.header(header).or_else(|| ctx.query(query));
+    let handshake = Handshake {
+        token: None,
+        client_type: first("x-client-type", "clientType"),
+        session_id: first("x-session-id", "sessionId"),
+        machine_id: first("x-machine-id", "machineId"),
+        app_state: None,
+        happy_client: ctx.header("x-happy-client"),
+    };
+    let (user_id, ticket) = if let Some(ticket) = ctx.query("ticket") {
+        match ticket.rsplit_once('.') {
+            Some((user, secret)) if !user.is_empty() && !secret.is_empty() => {
+                (user.to_string(), Some(secret.to_string()))
+            }
+            _ => return Ok(rejected_socket(Framing::Raw, Reject::BadToken)?),
+        }
+    } else if let Some(token) = bearer(ctx.header("authorization")) {
+        if let Err(r) = handshake.scope() {
+            return Ok(rejected_socket(Framing::Raw, r)?);
+        }
+        match verify_token(&ctx.env, &token).await {
+            Ok(user) => (user.id, None),
+            Err(_) => return Ok(rejected_socket(Framing::Raw, Reject::BadToken)?),
+        }
+    } else {
+        return Ok(lobby::accept(ctx.env, Framing::Raw, after_seq)?);
+    };
+    let scope = match handshake.scope() {
+        Ok(s) => s,
+        Err(r) => return Ok(rejected_socket(Framing::Raw, r)?),
+    };
+    let mut ident = Identity::new(&user_id, scope, Framing::Raw, &handshake);
+    ident.ticket = ticket;
+    ident.after_seq = after_seq;
+    Ok(connect_hub(&ctx.env, &ident).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TicketRow {
+    secret: String,
+    expires_at: i64,
+}
+
+/// POST /v1/websocket/ticket: `<userId>.<secret>`; the user part routes the upgrade to the
+/// user's object, which alone knows (and consumes) the secret.
+async fn ticket(ctx: Ctx) -> ApiResult<Response> {
+    let user_id = ctx.user_id()?;
+    let t: TicketRow = call_hub(&ctx.env, user_id, Method::Post, "/ticket", None).await?.json().await?;
+    json(
+        &json!({"ticket": format!("{user_id}.{}", t.secret), "expiresAt": t.expires_at, "expiresIn": TICKET_TTL_MS / 1000}),
+    )
+}
+
+async fn stats(ctx: Ctx) -> ApiResult<Response> {
+    let body: Value = call_hub(&ctx.env, ctx.user_id()?, Method::Get, "/stats", None).await?.json().await?;
+    json(&body)
+}
+
+#[derive(Deserialize)]
+struct BroadcastBody {
+    message: Option<Value>,
+    filter: Option<Value>,
+}
+
+async fn broadcast(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: BroadcastBody = ctx.json().await?;
+    let message = body.message.filter(|m| !m.is_null()).ok_or_else(|| ApiError::bad_request("message is required"))?;
+    let filter = body.filter.unwrap_or_else(|| json!({"type": "all"}));
+    serde_json::from_value::<Filter>(filter.clone())
+        .map_err(|e| ApiError::bad_request(format!("Invalid filter: {e}")))?;
+    let req = json!({"message": message, "filter": filter});
+    let result: Value =
+        call_hub(&ctx.env, ctx.user_id()?, Method::Post, "/broadcast", Some(&req)).await?.json().await?;
+    json(&result)
+}

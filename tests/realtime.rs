@@ -1,0 +1,589 @@
+//! The realtime layer as clients see it: raw WebSockets against `wrangler dev` (auth methods and
+//! close codes, delivery filters, isolation between users, RPC relay, ordering, catch-up).
+
+mod common;
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+/// Small enough that the 4005 test stays quick; every other test uses fewer sockets per user.
+const MAX_CONNECTIONS: &str = "6";
+
+fn server() -> &'static TestApp {
+    app_with(&[("WS_MAX_CONNECTIONS", MAX_CONNECTIONS)])
+}
+
+struct Ws {
+    sock: WebSocket<MaybeTlsStream<TcpStream>>,
+}
+
+#[derive(Debug)]
+enum Got {
+    Frame(Value),
+    Closed(u16),
+    Nothing,
+}
+
+impl Ws {
+    fn open(path: &str, headers: &[(&str, &str)]) -> Ws {
+        let mut req = server().ws_url(path).into_client_request().unwrap();
+        for (k, v) in headers {
+            let name = tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+            req.headers_mut().insert(name, v.parse().unwrap());
+        }
+        let (sock, resp) = tungstenite::connect(req).expect("upgrade");
+        assert_eq!(resp.status(), 101);
+        Ws { sock }
+    }
+
+    /// Header auth.
+    fn bearer(token: &str, client_type: &str, id: Option<&str>) -> Ws {
+        let auth = format!("Bearer {token}");
+        let mut headers = vec![("Authorization", auth.as_str()), ("X-Client-Type", client_type)];
+        match (client_type, id) {
+            ("session-scoped", Some(id)) => headers.push(("X-Session-Id", id)),
+            ("machine-scoped", Some(id)) => headers.push(("X-Machine-Id", id)),
+            _ => {}
+        }
+        Ws::open("/v1/updates", &headers)
+    }
+
+    /// Header auth, waiting for `connected`.
+    fn connected(token: &str, client_type: &str, id: Option<&str>) -> Ws {
+        let mut ws = Ws::bearer(token, client_type, id);
+        ws.expect("connected");
+        ws
+    }
+
+    fn send(&mut self, v: Value) {
+        self.send_text(&v.to_string());
+    }
+
+    fn send_text(&mut self, text: &str) {
+        self.sock.send(Message::text(text)).unwrap();
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Got {
+        if let MaybeTlsStream::Plain(s) = self.sock.get_mut() {
+            s.set_read_timeout(Some(timeout)).unwrap();
+        }
+        loop {
+            match self.sock.read() {
+                Ok(Message::Text(t)) => return Got::Frame(serde_json::from_str(&t).expect("JSON frame")),
+                Ok(Message::Close(frame)) => return Got::Closed(frame.map(|f| u16::from(f.code)).unwrap_or(1005)),
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
+                    return Got::Nothing
+                }
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Got::Closed(1006)
+                }
+                Err(e) => panic!("socket error: {e}"),
+            }
+        }
+    }
+
+    /// The next text frame as is (Engine.IO packets are not JSON).
+    fn recv_raw(&mut self, timeout: Duration) -> Option<String> {
+        if let MaybeTlsStream::Plain(s) = self.sock.get_mut() {
+            s.set_read_timeout(Some(timeout.max(Duration::from_millis(1)))).unwrap();
+        }
+        loop {
+            match self.sock.read() {
+                Ok(Message::Text(t)) => return Some(t.to_string()),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// The next frame with this event name, skipping others (presence ephemerals etc.).
+    fn expect(&mut self, event: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.recv(left.max(Duration::from_millis(1))) {
+                Got::Frame(f) if f["event"] == event => return f,
+                Got::Frame(_) => {}
+                other => panic!("waiting for {event}: {other:?}"),
+            }
+            assert!(Instant::now() < deadline, "no {event} within 10 s");
+        }
+    }
+
+    /// Frames with this event name arriving within `window`.
+    fn collect(&mut self, event: &str, window: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + window;
+        let mut out = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.recv(left.max(Duration::from_millis(1))) {
+                Got::Frame(f) if f["event"] == event => out.push(f),
+                Got::Frame(_) => {}
+                _ => break,
+            }
+        }
+        out
+    }
+
+    /// The close code, skipping frames before it.
+    fn expect_close(&mut self) -> u16 {
+        loop {
+            match self.recv(Duration::from_secs(10)) {
+                Got::Frame(_) => {}
+                Got::Closed(code) => return code,
+                Got::Nothing => panic!("not closed within 10 s"),
+            }
+        }
+    }
+
+    fn close(mut self) {
+        let _ = self.sock.close(Some(CloseFrame { code: 1000.into(), reason: "bye".into() }));
+        let _ = self.recv(Duration::from_millis(500));
+    }
+}
+
+fn broadcast(token: &str, message: Value, filter: Value) -> Value {
+    let r = server().post("/v1/websocket/broadcast", Some(token), json!({"message": message, "filter": filter}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+#[test]
+fn ticket_auth_works_once() {
+    let app = server();
+    let a = app.new_account();
+    let r = app.post("/v1/websocket/ticket", Some(&a.token), json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ticket = r.body["ticket"].as_str().unwrap().to_string();
+    assert!(r.body["expiresIn"].as_i64().unwrap() > 0);
+    let mut ws = Ws::open(&format!("/v1/updates?ticket={ticket}&clientType=session-scoped&sessionId=s1"), &[]);
+    let hello = ws.expect("connected");
+    assert_eq!(hello["data"]["userId"], user_id_of(&a.token));
+    assert_eq!(hello["data"]["clientType"], "session-scoped");
+    assert_eq!(hello["data"]["sessionId"], "s1");
+    // Reused, forged and malformed tickets fail with 4001.
+    let mut again = Ws::open(&format!("/v1/updates?ticket={ticket}"), &[]);
+    assert_eq!(again.expect("auth-error")["data"]["code"], 4001);
+    assert_eq!(again.expect_close(), 4001);
+    let forged = format!("{}.AAAA", user_id_of(&a.token));
+    assert_eq!(Ws::open(&format!("/v1/websocket?ticket={forged}"), &[]).expect_close(), 4001);
+    assert_eq!(Ws::open("/v1/websocket?ticket=nodot", &[]).expect_close(), 4001);
+    // A ticket needs a token.
+    app.post("/v1/websocket/ticket", None, json!({})).assert_error(401);
+    ws.close();
+}
+
+#[test]
+fn header_auth_and_its_close_codes() {
+    let a = server().new_account();
+    let mut ws = Ws::bearer(&a.token, "machine-scoped", Some("m-1"));
+    let hello = ws.expect("connected");
+    assert_eq!(hello["data"]["clientType"], "machine-scoped");
+    assert_eq!(hello["data"]["machineId"], "m-1");
+    assert!(hello["data"]["connectionId"].is_string());
+    ws.close();
+    assert_eq!(Ws::bearer("not-a-token", "user-scoped", None).expect_close(), 4001);
+    assert_eq!(Ws::bearer(&a.token, "session-scoped", None).expect_close(), 4003);
+    assert_eq!(Ws::bearer(&a.token, "machine-scoped", None).expect_close(), 4004);
+    assert_eq!(Ws::bearer(&a.token, "bogus", None).expect_close(), 4002);
+    // The trailing slash the engine.io client adds names the same endpoint.
+    let mut slash = Ws::open("/v1/updates/", &[("Authorization", &format!("Bearer {}", a.token))]);
+    assert_eq!(slash.expect("connected")["data"]["clientType"], "user-scoped");
+    slash.close();
+}
+
+#[test]
+fn first_message_auth_and_its_close_codes() {
+    let a = server().new_account();
+    let mut ws = Ws::open("/v1/updates", &[]);
+    ws.send(json!({"event": "auth", "data": {"token": a.token, "clientType": "session-scoped", "sessionId": "s9"}}));
+    let hello = ws.expect("connected");
+    assert_eq!(hello["data"]["sessionId"], "s9");
+    // Relayed sockets speak the same protocol.
+    ws.send(json!({"event": "ping", "ackId": "p1"}));
+    assert_eq!(ws.expect("ack"), json!({"event": "ack", "ackId": "p1", "ack": {}}));
+    ws.close();
+
+    let cases = [
+        (json!({"event": "auth", "data": {"token": "bad"}}), 4001),
+        (json!({"event": "hello"}), 4002),
+        (json!({"event": "auth", "data": {}}), 4002),
+        (json!({"event": "auth", "data": {"token": a.token, "clientType": "session-scoped"}}), 4003),
+        (json!({"event": "auth", "data": {"token": a.token, "clientType": "machine-scoped"}}), 4004),
+    ];
+    for (frame, code) in cases {
+        let mut ws = Ws::open("/v1/websocket", &[]);
+        ws.send(frame.clone());
+        let err = ws.expect("auth-error");
+        assert_eq!(err["data"]["code"], code, "{frame}");
+        assert_eq!(ws.expect_close(), code, "{frame}");
+    }
+}
+
+#[test]
+fn unauthenticated_sockets_are_closed_after_5_seconds() {
+    let start = Instant::now();
+    let mut ws = Ws::open("/v1/updates", &[]);
+    assert_eq!(ws.expect_close(), 4002);
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_millis(4500) && waited < Duration::from_secs(8), "{waited:?}");
+}
+
+#[test]
+fn too_many_connections_close_4005() {
+    let a = server().new_account();
+    let limit: usize = MAX_CONNECTIONS.parse().unwrap();
+    let open: Vec<Ws> = (0..limit).map(|_| Ws::connected(&a.token, "user-scoped", None)).collect();
+    assert_eq!(Ws::bearer(&a.token, "user-scoped", None).expect_close(), 4005);
+    let r = server().get("/v1/websocket/stats", Some(&a.token));
+    assert_eq!(r.body["totalConnections"], limit);
+    for ws in open {
+        ws.close();
+    }
+    // Room again once they are gone.
+    std::thread::sleep(Duration::from_millis(300));
+    Ws::connected(&a.token, "user-scoped", None).close();
+}
+
+#[test]
+fn broadcast_filters_and_stats() {
+    let a = server().new_account();
+    let mut user = Ws::connected(&a.token, "user-scoped", None);
+    let mut s1 = Ws::bearer(&a.token, "session-scoped", Some("s1"));
+    let s1_id = s1.expect("connected")["data"]["connectionId"].as_str().unwrap().to_string();
+    let mut s2 = Ws::connected(&a.token, "session-scoped", Some("s2"));
+    let mut m1 = Ws::connected(&a.token, "machine-scoped", Some("m1"));
+
+    let stats = server().get("/v1/websocket/stats", Some(&a.token)).body;
+    assert_eq!(stats["totalConnections"], 4);
+    assert_eq!(stats["byType"], json!({"user-scoped": 1, "session-scoped": 2, "machine-scoped": 1}));
+    assert_eq!((stats["activeSessions"].clone(), stats["activeMachines"].clone()), (json!(2), json!(1)));
+    assert!(stats["oldestConnection"].as_i64().unwrap() > 0);
+
+    let cases = [
+        (json!({"type": "all"}), [true, true, true, true]),
+        (json!({"type": "user-scoped-only"}), [true, false, false, false]),
+        (json!({"type": "session", "sessionId": "s1"}), [false, true, false, false]),
+        (json!({"type": "machine", "machineId": "m1"}), [false, false, false, true]),
+        (json!({"type": "exclude", "connectionId": s1_id}), [true, false, true, true]),
+    ];
+    for (i, (filter, expected)) in cases.into_iter().enumerate() {
+        let body = broadcast(&a.token, json!({"n": i}), filter.clone());
+        assert_eq!(body["delivered"], expected.iter().filter(|x| **x).count(), "{filter}");
+        for (ws, want) in [&mut user, &mut s1, &mut s2, &mut m1].into_iter().zip(expected) {
+            let got = ws.collect("broadcast", Duration::from_millis(if want { 1500 } else { 300 }));
+            let expected_frames = if want { vec![json!({"event": "broadcast", "data": {"n": i}})] } else { vec![] };
+            assert_eq!(got, expected_frames, "{filter}");
+        }
+    }
+    for filter in [json!({"type": "session"}), json!({"type": "nope"})] {
+        server()
+            .post("/v1/websocket/broadcast", Some(&a.token), json!({"message": 1, "filter": filter}))
+            .assert_error(400);
+    }
+    server().post("/v1/websocket/broadcast", Some(&a.token), json!({"filter": {"type": "all"}})).assert_error(400);
+    for ws in [user, s1, s2, m1] {
+        ws.close();
+    }
+}
+
+#[test]
+fn users_never_see_each_others_events() {
+    let (a, b) = (server().new_account(), server().new_account());
+    let mut wa = Ws::connected(&a.token, "user-scoped", None);
+    let mut wb = Ws::connected(&b.token, "user-scoped", None);
+    broadcast(&a.token, json!("for a"), json!({"type": "all"}));
+    assert_eq!(wa.expect("broadcast")["data"], "for a");
+    assert!(wb.collect("broadcast", Duration::from_millis(500)).is_empty());
+    // B's machine socket is invisible to A's stats.
+    let mut mb = Ws::connected(&b.token, "machine-scoped", Some("mb"));
+    assert_eq!(server().get("/v1/websocket/stats", Some(&a.token)).body["totalConnections"], 1);
+    // ...and its presence reaches B only.
+    assert_eq!(wb.expect("ephemeral")["data"]["type"], "machine-activity");
+    assert!(wa.collect("ephemeral", Duration::from_millis(500)).is_empty());
+    mb.send(json!({"event": "rpc-register", "data": {"method": "mb:x"}}));
+    mb.expect("rpc-registered");
+    // A cannot call B's RPC methods: they are not in A's object.
+    wa.send(json!({"event": "rpc-call", "ackId": "c", "data": {"method": "mb:x", "params": "p"}}));
+    assert!(mb.collect("rpc-request", Duration::from_millis(500)).is_empty());
+    for ws in [wa, wb, mb] {
+        ws.close();
+    }
+}
+
+#[test]
+fn raw_heartbeat_is_answered() {
+    let a = server().new_account();
+    let mut ws = Ws::connected(&a.token, "user-scoped", None);
+    ws.send_text(r#"{"event":"ping"}"#);
+    assert_eq!(ws.expect("pong"), json!({"event": "pong"}));
+    ws.send(json!({"event": "ping", "ackId": 5}));
+    assert_eq!(ws.expect("ack"), json!({"event": "ack", "ackId": 5, "ack": {}}));
+    ws.send_text("garbage");
+    assert_eq!(ws.expect("error")["data"]["message"], "Malformed frame");
+    ws.close();
+}
+
+#[test]
+fn machine_presence_reaches_user_scoped_sockets() {
+    let a = server().new_account();
+    let mut app = Ws::connected(&a.token, "user-scoped", None);
+    let m = Ws::connected(&a.token, "machine-scoped", Some("m-7"));
+    let on = app.expect("ephemeral");
+    assert_eq!(on["data"]["type"], "machine-activity");
+    assert_eq!((on["data"]["id"].clone(), on["data"]["active"].clone()), (json!("m-7"), json!(true)));
+    m.close();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let e = app.expect("ephemeral");
+        if e["data"]["type"] == "machine-activity" && e["data"]["active"] == false {
+            assert_eq!(e["data"]["id"], "m-7");
+            break;
+        }
+        assert!(Instant::now() < deadline);
+    }
+    app.close();
+}
+
+#[test]
+fn rpc_round_trip_between_two_sockets() {
+    let a = server().new_account();
+    let mut daemon = Ws::connected(&a.token, "machine-scoped", Some("m1"));
+    let mut app = Ws::connected(&a.token, "user-scoped", None);
+    daemon.send(json!({"event": "rpc-register", "data": {"method": "m1:spawn"}}));
+    assert_eq!(daemon.expect("rpc-registered")["data"], json!({"method": "m1:spawn"}));
+
+    app.send(json!({"event": "rpc-call", "ackId": "c1", "data": {"method": "m1:spawn", "params": "cGFyYW1z"}}));
+    let req = daemon.expect("rpc-request");
+    assert_eq!(req["data"], json!({"method": "m1:spawn", "params": "cGFyYW1z"}));
+    daemon.send(json!({"event": "rpc-response", "ackId": req["ackId"], "ack": "cmVzdWx0"}));
+    assert_eq!(app.expect("ack"), json!({"event": "ack", "ackId": "c1", "ack": {"ok": true, "result": "cmVzdWx0"}}));
+
+    // A socket never calls itself.
+    daemon.send(json!({"event": "rpc-call", "ackId": "self", "data": {"method": "m1:spawn", "params": ""}}));
+    assert_eq!(daemon.expect("ack")["ack"]["ok"], false);
+
+    // A call waits for the serving socket to register (e.g. after a reconnect).
+    app.send(json!({"event": "rpc-call", "ackId": "c2", "data": {"method": "m1:later", "params": "x"}}));
+    std::thread::sleep(Duration::from_millis(800));
+    daemon.send(json!({"event": "rpc-register", "data": {"method": "m1:later"}}));
+    let req = daemon.expect("rpc-request");
+    assert_eq!(req["data"]["method"], "m1:later");
+    daemon.send(json!({"event": "rpc-response", "ackId": req["ackId"], "ack": "late"}));
+    assert_eq!(app.expect("ack")["ack"], json!({"ok": true, "result": "late"}));
+
+    // Unregistered methods are no longer served; a target that leaves fails its pending call.
+    daemon.send(json!({"event": "rpc-unregister", "data": {"method": "m1:later"}}));
+    assert_eq!(daemon.expect("rpc-unregistered")["data"]["method"], "m1:later");
+    app.send(json!({"event": "rpc-call", "ackId": "c3", "data": {"method": "m1:spawn", "params": "x"}}));
+    daemon.expect("rpc-request");
+    daemon.close();
+    assert_eq!(app.expect("ack")["ack"], json!({"ok": false, "error": "RPC target disconnected"}));
+    app.close();
+}
+
+#[test]
+fn engine_io_long_polling_and_plain_gets_are_refused_with_json() {
+    let app = server();
+    let r = app.get("/v1/updates/?EIO=4&transport=polling", None);
+    r.assert_error(400);
+    app.get("/v1/updates?EIO=3&transport=websocket", None).assert_error(400);
+    app.get("/v1/updates", None).assert_error(426);
+}
+
+fn new_session(token: &str, tag: &str) -> String {
+    let r = server().post("/v1/sessions", Some(token), json!({"tag": tag, "metadata": "bWV0YQ=="}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["session"]["id"].as_str().unwrap().to_string()
+}
+
+fn post_message(token: &str, sid: &str, local_id: &str) {
+    let body = json!({"messages": [{"localId": local_id, "content": "Y2lwaGVy"}]});
+    let r = server().post(&format!("/v3/sessions/{sid}/messages"), Some(token), body);
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+fn seq_of(update: &Value) -> i64 {
+    update["data"]["seq"].as_i64().unwrap()
+}
+
+#[test]
+fn updates_reach_user_scoped_and_the_matching_session_only() {
+    let a = server().new_account();
+    let (s1, s2) = (new_session(&a.token, "t1"), new_session(&a.token, "t2"));
+    let mut user = Ws::connected(&a.token, "user-scoped", None);
+    let mut in_s1 = Ws::connected(&a.token, "session-scoped", Some(&s1));
+    let mut in_s2 = Ws::connected(&a.token, "session-scoped", Some(&s2));
+    let mut machine = Ws::connected(&a.token, "machine-scoped", Some("m1"));
+    post_message(&a.token, &s1, "l1");
+    for ws in [&mut user, &mut in_s1] {
+        let u = ws.expect("update");
+        let d = &u["data"];
+        assert_eq!(d["id"].as_str().unwrap().len(), 12);
+        assert!(d["createdAt"].as_i64().unwrap() > 0);
+        assert_eq!(d["seq"], 3, "two new-session updates came first");
+        assert_eq!(d["body"]["t"], "new-message");
+        assert_eq!(d["body"]["sid"], s1.as_str());
+        assert_eq!(d["body"]["message"]["seq"], 1);
+        assert_eq!(d["body"]["message"]["content"], json!({"t": "encrypted", "c": "Y2lwaGVy"}));
+    }
+    assert!(in_s2.collect("update", Duration::from_millis(500)).is_empty());
+    assert!(machine.collect("update", Duration::from_millis(100)).is_empty());
+    for ws in [user, in_s1, in_s2, machine] {
+        ws.close();
+    }
+}
+
+#[test]
+fn a_hundred_rapid_updates_arrive_in_seq_order() {
+    let a = server().new_account();
+    let sid = new_session(&a.token, "burst");
+    let mut ws = Ws::connected(&a.token, "user-scoped", None);
+    let threads: Vec<_> = (0..10)
+        .map(|t| {
+            let (token, sid) = (a.token.clone(), sid.clone());
+            std::thread::spawn(move || (0..10).for_each(|i| post_message(&token, &sid, &format!("{t}-{i}"))))
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let seqs: Vec<i64> = (0..100).map(|_| seq_of(&ws.expect("update"))).collect();
+    assert_eq!(seqs, (2..102).collect::<Vec<_>>(), "strictly increasing, no gap, no duplicate");
+    ws.close();
+}
+
+#[test]
+fn reconnect_catches_up_with_no_gap() {
+    let a = server().new_account();
+    let sid = new_session(&a.token, "cu");
+    let mut ws = Ws::connected(&a.token, "user-scoped", None);
+    post_message(&a.token, &sid, "a");
+    let seen = seq_of(&ws.expect("update"));
+    ws.close();
+    // Missed while away.
+    for i in 0..5 {
+        post_message(&a.token, &sid, &format!("away-{i}"));
+    }
+    let auth = format!("Bearer {}", a.token);
+    let mut back = Ws::open(&format!("/v1/updates?afterSeq={seen}"), &[("Authorization", &auth)]);
+    let hello = back.expect("connected");
+    assert_eq!(hello["data"]["catchUp"]["complete"], true);
+    assert_eq!(hello["data"]["catchUp"]["delivered"], 5);
+    post_message(&a.token, &sid, "live");
+    let seqs: Vec<i64> = (0..6).map(|_| seq_of(&back.expect("update"))).collect();
+    assert_eq!(seqs, (seen + 1..seen + 7).collect::<Vec<_>>());
+    // The same on demand, as an event with an ack.
+    back.send(json!({"event": "catch-up", "ackId": "cu", "data": {"afterSeq": seen + 4}}));
+    let replay: Vec<i64> = (0..2).map(|_| seq_of(&back.expect("update"))).collect();
+    assert_eq!(replay, [seen + 5, seen + 6]);
+    let ack = back.expect("ack");
+    assert_eq!((ack["ack"]["complete"].clone(), ack["ack"]["delivered"].clone()), (json!(true), json!(2)));
+    back.close();
+}
+
+#[test]
+fn socket_events_write_through_the_ops() {
+    let a = server().new_account();
+    let sid = new_session(&a.token, "ev");
+    let mut user = Ws::connected(&a.token, "user-scoped", None);
+    let mut cli = Ws::connected(&a.token, "session-scoped", Some(&sid));
+
+    // `message`: stored with the next message seq; the sender gets no echo.
+    cli.send(json!({"event": "message", "data": {"sid": sid, "message": "c2VjcmV0", "localId": "x1"}}));
+    let u = user.expect("update");
+    assert_eq!(u["data"]["body"]["t"], "new-message");
+    assert_eq!(u["data"]["body"]["message"]["content"]["c"], "c2VjcmV0");
+    assert!(cli.collect("update", Duration::from_millis(500)).is_empty());
+    let page = server().get(&format!("/v3/sessions/{sid}/messages"), Some(&a.token));
+    assert_eq!(page.body["messages"].as_array().unwrap().len(), 1, "{}", page.text);
+
+    // `update-metadata`: compare-and-set with acks, `update-session` to the session.
+    cli.send(
+        json!({"event": "update-metadata", "ackId": 1, "data": {"sid": sid, "metadata": "bmV3", "expectedVersion": 0}}),
+    );
+    let ack = cli.expect("ack");
+    assert_eq!(ack["ack"]["result"], "success", "{ack}");
+    assert_eq!(user.expect("update")["data"]["body"]["t"], "update-session");
+    cli.send(
+        json!({"event": "update-metadata", "ackId": 2, "data": {"sid": sid, "metadata": "x", "expectedVersion": 0}}),
+    );
+    assert_eq!(cli.expect("ack")["ack"]["result"], "version-mismatch");
+    cli.send(
+        json!({"event": "update-state", "ackId": 3, "data": {"sid": "nope", "agentState": null, "expectedVersion": 0}}),
+    );
+    assert_eq!(cli.expect("ack")["ack"], json!({"result": "error"}));
+
+    // `session-alive`: `activity` to user-scoped sockets.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    cli.send(json!({"event": "session-alive", "data": {"sid": sid, "time": now, "thinking": true}}));
+    let e = user.expect("ephemeral");
+    assert_eq!(e["data"], json!({"type": "activity", "id": sid, "active": true, "activeAt": now, "thinking": true}));
+
+    // `usage-report`: acked with the report.
+    let usage = json!({"key": "claude-session", "sessionId": sid, "tokens": {"total": 3, "input": 1, "output": 2},
+                       "cost": {"total": 0.5, "input": 0.2, "output": 0.3}});
+    cli.send(json!({"event": "usage-report", "ackId": "u", "data": usage}));
+    assert_eq!(cli.expect("ack")["ack"]["success"], true);
+    assert_eq!(user.expect("ephemeral")["data"]["type"], "usage");
+    user.close();
+    cli.close();
+}
+
+/// The npm `socket.io-client` (tests/js, `npm ci` there) configured like the Happy CLI and app.
+#[test]
+fn stock_socket_io_clients_work_end_to_end() {
+    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    if !js.join("node_modules/socket.io-client").exists() {
+        let ok = std::process::Command::new("npm").args(["ci", "--no-fund", "--no-audit"]).current_dir(&js).status();
+        assert!(ok.is_ok_and(|s| s.success()), "npm ci in tests/js");
+    }
+    let a = server().new_account();
+    let sid = new_session(&a.token, "sio");
+    let out = std::process::Command::new("node")
+        .arg(js.join("socketio.mjs"))
+        .args([&server().base, &a.token, &sid, "machine-sio"])
+        .output()
+        .expect("node");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("OK"), "{text}");
+}
+
+/// Engine.IO framing by hand: the open packet, the server's heartbeat from the object's alarm,
+/// and pongs that never reach the object.
+#[test]
+fn engine_io_heartbeat_comes_from_the_server() {
+    let a = server().new_account();
+    let mut ws = Ws::open("/v1/updates/?EIO=4&transport=websocket", &[]);
+    let open = match ws.recv_raw(Duration::from_secs(5)) {
+        Some(t) => t,
+        None => panic!("no open packet"),
+    };
+    let open: Value = serde_json::from_str(open.strip_prefix('0').expect("open packet")).unwrap();
+    assert_eq!(open["upgrades"], json!([]));
+    assert_eq!(open["maxPayload"], 1_000_000);
+    let interval = open["pingInterval"].as_u64().unwrap();
+    ws.send_text(&format!("40{}", json!({"token": a.token})));
+    assert!(ws.recv_raw(Duration::from_secs(5)).unwrap().starts_with("40{\"sid\":"));
+    ws.send_text(r#"421["ping"]"#);
+    assert_eq!(ws.recv_raw(Duration::from_secs(5)).unwrap(), "431[{}]");
+    let start = Instant::now();
+    let deadline = Duration::from_millis(interval + 5_000);
+    loop {
+        match ws.recv_raw(deadline.saturating_sub(start.elapsed())) {
+            Some(p) if p == "2" => break,
+            Some(_) => {}
+            None => panic!("no ping within {deadline:?}"),
+        }
+    }
+    ws.send_text("3");
+    ws.send_text("41");
+    ws.close();
+}
