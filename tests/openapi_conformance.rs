@@ -7,10 +7,34 @@ mod common;
 use std::process::Command;
 
 use common::*;
+use serde_json::json;
+
+/// A healthy stand-in for every outside service (RevenueCat: no subscription; ElevenLabs: a
+/// token; GitHub: a token and a profile), so 5xx can only come from our own code. Unconfigured
+/// (503) and failing (502) upstreams have their own tests.
+fn healthy_upstream(_: &StubRequest) -> StubReply {
+    StubReply::json(
+        200,
+        json!({"subscriber": {"entitlements": {}}, "token": "xi-token", "access_token": "gh-token",
+               "id": 1, "login": "octo", "name": null, "avatar_url": "https://example.invalid/a.png", "bio": null}),
+    )
+}
 
 #[test]
 fn every_operation_answers_without_5xx_and_matches_its_schema() {
-    let app = app();
+    let upstream = stub_server(healthy_upstream);
+    let app = app_with(&[
+        ("ELEVENLABS_API_KEY", "xi-key"),
+        ("ELEVENLABS_BASE_URL", &upstream),
+        ("REVENUECAT_API_KEY", "rc-key"),
+        ("REVENUECAT_BASE_URL", &upstream),
+        ("GITHUB_CLIENT_ID", "client"),
+        ("GITHUB_CLIENT_SECRET", "secret"),
+        ("GITHUB_WEBHOOK_SECRET", "hook-secret"),
+        ("GITHUB_OAUTH_BASE_URL", &upstream),
+        ("GITHUB_API_BASE_URL", &upstream),
+        ("EXPO_PUSH_BASE_URL", &upstream),
+    ]);
     let account = app.new_account();
     let schemathesis = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/schemathesis");
     assert!(schemathesis.exists(), "schemathesis is installed by `make setup` into .venv");

@@ -83,9 +83,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 
 impl TestApp {
     fn spawn(vars: &[(&str, &str)]) -> TestApp {
-        let port = free_port();
-        let inspector = free_port();
-        let state_dir = repo().join("target/test-state").join(format!("{}-{port}", std::process::id()));
+        let state_dir = repo().join("target/test-state").join(format!("{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&state_dir).unwrap();
         let wrangler = repo().join("node_modules/.bin/wrangler");
         let status = Command::new(&wrangler)
@@ -98,7 +96,24 @@ impl TestApp {
             .status()
             .expect("wrangler installed (make setup)");
         assert!(status.success(), "migrations failed");
+        // A free port can be taken by another process between our probe and workerd's bind
+        // (test binaries start servers in parallel): try again on fresh ports.
+        for attempt in 0..4 {
+            if let Some(app) = Self::start(&wrangler, &state_dir, vars, attempt) {
+                return app;
+            }
+        }
+        panic!("wrangler dev did not start; see {}/wrangler-*.log", state_dir.display());
+    }
 
+    fn start(
+        wrangler: &std::path::Path,
+        state_dir: &std::path::Path,
+        vars: &[(&str, &str)],
+        attempt: u32,
+    ) -> Option<TestApp> {
+        let port = free_port();
+        let inspector = free_port();
         let mut args = vec![
             "dev".to_string(),
             "--ip".into(),
@@ -121,14 +136,17 @@ impl TestApp {
             args.push(format!("{k}:{v}"));
         }
         let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        let log = state_dir.join(format!("wrangler-{attempt}.log"));
+        let stop = state_dir.join(format!("stop-{attempt}"));
         // The watchdog stops wrangler and workerd (one process group) when this test process
-        // exits, however it exits.
+        // exits, however it exits, or when a failed attempt is abandoned.
         let script = format!(
-            "set -m; '{}' {} > '{}/wrangler.log' 2>&1 & W=$!; while kill -0 {} 2>/dev/null; do sleep 0.5; done; kill -TERM -$W 2>/dev/null; sleep 1; kill -KILL -$W 2>/dev/null",
+            "set -m; '{}' {} > '{}' 2>&1 & W=$!; while kill -0 {} 2>/dev/null && [ ! -e '{}' ]; do sleep 0.5; done; kill -TERM -$W 2>/dev/null; sleep 1; kill -KILL -$W 2>/dev/null",
             wrangler.display(),
             quoted.join(" "),
-            state_dir.display(),
-            std::process::id()
+            log.display(),
+            std::process::id(),
+            stop.display()
         );
         let watchdog = Command::new("bash")
             .arg("-c")
@@ -142,22 +160,30 @@ impl TestApp {
             .spawn()
             .unwrap();
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build();
-        let app = TestApp { base: format!("http://127.0.0.1:{port}"), port, state_dir, agent, _watchdog: watchdog };
+        let app = TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            state_dir: state_dir.to_path_buf(),
+            agent,
+            _watchdog: watchdog,
+        };
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if let Ok(r) = app.agent.get(&format!("{}/health", app.base)).call() {
                 if r.status() == 200 {
-                    break;
+                    return Some(app);
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "wrangler dev did not start; see {}/wrangler.log",
-                app.state_dir.display()
-            );
+            let failed = std::fs::read_to_string(&log)
+                .map(|l| l.contains("Address already in use") || l.contains("failed to start"))
+                .unwrap_or(false);
+            if failed || Instant::now() > deadline {
+                std::fs::write(&stop, b"").ok();
+                std::thread::sleep(Duration::from_millis(1500));
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(250));
         }
-        app
     }
 
     pub fn ws_url(&self, path: &str) -> String {
