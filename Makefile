@@ -9,7 +9,7 @@ export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 export WRANGLER_SEND_METRICS := false
 WRANGLER := node_modules/.bin/wrangler
 
-.PHONY: setup lint-setup build dev test lint fmt bench fuzz clean
+.PHONY: setup lint-setup build dev test lint fmt bench fuzz token-seed clean
 
 ## Installs what is missing: wasm target, worker-build, wasm-bindgen CLI, npm packages, schemathesis.
 setup: node_modules/.installed .venv/.installed
@@ -68,6 +68,12 @@ fuzz: build
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.1 --locked
 	cd fuzz && for t in $$(cargo +nightly fuzz list); do cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 	SCHEMATHESIS_EXAMPLES=300 cargo test --test openapi_conformance
+
+## The derived token seeds of HAPPY_MASTER_SECRET (from the environment or .dev.vars), for
+## `wrangler secret put HAPPY_TOKEN_SEED` / `HAPPY_GITHUB_TOKEN_SEED`.
+token-seed:
+	@set -a; [ -z "$$HAPPY_MASTER_SECRET" ] && [ -f .dev.vars ] && . ./.dev.vars; set +a; \
+		cargo run --quiet --release --example token_seed
 
 clean:
 	rm -rf build target .wrangler

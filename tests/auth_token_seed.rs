@@ -1,0 +1,23 @@
+//! Production configuration: with HAPPY_TOKEN_SEED set, the worker signs and verifies with that
+//! seed (no PBKDF2 at all), and its tokens are the ones the master secret's derivation gives.
+
+mod common;
+
+use common::*;
+use happy_server::auth::token::{derive_seed, TokenKey, TokenKind};
+use happy_server::crypto::util::hex_lower;
+use serde_json::Map;
+
+#[test]
+fn configured_seed_replaces_the_derivation() {
+    let seed = derive_seed("seed-owner-secret", "handy", TokenKind::Persistent);
+    // The master secret differs on purpose: only the configured seed can explain the tokens.
+    let app = app_with(&[("HAPPY_TOKEN_SEED", &hex_lower(&seed))]);
+    let account = app.new_account();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let key = TokenKey::from_seed("handy", &seed);
+    assert!(key.verify(&account.token, now + 2000).is_some(), "signed with the configured seed");
+    let minted =
+        key.mint(&user_id_of(&account.token), &Map::new(), now - 2000, None, "33333333-3333-4333-8333-333333333333");
+    assert_eq!(app.get("/v1/account/profile", Some(&minted)).status, 200);
+}
