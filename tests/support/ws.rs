@@ -1,6 +1,7 @@
 //! A raw-framing WebSocket client for the tests (header auth, JSON frames).
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,8 @@ use tungstenite::{Message, WebSocket};
 
 pub struct Ws {
     sock: WebSocket<MaybeTlsStream<TcpStream>>,
+    /// Frames read while waiting for another one (`expect`, `call`), served first later.
+    backlog: VecDeque<Value>,
 }
 
 impl Ws {
@@ -27,7 +30,7 @@ impl Ws {
             _ => None,
         };
         let (sock, _) = tungstenite::connect(req).expect("upgrade");
-        let mut ws = Ws { sock };
+        let mut ws = Ws { sock, backlog: VecDeque::new() };
         ws.expect("connected");
         ws
     }
@@ -41,16 +44,27 @@ impl Ws {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = format!("a{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         self.sock.send(Message::text(json!({"event": event, "data": data, "ackId": id}).to_string())).unwrap();
-        loop {
-            let f = self.expect("ack");
-            if f["ackId"] == id.as_str() {
-                return f["ack"].clone();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            if let Some(f) = self.read(left) {
+                if f["event"] == "ack" && f["ackId"] == id.as_str() {
+                    return f["ack"].clone();
+                }
+                self.backlog.push_back(f);
             }
         }
+        panic!("no ack for {event} within 10 s");
     }
 
     /// The next frame, or `None` after `timeout` (or once closed).
     pub fn recv(&mut self, timeout: Duration) -> Option<Value> {
+        if let Some(f) = self.backlog.pop_front() {
+            return Some(f);
+        }
+        self.read(timeout)
+    }
+
+    fn read(&mut self, timeout: Duration) -> Option<Value> {
         if let MaybeTlsStream::Plain(s) = self.sock.get_mut() {
             s.set_read_timeout(Some(timeout.max(Duration::from_millis(1)))).unwrap();
         }
@@ -63,14 +77,19 @@ impl Ws {
         }
     }
 
-    /// The next frame with this event name, skipping others; panics after 10 s.
+    /// The next frame with this event name; frames passed over stay in the backlog. Panics
+    /// after 10 s.
     pub fn expect(&mut self, event: &str) -> Value {
+        if let Some(i) = self.backlog.iter().position(|f| f["event"] == event) {
+            return self.backlog.remove(i).unwrap();
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            if let Some(f) = self.recv(left) {
+            if let Some(f) = self.read(left) {
                 if f["event"] == event {
                     return f;
                 }
+                self.backlog.push_back(f);
             }
         }
         panic!("no {event} within 10 s");
