@@ -494,3 +494,114 @@ fn thirty_mixed_concurrent_writers_get_seqs_1_to_30_once() {
     assert_eq!(seen, (1..=30).collect::<Vec<_>>());
     watcher.close();
 }
+
+fn uuid() -> String {
+    let h: String = random_bytes::<16>().iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+}
+
+const HAPPY_CLIENT: (&str, &str) = ("X-Happy-Client", "ios/1.7.0");
+const JSON_GET: (&str, &str) = ("Content-Type", "application/json");
+
+/// COMPAT §0 C1–C4, C6 as decided, each with no stock signal, with `X-Happy-Client`, and with
+/// only the `Content-Type: application/json` GET that every app build sends.
+#[test]
+fn conflicts_c1_to_c4_and_c6_with_and_without_the_stock_signal() {
+    let app = server();
+    let a = app.new_account();
+    let t = Some(a.token.as_str());
+    let get = |path: &str, h: &[(&str, &str)]| app.request("GET", path, t, None, h);
+
+    // C1: bare array for stock clients (either signal), {artifacts} otherwise.
+    let id = uuid();
+    let art = json!({"id": id, "header": "h", "body": "b", "dataEncryptionKey": "k"});
+    // C3: the create answers the same additive shape whoever asks.
+    let created = app.request("POST", "/v1/artifacts", t, Some(&art), &[HAPPY_CLIENT]).body;
+    assert_eq!((created["id"].clone(), created["artifact"]["id"].clone()), (json!(id), json!(id)));
+    assert_eq!(created["headerVersion"], created["artifact"]["headerVersion"]);
+    let wrapped = get("/v1/artifacts", &[]).body;
+    assert_eq!(wrapped["artifacts"][0]["id"], json!(id));
+    for signal in [HAPPY_CLIENT, JSON_GET] {
+        let bare = get("/v1/artifacts", &[signal]).body;
+        assert_eq!(bare.as_array().map(Vec::len), Some(1), "{signal:?}: {bare}");
+        assert_eq!(bare[0], wrapped["artifacts"][0]);
+    }
+    // C2: top-level fields and `artifact`, identical with and without a signal.
+    let plain = get(&format!("/v1/artifacts/{id}"), &[]).body;
+    assert_eq!((plain["body"].clone(), plain["artifact"]["body"].clone()), (json!("b"), json!("b")));
+    assert_eq!(get(&format!("/v1/artifacts/{id}"), &[HAPPY_CLIENT]).body, plain);
+
+    // C4: bare array for stock clients; items carry activeAt and lastActiveAt in both shapes.
+    let mid = format!("m-{}", &uuid()[..8]);
+    assert_eq!(app.post("/v1/machines", t, json!({"id": mid, "metadata": "bQ=="})).status, 200);
+    let seed = get("/v1/machines", &[]).body;
+    let item = &seed["machines"][0];
+    assert!(item["activeAt"].is_i64() && item["activeAt"] == item["lastActiveAt"], "{item}");
+    for signal in [HAPPY_CLIENT, JSON_GET] {
+        let bare = get("/v1/machines", &[signal]).body;
+        assert_eq!(bare.as_array().map(Vec::len), Some(1), "{signal:?}: {bare}");
+        assert_eq!(&bare[0], item);
+    }
+
+    // C6: upstream `kind` bodies always; `0-<n>` cursors only with X-Happy-Client (as decided:
+    // the Content-Type GET alone keeps the seed's `cursor_<n>`); both forms accepted back.
+    let b = app.new_account();
+    for acc in [&a, &b] {
+        let name = format!("c6{}", &user_id_of(&acc.token)[..8]);
+        assert_eq!(app.put("/v1/account", Some(&acc.token), json!({"username": name})).status, 200);
+    }
+    assert_eq!(app.post("/v1/friends/add", Some(&b.token), json!({"uid": user_id_of(&a.token)})).status, 200);
+    let cursor = |h: &[(&str, &str)]| get("/v1/feed", h).body["items"][0]["cursor"].clone();
+    assert_eq!(cursor(&[]), "cursor_1");
+    assert_eq!(cursor(&[JSON_GET]), "cursor_1");
+    assert_eq!(cursor(&[HAPPY_CLIENT]), "0-1");
+    let item = get("/v1/feed", &[HAPPY_CLIENT]).body["items"][0].clone();
+    assert_eq!(item["body"], json!({"kind": "friend_request", "uid": user_id_of(&b.token)}));
+    assert!(item.as_object().unwrap().contains_key("repeatKey"));
+    for after in ["cursor_0", "0-0"] {
+        assert_eq!(get(&format!("/v1/feed?after={after}"), &[HAPPY_CLIENT]).body["items"].as_array().unwrap().len(), 1);
+    }
+}
+
+/// C5: a deleted session keeps its row but is gone everywhere, sockets included, and
+/// `delete-session` reaches user-scoped sockets only.
+#[test]
+fn conflict_c5_deleted_sessions_are_gone_for_sockets_too() {
+    let app = server();
+    let a = app.new_account();
+    let t = Some(a.token.as_str());
+    let sid = new_session(&a.token, "c5");
+    let mut user = Ws::connect(&ws_base(), &a.token, "user-scoped", None);
+    let mut cli = Ws::connect(&ws_base(), &a.token, "session-scoped", Some(&sid));
+    for h in [vec![], vec![HAPPY_CLIENT]] {
+        let r = app.request("DELETE", &format!("/v1/sessions/{sid}"), t, None, &h);
+        if h.is_empty() {
+            assert_eq!((r.status, r.body), (200, json!({"success": true})));
+        } else {
+            r.assert_error(404);
+        }
+    }
+    let u = user.expect("update");
+    assert_eq!(u["data"]["body"], json!({"t": "delete-session", "sid": sid}));
+    assert!(cli.drain(Duration::from_millis(500)).iter().all(|f| f["event"] != "update"));
+    // The row stays (seed: soft delete, inactive) but no read or write finds it.
+    let row = app.d1(&format!("SELECT active, deleted_at FROM sessions WHERE id = '{sid}'"));
+    assert_eq!(row[0]["active"], 0);
+    assert!(row[0]["deleted_at"].is_i64());
+    for h in [vec![], vec![HAPPY_CLIENT], vec![JSON_GET]] {
+        let list = app.request("GET", "/v1/sessions", t, None, &h).body;
+        assert_eq!(list["sessions"], json!([]), "{h:?}");
+    }
+    // Socket writes to it fail like an unknown session's.
+    let ack = cli.call("update-metadata", json!({"sid": sid, "metadata": "eA==", "expectedVersion": 0}));
+    assert_eq!(ack, json!({"result": "error"}));
+    cli.send("message", json!({"sid": sid, "message": "eA==", "localId": "after-delete"}));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    cli.send("session-alive", json!({"sid": sid, "time": now}));
+    cli.call("ping", json!({}));
+    assert!(user.drain(Duration::from_millis(700)).is_empty(), "no update or activity for a deleted session");
+    let stored = app.d1(&format!("SELECT count(*) AS n FROM session_messages WHERE session_id = '{sid}'"));
+    assert_eq!(stored[0]["n"], 0);
+    user.close();
+    cli.close();
+}
