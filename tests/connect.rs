@@ -300,4 +300,7 @@ fn voice_is_503_while_its_services_are_unconfigured() {
     let r = app.post("/v1/voice/token", Some(&a.token), json!({"agentId": "agent"}));
     r.assert_error(503);
     assert!(r.body["error"].as_str().unwrap().contains("ELEVENLABS_API_KEY"));
+    // The stock app's route too; its usage still answers (nothing charged yet).
+    app.post("/v1/voice/conversations", Some(&a.token), json!({"agentId": "agent"})).assert_error(503);
+    assert_eq!(app.get("/v1/voice/usage", Some(&a.token)).body["usedSeconds"], 0);
 }

@@ -53,6 +53,12 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
     Some(((days * 86_400 + h * 3600 + mi * 60 + se) - offset_min * 60) * 1000 + millis)
 }
 
+/// The first millisecond of the UTC calendar month holding `ms`.
+pub fn month_start(ms: i64) -> i64 {
+    let (y, m, _) = civil_from_days(ms.div_euclid(86_400_000));
+    days_from_civil(y, m, 1) * 86_400_000
+}
+
 fn num_str(s: &str) -> Option<i64> {
     s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
 }
@@ -83,6 +89,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn month_starts() {
+        let t = parse_iso8601("2026-03-17T10:11:12.5Z").unwrap();
+        assert_eq!(iso8601(month_start(t)), "2026-03-01T00:00:00.000Z");
+        let first = parse_iso8601("2026-01-01T00:00:00Z").unwrap();
+        assert_eq!(month_start(first), first);
+        assert_eq!(month_start(first - 1), parse_iso8601("2025-12-01T00:00:00Z").unwrap());
+    }
 
     #[test]
     fn formats_and_parses() {

@@ -66,6 +66,12 @@ pub fn activity(id: &str, active: bool, active_at: i64, thinking: bool) -> Value
     json!({"type": "activity", "id": id, "active": active, "activeAt": active_at, "thinking": thinking})
 }
 
+/// Ephemeral `session-event` -> *session*: what POST /v1/sessions/:id/push-event announces.
+pub fn session_event(session_id: &str, kind: &str, title: &str, body: &str, timestamp: i64) -> Value {
+    json!({"type": "session-event", "sessionId": session_id, "kind": kind, "title": title, "body": body,
+           "timestamp": timestamp})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +139,15 @@ mod tests {
         assert_eq!(
             activity("s1", false, 5, false),
             json!({"type": "activity", "id": "s1", "active": false, "activeAt": 5, "thinking": false})
+        );
+    }
+
+    #[test]
+    fn session_event_shape() {
+        assert_eq!(
+            session_event("s1", "done", "T", "B", 7),
+            json!({"type": "session-event", "sessionId": "s1", "kind": "done", "title": "T", "body": "B",
+                   "timestamp": 7})
         );
     }
 }

@@ -19,7 +19,7 @@ use worker::{
     WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
-use super::conn::{self, machine_tag, ConnMeta, Framing, Identity, Reject, EIO_TAG};
+use super::conn::{self, machine_tag, type_tag, ClientType, ConnMeta, Framing, Identity, Reject, EIO_TAG};
 use super::frame::{self, AckId, Incoming, EIO_PING, PING_INTERVAL_MS};
 use super::handlers::{self, Throttle};
 use super::order::{window_covers, Sequencer};
@@ -105,6 +105,7 @@ impl DurableObject for UserHub {
                 Response::ok("")
             }
             (Method::Post, "/ticket") => self.ticket(),
+            (Method::Get, "/app-active") => Response::from_json(&json!({"active": self.app_active()})),
             (Method::Get, "/stats") => {
                 let metas: Vec<ConnMeta> = self.sockets().into_iter().map(|(_, m)| m).collect();
                 Response::from_json(&conn::stats(&metas))
@@ -279,6 +280,16 @@ impl UserHub {
             .into_iter()
             .filter_map(|ws| ws.deserialize_attachment::<ConnMeta>().ok().flatten().map(|m| (ws, m)))
             .collect()
+    }
+
+    /// Whether one of the user's app sockets last reported `app-state` active (push suppression).
+    fn app_active(&self) -> bool {
+        self.state.get_websockets_with_tag(&type_tag(ClientType::UserScoped)).iter().any(|ws| {
+            ws.deserialize_attachment::<ConnMeta>()
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.app_state.as_deref() == Some("active"))
+        })
     }
 
     /// Sends an event to the selected sockets, each in its framing; returns how many got it.

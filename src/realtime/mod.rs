@@ -46,6 +46,22 @@ async fn send(env: &Env, user_id: &str, outbox: &Outbox) -> worker::Result<()> {
     Ok(())
 }
 
+/// Whether one of the user's app sockets reports `app-state` active; false when the object
+/// cannot be asked (a push then goes out rather than being lost).
+pub async fn app_active(env: &Env, user_id: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct AppActive {
+        active: bool,
+    }
+    match call_hub(env, user_id, Method::Get, "/app-active", None).await {
+        Ok(mut resp) => resp.json::<AppActive>().await.is_ok_and(|a| a.active),
+        Err(e) => {
+            worker::console_error!("app-active of {user_id}: {e}");
+            false
+        }
+    }
+}
+
 /// An internal request to the user's object.
 pub async fn call_hub(
     env: &Env,

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod artifacts;
+pub mod attachments;
 pub mod auth;
 pub mod connect;
 pub mod connect_tokens;
@@ -38,6 +39,7 @@ pub fn all() -> Vec<Route> {
     routes.extend(devices::routes());
     routes.extend(connect_tokens::routes());
     routes.extend(sessions::routes());
+    routes.extend(attachments::routes());
     routes.extend(machines::routes());
     routes.extend(websocket::routes());
     routes.extend(artifacts::routes());

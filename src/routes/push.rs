@@ -1,4 +1,5 @@
-//! Push notification tokens (Expo tokens) of the account's devices.
+//! Push notification tokens (Expo tokens) of the account's devices, and session push events
+//! delivered to them through the Expo push API.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -10,9 +11,11 @@ use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
+use crate::db::sessions;
 use crate::domain::limit;
-use crate::error::ApiResult;
-use crate::{args, h};
+use crate::error::{ApiError, ApiResult};
+use crate::events::{self, sessions::session_event, Outbox};
+use crate::{args, h, upstream};
 
 const MAX_TOKEN_CHARS: usize = 512;
 /// More tokens than devices anyone has; keeps one account from growing the table without bound.
@@ -30,6 +33,13 @@ pub fn routes() -> Vec<Route> {
         route(Method::Delete, "/v1/push-tokens/:token", Access::User, h!(remove))
             .doc("push", "Forget a push token")
             .returns(success),
+        route(Method::Post, "/v1/sessions/:id/push-event", Access::User, h!(push_event))
+            .doc(
+                "push",
+                "Announce a session event (done, permission, question) to the session's sockets and the account's devices; suppressed while the app is in the foreground",
+            )
+            .body(push_event_body)
+            .returns(push_event_response),
     ]
 }
 
@@ -41,6 +51,179 @@ fn list_schema() -> Value {
         "tokens",
         array(object(&[("id", string()), ("token", string()), ("createdAt", integer()), ("updatedAt", integer())])),
     )])
+}
+
+const EVENT_KINDS: [&str; 3] = ["done", "permission", "question"];
+const MAX_TITLE: usize = 200;
+const MAX_BODY: usize = 500;
+/// Expo refuses notifications over 4 KiB; `data` travels inside one.
+const MAX_DATA_BYTES: usize = 2048;
+
+fn push_event_body() -> Value {
+    object(&[
+        ("kind", enumeration(&EVENT_KINDS)),
+        ("title", string()),
+        ("body", string()),
+        ("data?", nullable(json!({"type": "object"}))),
+    ])
+}
+fn push_event_response() -> Value {
+    object(&[
+        ("success", boolean()),
+        ("result", enumeration(&["sent", "partial", "suppressed", "no_tokens", "failed"])),
+        ("tokens?", integer()),
+        ("delivered?", integer()),
+        ("reason?", string()),
+    ])
+}
+
+#[derive(Deserialize)]
+struct PushEventBody {
+    kind: String,
+    title: String,
+    body: String,
+    #[serde(default)]
+    data: Option<Value>,
+}
+
+/// Checks a push event; `data` must be an object (or absent/null) of at most 2 KiB.
+fn validate_event(e: &PushEventBody) -> ApiResult<()> {
+    if !EVENT_KINDS.contains(&e.kind.as_str()) {
+        return Err(ApiError::bad_request("kind must be done, permission or question"));
+    }
+    limit::text("title", &e.title, MAX_TITLE)?;
+    limit::text("body", &e.body, MAX_BODY)?;
+    match &e.data {
+        None | Some(Value::Null) => Ok(()),
+        Some(d @ Value::Object(_)) if d.to_string().len() <= MAX_DATA_BYTES => Ok(()),
+        Some(Value::Object(_)) => Err(ApiError::bad_request(format!("data exceeds {MAX_DATA_BYTES} bytes"))),
+        Some(_) => Err(ApiError::bad_request("data must be an object")),
+    }
+}
+
+/// The Expo messages of one event, one per token; `data` carries the session and kind so the
+/// app can open the session.
+fn expo_messages(tokens: &[String], sid: &str, e: &PushEventBody) -> Value {
+    let mut data = match &e.data {
+        Some(Value::Object(o)) => o.clone(),
+        _ => serde_json::Map::new(),
+    };
+    data.insert("sessionId".into(), sid.into());
+    data.insert("kind".into(), e.kind.as_str().into());
+    Value::Array(
+        tokens
+            .iter()
+            .map(|t| json!({"to": t, "title": e.title, "body": e.body, "data": data, "sound": "default"}))
+            .collect(),
+    )
+}
+
+/// What Expo did with a batch: its reply holds one ticket per message, in order.
+#[derive(Debug, PartialEq)]
+struct Delivery {
+    delivered: usize,
+    reason: Option<String>,
+    /// Tokens Expo reports as no longer registered (the app was uninstalled): forgotten.
+    unregistered: Vec<String>,
+}
+
+fn read_tickets(tokens: &[String], reply: &Value) -> Delivery {
+    let tickets = reply.get("data").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let mut out = Delivery { delivered: 0, reason: None, unregistered: Vec::new() };
+    for (token, ticket) in tokens.iter().zip(tickets) {
+        if ticket.get("status").and_then(Value::as_str) == Some("ok") {
+            out.delivered += 1;
+            continue;
+        }
+        let code = ticket.pointer("/details/error").and_then(Value::as_str);
+        if code == Some("DeviceNotRegistered") {
+            out.unregistered.push(token.clone());
+        }
+        if out.reason.is_none() {
+            out.reason =
+                Some(code.or_else(|| ticket.get("message").and_then(Value::as_str)).unwrap_or("rejected").to_string());
+        }
+    }
+    if tickets.len() < tokens.len() && out.reason.is_none() {
+        out.reason = Some("missing tickets".into());
+    }
+    out
+}
+
+/// `sent` when every token was accepted, `partial` for some, `failed` for none.
+fn result_of(tokens: usize, delivered: usize) -> &'static str {
+    match delivered {
+        0 => "failed",
+        d if d >= tokens => "sent",
+        _ => "partial",
+    }
+}
+
+#[derive(Deserialize)]
+struct PushTarget {
+    owned: i64,
+    token: Option<String>,
+}
+
+async fn push_event(mut ctx: Ctx) -> ApiResult<Response> {
+    let event: PushEventBody = ctx.json().await?;
+    validate_event(&event)?;
+    let user = ctx.user_id()?.to_string();
+    let sid = ctx.param("id").to_string();
+    let db = ctx.db()?;
+    // Ownership and the tokens in one read: one row per token, or one row without a token.
+    let targets: Vec<PushTarget> = db
+        .all(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?2 AND account_id = ?1 AND deleted_at IS NULL) AS owned,
+                    t.token FROM (SELECT 1) LEFT JOIN push_tokens t ON t.account_id = ?1 ORDER BY t.created_at, t.id",
+            args![&user, &sid],
+        )
+        .await?;
+    if targets.first().is_none_or(|t| t.owned == 0) {
+        return Err(sessions::not_found());
+    }
+    let tokens: Vec<String> = targets.into_iter().filter_map(|t| t.token).collect();
+    let ephemeral = session_event(&sid, &event.kind, &event.title, &event.body, now_ms());
+    crate::realtime::publish(&ctx.env, &ctx.wctx, &user, Outbox::default().ephemeral(ephemeral, events::session(&sid)));
+    if tokens.is_empty() {
+        return json(&json!({"success": true, "result": "no_tokens", "tokens": 0}));
+    }
+    if crate::realtime::app_active(&ctx.env, &user).await {
+        return json(&json!({"success": true, "result": "suppressed", "tokens": tokens.len(), "reason": "app-active"}));
+    }
+    let url = format!("{}/--/api/v2/push/send", upstream::base_url(&ctx.env, "EXPO_PUSH_BASE_URL", "https://exp.host"));
+    let bearer = ctx.var("EXPO_ACCESS_TOKEN").map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("content-type", "application/json"), ("accept", "application/json")];
+    if let Some(b) = &bearer {
+        headers.push(("authorization", b));
+    }
+    let messages = expo_messages(&tokens, &sid, &event).to_string();
+    let failed = |reason: String| json!({"success": true, "result": "failed", "tokens": tokens.len(), "delivered": 0, "reason": reason});
+    let reply = match upstream::send(&ctx.env, Method::Post, &url, &headers, Some(messages)).await {
+        Ok(r) if r.ok() => r,
+        Ok(r) => return json(&failed(format!("push service answered {}", r.status))),
+        Err(e) => return json(&failed(format!("push service: {e}"))),
+    };
+    let Some(reply) = reply.json::<Value>() else { return json(&failed("push service reply is not JSON".into())) };
+    let delivery = read_tickets(&tokens, &reply);
+    if !delivery.unregistered.is_empty() {
+        let dead = Value::from(delivery.unregistered.clone()).to_string();
+        db.run(
+            "DELETE FROM push_tokens WHERE account_id = ?1 AND token IN (SELECT value FROM json_each(?2))",
+            args![&user, dead],
+        )
+        .await?;
+    }
+    let mut out = json!({
+        "success": true,
+        "result": result_of(tokens.len(), delivery.delivered),
+        "tokens": tokens.len(),
+        "delivered": delivery.delivered,
+    });
+    if let Some(reason) = delivery.reason {
+        out["reason"] = reason.into();
+    }
+    json(&out)
 }
 
 #[derive(Deserialize)]
@@ -98,4 +281,53 @@ async fn remove(ctx: Ctx) -> ApiResult<Response> {
         .run("DELETE FROM push_tokens WHERE account_id = ?1 AND token = ?2", args![ctx.user_id()?, ctx.param("token")])
         .await?;
     json(&json!({"success": true}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, title: &str, body: &str, data: Option<Value>) -> PushEventBody {
+        PushEventBody { kind: kind.into(), title: title.into(), body: body.into(), data }
+    }
+
+    #[test]
+    fn events_are_validated() {
+        assert!(validate_event(&event("done", "t", "b", None)).is_ok());
+        assert!(validate_event(&event("question", "t", "b", Some(json!({"a": 1})))).is_ok());
+        assert!(validate_event(&event("permission", "t", "b", Some(Value::Null))).is_ok());
+        assert!(validate_event(&event("other", "t", "b", None)).is_err());
+        assert!(validate_event(&event("done", "", "b", None)).is_err());
+        assert!(validate_event(&event("done", &"x".repeat(201), "b", None)).is_err());
+        assert!(validate_event(&event("done", &"é".repeat(200), &"x".repeat(500), None)).is_ok());
+        assert!(validate_event(&event("done", "t", &"x".repeat(501), None)).is_err());
+        assert!(validate_event(&event("done", "t", "b", Some(json!([1])))).is_err());
+        assert!(validate_event(&event("done", "t", "b", Some(json!({"a": "x".repeat(3000)})))).is_err());
+    }
+
+    #[test]
+    fn expo_messages_carry_the_session() {
+        let m = expo_messages(&["A".into(), "B".into()], "s1", &event("done", "T", "B", Some(json!({"x": 1}))));
+        assert_eq!(m.as_array().unwrap().len(), 2);
+        assert_eq!(
+            m[1],
+            json!({"to": "B", "title": "T", "body": "B", "sound": "default",
+                   "data": {"x": 1, "sessionId": "s1", "kind": "done"}})
+        );
+    }
+
+    #[test]
+    fn tickets_decide_the_result() {
+        let tokens: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
+        let all_ok = json!({"data": [{"status": "ok"}, {"status": "ok"}, {"status": "ok"}]});
+        assert_eq!(read_tickets(&tokens, &all_ok), Delivery { delivered: 3, reason: None, unregistered: vec![] });
+        let mixed = json!({"data": [{"status": "ok"}, {"status": "error", "message": "gone",
+                                     "details": {"error": "DeviceNotRegistered"}}, {"status": "error", "message": "m"}]});
+        assert_eq!(
+            read_tickets(&tokens, &mixed),
+            Delivery { delivered: 1, reason: Some("DeviceNotRegistered".into()), unregistered: vec!["b".into()] }
+        );
+        assert_eq!(read_tickets(&tokens, &json!({"errors": []})).reason.as_deref(), Some("missing tickets"));
+        assert_eq!((result_of(3, 3), result_of(3, 1), result_of(3, 0)), ("sent", "partial", "failed"));
+    }
 }

@@ -1,4 +1,10 @@
-//! POST /v1/voice/token: an ElevenLabs conversation token for subscribers (RevenueCat).
+//! Voice: ElevenLabs conversation tokens.
+//! - POST /v1/voice/token (seed): for subscribers (RevenueCat).
+//! - POST /v1/voice/conversations and GET /v1/voice/usage (the stock app): for everyone, within
+//!   a monthly allowance. Accounting is local and conservative: each granted conversation is
+//!   charged `VOICE_CONVERSATION_SECONDS` (default 600, set it to the agent's maximum call
+//!   length) against `VOICE_MONTHLY_LIMIT_SECONDS` (default 3600) per UTC calendar month, in
+//!   D1 `voice_conversations`; actual call lengths (known only to ElevenLabs) are not read back.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -8,17 +14,58 @@ use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
+use crate::auth::keys::master_secret;
 use crate::config::now_ms;
-use crate::domain::time::parse_iso8601;
+use crate::crypto::secretbox::{master_key, path_key};
+use crate::crypto::util::{hex_lower, uuid_v4};
+use crate::db::{changes, first_row};
+use crate::domain::limit;
+use crate::domain::time::{month_start, parse_iso8601};
 use crate::error::{ApiError, ApiResult};
-use crate::h;
 use crate::upstream;
+use crate::{args, h};
+
+const DEFAULT_MONTHLY_LIMIT_SECONDS: i64 = 3600;
+const DEFAULT_CONVERSATION_SECONDS: i64 = 600;
 
 pub fn routes() -> Vec<Route> {
-    vec![route(Method::Post, "/v1/voice/token", Access::User, h!(voice_token))
-        .doc("voice", "ElevenLabs conversation token, for accounts with an active subscription")
-        .body(token_request)
-        .returns(token_response)]
+    vec![
+        route(Method::Post, "/v1/voice/token", Access::User, h!(voice_token))
+            .doc("voice", "ElevenLabs conversation token, for accounts with an active subscription")
+            .body(token_request)
+            .returns(token_response),
+        route(Method::Post, "/v1/voice/conversations", Access::User, h!(start_conversation))
+            .doc("voice", "Start an ElevenLabs conversation within the account's monthly voice allowance")
+            .body(|| object(&[("agentId", string())]))
+            .returns(conversation_response),
+        route(Method::Get, "/v1/voice/usage", Access::User, h!(voice_usage))
+            .doc("voice", "Voice seconds charged this month (UTC) and the monthly allowance")
+            .returns(usage_response),
+    ]
+}
+
+fn conversation_response() -> Value {
+    one_of(vec![
+        object(&[
+            ("allowed", json!({"const": true})),
+            ("conversationToken", string()),
+            ("conversationId", string()),
+            ("agentId", string()),
+            ("elevenUserId", string()),
+            ("usedSeconds", integer()),
+            ("limitSeconds", integer()),
+        ]),
+        object(&[
+            ("allowed", json!({"const": false})),
+            ("reason", enumeration(&["voice_hard_limit_reached", "subscription_required"])),
+            ("usedSeconds", integer()),
+            ("limitSeconds", integer()),
+            ("agentId", string()),
+        ]),
+    ])
+}
+fn usage_response() -> Value {
+    object(&[("usedSeconds", integer()), ("limitSeconds", integer()), ("elevenUserId", string())])
 }
 
 fn token_request() -> Value {
@@ -61,15 +108,21 @@ async fn voice_token(mut ctx: Ctx) -> ApiResult<Response> {
     if !skip && !subscribed(&ctx).await? {
         return json(&json!({"allowed": false, "agentId": agent_id}));
     }
+    let token = eleven_token(&ctx, &api_key, &agent_id).await?;
+    json(&json!({"allowed": true, "token": token, "agentId": agent_id}))
+}
+
+/// A conversation token from ElevenLabs for `agent_id`; 502 when it fails or hangs.
+async fn eleven_token(ctx: &Ctx, api_key: &str, agent_id: &str) -> ApiResult<String> {
     let url = Url::parse_with_params(
         &format!(
             "{}/v1/convai/conversation/token",
             upstream::base_url(&ctx.env, "ELEVENLABS_BASE_URL", "https://api.elevenlabs.io")
         ),
-        &[("agent_id", agent_id.as_str())],
+        &[("agent_id", agent_id)],
     )
     .map_err(|_| unavailable("ELEVENLABS_BASE_URL"))?;
-    let reply = upstream::send(&ctx.env, Method::Get, url.as_str(), &[("xi-api-key", &api_key)], None)
+    let reply = upstream::send(&ctx.env, Method::Get, url.as_str(), &[("xi-api-key", api_key)], None)
         .await
         .map_err(|e| bad_gateway("ElevenLabs", e))?;
     #[derive(Deserialize)]
@@ -79,8 +132,93 @@ async fn voice_token(mut ctx: Ctx) -> ApiResult<Response> {
     if !reply.ok() {
         return Err(bad_gateway("ElevenLabs", format!("status {}", reply.status)));
     }
-    let token = reply.json::<Conversation>().ok_or_else(|| bad_gateway("ElevenLabs", "no token in reply"))?.token;
-    json(&json!({"allowed": true, "token": token, "agentId": agent_id}))
+    Ok(reply.json::<Conversation>().ok_or_else(|| bad_gateway("ElevenLabs", "no token in reply"))?.token)
+}
+
+/// The account's pseudonym at ElevenLabs: stable, derived from the master secret, and never
+/// revealing the account id.
+fn eleven_user_id(ctx: &Ctx) -> ApiResult<String> {
+    let master = master_key(&master_secret(&ctx.env)?);
+    let key = path_key(&master, &["voice", "eleven-user", ctx.user_id()?]);
+    Ok(format!("u_{}", hex_lower(&key[..16])))
+}
+
+/// The monthly allowance and the charge of one conversation, in seconds.
+fn allowance(ctx: &Ctx) -> (i64, i64) {
+    let seconds = |name: &str, default: i64| -> i64 {
+        ctx.var(name).and_then(|v| v.parse::<i64>().ok()).filter(|n| *n >= 0).unwrap_or(default)
+    };
+    (
+        seconds("VOICE_MONTHLY_LIMIT_SECONDS", DEFAULT_MONTHLY_LIMIT_SECONDS),
+        seconds("VOICE_CONVERSATION_SECONDS", DEFAULT_CONVERSATION_SECONDS),
+    )
+}
+
+#[derive(Deserialize)]
+struct UsedRow {
+    used: i64,
+}
+
+const USED_THIS_MONTH: &str =
+    "SELECT coalesce(sum(seconds), 0) AS used FROM voice_conversations WHERE account_id = ?1 AND created_at >= ?2";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConversationBody {
+    agent_id: String,
+}
+
+async fn start_conversation(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: ConversationBody = ctx.json().await?;
+    limit::text("agentId", &body.agent_id, 256)?;
+    let api_key = ctx.var("ELEVENLABS_API_KEY").ok_or_else(|| unavailable("ELEVENLABS_API_KEY"))?;
+    let eleven_user = eleven_user_id(&ctx)?;
+    let (limit_seconds, charge) = allowance(&ctx);
+    let (user, id, now) = (ctx.user_id()?.to_string(), uuid_v4(), now_ms());
+    let since = month_start(now);
+    let db = ctx.db()?;
+    // The charge is recorded only if it fits, decided inside the insert: concurrent starts
+    // cannot overdraw the allowance.
+    let results = db
+        .batch(vec![
+            db.stmt(
+                &format!(
+                    "INSERT INTO voice_conversations (id, account_id, agent_id, seconds, created_at)
+                     SELECT ?3, ?1, ?4, ?5, ?6 WHERE ({USED_THIS_MONTH}) + ?5 <= ?7"
+                ),
+                args![&user, since, &id, &body.agent_id, charge, now, limit_seconds],
+            )?,
+            db.stmt(&format!("{USED_THIS_MONTH} AND id != ?3"), args![&user, since, &id])?,
+        ])
+        .await?;
+    let used = first_row::<UsedRow>(&results[1])?.map_or(0, |r| r.used);
+    if changes(&results[0]) == 0 {
+        return json(&json!({
+            "allowed": false, "reason": "voice_hard_limit_reached", "usedSeconds": used,
+            "limitSeconds": limit_seconds, "agentId": body.agent_id,
+        }));
+    }
+    let token = match eleven_token(&ctx, &api_key, &body.agent_id).await {
+        Ok(t) => t,
+        Err(e) => {
+            // No conversation happened: give the charge back.
+            db.run("DELETE FROM voice_conversations WHERE id = ?1", args![&id]).await?;
+            return Err(e);
+        }
+    };
+    json(&json!({
+        "allowed": true, "conversationToken": token, "conversationId": id, "agentId": body.agent_id,
+        "elevenUserId": eleven_user, "usedSeconds": used, "limitSeconds": limit_seconds,
+    }))
+}
+
+async fn voice_usage(ctx: Ctx) -> ApiResult<Response> {
+    let (limit_seconds, _) = allowance(&ctx);
+    let used: Option<UsedRow> = ctx.db()?.first(USED_THIS_MONTH, args![ctx.user_id()?, month_start(now_ms())]).await?;
+    json(&json!({
+        "usedSeconds": used.map_or(0, |r| r.used), "limitSeconds": limit_seconds,
+        "elevenUserId": eleven_user_id(&ctx)?,
+    }))
 }
 
 /// Whether RevenueCat has an active `REVENUECAT_ENTITLEMENT` (default `pro`) for this account.

@@ -1,0 +1,224 @@
+//! Session attachments, as the stock CLI and app share files: announce (name, size), PUT the
+//! encrypted bytes to this worker, fetch them back. The bytes live in R2 under
+//! `sessions/<sid>/attachments/<file>`; D1 `session_attachments` holds the announced size that
+//! bounds the PUT. Every route answers 404 for a session that is not a live one of the caller.
+
+use std::cell::RefCell;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Bucket, HttpMetadata, Method, Response, ResponseBody};
+
+use crate::app::ctx::Ctx;
+use crate::app::ratelimit::RateLimiter;
+use crate::app::respond::json;
+use crate::app::router::{route, Access, Route};
+use crate::app::schema::*;
+use crate::config::now_ms;
+use crate::crypto::util::uuid_v4;
+use crate::db::sessions;
+use crate::domain::limit;
+use crate::error::{ApiError, ApiResult};
+use crate::storage::MB;
+use crate::{args, h};
+
+/// The largest attachment (COMPAT §1.2).
+const MAX_SIZE: i64 = 10 * MB as i64;
+const MAX_FILENAME: usize = 255;
+/// Stored names are `<uuid>.enc`; anything else that is a single safe path segment is accepted
+/// on the way back, never a `/` or a leading dot.
+const MAX_FILE: usize = 128;
+const DEFAULT_RATE_LIMIT: u32 = 60;
+
+thread_local! {
+    static LIMITER: RefCell<RateLimiter> = RefCell::new(RateLimiter::new(60_000));
+}
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::Post, "/v1/sessions/:id/attachments/request-upload", Access::User, h!(request_upload))
+            .doc("attachments", "Announce an attachment (size ≤ 10 MiB); answers where to PUT it")
+            .body(upload_request)
+            .returns(upload_ticket),
+        route(Method::Post, "/v1/sessions/:id/attachments/request-download", Access::User, h!(request_download))
+            .doc("attachments", "Where to GET an attachment of this session")
+            .body(|| object(&[("ref", string())]))
+            .returns(|| object(&[("downloadUrl", string())])),
+        route(Method::Put, "/v1/sessions/:id/attachments/:file", Access::User, h!(put_attachment))
+            .doc("attachments", "Store an announced attachment's bytes (application/octet-stream, ≤ announced size)")
+            .returns(|| object(&[("ok", boolean())])),
+        route(Method::Get, "/v1/sessions/:id/attachments/:file", Access::User, h!(get_attachment))
+            .doc("attachments", "An attachment's bytes")
+            .returns(any),
+    ]
+}
+
+fn upload_request() -> Value {
+    object(&[("filename", string()), ("size", integer())])
+}
+fn upload_ticket() -> Value {
+    object(&[("ref", string()), ("uploadUrl", string()), ("method", enumeration(&["PUT"]))])
+}
+
+/// 60 requests a minute per account across these routes (per isolate, like the auth limiter).
+fn rate_limit(ctx: &Ctx) -> ApiResult<()> {
+    let limit =
+        ctx.var("ATTACHMENT_RATE_LIMIT_PER_MINUTE").and_then(|v| v.parse::<u32>().ok()).unwrap_or(DEFAULT_RATE_LIMIT);
+    if limit == 0 {
+        return Ok(());
+    }
+    let user = ctx.user_id()?;
+    LIMITER.with(|l| l.borrow_mut().hit(user, limit, now_ms())).map_err(ApiError::too_many)
+}
+
+fn valid_file(file: &str) -> bool {
+    !file.is_empty()
+        && file.len() <= MAX_FILE
+        && !file.starts_with('.')
+        && file.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+fn prefix(sid: &str) -> String {
+    format!("sessions/{sid}/attachments/")
+}
+
+/// The file name of a ref inside session `sid`; `None` for a ref anywhere else.
+fn file_of_ref<'a>(sid: &str, r: &'a str) -> Option<&'a str> {
+    r.strip_prefix(&prefix(sid)).filter(|f| valid_file(f))
+}
+
+fn url_of(ctx: &Ctx, sid: &str, file: &str) -> String {
+    format!("{}/v1/sessions/{sid}/attachments/{file}", ctx.url.origin().ascii_serialization())
+}
+
+fn bucket(ctx: &Ctx) -> ApiResult<Bucket> {
+    Ok(ctx.env.bucket("UPLOADS")?)
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("Attachment not found")
+}
+
+#[derive(Deserialize)]
+struct UploadRequest {
+    filename: String,
+    size: i64,
+}
+
+async fn request_upload(mut ctx: Ctx) -> ApiResult<Response> {
+    rate_limit(&ctx)?;
+    let body: UploadRequest = ctx.json().await?;
+    limit::text("filename", &body.filename, MAX_FILENAME)?;
+    if body.size < 0 {
+        return Err(ApiError::bad_request("size must not be negative"));
+    }
+    if body.size > MAX_SIZE {
+        return Err(ApiError::too_large(format!("Attachments are limited to {} MiB", MAX_SIZE as usize / MB)));
+    }
+    let sid = ctx.param("id").to_string();
+    let file = format!("{}.enc", uuid_v4());
+    // Announced only for a live session of the caller: the insert reads the ownership itself.
+    let inserted = ctx
+        .db()?
+        .run(
+            "INSERT INTO session_attachments (session_id, file, size, created_at)
+             SELECT id, ?3, ?4, ?5 FROM sessions WHERE id = ?2 AND account_id = ?1 AND deleted_at IS NULL",
+            args![ctx.user_id()?, &sid, &file, body.size, now_ms()],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(sessions::not_found());
+    }
+    json(&json!({"ref": format!("{}{file}", prefix(&sid)), "uploadUrl": url_of(&ctx, &sid, &file), "method": "PUT"}))
+}
+
+#[derive(Deserialize)]
+struct DownloadRequest {
+    #[serde(rename = "ref")]
+    reference: String,
+}
+
+async fn request_download(mut ctx: Ctx) -> ApiResult<Response> {
+    rate_limit(&ctx)?;
+    let body: DownloadRequest = ctx.json().await?;
+    let sid = ctx.param("id").to_string();
+    sessions::get(&ctx.db()?, ctx.user_id()?, &sid).await?.ok_or_else(sessions::not_found)?;
+    let file = file_of_ref(&sid, &body.reference)
+        .ok_or_else(|| ApiError::bad_request("ref is not an attachment of this session"))?;
+    json(&json!({"downloadUrl": url_of(&ctx, &sid, file)}))
+}
+
+#[derive(Deserialize)]
+struct Announced {
+    size: i64,
+}
+
+async fn put_attachment(mut ctx: Ctx) -> ApiResult<Response> {
+    rate_limit(&ctx)?;
+    let (sid, file) = (ctx.param("id").to_string(), ctx.param("file").to_string());
+    if !valid_file(&file) {
+        return Err(not_found());
+    }
+    let announced: Announced = ctx
+        .db()?
+        .first(
+            "SELECT a.size FROM session_attachments a JOIN sessions s ON s.id = a.session_id
+             WHERE a.session_id = ?2 AND a.file = ?3 AND s.account_id = ?1 AND s.deleted_at IS NULL",
+            args![ctx.user_id()?, &sid, &file],
+        )
+        .await?
+        .ok_or_else(not_found)?;
+    // Refuses more than announced (and so more than 10 MiB) with 413, from Content-Length first.
+    let bytes = ctx.body_bytes(announced.size.clamp(0, MAX_SIZE) as usize).await?;
+    bucket(&ctx)?
+        .put(format!("{}{file}", prefix(&sid)), bytes)
+        .http_metadata(HttpMetadata { content_type: Some("application/octet-stream".into()), ..Default::default() })
+        .execute()
+        .await?;
+    ctx.db()?
+        .run(
+            "UPDATE session_attachments SET uploaded_at = ?3 WHERE session_id = ?1 AND file = ?2",
+            args![&sid, &file, now_ms()],
+        )
+        .await?;
+    json(&json!({"ok": true}))
+}
+
+async fn get_attachment(ctx: Ctx) -> ApiResult<Response> {
+    rate_limit(&ctx)?;
+    let (sid, file) = (ctx.param("id"), ctx.param("file"));
+    if !valid_file(file) {
+        return Err(not_found());
+    }
+    sessions::get(&ctx.db()?, ctx.user_id()?, sid).await?.ok_or_else(sessions::not_found)?;
+    let object = bucket(&ctx)?.get(format!("{}{file}", prefix(sid))).execute().await?.ok_or_else(not_found)?;
+    let size = object.size();
+    let body = object.body().ok_or_else(|| ApiError::internal("R2 object without a body"))?;
+    let ResponseBody::Stream(stream) = body.response_body()? else {
+        return Err(ApiError::internal("R2 body is not a stream"));
+    };
+    let mut resp = Response::from_body(ResponseBody::Stream(stream))?;
+    let headers = resp.headers_mut();
+    headers.set("content-type", "application/octet-stream")?;
+    headers.set("content-length", &size.to_string())?;
+    headers.set("cache-control", "private, no-store")?;
+    headers.set("x-content-type-options", "nosniff")?;
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_stay_inside_their_session() {
+        assert_eq!(file_of_ref("s1", "sessions/s1/attachments/ab-12.enc"), Some("ab-12.enc"));
+        assert_eq!(file_of_ref("s1", "sessions/s2/attachments/a.enc"), None);
+        assert_eq!(file_of_ref("s1", "sessions/s1/attachments/../x"), None);
+        assert_eq!(file_of_ref("s1", "sessions/s1/attachments/a/b"), None);
+        assert_eq!(file_of_ref("s1", "sessions/s1/attachments/"), None);
+        assert_eq!(file_of_ref("s1", "sessions/s1/attachments/.hidden"), None);
+        assert_eq!(file_of_ref("s1", "uploads/s1/attachments/a.enc"), None);
+        assert!(!valid_file(&"a".repeat(MAX_FILE + 1)));
+    }
+}
