@@ -26,6 +26,8 @@ struct Owned {
     upload: String,
     device: String,
     connect_token: String,
+    /// `<uuid>.enc` of a session attachment.
+    attachment: String,
 }
 
 const BOUNDARY: &str = "----ownership-boundary";
@@ -71,7 +73,22 @@ fn create_everything(app: &TestApp, token: &str) -> Owned {
     let device = r.body["device"]["uuid"].as_str().unwrap_or(&node).to_string();
     let r = app.post("/v1/connect-tokens", t, json!({}));
     let connect_token = r.body["token"].as_str().unwrap().to_string();
-    Owned { session, machine, artifact, upload, device, connect_token }
+    let r = app.post(
+        &format!("/v1/sessions/{session}/attachments/request-upload"),
+        t,
+        json!({"filename": "a.bin", "size": 3}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let attachment = r.body["ref"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let r = app.request_raw(
+        "PUT",
+        &format!("/v1/sessions/{session}/attachments/{attachment}"),
+        t,
+        "application/octet-stream",
+        b"abc",
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    Owned { session, machine, artifact, upload, device, connect_token, attachment }
 }
 
 fn uuid() -> String {
@@ -96,12 +113,14 @@ fn snapshot(app: &TestApp, token: &str, o: &Owned) -> Vec<Value> {
         format!("/v1/devices/{}", o.device),
     ];
     paths.push(format!("/v1/connect/{}/status", o.connect_token));
+    paths.push(format!("/v1/sessions/{}/attachments/{}", o.session, o.attachment));
     paths
         .iter()
         .map(|p| {
             let r = app.get(p, t);
             assert_eq!(r.status, 200, "A reads {p}: {}", r.text);
-            let mut body = r.body.clone();
+            // Attachments are raw bytes, not JSON.
+            let mut body = if r.body.is_null() { Value::String(r.text.clone()) } else { r.body.clone() };
             // Timestamps of reads are not state.
             if let Some(obj) = body.as_object_mut() {
                 obj.remove("timestamp");
@@ -120,6 +139,7 @@ fn another_accounts_ids_answer_404_and_change_nothing() {
     let before = snapshot(app, &a.token, &o);
 
     let (s, m, art, up, dev, ct) = (&o.session, &o.machine, &o.artifact, &o.upload, &o.device, &o.connect_token);
+    let att = &o.attachment;
     let attempts: Vec<(&str, String, Option<Value>)> = vec![
         ("GET", format!("/v1/sessions/{s}"), None),
         ("DELETE", format!("/v1/sessions/{s}"), None),
@@ -151,6 +171,15 @@ fn another_accounts_ids_answer_404_and_change_nothing() {
         ("POST", format!("/v1/devices/{dev}/reset"), Some(json!({}))),
         ("DELETE", format!("/v1/devices/{dev}"), None),
         ("POST", format!("/v1/connect/{ct}/revoke"), Some(json!({}))),
+        ("POST", format!("/v1/sessions/{s}/push-event"), Some(json!({"kind": "done", "title": "t", "body": "b"}))),
+        ("POST", format!("/v1/sessions/{s}/attachments/request-upload"), Some(json!({"filename": "x", "size": 1}))),
+        (
+            "POST",
+            format!("/v1/sessions/{s}/attachments/request-download"),
+            Some(json!({"ref": format!("sessions/{s}/attachments/{att}")})),
+        ),
+        ("PUT", format!("/v1/sessions/{s}/attachments/{att}"), Some(json!("overwrite"))),
+        ("GET", format!("/v1/sessions/{s}/attachments/{att}"), None),
         ("DELETE", "/v1/connect/openai".to_string(), None),
     ];
     for (method, path, body) in &attempts {
@@ -186,7 +215,8 @@ fn another_accounts_ids_answer_404_and_change_nothing() {
 
 /// Turns a concrete path back into its route pattern for the coverage check.
 fn template(path: &str, o: &Owned) -> String {
-    path.replace(&o.session, ":id")
+    path.replace(&o.attachment, ":file")
+        .replace(&o.session, ":id")
         .replace(&o.machine, ":id")
         .replace(&o.artifact, ":id")
         .replace(&o.upload, ":id")
