@@ -3,152 +3,37 @@
 
 mod common;
 
-use std::net::TcpStream;
+#[path = "support/realtime_ws.rs"]
+mod ws;
+
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{json, Value};
-use tungstenite::client::IntoClientRequest;
-use tungstenite::protocol::CloseFrame;
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
-
-/// Small enough that the 4005 test stays quick; every other test uses fewer sockets per user.
-const MAX_CONNECTIONS: &str = "6";
+use ws::Ws;
 
 fn server() -> &'static TestApp {
-    app_with(&[("WS_MAX_CONNECTIONS", MAX_CONNECTIONS)])
+    app()
 }
 
-struct Ws {
-    sock: WebSocket<MaybeTlsStream<TcpStream>>,
+/// Puts the account on a test plan allowing `max` sockets (the 4005 test stays quick).
+fn limit_connections(token: &str, max: usize) {
+    let plan = format!("test-ws-{max}");
+    server().d1(&format!(
+        "INSERT OR IGNORE INTO plans (id, name, devices_per_account, ws_connections_per_user, upload_bytes_per_account, sort_order)
+         VALUES ('{plan}', 'Test', 3, {max}, 1073741824, 90)"
+    ));
+    server().d1(&format!("UPDATE accounts SET plan = '{plan}' WHERE id = '{}'", user_id_of(token)));
 }
 
-#[derive(Debug)]
-enum Got {
-    Frame(Value),
-    Closed(u16),
-    Nothing,
-}
-
-impl Ws {
-    fn open(path: &str, headers: &[(&str, &str)]) -> Ws {
-        let mut req = server().ws_url(path).into_client_request().unwrap();
-        for (k, v) in headers {
-            let name = tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
-            req.headers_mut().insert(name, v.parse().unwrap());
-        }
-        let (sock, resp) = tungstenite::connect(req).expect("upgrade");
-        assert_eq!(resp.status(), 101);
-        Ws { sock }
-    }
-
-    /// Header auth.
-    fn bearer(token: &str, client_type: &str, id: Option<&str>) -> Ws {
-        let auth = format!("Bearer {token}");
-        let mut headers = vec![("Authorization", auth.as_str()), ("X-Client-Type", client_type)];
-        match (client_type, id) {
-            ("session-scoped", Some(id)) => headers.push(("X-Session-Id", id)),
-            ("machine-scoped", Some(id)) => headers.push(("X-Machine-Id", id)),
-            _ => {}
-        }
-        Ws::open("/v1/updates", &headers)
-    }
-
-    /// Header auth, waiting for `connected`.
-    fn connected(token: &str, client_type: &str, id: Option<&str>) -> Ws {
-        let mut ws = Ws::bearer(token, client_type, id);
-        ws.expect("connected");
-        ws
-    }
-
-    fn send(&mut self, v: Value) {
-        self.send_text(&v.to_string());
-    }
-
-    fn send_text(&mut self, text: &str) {
-        self.sock.send(Message::text(text)).unwrap();
-    }
-
-    fn recv(&mut self, timeout: Duration) -> Got {
-        if let MaybeTlsStream::Plain(s) = self.sock.get_mut() {
-            s.set_read_timeout(Some(timeout)).unwrap();
-        }
-        loop {
-            match self.sock.read() {
-                Ok(Message::Text(t)) => return Got::Frame(serde_json::from_str(&t).expect("JSON frame")),
-                Ok(Message::Close(frame)) => return Got::Closed(frame.map(|f| u16::from(f.code)).unwrap_or(1005)),
-                Ok(_) => continue,
-                Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
-                {
-                    return Got::Nothing
-                }
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    return Got::Closed(1006)
-                }
-                Err(e) => panic!("socket error: {e}"),
-            }
-        }
-    }
-
-    /// The next text frame as is (Engine.IO packets are not JSON).
-    fn recv_raw(&mut self, timeout: Duration) -> Option<String> {
-        if let MaybeTlsStream::Plain(s) = self.sock.get_mut() {
-            s.set_read_timeout(Some(timeout.max(Duration::from_millis(1)))).unwrap();
-        }
-        loop {
-            match self.sock.read() {
-                Ok(Message::Text(t)) => return Some(t.to_string()),
-                Ok(Message::Close(_)) | Err(_) => return None,
-                Ok(_) => {}
-            }
-        }
-    }
-
-    /// The next frame with this event name, skipping others (presence ephemerals etc.).
-    fn expect(&mut self, event: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.recv(left.max(Duration::from_millis(1))) {
-                Got::Frame(f) if f["event"] == event => return f,
-                Got::Frame(_) => {}
-                other => panic!("waiting for {event}: {other:?}"),
-            }
-            assert!(Instant::now() < deadline, "no {event} within 10 s");
-        }
-    }
-
-    /// Frames with this event name arriving within `window`.
-    fn collect(&mut self, event: &str, window: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + window;
-        let mut out = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.recv(left.max(Duration::from_millis(1))) {
-                Got::Frame(f) if f["event"] == event => out.push(f),
-                Got::Frame(_) => {}
-                _ => break,
-            }
-        }
-        out
-    }
-
-    /// The close code, skipping frames before it.
-    fn expect_close(&mut self) -> u16 {
-        loop {
-            match self.recv(Duration::from_secs(10)) {
-                Got::Frame(_) => {}
-                Got::Closed(code) => return code,
-                Got::Nothing => panic!("not closed within 10 s"),
-            }
-        }
-    }
-
-    fn close(mut self) {
-        let _ = self.sock.close(Some(CloseFrame { code: 1000.into(), reason: "bye".into() }));
-        let _ = self.recv(Duration::from_millis(500));
-    }
+/// A Socket.IO socket by hand: the open packet, then CONNECT with `auth`; returns the socket
+/// and the server's answer to CONNECT.
+fn eio_connect(auth: Value) -> (Ws, String) {
+    let mut ws = Ws::open("/v1/updates/?EIO=4&transport=websocket", &[]);
+    assert!(ws.recv_raw(Duration::from_secs(5)).is_some_and(|p| p.starts_with('0')), "no open packet");
+    ws.send_text(&format!("40{auth}"));
+    let answer = ws.recv_raw(Duration::from_secs(5)).expect("an answer to CONNECT");
+    (ws, answer)
 }
 
 fn broadcast(token: &str, message: Value, filter: Value) -> Value {
@@ -238,14 +123,27 @@ fn unauthenticated_sockets_are_closed_after_5_seconds() {
     assert!(waited >= Duration::from_millis(4500) && waited < Duration::from_secs(8), "{waited:?}");
 }
 
+/// The limit is the account plan's `wsConnectionsPerUser`; Socket.IO clients beyond it get a
+/// CONNECT_ERROR, raw ones close 4005.
 #[test]
 fn too_many_connections_close_4005() {
     let a = server().new_account();
-    let limit: usize = MAX_CONNECTIONS.parse().unwrap();
-    let open: Vec<Ws> = (0..limit).map(|_| Ws::connected(&a.token, "user-scoped", None)).collect();
+    let limit = 6;
+    limit_connections(&a.token, limit);
+    let mut open: Vec<Ws> = (0..limit - 1).map(|_| Ws::connected(&a.token, "user-scoped", None)).collect();
+    let (sio, answer) = eio_connect(json!({"token": a.token}));
+    assert!(answer.starts_with("40{\"sid\":"), "{answer}");
+    open.push(sio);
     assert_eq!(Ws::bearer(&a.token, "user-scoped", None).expect_close(), 4005);
+    let (mut refused, answer) = eio_connect(json!({"token": a.token}));
+    assert_eq!(answer, r#"44{"message":"Too many connections"}"#);
+    assert_eq!(refused.expect_close(), 4005);
     let r = server().get("/v1/websocket/stats", Some(&a.token));
     assert_eq!(r.body["totalConnections"], limit);
+    // Another account on the basic plan is not limited by this one's plan.
+    let b = server().new_account();
+    let others: Vec<Ws> = (0..limit + 1).map(|_| Ws::connected(&b.token, "user-scoped", None)).collect();
+    others.into_iter().for_each(Ws::close);
     for ws in open {
         ws.close();
     }
@@ -586,4 +484,162 @@ fn engine_io_heartbeat_comes_from_the_server() {
     ws.send_text("3");
     ws.send_text("41");
     ws.close();
+}
+
+fn artifact_id() -> String {
+    let h: String = random_bytes::<16>().iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+}
+
+/// The artifact events answer with upstream's ack shapes, run the HTTP routes' ops (same rows,
+/// same updates) and keep accounts apart.
+#[test]
+fn artifact_socket_events_share_the_http_ops() {
+    let (a, b) = (server().new_account(), server().new_account());
+    let mut app = Ws::connected(&a.token, "user-scoped", None);
+    let mut other = Ws::connected(&a.token, "user-scoped", None);
+    let call = |ws: &mut Ws, event: &str, data: Value| -> Value {
+        let id = random_id();
+        ws.send(json!({"event": event, "ackId": id, "data": data}));
+        ws.expect_where(Duration::from_secs(10), |f| f["event"] == "ack" && f["ackId"] == id.as_str())["ack"].clone()
+    };
+    let id = artifact_id();
+    let created = call(
+        &mut app,
+        "artifact-create",
+        json!({"id": id, "header": "aA==", "body": "Yg==", "dataEncryptionKey": "aw=="}),
+    );
+    assert_eq!(created["result"], "success", "{created}");
+    assert_eq!(
+        (&created["artifact"]["id"], &created["artifact"]["headerVersion"], &created["artifact"]["body"]),
+        (&json!(id), &json!(1), &json!("Yg=="))
+    );
+    let u = other.expect("update");
+    assert_eq!(u["data"]["body"]["t"], "new-artifact");
+    assert_eq!(u["data"]["body"]["artifactId"], id.as_str());
+    let http = server().get(&format!("/v1/artifacts/{id}"), Some(&a.token));
+    assert_eq!(http.body["header"], "aA==");
+    // Idempotent create: the same artifact back, no second event.
+    let again =
+        call(&mut app, "artifact-create", json!({"id": id, "header": "x", "body": "x", "dataEncryptionKey": "x"}));
+    assert_eq!(again["artifact"]["header"], "aA==");
+
+    let read = call(&mut app, "artifact-read", json!({"artifactId": id}));
+    assert_eq!(read["result"], "success");
+    assert_eq!(read["artifact"], created["artifact"]);
+
+    let updated =
+        call(&mut app, "artifact-update", json!({"artifactId": id, "header": {"data": "aDI=", "expectedVersion": 1}}));
+    assert_eq!(updated, json!({"result": "success", "header": {"version": 2, "data": "aDI="}}));
+    let u = other.expect("update");
+    assert_eq!(
+        u["data"]["body"],
+        json!({"t": "update-artifact", "artifactId": id, "header": {"value": "aDI=", "version": 2}})
+    );
+    let stale = call(
+        &mut app,
+        "artifact-update",
+        json!({"artifactId": id, "header": {"data": "x", "expectedVersion": 1}, "body": {"data": "y", "expectedVersion": 1}}),
+    );
+    assert_eq!(stale, json!({"result": "version-mismatch", "header": {"currentVersion": 2, "currentData": "aDI="}}));
+    assert_eq!(server().get(&format!("/v1/artifacts/{id}"), Some(&a.token)).body["headerVersion"], 2);
+
+    // Bad input and other accounts' ids are error acks, never a dropped socket.
+    let mut b_ws = Ws::connected(&b.token, "user-scoped", None);
+    let foreign = call(&mut b_ws, "artifact-read", json!({"artifactId": id}));
+    assert_eq!(foreign, json!({"result": "error", "message": "Artifact not found"}));
+    let taken =
+        call(&mut b_ws, "artifact-create", json!({"id": id, "header": "h", "body": "b", "dataEncryptionKey": "k"}));
+    assert_eq!(taken["result"], "error");
+    assert_eq!(call(&mut b_ws, "artifact-delete", json!({"artifactId": id}))["result"], "error");
+    assert_eq!(
+        call(&mut app, "artifact-create", json!({"id": "nope", "header": "h", "body": "b", "dataEncryptionKey": "k"}))
+            ["result"],
+        "error"
+    );
+    assert_eq!(call(&mut app, "artifact-update", json!({"artifactId": id}))["result"], "error");
+    assert_eq!(call(&mut app, "artifact-read", json!({}))["result"], "error");
+
+    assert_eq!(call(&mut app, "artifact-delete", json!({"artifactId": id})), json!({"result": "success"}));
+    assert_eq!(other.expect("update")["data"]["body"], json!({"t": "delete-artifact", "artifactId": id}));
+    server().get(&format!("/v1/artifacts/{id}"), Some(&a.token)).assert_error(404);
+    assert_eq!(call(&mut app, "artifact-read", json!({"artifactId": id}))["result"], "error");
+    for ws in [app, other, b_ws] {
+        ws.close();
+    }
+}
+
+fn random_id() -> String {
+    random_bytes::<6>().iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Frames over `maxPayload` (1e6 bytes) close the socket with 1009, whichever way it came in
+/// (straight to the object, or relayed by the worker before or after CONNECT); the account's
+/// other sockets carry on and the object forgets the closed ones.
+#[test]
+fn oversize_frames_close_the_socket_cleanly() {
+    let a = server().new_account();
+    let mut keeper = Ws::connected(&a.token, "user-scoped", None);
+    let big = "x".repeat(1_000_001);
+    let fits = "y".repeat(999_000);
+
+    // Straight to the object (header auth).
+    let mut direct = Ws::connected(&a.token, "user-scoped", None);
+    direct.send(json!({"event": "app-state", "data": {"state": fits}}));
+    direct.send(json!({"event": "ping", "ackId": "p"}));
+    assert_eq!(direct.expect("ack")["ackId"], "p", "a frame under the limit is served");
+    direct.send_text(&big);
+    assert_eq!(direct.expect_close(), 1009);
+
+    // Relayed, before CONNECT.
+    let mut early = Ws::open("/v1/updates/?EIO=4&transport=websocket", &[]);
+    assert!(early.recv_raw(Duration::from_secs(5)).is_some());
+    early.send_text(&big);
+    assert_eq!(early.expect_close(), 1009);
+
+    // Relayed, after CONNECT: an event one byte over the limit.
+    let (mut relayed, answer) = eio_connect(json!({"token": a.token}));
+    assert!(answer.starts_with("40"), "{answer}");
+    let packet = format!("42{}", json!(["app-state", {"state": ""}]));
+    let pad = 1_000_001 - packet.len();
+    relayed.send_text(&format!("42{}", json!(["app-state", {"state": "z".repeat(pad)}])));
+    assert_eq!(relayed.expect_close(), 1009);
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = server().get("/v1/websocket/stats", Some(&a.token));
+        if stats.body["totalConnections"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "closed sockets still counted: {}", stats.text);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    keeper.send(json!({"event": "ping", "ackId": "k"}));
+    assert_eq!(keeper.expect("ack")["ackId"], "k");
+    keeper.close();
+}
+
+/// A relayed Socket.IO client that vanishes (no close frame) is cleaned up on both sides: the
+/// object drops its socket, and its machine goes offline for the user's other sockets.
+#[test]
+fn a_vanished_relayed_client_leaves_the_object() {
+    let a = server().new_account();
+    let mut user = Ws::connected(&a.token, "user-scoped", None);
+    let (daemon, answer) =
+        eio_connect(json!({"token": a.token, "clientType": "machine-scoped", "machineId": "m-gone"}));
+    assert!(answer.starts_with("40"), "{answer}");
+    let online = |on: bool| {
+        move |f: &Value| {
+            f["event"] == "ephemeral"
+                && f["data"]["type"] == "machine-activity"
+                && f["data"]["id"] == "m-gone"
+                && f["data"]["active"] == on
+        }
+    };
+    user.expect_where(Duration::from_secs(5), online(true));
+    assert_eq!(server().get("/v1/websocket/stats", Some(&a.token)).body["totalConnections"], 2);
+    daemon.vanish();
+    user.expect_where(Duration::from_secs(10), online(false));
+    assert_eq!(server().get("/v1/websocket/stats", Some(&a.token)).body["totalConnections"], 1);
+    user.close();
 }

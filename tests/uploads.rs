@@ -370,3 +370,65 @@ fn another_accounts_files_are_404() {
     // Still there for its owner.
     assert_eq!(app.get(&format!("/v1/uploads/{id}/download"), Some(&a.token)).text, "secret");
 }
+
+/// Puts the account on a test plan with an upload quota of `max` bytes.
+fn limit_uploads(app: &TestApp, token: &str, max: u64) {
+    let plan = format!("test-upload-{max}");
+    app.d1(&format!(
+        "INSERT OR IGNORE INTO plans (id, name, devices_per_account, ws_connections_per_user, upload_bytes_per_account, sort_order)
+         VALUES ('{plan}', 'Test', 3, 20, {max}, 90)"
+    ));
+    app.d1(&format!("UPDATE accounts SET plan = '{plan}' WHERE id = '{}'", user_id_of(token)));
+}
+
+fn assert_quota_refused(r: &Resp, max: u64) {
+    r.assert_error(403);
+    assert_eq!(r.body["error"], "Upload quota exceeded", "{}", r.text);
+    assert_eq!((r.body["limit"].as_str(), r.body["max"].as_u64()), (Some("uploadBytesPerAccount"), Some(max)));
+}
+
+/// The plan's upload quota counts every stored byte plus the new file (a reuseKey swap frees the
+/// replaced one first); a refused upload stores nothing and changes nothing.
+#[test]
+fn uploads_stop_at_the_plans_quota() {
+    let app = server();
+    let a = app.new_account();
+    let user = user_id_of(&a.token);
+    limit_uploads(app, &a.token, 100);
+    let text = |n: usize| vec![b'q'; n];
+    assert_eq!(upload(app, &a.token, ("doc.txt", "text/plain", &text(60)), &[("reuseKey", "doc")]).status, 200);
+    assert_quota_refused(&upload(app, &a.token, ("b.txt", "text/plain", &text(41)), &[]), 100);
+    assert_eq!(stored_objects(app, &a.token), (1, vec![]), "the refused file's object is removed");
+    assert_eq!(upload(app, &a.token, ("c.txt", "text/plain", &text(40)), &[]).status, 200, "exactly the quota fits");
+
+    // Replacing the 60-byte doc with 70 bytes would make 110: refused, and the old doc stays.
+    assert_quota_refused(&upload(app, &a.token, ("doc.txt", "text/plain", &text(70)), &[("reuseKey", "doc")]), 100);
+    let files = app.get("/v1/uploads", Some(&a.token)).body["files"].as_array().unwrap().clone();
+    let doc: Vec<&Value> = files.iter().filter(|f| f["reuseKey"] == "doc").collect();
+    assert_eq!((files.len(), doc.len(), doc[0]["size"].as_u64()), (2, 1, Some(60)));
+    // With 50 bytes it fits once the old one is freed.
+    assert_eq!(upload(app, &a.token, ("doc.txt", "text/plain", &text(50)), &[("reuseKey", "doc")]).status, 200);
+    assert_eq!(stored_objects(app, &a.token), (2, vec![]));
+
+    // The avatar counts too; a refused one leaves the account as it was.
+    let seq = |app: &TestApp| app.d1(&format!("SELECT seq, avatar FROM accounts WHERE id = '{user}'"))[0].clone();
+    let before = seq(app);
+    let r = send(app, "/v1/uploads/avatar", &a.token, &form(Some(("me.png", "image/png", &png(8, 8))), &[]));
+    assert_quota_refused(&r, 100);
+    assert_eq!(seq(app), before);
+    assert_eq!(stored_objects(app, &a.token), (2, vec![]));
+
+    // Racing uploads never overshoot: 10 × 30 bytes into 100 leaves exactly 3.
+    let b = app.new_account();
+    limit_uploads(app, &b.token, 100);
+    let threads: Vec<_> = (0..10)
+        .map(|_| {
+            let token = b.token.clone();
+            std::thread::spawn(move || upload(server(), &token, ("r.txt", "text/plain", &[b'r'; 30]), &[]).status)
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 7, "{statuses:?}");
+    assert_eq!(stored_objects(app, &b.token), (3, vec![]));
+}

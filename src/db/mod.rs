@@ -2,6 +2,7 @@
 //! `JsValue`s itself.
 
 pub mod access_keys;
+pub mod artifacts;
 pub mod machines;
 pub mod messages;
 pub mod plans;

@@ -36,10 +36,18 @@ impl PlanLimits {
     }
 }
 
-/// SQL for the device limit of the account `account_expr` (an SQL expression), for guards that
-/// check the limit in the same statement as the insert.
+/// SQL for one limit column of the plan of the account `account_expr` (an SQL expression), for
+/// guards that check the limit in the same statement as the insert.
+fn limit_sql(column: &str, account_expr: &str) -> String {
+    format!("(SELECT {column} FROM plans WHERE id IN ((SELECT plan FROM accounts WHERE id = {account_expr}), 'basic') ORDER BY id = 'basic' LIMIT 1)")
+}
+
 pub fn device_limit_sql(account_expr: &str) -> String {
-    format!("(SELECT devices_per_account FROM plans WHERE id IN ((SELECT plan FROM accounts WHERE id = {account_expr}), 'basic') ORDER BY id = 'basic' LIMIT 1)")
+    limit_sql("devices_per_account", account_expr)
+}
+
+pub fn upload_limit_sql(account_expr: &str) -> String {
+    limit_sql("upload_bytes_per_account", account_expr)
 }
 
 /// The limits of the user's plan; an account naming an unknown plan gets 'basic'.

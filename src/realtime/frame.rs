@@ -9,7 +9,10 @@ use super::conn::Framing;
 /// client drops the socket after interval + timeout without one.
 pub const PING_INTERVAL_MS: i64 = 25_000;
 pub const PING_TIMEOUT_MS: i64 = 20_000;
+/// The largest client frame (Socket.IO's `maxPayload`, for both framings); larger ones close
+/// the socket with [`MESSAGE_TOO_BIG`].
 pub const MAX_PAYLOAD: u64 = 1_000_000;
+pub const MESSAGE_TOO_BIG: u16 = 1009;
 
 /// What a client sent, framing aside.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,10 +111,14 @@ fn parse_eio(text: &str) -> Incoming {
         '0' => Incoming::Connect(payload.unwrap_or(Value::Null)),
         '1' => Incoming::Disconnect,
         '2' => match payload {
-            Some(Value::Array(mut args)) if args.first().is_some_and(Value::is_string) => {
-                let data = if args.len() > 1 { args.swap_remove(1) } else { Value::Null };
-                let Value::String(name) = args.swap_remove(0) else { unreachable!("checked above") };
-                Incoming::Event { name, data, ack: id.map(AckId::Num) }
+            Some(Value::Array(args)) => {
+                let mut args = args.into_iter();
+                match (args.next(), args.next()) {
+                    (Some(Value::String(name)), data) => {
+                        Incoming::Event { name, data: data.unwrap_or(Value::Null), ack: id.map(AckId::Num) }
+                    }
+                    _ => Incoming::Malformed,
+                }
             }
             _ => Incoming::Malformed,
         },

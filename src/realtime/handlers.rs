@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::conn::ConnMeta;
 use crate::config::now_ms;
+use crate::db::artifacts::{self, NewArtifact, Part, Updated};
 use crate::db::messages::{self, NewMessage};
 use crate::db::{access_keys, machines, sessions, usage, Db};
 use crate::error::ApiError;
@@ -29,6 +30,11 @@ impl Throttle {
     /// Whether the last write is recent enough to skip this one.
     fn recent(&self, key: &str, now: i64) -> bool {
         self.last.get(key).is_some_and(|t| now - t < ALIVE_WRITE_EVERY_MS)
+    }
+
+    /// Drops what is known about a key (the sweep marked it inactive).
+    pub fn forget(&mut self, key: &str) {
+        self.last.remove(key);
     }
 
     fn record(&mut self, key: String, now: i64) {
@@ -53,6 +59,10 @@ pub fn is_data_event(name: &str) -> bool {
             | "machine-update-state"
             | "usage-report"
             | "access-key-get"
+            | "artifact-read"
+            | "artifact-create"
+            | "artifact-update"
+            | "artifact-delete"
     )
 }
 
@@ -125,6 +135,39 @@ struct UsageEvt {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct ArtifactIdEvt {
+    artifact_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtifactCreateEvt {
+    id: String,
+    header: String,
+    body: String,
+    data_encryption_key: String,
+}
+
+/// A part of `artifact-update`: `{data, expectedVersion}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtifactPartEvt {
+    data: String,
+    expected_version: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtifactUpdateEvt {
+    artifact_id: String,
+    #[serde(default)]
+    header: Option<ArtifactPartEvt>,
+    #[serde(default)]
+    body: Option<ArtifactPartEvt>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct AccessKeyEvt {
     session_id: String,
     machine_id: String,
@@ -191,12 +234,75 @@ pub async fn handle(
             (Some(v), Outbox::default())
         })
         .or_else(|e| Ok((Some(json!({"ok": false, "error": e.message})), Outbox::default()))),
+        "artifact-read" | "artifact-create" | "artifact-update" | "artifact-delete" => {
+            let (ack, outbox) = artifact_event(db, user, name, data)
+                .await
+                .unwrap_or_else(|e| (json!({"result": "error", "message": e.message}), Outbox::default()));
+            Ok((Some(ack), outbox))
+        }
         _ => Err(ApiError::bad_request(format!("Unknown event: {name}"))),
     };
     result.unwrap_or_else(|e: ApiError| {
         worker::console_log!("socket event {name} failed: {e}");
         (None, Outbox::default())
     })
+}
+
+/// The artifact events over the same ops as the HTTP routes; acks `{result: "success", ...}`,
+/// `{result: "version-mismatch", header?/body?: {currentVersion, currentData}}` or
+/// `{result: "error", message}` (upstream's shapes).
+async fn artifact_event(db: &Db, user: &str, name: &str, data: &Value) -> Result<(Value, Outbox), ApiError> {
+    match name {
+        "artifact-read" => {
+            let e: ArtifactIdEvt = parse(data)?;
+            let a = artifacts::get(db, user, &e.artifact_id).await?;
+            Ok((json!({"result": "success", "artifact": a.wire()}), Outbox::default()))
+        }
+        "artifact-create" => {
+            let e: ArtifactCreateEvt = parse(data)?;
+            let new = NewArtifact {
+                id: &e.id,
+                header: &e.header,
+                body: &e.body,
+                data_encryption_key: &e.data_encryption_key,
+            };
+            let (a, outbox) = artifacts::create(db, user, &new).await?;
+            Ok((json!({"result": "success", "artifact": a.wire()}), outbox))
+        }
+        "artifact-update" => {
+            let e: ArtifactUpdateEvt = parse(data)?;
+            let part = |p: Option<ArtifactPartEvt>| p.map(|p| Part { value: p.data, expected: p.expected_version });
+            let sent = |p: &Option<ArtifactPartEvt>| p.as_ref().map(|p| p.data.clone());
+            let (header_sent, body_sent) = (sent(&e.header), sent(&e.body));
+            let (updated, outbox) = artifacts::update(db, user, &e.artifact_id, part(e.header), part(e.body)).await?;
+            let mut ack = serde_json::Map::new();
+            match updated {
+                Updated::Applied { header, body } => {
+                    ack.insert("result".into(), "success".into());
+                    for (k, version, value) in [("header", header, header_sent), ("body", body, body_sent)] {
+                        if let (Some(version), Some(value)) = (version, value) {
+                            ack.insert(k.into(), json!({"version": version, "data": value}));
+                        }
+                    }
+                }
+                Updated::Mismatch { header, body } => {
+                    ack.insert("result".into(), "version-mismatch".into());
+                    for (k, current) in [("header", header), ("body", body)] {
+                        if let Some((version, value)) = current {
+                            ack.insert(k.into(), json!({"currentVersion": version, "currentData": value}));
+                        }
+                    }
+                }
+            }
+            Ok((Value::Object(ack), outbox))
+        }
+        "artifact-delete" => {
+            let e: ArtifactIdEvt = parse(data)?;
+            let outbox = artifacts::delete(db, user, &e.artifact_id).await?;
+            Ok((json!({"result": "success"}), outbox))
+        }
+        _ => Err(ApiError::bad_request(format!("Unknown event: {name}"))),
+    }
 }
 
 /// Stored as content `{t:'encrypted', c: message}`; the sender does not get its own echo.
@@ -279,5 +385,10 @@ mod tests {
         let u: UsageEvt = parse(&json!({"key": "claude-session", "sessionId": "s", "tokens": {}, "cost": {}})).unwrap();
         assert_eq!(u.session_id.as_deref(), Some("s"));
         assert!(is_data_event("machine-update-state") && !is_data_event("rpc-call"));
+        let u: ArtifactUpdateEvt =
+            parse(&json!({"artifactId": "a", "body": {"data": "b", "expectedVersion": 2}})).unwrap();
+        assert!(u.header.is_none() && u.body.is_some_and(|b| b.expected_version == 2));
+        assert!(parse::<ArtifactUpdateEvt>(&json!({"artifactId": "a", "header": {"data": "h"}})).is_err());
+        assert!(parse::<ArtifactIdEvt>(&json!({})).is_err() && is_data_event("artifact-delete"));
     }
 }

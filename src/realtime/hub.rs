@@ -2,9 +2,14 @@
 //! framing, filters, ordering and RPC bookkeeping live in the sibling modules.
 //!
 //! What survives hibernation: per-socket metadata in the socket attachment, socket tags (the
-//! delivery filters), and in the object's SQLite the catch-up window and the tickets. What lives
-//! only in memory is short-lived by construction: updates held ≤100 ms for ordering and RPC
-//! calls in flight (their handler is running, so the object stays awake meanwhile).
+//! delivery filters), and in the object's SQLite the catch-up window, the tickets and the
+//! timers. What lives only in memory is short-lived by construction: updates held ≤100 ms for
+//! ordering, RPC calls in flight (their handler is running, so the object stays awake
+//! meanwhile) and the plan's connection limit (cached for a minute).
+//!
+//! One alarm serves two timers kept in the `timers` table: the Engine.IO heartbeat (`ping`,
+//! while Socket.IO sockets are open) and the inactivity sweep (`sweep`, while something of the
+//! account is active; see `inactivity`). The alarm is always set for the earliest of them.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -15,28 +20,35 @@ use futures_util::future::{select, Either};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{
-    durable_object, Delay, DurableObject, Env, Method, Request, Response, Result, SqlStorageValue, State, Url,
-    WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+    durable_object, Delay, DurableObject, Env, Method, Request, Response, Result, ScheduledTime, SqlStorageValue,
+    State, Url, WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
 use super::conn::{self, machine_tag, type_tag, ClientType, ConnMeta, Framing, Identity, Reject, EIO_TAG};
 use super::frame::{self, AckId, Incoming, EIO_PING, PING_INTERVAL_MS};
 use super::handlers::{self, Throttle};
+use super::inactivity::{self, Schedule};
 use super::order::{window_covers, Sequencer};
 use super::rpc::{self, Pending, Target};
 use super::select::{Filter, Selection};
 use super::{random_id, send_rejection, sendable_close_code};
 use crate::config::now_ms;
 use crate::crypto::util::random_token;
-use crate::db::Db;
-use crate::events::{machines, presence, Outbox, Recipients, Update};
+use crate::db::{first_row, plans, rows, Db};
+use crate::error::ApiError;
+use crate::events::{machines, presence, sessions, Outbox, Recipients, Update};
 
 /// How long a later seq waits for a missing earlier one.
 const ORDER_HOLD_MS: i64 = 100;
 /// Updates kept for reconnecting clients.
 const RING_SIZE: i64 = 500;
 pub const TICKET_TTL_MS: i64 = 30_000;
-const DEFAULT_MAX_CONNECTIONS: usize = 100;
+/// How long the plan's connection limit is trusted before D1 is read again.
+const PLAN_CACHE_MS: i64 = 60_000;
+/// The basic plan's limit, used only while D1 cannot be read and nothing is cached.
+const FALLBACK_MAX_CONNECTIONS: usize = 20;
+const PING_TIMER: &str = "ping";
+const SWEEP_TIMER: &str = "sweep";
 /// The raw framing's heartbeat, answered by the runtime without waking the object.
 const PING: &str = r#"{"event":"ping"}"#;
 const PONG: &str = r#"{"event":"pong"}"#;
@@ -47,6 +59,7 @@ pub struct UserHub {
     env: Env,
     inner: RefCell<Inner>,
     throttle: RefCell<Throttle>,
+    inactivity: Schedule,
 }
 
 struct Inner {
@@ -55,6 +68,8 @@ struct Inner {
     calls: Pending<oneshot::Sender<Value>>,
     /// RPC calls waiting for a socket to register their method.
     waiters: Vec<(String, oneshot::Sender<()>)>,
+    /// The plan's connection limit and when it was read.
+    conn_limit: Option<(usize, i64)>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +97,7 @@ impl DurableObject for UserHub {
         for ddl in [
             "CREATE TABLE IF NOT EXISTS ring (seq INTEGER PRIMARY KEY, recipients TEXT NOT NULL, skip TEXT, payload TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS tickets (secret TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS timers (name TEXT PRIMARY KEY, at INTEGER NOT NULL)",
         ] {
             if let Err(e) = sql.exec(ddl, None::<Vec<SqlStorageValue>>) {
                 worker::console_error!("hub schema: {e}");
@@ -91,8 +107,14 @@ impl DurableObject for UserHub {
             state.set_websocket_auto_response(&pair);
         }
         let first_id = u64::from_le_bytes(crate::crypto::util::random_bytes::<8>()) % (1 << 40);
-        let inner = Inner { order: Sequencer::new(ORDER_HOLD_MS), calls: Pending::new(first_id), waiters: Vec::new() };
-        UserHub { state, env, inner: RefCell::new(inner), throttle: RefCell::new(Throttle::default()) }
+        let inner = Inner {
+            order: Sequencer::new(ORDER_HOLD_MS),
+            calls: Pending::new(first_id),
+            waiters: Vec::new(),
+            conn_limit: None,
+        };
+        let inactivity = Schedule::new(crate::config::var(&env, "INACTIVITY_TIMEOUT_MS").as_deref());
+        UserHub { state, env, inner: RefCell::new(inner), throttle: RefCell::new(Throttle::default()), inactivity }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -121,6 +143,11 @@ impl DurableObject for UserHub {
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
         let WebSocketIncomingMessage::String(text) = message else { return Ok(()) };
+        // Sockets authenticated at upgrade come straight here, unbounded by the lobby's relay.
+        if text.len() as u64 > frame::MAX_PAYLOAD {
+            ws.close(Some(frame::MESSAGE_TOO_BIG), Some("Message too big"))?;
+            return Ok(());
+        }
         let Some(meta) = ws.deserialize_attachment::<ConnMeta>()? else {
             ws.close(Some(4002), Some("Invalid handshake"))?;
             return Ok(());
@@ -167,14 +194,31 @@ impl DurableObject for UserHub {
         Ok(())
     }
 
-    /// The Engine.IO heartbeat: one alarm pings every Socket.IO socket of the account.
+    /// Runs the due timers, then sets the alarm for the earliest one left.
     async fn alarm(&self) -> Result<Response> {
-        let sockets = self.state.get_websockets_with_tag(EIO_TAG);
-        for ws in &sockets {
-            let _ = ws.send_with_str(EIO_PING);
+        let now = now_ms();
+        // No ping timer yet with Socket.IO sockets open (an object from before the timers
+        // existed) counts as due.
+        if self.timer(PING_TIMER).is_none_or(|t| t <= now) {
+            let sockets = self.state.get_websockets_with_tag(EIO_TAG);
+            for ws in &sockets {
+                let _ = ws.send_with_str(EIO_PING);
+            }
+            self.set_timer(PING_TIMER, (!sockets.is_empty()).then_some(now + PING_INTERVAL_MS));
         }
-        if !sockets.is_empty() {
-            self.state.storage().set_alarm(PING_INTERVAL_MS).await?;
+        if self.timer(SWEEP_TIMER).is_some_and(|t| t <= now) {
+            let next = match self.sweep(now).await {
+                Ok(next) => next,
+                Err(e) => {
+                    worker::console_error!("inactivity sweep failed: {e}");
+                    Some(self.inactivity.first(now))
+                }
+            };
+            self.set_timer(SWEEP_TIMER, next);
+        }
+        let next = [PING_TIMER, SWEEP_TIMER].into_iter().filter_map(|t| self.timer(t)).min();
+        if let Some(at) = next {
+            self.state.storage().set_alarm(at_time(at)).await?;
         }
         Response::ok("")
     }
@@ -198,7 +242,9 @@ impl UserHub {
                 return refuse(Reject::BadToken);
             }
         }
-        if self.state.get_websockets().len() >= self.max_connections() {
+        // Read before counting: nothing may run between the count and the accept.
+        let max = self.max_connections(&ident.user_id).await;
+        if self.state.get_websockets().len() >= max {
             return refuse(Reject::TooMany);
         }
         let meta = ConnMeta::new(random_id(16), &ident, now_ms());
@@ -236,16 +282,124 @@ impl UserHub {
         if let Some(machine) = &meta.machine_id {
             self.presence(machine, true);
         }
-        if meta.framing == Framing::Eio && self.state.storage().get_alarm().await?.is_none() {
-            self.state.storage().set_alarm(PING_INTERVAL_MS).await?;
+        if meta.framing == Framing::Eio {
+            self.start_timer(PING_TIMER, now_ms() + PING_INTERVAL_MS).await?;
         }
         Response::from_websocket(pair.client)
     }
 
-    fn max_connections(&self) -> usize {
-        crate::config::var(&self.env, "WS_MAX_CONNECTIONS")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+    /// The account plan's `wsConnectionsPerUser`, cached briefly.
+    async fn max_connections(&self, user_id: &str) -> usize {
+        let now = now_ms();
+        let cached = self.inner.borrow().conn_limit;
+        if let Some((max, _)) = cached.filter(|(_, at)| now - at < PLAN_CACHE_MS) {
+            return max;
+        }
+        let read = match Db::from_env(&self.env) {
+            Ok(db) => plans::plan_limits(&db, user_id).await,
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(limits) => {
+                let max = usize::try_from(limits.ws_connections_per_user).unwrap_or(0);
+                self.inner.borrow_mut().conn_limit = Some((max, now));
+                max
+            }
+            Err(e) => {
+                worker::console_error!("plan limits unavailable: {e}");
+                cached.map_or(FALLBACK_MAX_CONNECTIONS, |(max, _)| max)
+            }
+        }
+    }
+
+    fn timer(&self, name: &str) -> Option<i64> {
+        let sql = self.state.storage().sql();
+        let found = sql.exec("SELECT at AS s FROM timers WHERE name = ?", vec![SqlStorageValue::String(name.into())]);
+        found.and_then(|c| c.to_array::<SeqRow>()).ok().and_then(|r| r.into_iter().next()).and_then(|r| r.s)
+    }
+
+    fn set_timer(&self, name: &str, at: Option<i64>) {
+        let sql = self.state.storage().sql();
+        let name = SqlStorageValue::String(name.into());
+        let done = match at {
+            Some(at) => sql.exec("INSERT OR REPLACE INTO timers (name, at) VALUES (?, ?)", vec![name, at.into()]),
+            None => sql.exec("DELETE FROM timers WHERE name = ?", vec![name]),
+        };
+        if let Err(e) = done {
+            worker::console_error!("timer: {e}");
+        }
+    }
+
+    /// Starts a timer unless it is running, and makes sure the alarm fires by then.
+    async fn start_timer(&self, name: &str, at: i64) -> Result<()> {
+        let now = now_ms();
+        let wake = match self.timer(name) {
+            Some(t) if t >= now => return Ok(()),
+            // Overdue: its alarm was lost; run it now.
+            Some(_) => now,
+            None => {
+                self.set_timer(name, Some(at));
+                at
+            }
+        };
+        let storage = self.state.storage();
+        match storage.get_alarm().await? {
+            Some(t) if t <= wake => Ok(()),
+            _ => storage.set_alarm(at_time(wake)).await,
+        }
+    }
+
+    /// Marks this account's sessions and machines without a heartbeat for the timeout inactive,
+    /// tells the user-scoped sockets, and returns when to sweep next (none: nothing active).
+    async fn sweep(&self, now: i64) -> std::result::Result<Option<i64>, ApiError> {
+        #[derive(Deserialize)]
+        struct Stale {
+            id: String,
+            last_active_at: i64,
+        }
+        let Some(user) = self.state.id().name() else {
+            worker::console_error!("inactivity sweep: the object has no name");
+            return Ok(None);
+        };
+        let db = Db::from_env(&self.env)?;
+        let cutoff = self.inactivity.cutoff(now);
+        let results = db
+            .batch(vec![
+                db.stmt(
+                    "UPDATE sessions SET active = 0 WHERE account_id = ?1 AND active = 1 AND deleted_at IS NULL
+                     AND last_active_at < ?2 RETURNING id, last_active_at",
+                    crate::args![&user, cutoff],
+                )?,
+                db.stmt(
+                    "UPDATE machines SET active = 0 WHERE account_id = ?1 AND active = 1 AND last_active_at < ?2
+                     RETURNING id, last_active_at",
+                    crate::args![&user, cutoff],
+                )?,
+                db.stmt(
+                    "SELECT MIN(t) AS s FROM (
+                       SELECT MIN(last_active_at) AS t FROM sessions WHERE account_id = ?1 AND active = 1 AND deleted_at IS NULL
+                       UNION ALL SELECT MIN(last_active_at) FROM machines WHERE account_id = ?1 AND active = 1)",
+                    crate::args![&user],
+                )?,
+            ])
+            .await?;
+        let (stale_sessions, stale_machines): (Vec<Stale>, Vec<Stale>) = (rows(&results[0])?, rows(&results[1])?);
+        let oldest = first_row::<SeqRow>(&results[2])?.and_then(|r| r.s);
+        let mut outbox = Outbox::default();
+        {
+            // A heartbeat after this must reach D1 again, whatever the write throttle says.
+            let mut throttle = self.throttle.borrow_mut();
+            for s in &stale_sessions {
+                throttle.forget(&format!("s:{}", s.id));
+                outbox = outbox.ephemeral(sessions::activity(&s.id, false, s.last_active_at, false), Recipients::User);
+            }
+            for m in &stale_machines {
+                throttle.forget(&format!("m:{}", m.id));
+                outbox = outbox.ephemeral(machines::machine_activity(&m.id, false, m.last_active_at), Recipients::User);
+            }
+        }
+        self.publish(outbox).await;
+        Ok(self.inactivity.next(now, oldest))
     }
 
     fn ticket(&self) -> Result<Response> {
@@ -320,6 +474,12 @@ impl UserHub {
     }
 
     async fn publish(&self, outbox: Outbox) {
+        if inactivity::marks_active(&outbox) {
+            let first = self.inactivity.first(now_ms());
+            if let Err(e) = self.start_timer(SWEEP_TIMER, first).await {
+                worker::console_error!("arming the inactivity sweep: {e}");
+            }
+        }
         self.prime_order();
         let now = now_ms();
         let ready: Vec<Update> = {
@@ -550,10 +710,10 @@ impl UserHub {
             let sockets = self.sockets();
             let metas: Vec<ConnMeta> = sockets.iter().map(|(_, m)| m.clone()).collect();
             match rpc::pick(&metas, method, &caller.id) {
-                Target::Found(m) => {
-                    let found = sockets.into_iter().find(|(_, s)| s.id == m.id).expect("picked from these sockets");
-                    break found;
-                }
+                Target::Found(m) => match sockets.into_iter().find(|(_, s)| s.id == m.id) {
+                    Some(found) => break found,
+                    None => return fail("RPC method not available"),
+                },
                 Target::OnlySelf => return fail("Cannot call an RPC method served by the calling socket"),
                 Target::Missing => {
                     let left = give_up - now_ms();
@@ -591,4 +751,9 @@ impl UserHub {
             let _ = tx.send(value);
         }
     }
+}
+
+/// An absolute alarm time (epoch ms).
+fn at_time(at: i64) -> ScheduledTime {
+    ScheduledTime::new(worker::js_sys::Date::new(&worker::wasm_bindgen::JsValue::from_f64(at as f64)))
 }

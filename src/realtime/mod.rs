@@ -9,6 +9,7 @@ pub mod conn;
 pub mod frame;
 pub mod handlers;
 pub mod hub;
+pub mod inactivity;
 pub mod lobby;
 pub mod order;
 pub mod rpc;

@@ -16,7 +16,8 @@ use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
-use crate::db::{bump_account_seq, bump_account_seq_if, first_row, rows, Db, SeqRow};
+use crate::db::plans::{plan_limits, upload_limit_sql};
+use crate::db::{bump_account_seq, bump_account_seq_if, first_row, guard, rows, Db, SeqRow};
 use crate::error::{ApiError, ApiResult};
 use crate::events::account::field_changed;
 use crate::storage::range::{none_match, parse_range, RangeRequest};
@@ -27,13 +28,13 @@ use crate::{args, h};
 pub fn routes() -> Vec<Route> {
     vec![
         route(Method::Post, "/v1/uploads", Access::User, h!(upload))
-            .doc("uploads", "Upload a file (multipart/form-data: file, category, reuseKey)")
+            .doc("uploads", "Upload a file (multipart/form-data: file, category, reuseKey); 403 beyond the plan's upload quota")
             .returns(upload_response),
         route(Method::Get, "/v1/uploads", Access::User, h!(list))
             .doc("uploads", "List the caller's files (category, cursor, limit 1-200)")
             .returns(list_response),
         route(Method::Post, "/v1/uploads/avatar", Access::User, h!(upload_avatar))
-            .doc("uploads", "Upload the profile avatar (multipart/form-data: file) and set it on the account")
+            .doc("uploads", "Upload the profile avatar (multipart/form-data: file) and set it on the account; 403 beyond the plan's upload quota")
             .returns(avatar_response),
         route(Method::Post, "/v1/uploads/sweep", Access::User, h!(sweep))
             .doc("uploads", "Remove the caller's stored objects that no file references (after a failed write)")
@@ -221,8 +222,9 @@ fn validate<'a>(content_type: &str, body: &'a [u8], fixed: Option<Category>) -> 
     Ok(Incoming { category, reuse_key, original_name, kind, data: file.data })
 }
 
-/// Reads, validates and stores the multipart body; `extra` adds statements to the swap batch
-/// (after the row insert) and gets the new row to build them.
+/// Reads, validates and stores the multipart body within the plan's upload quota (403 beyond
+/// it); `extra` adds statements to the swap batch (after the row insert) and gets the new row
+/// to build them; their results are returned.
 async fn store(
     ctx: &mut Ctx,
     fixed: Option<Category>,
@@ -271,9 +273,16 @@ async fn store(
         "DELETE FROM uploaded_files WHERE account_id = ?1 AND reuse_key = ?2 RETURNING path",
         args![&user, &row.reuse_key],
     )?];
+    // The plan's quota is checked by the insert itself, after the swap freed the replaced file:
+    // concurrent uploads cannot both squeeze under it. The guard then rolls the whole batch back
+    // (the swap included) when the insert did not happen.
     stmts.push(db.stmt(
-        "INSERT INTO uploaded_files (id, account_id, path, category, original_name, content_type, size, etag, width, height, reuse_key, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+        &format!(
+            "INSERT INTO uploaded_files (id, account_id, path, category, original_name, content_type, size, etag, width, height, reuse_key, created_at, updated_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12
+             WHERE (SELECT COALESCE(SUM(size), 0) FROM uploaded_files WHERE account_id = ?2) + ?7 <= {}",
+            upload_limit_sql("?2")
+        ),
         args![
             &row.id,
             &user,
@@ -289,15 +298,22 @@ async fn store(
             now
         ],
     )?);
+    stmts.push(guard(&db, "EXISTS (SELECT 1 FROM uploaded_files WHERE id = ?1)", args![&row.id])?);
+    let fixed = stmts.len();
     stmts.extend(extra(&db, &row)?);
-    let results = match db.batch(stmts).await {
-        Ok(r) => r,
-        Err(e) => {
+    let mut results = match db.batch_guarded(stmts).await {
+        Ok(Some(r)) => r,
+        refused_or_failed => {
             // Nothing references the new object; remove it now (the sweep catches it otherwise).
             if let Err(del) = bucket.delete(&row.path).await {
                 worker::console_error!("orphan {} left after a failed batch: {del}", row.path);
             }
-            return Err(e);
+            // A failed batch answers its error; a rolled-back one is the quota.
+            refused_or_failed?;
+            let max = plan_limits(&db, &user).await?.upload_bytes_per_account;
+            return Err(ApiError::forbidden("Upload quota exceeded")
+                .with("limit", "uploadBytesPerAccount")
+                .with("max", max));
         }
     };
     let replaced: Vec<PathRow> = rows(&results[0])?;
@@ -306,7 +322,7 @@ async fn store(
             worker::console_error!("replaced object {} not deleted (sweep will): {e}", old.path);
         }
     }
-    Ok((row, results))
+    Ok((row, results.split_off(fixed)))
 }
 
 async fn upload(mut ctx: Ctx) -> ApiResult<Response> {
@@ -344,7 +360,7 @@ async fn upload_avatar(mut ctx: Ctx) -> ApiResult<Response> {
         ])
     })
     .await?;
-    let seq = first_row::<SeqRow>(&results[3])?.ok_or_else(|| ApiError::internal("seq bump returned nothing"))?.seq;
+    let seq = first_row::<SeqRow>(&results[1])?.ok_or_else(|| ApiError::internal("seq bump returned nothing"))?.seq;
     crate::realtime::publish(&ctx.env, &ctx.wctx, &user, field_changed(&user, seq, "avatar", avatar.clone()));
     let mut out = json!({
         "id": row.id, "path": row.path, "url": avatar["url"], "contentType": row.content_type, "size": row.size,
