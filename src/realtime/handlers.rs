@@ -31,12 +31,21 @@ impl Throttle {
         self.last.get(key).is_some_and(|t| now - t < ALIVE_WRITE_EVERY_MS)
     }
 
+    /// The machine went offline: its next heartbeat must reach D1 again.
+    pub fn machine_left(&mut self, machine_id: &str) {
+        self.last.remove(&machine_key(machine_id));
+    }
+
     fn record(&mut self, key: String, now: i64) {
         if self.last.len() > 1000 {
             self.last.retain(|_, t| now - *t < ALIVE_WRITE_EVERY_MS);
         }
         self.last.insert(key, now);
     }
+}
+
+fn machine_key(machine_id: &str) -> String {
+    format!("m:{machine_id}")
 }
 
 /// Whether `handle` serves this event.
@@ -241,7 +250,7 @@ async fn machine_alive(
     let e: MachineAliveEvt = parse(data)?;
     let now = now_ms();
     let Some(at) = sessions::heartbeat_time(e.time as i64, now) else { return Ok(Outbox::default()) };
-    let key = format!("m:{}", e.machine_id);
+    let key = machine_key(&e.machine_id);
     if throttle.borrow().recent(&key, now) {
         let body = events::machines::machine_activity(&e.machine_id, true, at);
         return Ok(Outbox::default().ephemeral(body, Recipients::User));
@@ -265,6 +274,10 @@ mod tests {
         assert!(t.recent("s:a", 1_000 + ALIVE_WRITE_EVERY_MS - 1));
         assert!(!t.recent("s:a", 1_000 + ALIVE_WRITE_EVERY_MS));
         assert!(!t.recent("s:b", 1_000));
+        t.record(machine_key("m1"), 1_000);
+        assert!(t.recent(&machine_key("m1"), 1_001));
+        t.machine_left("m1");
+        assert!(!t.recent(&machine_key("m1"), 1_001));
     }
 
     #[test]
