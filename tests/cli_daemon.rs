@@ -1,5 +1,6 @@
-//! The published Happy CLI (npm `happy`, pinned in tests/cli/package-lock.json), unchanged and
-//! headless, against the worker, as a user runs it: credentials in `$HAPPY_HOME_DIR/access.key`,
+//! The published Happy CLI (npm `happy` 1.2.5, pinned in tests/cli, and the older
+//! `happy-coder` 0.13 in tests/cli-legacy), unchanged and headless, against the worker, as a
+//! user runs it: credentials in `$HAPPY_HOME_DIR/access.key`,
 //! `happy daemon start-sync` in the foreground, `happy daemon stop`. What it does is observed the
 //! way the Happy app observes it: GET /v1/machines and a user-scoped socket (updates, presence
 //! ephemerals, `rpc-call` into the daemon). No Claude binary is needed for the daemon.
@@ -22,22 +23,44 @@ use tungstenite::{Message, WebSocket};
 /// pingInterval + pingTimeout of the open packet (25 s + 20 s as the worker announces them).
 const HEARTBEAT_WINDOW: Duration = Duration::from_secs(45);
 
-fn cli_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli")
+fn tests_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
 }
 
-/// `make setup` installs tests/cli; a bare `cargo test` does it here.
-fn ensure_cli_installed() {
-    let dir = cli_dir();
-    if dir.join("node_modules/happy/bin/happy.mjs").exists() {
-        return;
+/// A published CLI, pinned by the package-lock.json of its folder under tests/.
+struct Cli {
+    folder: &'static str,
+    package: &'static str,
+    version: &'static str,
+    /// `npm ci` accepts the lock (see the Makefile's tests/cli rule for the one it rejects).
+    npm_ci: bool,
+    /// The daemon's control server answers POST /status with `connected` (happy >= 1.2).
+    status_route: bool,
+}
+
+const HAPPY: Cli = Cli { folder: "cli", package: "happy", version: "1.2.5", npm_ci: false, status_route: true };
+/// happy-coder 0.13: the CLI of the socket `message` event, before v3 messages.
+const HAPPY_CODER: Cli =
+    Cli { folder: "cli-legacy", package: "happy-coder", version: "0.13.0", npm_ci: true, status_route: false };
+
+impl Cli {
+    fn bin(&self) -> PathBuf {
+        tests_dir().join(self.folder).join("node_modules").join(self.package).join("bin/happy.mjs")
     }
-    // Not `npm ci`: see the Makefile's tests/cli rule.
-    let ok = Command::new("npm")
-        .args(["install", "--no-save", "--no-fund", "--no-audit", "--ignore-scripts", "--prefix"])
-        .arg(&dir)
-        .status();
-    assert!(ok.is_ok_and(|s| s.success()), "npm ci --prefix tests/cli");
+
+    /// `make setup` installs it; a bare `cargo test` does it here.
+    fn ensure_installed(&self) {
+        if self.bin().exists() {
+            return;
+        }
+        let install: &[&str] = if self.npm_ci { &["ci"] } else { &["install", "--no-save"] };
+        let ok = Command::new("npm")
+            .args(install)
+            .args(["--no-fund", "--no-audit", "--ignore-scripts", "--prefix"])
+            .arg(tests_dir().join(self.folder))
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "installing tests/{}", self.folder);
+    }
 }
 
 /// Runs `"$@"` in the background and waits for it; kills the whole process group (this shell,
@@ -108,7 +131,7 @@ impl Machine {
     }
 
     /// `happy <args>` with this machine's environment, pointed at the worker.
-    fn happy(&self, app: &TestApp, args: &[&str], log: &str) -> Proc {
+    fn happy(&self, app: &TestApp, cli: &Cli, args: &[&str], log: &str) -> Proc {
         let out = std::fs::File::create(self.root.join(log)).unwrap();
         let mut cmd = Command::new("bash");
         cmd.arg("-c")
@@ -116,7 +139,7 @@ impl Machine {
             .arg("watchdog")
             .arg(std::process::id().to_string())
             .arg("node")
-            .arg(cli_dir().join("node_modules/happy/bin/happy.mjs"))
+            .arg(cli.bin())
             .args(args)
             .current_dir(&self.work)
             .env("HOME", self.root.join("home"))
@@ -133,16 +156,16 @@ impl Machine {
             .stderr(out)
             .process_group(0);
         let child = cmd.spawn().expect("bash and node");
-        Proc { child, what: format!("happy {}", args.join(" ")) }
+        Proc { child, what: format!("{} {}", cli.package, args.join(" ")) }
     }
 
-    fn start_daemon(&self, app: &TestApp, n: usize) -> Proc {
-        self.happy(app, &["daemon", "start-sync"], &format!("daemon-{n}.out"))
+    fn start_daemon(&self, app: &TestApp, cli: &Cli, n: usize) -> Proc {
+        self.happy(app, cli, &["daemon", "start-sync"], &format!("daemon-{n}.out"))
     }
 
     /// `happy daemon stop` (asks the daemon's control server to shut down, SIGKILL after 2 s).
-    fn stop_daemon(&self, app: &TestApp, n: usize) {
-        let mut stop = self.happy(app, &["daemon", "stop"], &format!("stop-{n}.out"));
+    fn stop_daemon(&self, app: &TestApp, cli: &Cli, n: usize) {
+        let mut stop = self.happy(app, cli, &["daemon", "stop"], &format!("stop-{n}.out"));
         let status = stop.wait(Duration::from_secs(30)).expect("`happy daemon stop` within 30 s");
         assert!(status.success(), "happy daemon stop: {status}\n{}", self.logs());
     }
@@ -199,7 +222,7 @@ impl Machine {
 
 /// tests/cli/box.mjs: the CLI's "dataKey" crypto (AES-256-GCM) with node's own crypto.
 fn node_box(args: &[&str]) -> String {
-    let out = Command::new("node").arg(cli_dir().join("box.mjs")).args(args).output().expect("node");
+    let out = Command::new("node").arg(tests_dir().join("cli/box.mjs")).args(args).output().expect("node");
     assert!(out.status.success(), "box.mjs {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
@@ -310,7 +333,17 @@ fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T
 
 #[test]
 fn published_cli_daemon_registers_serves_rpc_and_stops() {
-    ensure_cli_installed();
+    daemon_lifecycle(&HAPPY);
+}
+
+#[test]
+fn legacy_cli_daemon_registers_serves_rpc_and_stops() {
+    daemon_lifecycle(&HAPPY_CODER);
+}
+
+/// What a user does with the CLI's daemon, checked as the app sees it.
+fn daemon_lifecycle(cli: &Cli) {
+    cli.ensure_installed();
     let app = app();
     let account = app.new_account();
     let m = Machine::new(app, &account.token);
@@ -318,7 +351,7 @@ fn published_cli_daemon_registers_serves_rpc_and_stops() {
 
     // Start: POST /v1/machines (new-machine to the app), the machine-scoped socket, its
     // `machine-update-state` (update-machine with the daemon state) and presence.
-    let mut daemon = m.start_daemon(app, 1);
+    let mut daemon = m.start_daemon(app, cli, 1);
     let created = user.update("new-machine", None);
     let machine_id = created["body"]["machineId"].as_str().expect("machineId").to_string();
     let body = &created["body"];
@@ -340,7 +373,7 @@ fn published_cli_daemon_registers_serves_rpc_and_stops() {
         serde_json::from_str(&std::fs::read_to_string(m.happy_home.join("settings.json")).unwrap()).unwrap();
     assert_eq!(settings["machineId"], machine_id.as_str(), "the daemon registered the id it keeps");
     let metadata = m.decrypt(body["metadata"].as_str().unwrap());
-    assert_eq!(metadata["happyCliVersion"], "1.2.5");
+    assert_eq!(metadata["happyCliVersion"], cli.version);
     assert_eq!(metadata["happyHomeDir"], m.happy_home.to_str().unwrap());
 
     let connected_at = Instant::now();
@@ -354,13 +387,15 @@ fn published_cli_daemon_registers_serves_rpc_and_stops() {
     assert!(state["pid"].is_number() && state["httpPort"].is_number(), "{state}");
     user.activity(&machine_id, true, Duration::from_secs(30));
 
-    // The daemon counts itself connected only once the worker answered its `rpc-register`s
-    // with `rpc-registered` (happy@1.2.5).
-    let status = poll("daemon status connected:true", Duration::from_secs(30), || {
-        m.daemon_status().filter(|s| s["connected"] == true)
-    });
-    assert_eq!(status["machineId"], machine_id.as_str());
-    assert_eq!(status["serverUrl"], app.base.as_str());
+    // happy@1.2.5 counts itself connected only once the worker answered its `rpc-register`s
+    // with `rpc-registered`.
+    if cli.status_route {
+        let status = poll("daemon status connected:true", Duration::from_secs(30), || {
+            m.daemon_status().filter(|s| s["connected"] == true)
+        });
+        assert_eq!(status["machineId"], machine_id.as_str());
+        assert_eq!(status["serverUrl"], app.base.as_str());
+    }
 
     let listed = machines(app, &m.token);
     let mine = listed.iter().find(|x| x["id"] == machine_id.as_str()).expect("machine listed");
@@ -384,11 +419,13 @@ fn published_cli_daemon_registers_serves_rpc_and_stops() {
     let log = m.daemon_log();
     assert_eq!(log.matches("[API MACHINE] Connected to server").count(), 1, "reconnected:\n{}", m.logs());
     assert!(!log.contains("Disconnected from server"), "dropped:\n{}", m.logs());
-    assert_eq!(m.daemon_status().expect("daemon up")["connected"], true);
+    if cli.status_route {
+        assert_eq!(m.daemon_status().expect("daemon up")["connected"], true);
+    }
 
     // `happy daemon stop`: the daemon reports `shutting-down`, leaves, and the machine is
     // offline for the app both live and on refetch.
-    m.stop_daemon(app, 1);
+    m.stop_daemon(app, cli, 1);
     let exit = daemon.wait(Duration::from_secs(15)).expect("daemon exits after stop");
     assert!(exit.success(), "daemon exit: {exit}\n{}", m.logs());
     let left = user.activity(&machine_id, false, Duration::from_secs(15));
@@ -400,18 +437,54 @@ fn published_cli_daemon_registers_serves_rpc_and_stops() {
 
     // A restart reuses the machine (no new-machine), comes back active and stops again.
     user.clear();
-    let mut daemon = m.start_daemon(app, 2);
+    let mut daemon = m.start_daemon(app, cli, 2);
     user.activity(&machine_id, true, Duration::from_secs(30));
-    poll("restarted daemon connected:true", Duration::from_secs(30), || {
-        m.daemon_status().filter(|s| s["connected"] == true)
-    });
+    if cli.status_route {
+        poll("restarted daemon connected:true", Duration::from_secs(30), || {
+            m.daemon_status().filter(|s| s["connected"] == true)
+        });
+    }
     poll("restarted machine active", Duration::from_secs(10), || {
         machines(app, &m.token).into_iter().find(|x| x["id"] == machine_id.as_str() && x["active"] == true)
     });
     assert_eq!(machines(app, &m.token).len(), 1);
-    m.stop_daemon(app, 2);
+    m.stop_daemon(app, cli, 2);
     assert!(daemon.wait(Duration::from_secs(15)).is_some_and(|s| s.success()), "{}", m.logs());
     user.activity(&machine_id, false, Duration::from_secs(15));
     assert_eq!(machines(app, &m.token)[0]["active"], false);
     assert!(!user.unread.iter().any(|f| f["data"]["body"]["t"] == "new-machine"), "a restart is no new machine");
+}
+
+/// The app's "custom server" screen accepts a URL only after `GET <url>` (with `Cache-Control`
+/// and `Pragma`, so from the web app behind a CORS preflight) answers a body containing
+/// `Welcome to Happy Server!`.
+#[test]
+fn the_apps_custom_server_check_passes() {
+    let app = app();
+    let preflight = app.request(
+        "OPTIONS",
+        "/",
+        None,
+        None,
+        &[
+            ("Origin", "https://app.happy.engineering"),
+            ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "cache-control,pragma"),
+        ],
+    );
+    assert_eq!(preflight.status, 204);
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    let allowed = preflight.header("access-control-allow-headers").unwrap().to_ascii_lowercase();
+    for h in ["cache-control", "pragma", "authorization", "content-type", "x-happy-client"] {
+        assert!(allowed.contains(h), "{h} not allowed: {allowed}");
+    }
+    let r = app.request(
+        "GET",
+        "/",
+        None,
+        None,
+        &[("Accept", "text/plain"), ("Cache-Control", "no-cache"), ("Pragma", "no-cache")],
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("Welcome to Happy Server!"), "{}", r.text);
 }
