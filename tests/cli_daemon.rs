@@ -6,18 +6,17 @@
 //! ephemerals, `rpc-call` into the daemon). No Claude binary is needed for the daemon.
 
 mod common;
+#[path = "support/raw_socket.rs"]
+mod raw_socket;
 
-use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use raw_socket::RawSocket;
 use serde_json::{json, Value};
-use tungstenite::client::IntoClientRequest;
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
 
 /// The daemon's Socket.IO client drops a socket that gets no Engine.IO ping within
 /// pingInterval + pingTimeout of the open packet (25 s + 20 s as the worker announces them).
@@ -227,90 +226,27 @@ fn node_box(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// A user-scoped socket in the seed's raw framing (header auth), standing in for the app.
-/// Frames not asked for yet are kept, so the order in which independent events arrive does
-/// not matter.
-struct UserSocket {
-    sock: WebSocket<MaybeTlsStream<TcpStream>>,
-    unread: Vec<Value>,
+/// The next `update` whose body is `t` (for this machine, if given).
+fn update(user: &mut RawSocket, t: &str, machine_id: Option<&str>) -> Value {
+    user.wait_for(&format!("update {t}"), Duration::from_secs(30), |f| {
+        f["event"] == "update"
+            && f["data"]["body"]["t"] == t
+            && machine_id.is_none_or(|id| f["data"]["body"]["machineId"] == id)
+    })["data"]
+        .clone()
 }
 
-impl UserSocket {
-    fn open(app: &TestApp, token: &str) -> UserSocket {
-        let mut req = app.ws_url("/v1/updates").into_client_request().unwrap();
-        req.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
-        req.headers_mut().insert("X-Client-Type", "user-scoped".parse().unwrap());
-        let (sock, _) = tungstenite::connect(req).expect("upgrade");
-        let mut s = UserSocket { sock, unread: Vec::new() };
-        s.wait_for("connected", Duration::from_secs(10), |f| f["event"] == "connected");
-        s
-    }
+/// The next `machine-activity` ephemeral of this machine with this `active`.
+fn machine_activity(user: &mut RawSocket, machine_id: &str, active: bool, timeout: Duration) -> Value {
+    user.activity("machine-activity", machine_id, active, timeout)
+}
 
-    /// Forgets what arrived so far.
-    fn clear(&mut self) {
-        self.unread.clear();
-    }
-
-    fn send(&mut self, frame: Value) {
-        self.sock.send(Message::text(frame.to_string())).unwrap();
-    }
-
-    /// The first frame matching `want`, kept or new; panics after `timeout`.
-    fn wait_for(&mut self, what: &str, timeout: Duration, want: impl Fn(&Value) -> bool) -> Value {
-        if let Some(i) = self.unread.iter().position(&want) {
-            return self.unread.remove(i);
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "no {what} within {timeout:?}; got {:?}", self.unread);
-            if let MaybeTlsStream::Plain(s) = self.sock.get_mut() {
-                s.set_read_timeout(Some(left)).unwrap();
-            }
-            match self.sock.read() {
-                Ok(Message::Text(t)) => {
-                    let frame: Value = serde_json::from_str(&t).expect("JSON frame");
-                    if want(&frame) {
-                        return frame;
-                    }
-                    self.unread.push(frame);
-                }
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-                Err(e) => panic!("user socket failed while waiting for {what}: {e}"),
-            }
-        }
-    }
-
-    /// The next `update` whose body is `t` for this machine.
-    fn update(&mut self, t: &str, machine_id: Option<&str>) -> Value {
-        self.wait_for(&format!("update {t}"), Duration::from_secs(30), |f| {
-            f["event"] == "update"
-                && f["data"]["body"]["t"] == t
-                && machine_id.is_none_or(|id| f["data"]["body"]["machineId"] == id)
-        })["data"]
-            .clone()
-    }
-
-    /// The next `machine-activity` ephemeral of this machine with this `active`.
-    fn activity(&mut self, machine_id: &str, active: bool, timeout: Duration) -> Value {
-        self.wait_for(&format!("machine-activity active:{active}"), timeout, |f| {
-            f["event"] == "ephemeral"
-                && f["data"]["type"] == "machine-activity"
-                && f["data"]["id"] == machine_id
-                && f["data"]["active"] == active
-        })["data"]
-            .clone()
-    }
-
-    /// `rpc-call` as the app sends it; returns the ack.
-    fn rpc_call(&mut self, method: &str, params: &str) -> Value {
-        let ack_id = format!("rpc-{}", random_bytes::<4>().iter().map(|b| format!("{b:02x}")).collect::<String>());
-        self.send(json!({"event": "rpc-call", "ackId": ack_id, "data": {"method": method, "params": params}}));
-        self.wait_for("rpc-call ack", Duration::from_secs(40), |f| f["event"] == "ack" && f["ackId"] == ack_id)["ack"]
-            .clone()
-    }
+/// `rpc-call` as the app sends it; returns the ack.
+fn rpc_call(user: &mut RawSocket, method: &str, params: &str) -> Value {
+    let ack_id = format!("rpc-{}", random_bytes::<4>().iter().map(|b| format!("{b:02x}")).collect::<String>());
+    user.send(json!({"event": "rpc-call", "ackId": ack_id, "data": {"method": method, "params": params}}));
+    user.wait_for("rpc-call ack", Duration::from_secs(40), |f| f["event"] == "ack" && f["ackId"] == ack_id)["ack"]
+        .clone()
 }
 
 /// GET /v1/machines as the app calls it (`X-Happy-Client`: the bare array, COMPAT C4).
@@ -347,12 +283,12 @@ fn daemon_lifecycle(cli: &Cli) {
     let app = app();
     let account = app.new_account();
     let m = Machine::new(app, &account.token);
-    let mut user = UserSocket::open(app, &account.token);
+    let mut user = RawSocket::open(app, &account.token, "user-scoped", None);
 
     // Start: POST /v1/machines (new-machine to the app), the machine-scoped socket, its
     // `machine-update-state` (update-machine with the daemon state) and presence.
     let mut daemon = m.start_daemon(app, cli, 1);
-    let created = user.update("new-machine", None);
+    let created = update(&mut user, "new-machine", None);
     let machine_id = created["body"]["machineId"].as_str().expect("machineId").to_string();
     let body = &created["body"];
     for field in [
@@ -385,7 +321,7 @@ fn daemon_lifecycle(cli: &Cli) {
     });
     let state = m.decrypt(running["data"]["body"]["daemonState"]["value"].as_str().unwrap());
     assert!(state["pid"].is_number() && state["httpPort"].is_number(), "{state}");
-    user.activity(&machine_id, true, Duration::from_secs(30));
+    machine_activity(&mut user, &machine_id, true, Duration::from_secs(30));
 
     // happy@1.2.5 counts itself connected only once the worker answered its `rpc-register`s
     // with `rpc-registered`.
@@ -404,7 +340,7 @@ fn daemon_lifecycle(cli: &Cli) {
     assert_eq!(m.decrypt(mine["daemonState"].as_str().unwrap())["status"], "running");
 
     // RPC from the app side into the daemon: `listDirectory` only reads.
-    let ack = user.rpc_call(&format!("{machine_id}:listDirectory"), &m.encrypt(&json!({"path": m.work})));
+    let ack = rpc_call(&mut user, &format!("{machine_id}:listDirectory"), &m.encrypt(&json!({"path": m.work})));
     assert_eq!(ack["ok"], true, "rpc-call ack: {ack}\n{}", m.logs());
     let result = m.decrypt(ack["result"].as_str().expect("result is the daemon's b64 answer"));
     assert_eq!(result["success"], true, "{result}");
@@ -414,7 +350,7 @@ fn daemon_lifecycle(cli: &Cli) {
     // Heartbeats: still the first connection after the client's ping deadline, with
     // `machine-alive`s (every 20 s) turning into presence for the app.
     while connected_at.elapsed() < HEARTBEAT_WINDOW + Duration::from_secs(5) {
-        user.activity(&machine_id, true, Duration::from_secs(30));
+        machine_activity(&mut user, &machine_id, true, Duration::from_secs(30));
     }
     let log = m.daemon_log();
     assert_eq!(log.matches("[API MACHINE] Connected to server").count(), 1, "reconnected:\n{}", m.logs());
@@ -428,7 +364,7 @@ fn daemon_lifecycle(cli: &Cli) {
     m.stop_daemon(app, cli, 1);
     let exit = daemon.wait(Duration::from_secs(15)).expect("daemon exits after stop");
     assert!(exit.success(), "daemon exit: {exit}\n{}", m.logs());
-    let left = user.activity(&machine_id, false, Duration::from_secs(15));
+    let left = machine_activity(&mut user, &machine_id, false, Duration::from_secs(15));
     assert!(left["activeAt"].is_number());
     let listed = machines(app, &m.token);
     let mine = listed.iter().find(|x| x["id"] == machine_id.as_str()).unwrap();
@@ -438,7 +374,7 @@ fn daemon_lifecycle(cli: &Cli) {
     // A restart reuses the machine (no new-machine), comes back active and stops again.
     user.clear();
     let mut daemon = m.start_daemon(app, cli, 2);
-    user.activity(&machine_id, true, Duration::from_secs(30));
+    machine_activity(&mut user, &machine_id, true, Duration::from_secs(30));
     if cli.status_route {
         poll("restarted daemon connected:true", Duration::from_secs(30), || {
             m.daemon_status().filter(|s| s["connected"] == true)
@@ -450,7 +386,7 @@ fn daemon_lifecycle(cli: &Cli) {
     assert_eq!(machines(app, &m.token).len(), 1);
     m.stop_daemon(app, cli, 2);
     assert!(daemon.wait(Duration::from_secs(15)).is_some_and(|s| s.success()), "{}", m.logs());
-    user.activity(&machine_id, false, Duration::from_secs(15));
+    machine_activity(&mut user, &machine_id, false, Duration::from_secs(15));
     assert_eq!(machines(app, &m.token)[0]["active"], false);
     assert!(!user.unread.iter().any(|f| f["data"]["body"]["t"] == "new-machine"), "a restart is no new machine");
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::args;
 use crate::config::now_ms;
-use crate::db::sessions::heartbeat_time;
+use crate::db::sessions::{heartbeat_time, OldestRow, Swept, SweptRow};
 use crate::db::{bump_account_seq_if, first_row, Db, SeqRow};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, machines as ev, Outbox, Recipients};
@@ -236,6 +236,34 @@ pub async fn machine_offline(db: &Db, user_id: &str, machine_id: &str, at: i64) 
         )
         .await?;
     Ok(changed > 0)
+}
+
+/// The presence sweep for machines (see [`crate::db::sessions::sweep_stale`]):
+/// `machine-activity` (active false) to *user* for each machine marked inactive.
+pub async fn sweep_stale(db: &Db, user_id: &str, before: i64) -> ApiResult<Swept> {
+    let results = db
+        .batch(vec![
+            db.stmt(
+                "UPDATE machines SET active = 0 WHERE account_id = ?1 AND active = 1 AND last_active_at < ?2
+                 RETURNING id, last_active_at",
+                args![user_id, before],
+            )?,
+            db.stmt(
+                "SELECT MIN(last_active_at) AS oldest FROM machines WHERE account_id = ?1 AND active = 1",
+                args![user_id],
+            )?,
+        ])
+        .await?;
+    let swept: Vec<SweptRow> = crate::db::rows(&results[0])?;
+    let mut outbox = Outbox::default();
+    for r in &swept {
+        outbox = outbox.ephemeral(ev::machine_activity(&r.id, false, r.last_active_at), Recipients::User);
+    }
+    Ok(Swept {
+        ids: swept.into_iter().map(|r| r.id).collect(),
+        outbox,
+        oldest_active: first_row::<OldestRow>(&results[1])?.and_then(|r| r.oldest),
+    })
 }
 
 #[derive(Clone, Copy)]

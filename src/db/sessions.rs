@@ -250,6 +250,55 @@ pub async fn session_end(db: &Db, user_id: &str, session_id: &str, time: i64) ->
     })
 }
 
+/// What a presence sweep did: the ids it marked inactive, their ephemerals, and the oldest
+/// heartbeat among the items still active (when the next one can go stale).
+pub struct Swept {
+    pub ids: Vec<String>,
+    pub outbox: Outbox,
+    pub oldest_active: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SweptRow {
+    pub id: String,
+    pub last_active_at: i64,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct OldestRow {
+    pub oldest: Option<i64>,
+}
+
+/// The presence sweep (PROTOCOL: no heartbeat for the timeout, inactive): the user's live
+/// sessions last active before `before` become inactive, with `activity` (active false) to
+/// *user*. One batch: the update and what stays active.
+pub async fn sweep_stale(db: &Db, user_id: &str, before: i64) -> ApiResult<Swept> {
+    let results = db
+        .batch(vec![
+            db.stmt(
+                "UPDATE sessions SET active = 0 WHERE account_id = ?1 AND deleted_at IS NULL AND active = 1
+                 AND last_active_at < ?2 RETURNING id, last_active_at",
+                args![user_id, before],
+            )?,
+            db.stmt(
+                "SELECT MIN(last_active_at) AS oldest FROM sessions
+                 WHERE account_id = ?1 AND deleted_at IS NULL AND active = 1",
+                args![user_id],
+            )?,
+        ])
+        .await?;
+    let swept: Vec<SweptRow> = crate::db::rows(&results[0])?;
+    let mut outbox = Outbox::default();
+    for r in &swept {
+        outbox = outbox.ephemeral(ev::activity(&r.id, false, r.last_active_at, false), Recipients::User);
+    }
+    Ok(Swept {
+        ids: swept.into_iter().map(|r| r.id).collect(),
+        outbox,
+        oldest_active: first_row::<OldestRow>(&results[1])?.and_then(|r| r.oldest),
+    })
+}
+
 /// Which versioned field a compare-and-set writes.
 #[derive(Clone, Copy)]
 enum Field {

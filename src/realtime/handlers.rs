@@ -31,9 +31,14 @@ impl Throttle {
         self.last.get(key).is_some_and(|t| now - t < ALIVE_WRITE_EVERY_MS)
     }
 
-    /// The machine went offline: its next heartbeat must reach D1 again.
-    pub fn machine_left(&mut self, machine_id: &str) {
+    /// The machine was marked inactive: its next heartbeat must reach D1 again.
+    pub fn forget_machine(&mut self, machine_id: &str) {
         self.last.remove(&machine_key(machine_id));
+    }
+
+    /// The session was marked inactive: its next heartbeat must reach D1 again.
+    pub fn forget_session(&mut self, session_id: &str) {
+        self.last.remove(&session_key(session_id));
     }
 
     fn record(&mut self, key: String, now: i64) {
@@ -46,6 +51,10 @@ impl Throttle {
 
 fn machine_key(machine_id: &str) -> String {
     format!("m:{machine_id}")
+}
+
+fn session_key(session_id: &str) -> String {
+    format!("s:{session_id}")
 }
 
 /// Whether `handle` serves this event.
@@ -229,7 +238,7 @@ async fn session_alive(
     let now = now_ms();
     let Some(at) = sessions::heartbeat_time(e.time as i64, now) else { return Ok(Outbox::default()) };
     let thinking = e.thinking.unwrap_or(false);
-    let key = format!("s:{}", e.sid);
+    let key = session_key(&e.sid);
     if throttle.borrow().recent(&key, now) {
         let body = events::sessions::activity(&e.sid, true, at, thinking);
         return Ok(Outbox::default().ephemeral(body, Recipients::User));
@@ -276,8 +285,11 @@ mod tests {
         assert!(!t.recent("s:b", 1_000));
         t.record(machine_key("m1"), 1_000);
         assert!(t.recent(&machine_key("m1"), 1_001));
-        t.machine_left("m1");
+        t.forget_machine("m1");
         assert!(!t.recent(&machine_key("m1"), 1_001));
+        t.record(session_key("s1"), 1_000);
+        t.forget_session("s1");
+        assert!(!t.recent(&session_key("s1"), 1_001));
     }
 
     #[test]

@@ -19,8 +19,9 @@ use worker::{
     WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
+use super::alarm;
 use super::conn::{self, machine_tag, ConnMeta, Framing, Identity, Reject, EIO_TAG};
-use super::frame::{self, AckId, Incoming, EIO_PING, PING_INTERVAL_MS};
+use super::frame::{self, AckId, Incoming, EIO_PING};
 use super::handlers::{self, Throttle};
 use super::order::{window_covers, Sequencer};
 use super::rpc::{self, Pending, Target};
@@ -28,7 +29,7 @@ use super::select::{Filter, Selection};
 use super::{random_id, send_rejection, sendable_close_code};
 use crate::config::now_ms;
 use crate::crypto::util::random_token;
-use crate::db::{machines as machine_db, Db};
+use crate::db::{machines as machine_db, sessions as session_db, Db};
 use crate::events::{machines, presence, Outbox, Recipients, Update};
 
 /// How long a later seq waits for a missing earlier one.
@@ -82,6 +83,8 @@ impl DurableObject for UserHub {
         for ddl in [
             "CREATE TABLE IF NOT EXISTS ring (seq INTEGER PRIMARY KEY, recipients TEXT NOT NULL, skip TEXT, payload TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS tickets (secret TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+            // The account (the sweep's D1 filter) and when its presence sweep is next due.
+            "CREATE TABLE IF NOT EXISTS sweep (id INTEGER PRIMARY KEY CHECK (id = 1), user_id TEXT NOT NULL, next_at INTEGER NOT NULL)",
         ] {
             if let Err(e) = sql.exec(ddl, None::<Vec<SqlStorageValue>>) {
                 worker::console_error!("hub schema: {e}");
@@ -166,17 +169,30 @@ impl DurableObject for UserHub {
         Ok(())
     }
 
-    /// The Engine.IO heartbeat: one alarm pings every Socket.IO socket of the account.
+    /// One alarm for the account: Engine.IO pings to every Socket.IO socket, and the presence
+    /// sweep when due.
     async fn alarm(&self) -> Result<Response> {
         let sockets = self.state.get_websockets_with_tag(EIO_TAG);
         for ws in &sockets {
             let _ = ws.send_with_str(EIO_PING);
         }
-        if !sockets.is_empty() {
-            self.state.storage().set_alarm(PING_INTERVAL_MS).await?;
+        let now = now_ms();
+        let sweep_at = match self.sweep_row() {
+            Some(row) if now >= row.next_at => self.sweep(&row.user_id, now).await,
+            Some(row) => Some(row.next_at),
+            None => None,
+        };
+        if let Some(at) = alarm::next_alarm(now, !sockets.is_empty(), sweep_at) {
+            self.state.storage().set_alarm((at - now).max(1)).await?;
         }
         Response::ok("")
     }
+}
+
+#[derive(Deserialize)]
+struct SweepRow {
+    user_id: String,
+    next_at: i64,
 }
 
 impl UserHub {
@@ -235,10 +251,82 @@ impl UserHub {
         if let Some(machine) = &meta.machine_id {
             self.presence(machine, true, now_ms());
         }
-        if meta.framing == Framing::Eio && self.state.storage().get_alarm().await?.is_none() {
-            self.state.storage().set_alarm(PING_INTERVAL_MS).await?;
-        }
+        self.schedule_for(&ident.user_id, meta.framing).await?;
         Response::from_websocket(pair.client)
+    }
+
+    /// A socket joined: the sweep runs while any socket is connected, and a Socket.IO socket
+    /// needs its first ping within the announced interval, whatever alarm was set before.
+    async fn schedule_for(&self, user_id: &str, framing: Framing) -> Result<()> {
+        let now = now_ms();
+        let sweep_at = now + alarm::sweep_every(self.presence_timeout());
+        self.state.storage().sql().exec(
+            "INSERT INTO sweep (id, user_id, next_at) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING",
+            vec![SqlStorageValue::String(user_id.to_string()), sweep_at.into()],
+        )?;
+        let sweep_at = self.sweep_row().map_or(sweep_at, |r| r.next_at);
+        let Some(want) = alarm::next_alarm(now, framing == Framing::Eio, Some(sweep_at)) else { return Ok(()) };
+        match self.state.storage().get_alarm().await? {
+            Some(at) if at <= want => Ok(()),
+            _ => self.state.storage().set_alarm((want - now).max(1)).await,
+        }
+    }
+
+    fn presence_timeout(&self) -> i64 {
+        crate::config::var(&self.env, "PRESENCE_TIMEOUT_MS")
+            .and_then(|v| v.parse().ok())
+            .filter(|t| *t > 0)
+            .unwrap_or(alarm::DEFAULT_TIMEOUT_MS)
+    }
+
+    fn sweep_row(&self) -> Option<SweepRow> {
+        let sql = self.state.storage().sql();
+        sql.exec("SELECT user_id, next_at FROM sweep WHERE id = 1", None::<Vec<SqlStorageValue>>)
+            .and_then(|c| c.to_array::<SweepRow>())
+            .ok()
+            .and_then(|rows| rows.into_iter().next())
+    }
+
+    /// Marks the account's silent sessions and machines inactive (with their ephemerals) and
+    /// returns when the next sweep is due; `None` (and no row) once nothing can go stale.
+    async fn sweep(&self, user_id: &str, now: i64) -> Option<i64> {
+        let timeout = self.presence_timeout();
+        let swept = match Db::from_env(&self.env) {
+            Ok(db) => match session_db::sweep_stale(&db, user_id, now - timeout).await {
+                Ok(s) => machine_db::sweep_stale(&db, user_id, now - timeout).await.map(|m| (s, m)),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let oldest = match swept {
+            Ok((sessions, machines)) => {
+                {
+                    let mut throttle = self.throttle.borrow_mut();
+                    sessions.ids.iter().for_each(|id| throttle.forget_session(id));
+                    machines.ids.iter().for_each(|id| throttle.forget_machine(id));
+                }
+                let oldest = [sessions.oldest_active, machines.oldest_active].into_iter().flatten().min();
+                self.publish(sessions.outbox).await;
+                self.publish(machines.outbox).await;
+                oldest
+            }
+            Err(e) => {
+                worker::console_error!("presence sweep: {e}");
+                // Try again later.
+                Some(now)
+            }
+        };
+        let sockets = !self.state.get_websockets().is_empty();
+        let next = alarm::next_sweep(now, timeout, sockets, oldest);
+        let sql = self.state.storage().sql();
+        let stored = match next {
+            Some(at) => sql.exec("UPDATE sweep SET next_at = ? WHERE id = 1", vec![at.into()]),
+            None => sql.exec("DELETE FROM sweep", None::<Vec<SqlStorageValue>>),
+        };
+        if let Err(e) = stored {
+            worker::console_error!("presence sweep schedule: {e}");
+        }
+        next
     }
 
     fn max_connections(&self) -> usize {
@@ -426,7 +514,7 @@ impl UserHub {
             return;
         }
         let now = now_ms();
-        self.throttle.borrow_mut().machine_left(machine);
+        self.throttle.borrow_mut().forget_machine(machine);
         let offline = match Db::from_env(&self.env) {
             Ok(db) => machine_db::machine_offline(&db, &meta.user_id, machine, now).await,
             Err(e) => Err(e),

@@ -5,6 +5,7 @@
 //! credentials only arrive inside the socket (Socket.IO CONNECT, raw first-frame auth) the
 //! worker cannot know the user, hence the object, at upgrade time: `lobby` then holds the
 //! client's socket itself, authenticates the first packet and relays to the object (see there).
+pub mod alarm;
 pub mod conn;
 pub mod frame;
 pub mod handlers;
