@@ -12,7 +12,8 @@ WRANGLER := node_modules/.bin/wrangler
 .PHONY: setup lint-setup build dev test lint fmt bench fuzz token-seed clean
 
 ## Installs what is missing: wasm target, worker-build, wasm-bindgen CLI, npm packages, schemathesis.
-setup: node_modules/.installed .venv/.installed
+setup: node_modules/.installed tests/cli/node_modules/.installed tests/cli-legacy/node_modules/.installed \
+	tests/js/node_modules/.installed .venv/.installed
 	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 	@command -v $(CARGO_BIN)/worker-build >/dev/null && $(CARGO_BIN)/worker-build --version | grep -q 0.8.7 \
 		|| cargo install worker-build --version 0.8.7 --locked
@@ -21,6 +22,22 @@ setup: node_modules/.installed .venv/.installed
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-fund --no-audit
+	@touch $@
+
+# The published Happy CLIs (tests/cli_daemon.rs) and socket.io-client (tests/realtime.rs), pinned
+# by their package-lock.json. `npm ci` refuses the CLI's lock: some optional per-platform
+# packages of its dependencies are missing from the registry, so no lock can list them and
+# `npm ci` calls it out of sync; `npm install --no-save` installs the same locked tree.
+tests/cli/node_modules/.installed: tests/cli/package.json tests/cli/package-lock.json
+	npm install --prefix tests/cli --ignore-scripts --no-save --no-fund --no-audit
+	@touch $@
+
+tests/cli-legacy/node_modules/.installed: tests/cli-legacy/package.json tests/cli-legacy/package-lock.json
+	npm ci --prefix tests/cli-legacy --ignore-scripts --no-fund --no-audit
+	@touch $@
+
+tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --ignore-scripts --no-fund --no-audit
 	@touch $@
 
 # schemathesis for the OpenAPI conformance test.

@@ -252,6 +252,57 @@ fn machine_presence_reaches_user_scoped_sockets() {
     app.close();
 }
 
+/// The last socket of a machine leaving marks it inactive in D1 too (a stopped daemon is
+/// offline on the app's next GET /v1/machines, not for the next 10 minutes); another socket of
+/// the same machine keeps it active, and a heartbeat after a reconnect marks it active again.
+#[test]
+fn a_machine_goes_inactive_when_its_last_socket_leaves() {
+    let a = server().new_account();
+    let r = server().post("/v1/machines", Some(&a.token), json!({"id": "m-off", "metadata": "bWV0YQ=="}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let active = || {
+        let r = server().get("/v1/machines/m-off", Some(&a.token));
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["machine"]["active"].as_bool().unwrap()
+    };
+    // Socket events are handled concurrently with later frames: poll for their effect.
+    let becomes = |want: bool| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while active() != want {
+            assert!(Instant::now() < deadline, "machine active should become {want}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let alive = |ws: &mut Ws| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        ws.send(json!({"event": "machine-alive", "data": {"machineId": "m-off", "time": now}}));
+    };
+    let mut app = Ws::connected(&a.token, "user-scoped", None);
+    let mut first = Ws::connected(&a.token, "machine-scoped", Some("m-off"));
+    let second = Ws::connected(&a.token, "machine-scoped", Some("m-off"));
+    alive(&mut first);
+    becomes(true);
+    second.close();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(active(), "another socket of the machine is still connected");
+    first.close();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let e = app.expect("ephemeral");
+        if e["data"]["type"] == "machine-activity" && e["data"]["active"] == false {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no machine-activity active:false");
+    }
+    assert!(!active(), "written before the ephemeral went out");
+    // Within the heartbeat write throttle of the first connection: still written.
+    let mut again = Ws::connected(&a.token, "machine-scoped", Some("m-off"));
+    alive(&mut again);
+    becomes(true);
+    again.close();
+    app.close();
+}
+
 #[test]
 fn rpc_round_trip_between_two_sockets() {
     let a = server().new_account();

@@ -32,6 +32,7 @@ const DEFAULT_AUTH_RATE_LIMIT: u32 = 120;
 pub async fn handle(req: Request, env: Env, wctx: worker::Context) -> Response {
     let request_id =
         req.headers().get("x-request-id").ok().flatten().filter(|v| v.len() <= 128).unwrap_or_else(uuid_v4);
+    let requested_headers = req.headers().get("access-control-request-headers").ok().flatten();
     let resp = if req.method() == Method::Options {
         Response::empty().map(|r| r.with_status(204)).map_err(ApiError::from)
     } else {
@@ -39,21 +40,33 @@ pub async fn handle(req: Request, env: Env, wctx: worker::Context) -> Response {
     };
     let mut resp = resp.unwrap_or_else(|e| error_response(&e));
     if resp.status_code() != 101 {
-        decorate(&mut resp, &request_id);
+        decorate(&mut resp, &request_id, requested_headers.as_deref());
     }
     resp
 }
 
+const ALLOW_HEADERS: &str = "Authorization, Content-Type, X-Happy-Client, X-Client-Type, X-Session-Id, X-Machine-Id, X-Request-Id, If-None-Match, Range";
+
+/// The preflight's allowed headers: ours plus whatever the browser asks for. The web app's
+/// custom-server check sends `Cache-Control` and `Pragma`; a `*` would not cover
+/// `Authorization`, so the request is echoed (header names only, bounded).
+fn allow_headers(requested: Option<&str>) -> String {
+    let valid = |r: &&str| {
+        r.len() <= 1024 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_, ".contains(&b)) && !r.trim().is_empty()
+    };
+    match requested.filter(valid) {
+        Some(r) => format!("{ALLOW_HEADERS}, {}", r.trim()),
+        None => ALLOW_HEADERS.to_string(),
+    }
+}
+
 /// CORS for the web app (any origin; it authenticates with a bearer token, not cookies) and
 /// the request id.
-fn decorate(resp: &mut Response, request_id: &str) {
+fn decorate(resp: &mut Response, request_id: &str, requested_headers: Option<&str>) {
     let h = resp.headers_mut();
     let _ = h.set("access-control-allow-origin", "*");
     let _ = h.set("access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
-    let _ = h.set(
-        "access-control-allow-headers",
-        "Authorization, Content-Type, X-Happy-Client, X-Client-Type, X-Session-Id, X-Machine-Id, X-Request-Id, If-None-Match, Range",
-    );
+    let _ = h.set("access-control-allow-headers", &allow_headers(requested_headers));
     let _ = h.set("access-control-expose-headers", "X-Request-Id, ETag, Content-Length, Retry-After");
     let _ = h.set("access-control-max-age", "86400");
     let _ = h.set("x-request-id", request_id);
@@ -113,4 +126,18 @@ fn rate_limit_auth(req: &Request, env: &Env) -> ApiResult<()> {
 /// Every route of the table, for /openapi.json.
 pub fn with_routes<T>(f: impl FnOnce(&[Route]) -> T) -> T {
     ROUTES.with(|r| f(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preflight_allows_the_requested_headers() {
+        assert_eq!(allow_headers(None), ALLOW_HEADERS);
+        assert_eq!(allow_headers(Some("cache-control,pragma")), format!("{ALLOW_HEADERS}, cache-control,pragma"));
+        assert_eq!(allow_headers(Some("  ")), ALLOW_HEADERS);
+        assert_eq!(allow_headers(Some("x\r\nset-cookie: a")), ALLOW_HEADERS);
+        assert_eq!(allow_headers(Some(&"a".repeat(2000))), ALLOW_HEADERS);
+    }
 }

@@ -32,9 +32,14 @@ impl Throttle {
         self.last.get(key).is_some_and(|t| now - t < ALIVE_WRITE_EVERY_MS)
     }
 
-    /// Drops what is known about a key (the sweep marked it inactive).
-    pub fn forget(&mut self, key: &str) {
-        self.last.remove(key);
+    /// The machine was marked inactive: its next heartbeat must reach D1 again.
+    pub fn forget_machine(&mut self, machine_id: &str) {
+        self.last.remove(&machine_key(machine_id));
+    }
+
+    /// The session was marked inactive: its next heartbeat must reach D1 again.
+    pub fn forget_session(&mut self, session_id: &str) {
+        self.last.remove(&session_key(session_id));
     }
 
     fn record(&mut self, key: String, now: i64) {
@@ -43,6 +48,14 @@ impl Throttle {
         }
         self.last.insert(key, now);
     }
+}
+
+fn machine_key(machine_id: &str) -> String {
+    format!("m:{machine_id}")
+}
+
+fn session_key(session_id: &str) -> String {
+    format!("s:{session_id}")
 }
 
 /// Whether `handle` serves this event.
@@ -326,7 +339,7 @@ async fn session_alive(
     let now = now_ms();
     let Some(at) = sessions::heartbeat_time(e.time as i64, now) else { return Ok(Outbox::default()) };
     let thinking = e.thinking.unwrap_or(false);
-    let key = format!("s:{}", e.sid);
+    let key = session_key(&e.sid);
     if throttle.borrow().recent(&key, now) {
         let body = events::sessions::activity(&e.sid, true, at, thinking);
         return Ok(Outbox::default().ephemeral(body, Recipients::User));
@@ -347,7 +360,7 @@ async fn machine_alive(
     let e: MachineAliveEvt = parse(data)?;
     let now = now_ms();
     let Some(at) = sessions::heartbeat_time(e.time as i64, now) else { return Ok(Outbox::default()) };
-    let key = format!("m:{}", e.machine_id);
+    let key = machine_key(&e.machine_id);
     if throttle.borrow().recent(&key, now) {
         let body = events::machines::machine_activity(&e.machine_id, true, at);
         return Ok(Outbox::default().ephemeral(body, Recipients::User));
@@ -371,6 +384,13 @@ mod tests {
         assert!(t.recent("s:a", 1_000 + ALIVE_WRITE_EVERY_MS - 1));
         assert!(!t.recent("s:a", 1_000 + ALIVE_WRITE_EVERY_MS));
         assert!(!t.recent("s:b", 1_000));
+        t.record(machine_key("m1"), 1_000);
+        assert!(t.recent(&machine_key("m1"), 1_001));
+        t.forget_machine("m1");
+        assert!(!t.recent(&machine_key("m1"), 1_001));
+        t.record(session_key("s1"), 1_000);
+        t.forget_session("s1");
+        assert!(!t.recent(&session_key("s1"), 1_001));
     }
 
     #[test]

@@ -183,14 +183,14 @@ impl DurableObject for UserHub {
         // Completing the close handshake ourselves; otherwise the client's close hangs.
         let code = sendable_close_code(u16::try_from(code).unwrap_or(1000));
         let _ = ws.close(Some(code), Some(reason));
-        self.gone(&ws);
+        self.gone(&ws).await;
         Ok(())
     }
 
     async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
         worker::console_error!("websocket error: {error}");
         let _ = ws.close(Some(1011), Some("error"));
-        self.gone(&ws);
+        self.gone(&ws).await;
         Ok(())
     }
 
@@ -280,7 +280,7 @@ impl UserHub {
             pair.server.send_with_str(text)?;
         }
         if let Some(machine) = &meta.machine_id {
-            self.presence(machine, true);
+            self.presence(machine, true, now_ms());
         }
         if meta.framing == Framing::Eio {
             self.start_timer(PING_TIMER, now_ms() + PING_INTERVAL_MS).await?;
@@ -390,11 +390,11 @@ impl UserHub {
             // A heartbeat after this must reach D1 again, whatever the write throttle says.
             let mut throttle = self.throttle.borrow_mut();
             for s in &stale_sessions {
-                throttle.forget(&format!("s:{}", s.id));
+                throttle.forget_session(&s.id);
                 outbox = outbox.ephemeral(sessions::activity(&s.id, false, s.last_active_at, false), Recipients::User);
             }
             for m in &stale_machines {
-                throttle.forget(&format!("m:{}", m.id));
+                throttle.forget_machine(&m.id);
                 outbox = outbox.ephemeral(machines::machine_activity(&m.id, false, m.last_active_at), Recipients::User);
             }
         }
@@ -572,30 +572,40 @@ impl UserHub {
         Ok((frames, summary))
     }
 
-    fn presence(&self, machine_id: &str, online: bool) {
-        let now = now_ms();
+    fn presence(&self, machine_id: &str, online: bool, now: i64) {
         let sel = Selection::recipients(&Recipients::User, None);
         self.send(&sel, "ephemeral", &machines::machine_activity(machine_id, online, now));
         self.send(&sel, "ephemeral", &presence::machine_status(machine_id, online, now));
     }
 
-    /// A socket left: its pending RPC requests fail now, and its machine may be offline.
-    fn gone(&self, ws: &WebSocket) {
+    /// A socket left: its pending RPC requests fail now, and its machine may be offline. The
+    /// last socket of a machine leaving marks it inactive in D1 too (a daemon that stopped must
+    /// not stay "online" in GET /v1/machines), before the ephemeral goes out.
+    async fn gone(&self, ws: &WebSocket) {
         let Ok(Some(meta)) = ws.deserialize_attachment::<ConnMeta>() else { return };
         // Dropping the senders wakes the callers with "disconnected".
         drop(self.inner.borrow_mut().calls.take_conn(&meta.id));
-        if let Some(machine) = &meta.machine_id {
-            let me = conn::conn_tag(&meta.id);
-            let others = self
-                .state
-                .get_websockets_with_tag(&machine_tag(machine))
-                .iter()
-                .filter(|w| !self.state.get_tags(w).contains(&me))
-                .count();
-            if others == 0 {
-                self.presence(machine, false);
-            }
+        let Some(machine) = &meta.machine_id else { return };
+        let me = conn::conn_tag(&meta.id);
+        let others = self
+            .state
+            .get_websockets_with_tag(&machine_tag(machine))
+            .iter()
+            .filter(|w| !self.state.get_tags(w).contains(&me))
+            .count();
+        if others > 0 {
+            return;
         }
+        let now = now_ms();
+        self.throttle.borrow_mut().forget_machine(machine);
+        let offline = match Db::from_env(&self.env) {
+            Ok(db) => crate::db::machines::machine_offline(&db, &meta.user_id, machine, now).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = offline {
+            worker::console_error!("marking machine {machine} offline: {e}");
+        }
+        self.presence(machine, false, now);
     }
 
     fn emit(&self, ws: &WebSocket, framing: Framing, name: &str, data: &Value) {

@@ -1,0 +1,87 @@
+//! Presence without heartbeats (PROTOCOL: no heartbeat for 10 minutes, inactive): the user's
+//! object sweeps silent sessions and machines, while sockets are connected and after the last
+//! one left. The timeout is 3 s here (`INACTIVITY_TIMEOUT_MS`) instead of 10 minutes.
+
+mod common;
+#[path = "support/raw_socket.rs"]
+mod raw_socket;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use raw_socket::RawSocket;
+use serde_json::json;
+
+const TIMEOUT_MS: u64 = 3_000;
+
+fn server() -> &'static TestApp {
+    app_with(&[("INACTIVITY_TIMEOUT_MS", "3000")])
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn active(token: &str, path: &str, key: &str) -> bool {
+    let r = server().get(path, Some(token));
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body[key]["active"].as_bool().unwrap()
+}
+
+/// Polls until the item's `active` is `want` (socket events run concurrently with later frames).
+fn becomes(token: &str, path: &str, key: &str, want: bool, within: Duration) {
+    let deadline = Instant::now() + within;
+    while active(token, path, key) != want {
+        assert!(Instant::now() < deadline, "{path} should become active:{want} within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn silent_sessions_and_machines_go_inactive_and_come_back() {
+    let app = server();
+    let a = app.new_account();
+    let r = app.post("/v1/sessions", Some(&a.token), json!({"tag": "t", "metadata": "bWV0YQ=="}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sid = r.body["session"]["id"].as_str().unwrap().to_string();
+    let r = app.post("/v1/machines", Some(&a.token), json!({"id": "m-quiet", "metadata": "bWV0YQ=="}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (session, machine) = (format!("/v1/sessions/{sid}"), "/v1/machines/m-quiet");
+
+    let mut user = RawSocket::open(app, &a.token, "user-scoped", None);
+    let mut cli = RawSocket::open(app, &a.token, "session-scoped", Some(&sid));
+    let mut daemon = RawSocket::open(app, &a.token, "machine-scoped", Some("m-quiet"));
+    let heartbeats = |cli: &mut RawSocket, daemon: &mut RawSocket| {
+        cli.send(json!({"event": "session-alive", "data": {"sid": sid, "time": now_ms(), "thinking": false}}));
+        daemon.send(json!({"event": "machine-alive", "data": {"machineId": "m-quiet", "time": now_ms()}}));
+    };
+    heartbeats(&mut cli, &mut daemon);
+    becomes(&a.token, &session, "session", true, Duration::from_secs(5));
+    becomes(&a.token, machine, "machine", true, Duration::from_secs(5));
+    user.clear();
+
+    // Sockets stay open but silent: both swept within the timeout plus one sweep interval.
+    let silent = Instant::now();
+    let limit = Duration::from_millis(TIMEOUT_MS + 4_000);
+    let ended = user.activity("activity", &sid, false, limit);
+    assert_eq!(ended["thinking"], false);
+    assert!(ended["activeAt"].is_number());
+    user.activity("machine-activity", "m-quiet", false, limit);
+    assert!(silent.elapsed() >= Duration::from_millis(TIMEOUT_MS - 500), "swept too early: {:?}", silent.elapsed());
+    assert!(!active(&a.token, &session, "session"));
+    assert!(!active(&a.token, machine, "machine"));
+
+    // The next heartbeats reach D1 again, though within the write throttle of the last ones.
+    heartbeats(&mut cli, &mut daemon);
+    becomes(&a.token, &session, "session", true, Duration::from_secs(2));
+    becomes(&a.token, machine, "machine", true, Duration::from_secs(2));
+
+    // With every socket gone the sweep still comes (the machine goes offline at once when its
+    // socket leaves; the session only when it is silent for the timeout).
+    cli.close();
+    daemon.close();
+    user.close();
+    becomes(&a.token, machine, "machine", false, Duration::from_secs(5));
+    assert!(active(&a.token, &session, "session"), "a session survives its socket for the timeout");
+    becomes(&a.token, &session, "session", false, Duration::from_millis(TIMEOUT_MS + 4_000));
+}
