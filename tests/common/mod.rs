@@ -287,18 +287,27 @@ pub fn user_id_of(token: &str) -> String {
 
 impl TestApp {
     fn wrangler(&self, args: &[&str]) -> std::process::Output {
-        let out = Command::new(repo().join("node_modules/.bin/wrangler"))
-            .args(args)
-            .arg("--local")
-            .arg("--persist-to")
-            .arg(&self.state_dir)
-            .env("CI", "1")
-            .env("WRANGLER_SEND_METRICS", "false")
-            .current_dir(repo())
-            .output()
-            .expect("wrangler installed (make setup)");
-        assert!(out.status.success(), "wrangler {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        out
+        // The running workerd may hold the SQLite file busy for a moment: try a few times.
+        let mut last = None;
+        for _ in 0..4 {
+            let out = Command::new(repo().join("node_modules/.bin/wrangler"))
+                .args(args)
+                .arg("--local")
+                .arg("--persist-to")
+                .arg(&self.state_dir)
+                .env("CI", "1")
+                .env("WRANGLER_SEND_METRICS", "false")
+                .current_dir(repo())
+                .output()
+                .expect("wrangler installed (make setup)");
+            if out.status.success() {
+                return out;
+            }
+            last = Some(out);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let out = last.expect("at least one attempt");
+        panic!("wrangler {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// The rows of one SQL statement run on this server's local D1 (read what the API hides).
