@@ -77,7 +77,8 @@ fmt:
 	cargo fmt
 
 bench: build
-	cargo run --release --manifest-path bench/Cargo.toml -- --spawn
+	# 1,000 sockets need more descriptors than the default 1,024 (client and workerd both).
+	[ "$$(ulimit -n)" = unlimited ] || [ "$$(ulimit -n)" -ge 4096 ] || ulimit -n 4096; cargo run --release --manifest-path bench/Cargo.toml -- --spawn $(BENCH_ARGS)
 
 ## cargo-fuzz targets (5 minutes each) and a long schemathesis run.
 FUZZ_SECONDS ?= 300

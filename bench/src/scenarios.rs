@@ -170,7 +170,7 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
         println!("| sockets | rounds | p50 ms (last socket) | p99 ms | missed |");
         println!("| ---: | ---: | ---: | ---: | ---: |");
         for n in [1usize, 100, 1000] {
-            match fanout(&setup, &base, n) {
+            match fanout(server, &setup, &base, n) {
                 Ok((lat, rounds, missed)) => {
                     println!("| {n} | {rounds} | {:.2} | {:.2} | {missed} |", percentile_ms(&lat, 0.5), percentile_ms(&lat, 0.99))
                 }
@@ -201,6 +201,13 @@ fn print_ratios(rows: &[Row]) {
     }
 }
 
+/// The `sub` claim of a token: the account id.
+fn user_id(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap_or("");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap_or_default();
+    serde_json::from_slice::<Value>(&bytes).ok().and_then(|c| c["sub"].as_str().map(str::to_string)).unwrap_or_default()
+}
+
 type Socket = WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>;
 
 fn open_socket(base: &str, token: &str) -> Result<Socket, String> {
@@ -216,8 +223,11 @@ fn open_socket(base: &str, token: &str) -> Result<Socket, String> {
 }
 
 /// Time from posting a message until the last of `n` sockets has its update.
-fn fanout(agent: &ureq::Agent, base: &str, n: usize) -> Result<(Vec<u64>, usize, usize), String> {
+fn fanout(server: &Server, agent: &ureq::Agent, base: &str, n: usize) -> Result<(Vec<u64>, usize, usize), String> {
     let (token, sid) = message_target(agent, base).ok_or("sessions routes unavailable")?;
+    if n > 100 && !server.allow_sockets(&user_id(&token), n + 10) {
+        return Err("needs a plan allowing this many sockets (spawned servers only)".into());
+    }
     let mut sockets = Vec::with_capacity(n);
     for _ in 0..n {
         sockets.push(open_socket(base, &token)?);

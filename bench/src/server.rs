@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 pub struct Server {
     pub base: String,
+    /// Local state of a spawned server, for setting up accounts the API cannot (plans).
+    state: Option<PathBuf>,
     pub cold_start: Option<Duration>,
     /// The wrangler process group, whose workerd descendants we measure.
     root_pid: Option<u32>,
@@ -39,7 +41,7 @@ pub fn wasm_size() -> Option<(usize, usize)> {
 
 impl Server {
     pub fn external(base: String) -> Server {
-        Server { base: base.trim_end_matches('/').to_string(), cold_start: None, root_pid: None, _child: None }
+        Server { base: base.trim_end_matches('/').to_string(), state: None, cold_start: None, root_pid: None, _child: None }
     }
 
     pub fn spawn() -> Server {
@@ -81,7 +83,28 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         let cold = started.elapsed();
-        Server { base, cold_start: Some(cold), root_pid: Some(child.id()), _child: Some(child) }
+        Server { base, state: Some(state), cold_start: Some(cold), root_pid: Some(child.id()), _child: Some(child) }
+    }
+
+    /// Puts `user_id` on a plan allowing `sockets` connections (spawned servers only); the
+    /// seeded plans stop at 100.
+    pub fn allow_sockets(&self, user_id: &str, sockets: usize) -> bool {
+        let Some(state) = &self.state else { return false };
+        let sql = format!(
+            "INSERT OR REPLACE INTO plans (id, name, devices_per_account, ws_connections_per_user, upload_bytes_per_account, sort_order) \
+             VALUES ('bench', 'Bench', 1, {sockets}, 0, 99); UPDATE accounts SET plan = 'bench' WHERE id = '{user_id}';"
+        );
+        Command::new(repo().join("node_modules/.bin/wrangler"))
+            .args(["d1", "execute", "DB", "--local", "--persist-to"])
+            .arg(state)
+            .args(["--command", &sql])
+            .env("CI", "1")
+            .current_dir(repo())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
     }
 
     /// CPU seconds used so far by workerd processes under our wrangler, when we spawned it.
