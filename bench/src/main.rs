@@ -1,7 +1,7 @@
 //! Load generator for the Happy worker. Drives a running server over real HTTP and WebSocket on
 //! loopback, bounded in time and count, and prints a markdown table.
 //!
-//! usage: happy-bench (--base URL | --spawn) [--seconds N] [--connections N] [--only a,b]
+//! usage: happy-bench (--base URL | --spawn) [--seconds N] [--connections N] [--only a,b] [--idle-seconds N]
 //!   --spawn starts `wrangler dev` from the repository (fresh local state) and also measures
 //!   cold start and workerd CPU per request.
 
@@ -15,6 +15,7 @@ pub struct Options {
     pub seconds: u64,
     pub connections: usize,
     pub only: Option<Vec<String>>,
+    pub idle_seconds: u64,
 }
 
 fn main() {
@@ -24,6 +25,7 @@ fn main() {
         seconds: get("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10),
         connections: get("--connections").and_then(|s| s.parse().ok()).unwrap_or(16),
         only: get("--only").map(|s| s.split(',').map(str::to_string).collect()),
+        idle_seconds: get("--idle-seconds").and_then(|s| s.parse().ok()).unwrap_or(60),
     };
     let server = if args.iter().any(|a| a == "--spawn") {
         server::Server::spawn()

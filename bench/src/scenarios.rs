@@ -178,6 +178,51 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
             }
         }
     }
+    if wanted("idle") {
+        println!("\n## Idle sockets: one user's sockets held open, nothing sent\n");
+        println!("| sockets | held | still open | object wake-ups (incl. the final stats call) | workerd CPU meanwhile |");
+        println!("| ---: | ---: | ---: | ---: | ---: |");
+        match idle(server, &setup, &base, 1000, opts.idle_seconds) {
+            Ok(row) => println!("{row}"),
+            Err(e) => println!("| 1000 | - | - | - | {e} |"),
+        }
+    }
+}
+
+/// 1,000 idle raw sockets held for `seconds`: how often the user's object woke (its
+/// constructor count, from /v1/websocket/stats) and the workerd CPU spent meanwhile.
+fn idle(server: &Server, agent: &ureq::Agent, base: &str, n: usize, seconds: u64) -> Result<String, String> {
+    let token = new_account(agent, base).ok_or("login failed")?;
+    if !server.allow_sockets(&user_id(&token), n + 10) {
+        return Err("needs a plan allowing this many sockets (spawned servers only)".into());
+    }
+    let stats = || -> Result<Value, String> {
+        agent
+            .get(&format!("{base}/v1/websocket/stats"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .call()
+            .map_err(|e| e.to_string())?
+            .into_json()
+            .map_err(|e| e.to_string())
+    };
+    let mut sockets = Vec::with_capacity(n);
+    for _ in 0..n {
+        sockets.push(open_socket(base, &token)?);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let before = stats()?;
+    let cpu_before = server.workerd_cpu_seconds();
+    std::thread::sleep(Duration::from_secs(seconds));
+    let cpu = match (cpu_before, server.workerd_cpu_seconds()) {
+        (Some(a), Some(b)) => format!("{:.0} ms", (b - a) * 1000.0),
+        _ => "-".into(),
+    };
+    let after = stats()?;
+    let open = after["totalConnections"].as_u64().unwrap_or(0);
+    // The second stats call may itself wake the object once.
+    let wakes = after["wakeups"].as_i64().unwrap_or(0) - before["wakeups"].as_i64().unwrap_or(0);
+    drop(sockets);
+    Ok(format!("| {n} | {seconds} s | {open} | {wakes} | {cpu} |"))
 }
 
 fn message_target(agent: &ureq::Agent, base: &str) -> Option<(String, String)> {

@@ -98,6 +98,10 @@ impl DurableObject for UserHub {
             "CREATE TABLE IF NOT EXISTS ring (seq INTEGER PRIMARY KEY, recipients TEXT NOT NULL, skip TEXT, payload TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS tickets (secret TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
             "CREATE TABLE IF NOT EXISTS timers (name TEXT PRIMARY KEY, at INTEGER NOT NULL)",
+            // How often the object was constructed, i.e. woke from hibernation or eviction:
+            // what idle sockets cost, reported by /v1/websocket/stats.
+            "CREATE TABLE IF NOT EXISTS wakes (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)",
+            "INSERT INTO wakes (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1",
         ] {
             if let Err(e) = sql.exec(ddl, None::<Vec<SqlStorageValue>>) {
                 worker::console_error!("hub schema: {e}");
@@ -130,7 +134,9 @@ impl DurableObject for UserHub {
             (Method::Get, "/app-active") => Response::from_json(&json!({"active": self.app_active()})),
             (Method::Get, "/stats") => {
                 let metas: Vec<ConnMeta> = self.sockets().into_iter().map(|(_, m)| m).collect();
-                Response::from_json(&conn::stats(&metas))
+                let mut stats = conn::stats(&metas);
+                stats["wakeups"] = json!(self.wakeups());
+                Response::from_json(&stats)
             }
             (Method::Post, "/broadcast") => {
                 let b: Broadcast = req.json().await?;
@@ -310,6 +316,17 @@ impl UserHub {
                 cached.map_or(FALLBACK_MAX_CONNECTIONS, |(max, _)| max)
             }
         }
+    }
+
+    fn wakeups(&self) -> i64 {
+        let sql = self.state.storage().sql();
+        let found = sql.exec("SELECT n AS s FROM wakes WHERE id = 1", None::<Vec<SqlStorageValue>>);
+        found
+            .and_then(|c| c.to_array::<SeqRow>())
+            .ok()
+            .and_then(|r| r.into_iter().next())
+            .and_then(|r| r.s)
+            .unwrap_or(0)
     }
 
     fn timer(&self, name: &str) -> Option<i64> {

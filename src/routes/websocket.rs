@@ -45,6 +45,7 @@ fn stats_schema() -> Value {
         ("activeSessions", integer()),
         ("activeMachines", integer()),
         ("oldestConnection", nullable(integer())),
+        ("wakeups", integer()),
     ])
 }
 fn broadcast_schema() -> Value {
