@@ -270,7 +270,8 @@ fn open_socket(base: &str, token: &str) -> Result<Socket, String> {
 /// Time from posting a message until the last of `n` sockets has its update.
 fn fanout(server: &Server, agent: &ureq::Agent, base: &str, n: usize) -> Result<(Vec<u64>, usize, usize), String> {
     let (token, sid) = message_target(agent, base).ok_or("sessions routes unavailable")?;
-    if n > 100 && !server.allow_sockets(&user_id(&token), n + 10) {
+    // The basic plan allows 20 sockets per user.
+    if n > 20 && !server.allow_sockets(&user_id(&token), n + 10) {
         return Err("needs a plan allowing this many sockets (spawned servers only)".into());
     }
     let mut sockets = Vec::with_capacity(n);
