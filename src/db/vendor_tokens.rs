@@ -80,11 +80,9 @@ mod tests {
     /// derivation, and the vector's blobs open here: the TypeScript worker's data stays readable.
     #[test]
     fn sealed_tokens_follow_the_shared_vector() {
-        let raw = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/vectors/secretbox-vendor-tokens.json"
-        ))
-        .unwrap();
+        let raw =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/secretbox-vendor-tokens.json"))
+                .unwrap();
         let v: serde_json::Value = serde_json::from_str(&raw).unwrap();
         let user = v["path"][1].as_str().unwrap();
         let path = key_path(user, "openai");
