@@ -9,16 +9,20 @@ export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 export WRANGLER_SEND_METRICS := false
 WRANGLER := node_modules/.bin/wrangler
 
-.PHONY: setup lint-setup build dev test lint fmt bench fuzz token-seed clean
+.PHONY: setup test-setup lint-setup build dev test lint fmt bench fuzz token-seed clean
 
-## Installs what is missing: wasm target, worker-build, wasm-bindgen CLI, npm packages, schemathesis.
-setup: node_modules/.installed tests/cli/node_modules/.installed tests/cli-legacy/node_modules/.installed \
-	tests/js/node_modules/.installed .venv/.installed
+## Installs what is missing to build and serve: wasm target, worker-build, wasm-bindgen CLI,
+## wrangler and binaryen.
+setup: node_modules/.installed
 	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 	@command -v $(CARGO_BIN)/worker-build >/dev/null && $(CARGO_BIN)/worker-build --version | grep -q 0.8.7 \
 		|| cargo install worker-build --version 0.8.7 --locked
 	@$(WASM_BINDGEN_BIN) --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" \
 		|| cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+## What the tests add: the published CLIs, socket.io-client and happy-wire, schemathesis.
+test-setup: setup tests/cli/node_modules/.installed tests/cli-legacy/node_modules/.installed \
+	tests/js/node_modules/.installed .venv/.installed
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-fund --no-audit
@@ -61,7 +65,7 @@ dev: build .dev.vars
 	$(WRANGLER) dev --ip 127.0.0.1 --port $(PORT) --persist-to $(PERSIST)
 
 ## Every test: native unit tests, then the integration tests against `wrangler dev`.
-test: build
+test: build test-setup
 	cargo test
 
 lint-setup:
@@ -82,7 +86,7 @@ bench: build
 
 ## cargo-fuzz targets (5 minutes each) and a long schemathesis run.
 FUZZ_SECONDS ?= 300
-fuzz: build
+fuzz: build test-setup
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.1 --locked
 	cd fuzz && for t in $$(cargo +nightly fuzz list); do cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 	SCHEMATHESIS_EXAMPLES=300 cargo test --test openapi_conformance
