@@ -103,22 +103,48 @@ impl Db {
     }
 
     pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> ApiResult<Vec<T>> {
-        rows(&self.stmt(sql, args)?.all().await?)
+        let stmt = self.stmt(sql, args)?;
+        rows(&retry_busy(|| stmt.all()).await?)
     }
 
     pub async fn first<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> ApiResult<Option<T>> {
-        Ok(self.stmt(sql, args)?.first::<T>(None).await?)
+        let stmt = self.stmt(sql, args)?;
+        Ok(retry_busy(|| stmt.first::<T>(None)).await?)
     }
 
     /// Runs one write; returns the number of rows changed.
     pub async fn run(&self, sql: &str, args: &[Arg]) -> ApiResult<u64> {
-        Ok(changes(&self.stmt(sql, args)?.run().await?))
+        let stmt = self.stmt(sql, args)?;
+        Ok(changes(&retry_busy(|| stmt.run()).await?))
     }
 
     /// Runs the statements as one transaction: all apply or none.
     pub async fn batch(&self, stmts: Vec<D1PreparedStatement>) -> ApiResult<Vec<D1Result>> {
-        Ok(self.inner.batch(stmts).await?)
+        Ok(retry_busy(|| self.inner.batch(stmts.clone())).await?)
     }
+}
+
+/// Runs a D1 call again when SQLite reported the database busy: nothing was applied, and the
+/// writer that held the lock is done within milliseconds. Other errors pass through at once.
+async fn retry_busy<T, F, Fut>(mut call: F) -> worker::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = worker::Result<T>>,
+{
+    let mut backoff_ms = 20;
+    loop {
+        match call().await {
+            Err(e) if backoff_ms <= 320 && is_busy(&e.to_string()) => {
+                worker::Delay::from(std::time::Duration::from_millis(backoff_ms)).await;
+                backoff_ms *= 2;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_busy(message: &str) -> bool {
+    message.contains("SQLITE_BUSY") || message.contains("database is locked")
 }
 
 pub fn rows<T: DeserializeOwned>(result: &D1Result) -> ApiResult<Vec<T>> {
@@ -171,10 +197,21 @@ pub fn guard(db: &Db, predicate: &str, args: &[Arg]) -> ApiResult<D1PreparedStat
 impl Db {
     /// Like [`Db::batch`], but a batch rolled back by a [`guard`] is `Ok(None)`.
     pub async fn batch_guarded(&self, stmts: Vec<D1PreparedStatement>) -> ApiResult<Option<Vec<D1Result>>> {
-        match self.inner.batch(stmts).await {
+        match retry_busy(|| self.inner.batch(stmts.clone())).await {
             Ok(results) => Ok(Some(results)),
             Err(e) if e.to_string().contains(GUARD_FAILED) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_busy;
+
+    #[test]
+    fn only_busy_errors_are_retried() {
+        assert!(is_busy("Error: NOSENTRY database is locked: SQLITE_BUSY"));
+        assert!(!is_busy("D1_ERROR: UNIQUE constraint failed"));
     }
 }
