@@ -113,14 +113,9 @@ async fn authenticate(req: &Request, env: &Env) -> ApiResult<auth::AuthUser> {
 }
 
 fn rate_limit_auth(req: &Request, env: &Env) -> ApiResult<()> {
-    let limit = crate::config::var(env, "AUTH_RATE_LIMIT_PER_MINUTE")
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(DEFAULT_AUTH_RATE_LIMIT);
-    if limit == 0 {
-        return Ok(());
-    }
     let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into());
-    AUTH_LIMITER.with(|l| l.borrow_mut().hit(&client, limit, now_ms())).map_err(ApiError::too_many)
+    let configured = crate::config::var(env, "AUTH_RATE_LIMIT_PER_MINUTE");
+    AUTH_LIMITER.with(|l| ratelimit::enforce(l, configured, DEFAULT_AUTH_RATE_LIMIT, &client, now_ms()))
 }
 
 /// Every route of the table, for /openapi.json.

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use worker::{Bucket, HttpMetadata, Method, Response, ResponseBody};
 
 use crate::app::ctx::Ctx;
-use crate::app::ratelimit::RateLimiter;
+use crate::app::ratelimit::{self, RateLimiter};
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
@@ -62,13 +62,8 @@ fn upload_ticket() -> Value {
 
 /// 60 requests a minute per account across these routes (per isolate, like the auth limiter).
 fn rate_limit(ctx: &Ctx) -> ApiResult<()> {
-    let limit =
-        ctx.var("ATTACHMENT_RATE_LIMIT_PER_MINUTE").and_then(|v| v.parse::<u32>().ok()).unwrap_or(DEFAULT_RATE_LIMIT);
-    if limit == 0 {
-        return Ok(());
-    }
-    let user = ctx.user_id()?;
-    LIMITER.with(|l| l.borrow_mut().hit(user, limit, now_ms())).map_err(ApiError::too_many)
+    let configured = ctx.var("ATTACHMENT_RATE_LIMIT_PER_MINUTE");
+    LIMITER.with(|l| ratelimit::enforce(l, configured, DEFAULT_RATE_LIMIT, ctx.user_id()?, now_ms()))
 }
 
 fn valid_file(file: &str) -> bool {
