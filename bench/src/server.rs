@@ -69,7 +69,10 @@ impl Server {
             .env("CI", "1")
             .env("WRANGLER_SEND_METRICS", "false")
             .current_dir(repo())
-            .stdout(Stdio::null())
+            // wrangler dev reads hotkeys from stdin ("x" exits): never hand it ours.
+            .stdin(Stdio::null())
+            // BENCH_SERVER_LOG=path keeps wrangler's log (console output of the worker) for diagnosis.
+            .stdout(std::env::var_os("BENCH_SERVER_LOG").and_then(|p| std::fs::File::create(p).ok()).map_or(Stdio::null(), Stdio::from))
             .stderr(Stdio::null())
             .spawn()
             .expect("wrangler installed (make setup)");
@@ -129,7 +132,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         if let Some(pid) = self.root_pid {
             // setsid made wrangler a process-group leader: end it and workerd together.
-            let _ = Command::new("kill").args(["-TERM", &format!("-{pid}")]).status();
+            let _ = Command::new("kill").args(["-TERM", "--", &format!("-{pid}")]).status();
         }
     }
 }

@@ -247,23 +247,35 @@ impl ConnMeta {
         if own { &mut self.rpc } else { &mut self.rpc_other }.retain(|m| m != name);
     }
 
-    /// The hibernation tags: delivery filters select sockets by these, never by a scan.
+    /// The hibernation tags: delivery filters select sockets by these, never by a scan. Each
+    /// selectable tag (type, session, machine) also comes qualified by the framing, so that a
+    /// delivery asks the runtime for one framing's sockets and reads no socket's tags.
     pub fn tags(&self) -> Vec<String> {
-        let mut tags = vec![
-            conn_tag(&self.id),
-            type_tag(self.client_type),
-            match self.framing {
-                Framing::Raw => "f:raw".to_string(),
-                Framing::Eio => EIO_TAG.to_string(),
-            },
-        ];
-        tags.extend(self.session_id.as_deref().map(session_tag));
-        tags.extend(self.machine_id.as_deref().map(machine_tag));
+        let mut selectable = vec![type_tag(self.client_type)];
+        selectable.extend(self.session_id.as_deref().map(session_tag));
+        selectable.extend(self.machine_id.as_deref().map(machine_tag));
+        let mut tags = vec![conn_tag(&self.id), framing_tag(self.framing).to_string()];
+        for tag in selectable {
+            tags.push(framed_tag(&tag, self.framing));
+            tags.push(tag);
+        }
         tags
     }
 }
 
 pub const EIO_TAG: &str = "f:eio";
+
+pub fn framing_tag(f: Framing) -> &'static str {
+    match f {
+        Framing::Raw => "f:raw",
+        Framing::Eio => EIO_TAG,
+    }
+}
+/// A selectable tag limited to one framing (ids are at most 200 chars: within the runtime's
+/// 256 per tag).
+pub fn framed_tag(tag: &str, f: Framing) -> String {
+    format!("{tag}@{}", framing_tag(f))
+}
 
 pub fn conn_tag(id: &str) -> String {
     format!("c:{id}")
@@ -372,7 +384,8 @@ mod tests {
     #[test]
     fn tags_and_stats() {
         let m = meta(ClientType::MachineScoped, None, Some("m1"));
-        assert_eq!(m.tags(), vec!["c:c1", "t:machine-scoped", "f:eio", "m:m1"]);
+        assert_eq!(m.tags(), vec!["c:c1", "f:eio", "t:machine-scoped@f:eio", "t:machine-scoped", "m:m1@f:eio", "m:m1"]);
+        assert!(m.tags().len() <= 10, "the runtime allows 10 tags a socket");
         let s = stats(&[
             m.clone(),
             meta(ClientType::SessionScoped, Some("a"), None),

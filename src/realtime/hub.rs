@@ -12,19 +12,20 @@
 //! account is active; see `inactivity`). The alarm is always set for the earliest of them.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+use worker::js_sys::JsString;
 use worker::{
-    durable_object, Delay, DurableObject, Env, Method, Request, Response, Result, ScheduledTime, SqlStorageValue,
-    State, Url, WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+    durable_object, web_sys, Delay, DurableObject, Env, Method, Request, Response, Result, ScheduledTime,
+    SqlStorageValue, State, Url, WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
-use super::conn::{self, machine_tag, type_tag, ClientType, ConnMeta, Framing, Identity, Reject, EIO_TAG};
+use super::conn::{self, conn_tag, machine_tag, type_tag, ClientType, ConnMeta, Framing, Identity, Reject, EIO_TAG};
 use super::frame::{self, AckId, Incoming, EIO_PING, PING_INTERVAL_MS};
 use super::handlers::{self, Throttle};
 use super::inactivity::{self, Schedule};
@@ -207,8 +208,9 @@ impl DurableObject for UserHub {
         // existed) counts as due.
         if self.timer(PING_TIMER).is_none_or(|t| t <= now) {
             let sockets = self.state.get_websockets_with_tag(EIO_TAG);
+            let ping = JsString::from(EIO_PING);
             for ws in &sockets {
-                let _ = ws.send_with_str(EIO_PING);
+                send_text(ws, &ping);
             }
             self.set_timer(PING_TIMER, (!sockets.is_empty()).then_some(now + PING_INTERVAL_MS));
         }
@@ -464,27 +466,23 @@ impl UserHub {
     }
 
     /// Sends an event to the selected sockets, each in its framing; returns how many got it.
+    /// Per socket this is one runtime call: the frame is encoded and copied to JS once per
+    /// framing, and the sockets come from tag lookups rather than from reading their tags.
     fn send(&self, sel: &Selection, name: &str, data: &Value) -> usize {
-        let sockets = match &sel.tags {
-            None => self.state.get_websockets(),
-            Some(tags) => tags.iter().flat_map(|t| self.state.get_websockets_with_tag(t)).collect(),
-        };
-        let (mut raw, mut eio) = (None, None);
-        let mut seen = HashSet::new();
+        let excluded = sel.exclude.as_deref().map(|c| self.state.get_websockets_with_tag(&conn_tag(c)));
         let mut sent = 0;
-        for ws in sockets {
-            let tags = self.state.get_tags(&ws);
-            let Some(conn) = tags.iter().find(|t| t.starts_with("c:")) else { continue };
-            if !sel.matches_tags(&tags) || !seen.insert(conn.clone()) {
-                continue;
-            }
-            let text: &String = if tags.iter().any(|t| t == EIO_TAG) {
-                eio.get_or_insert_with(|| frame::event(Framing::Eio, name, data))
-            } else {
-                raw.get_or_insert_with(|| frame::event(Framing::Raw, name, data))
-            };
-            if ws.send_with_str(text).is_ok() {
-                sent += 1;
+        for framing in [Framing::Raw, Framing::Eio] {
+            let mut text: Option<JsString> = None;
+            for tag in sel.lookups(framing) {
+                for ws in self.state.get_websockets_with_tag(&tag) {
+                    if excluded.iter().flatten().any(|x| same_socket(x, &ws)) {
+                        continue;
+                    }
+                    let text = text.get_or_insert_with(|| JsString::from(frame::event(framing, name, data)));
+                    if send_text(&ws, text) {
+                        sent += 1;
+                    }
+                }
             }
         }
         sent
@@ -538,9 +536,11 @@ impl UserHub {
         sql.exec(query, None::<Vec<SqlStorageValue>>).and_then(|c| c.one::<SeqRow>()).ok().and_then(|r| r.s)
     }
 
-    /// Sends one update and records it in the catch-up window.
+    /// Sends one update and records it in the catch-up window (after sending: nothing else
+    /// runs in between, and the sockets get it sooner).
     fn deliver(&self, u: Update) {
         let payload = json!({"id": random_id(12), "seq": u.seq, "body": u.body, "createdAt": now_ms()});
+        self.send(&Selection::recipients(&u.recipients, u.skip.as_deref()), "update", &payload);
         let sql = self.state.storage().sql();
         let stored = serde_json::to_string(&u.recipients).map_err(worker::Error::from).and_then(|recipients| {
             sql.exec(
@@ -548,7 +548,7 @@ impl UserHub {
                 vec![
                     u.seq.into(),
                     SqlStorageValue::String(recipients),
-                    u.skip.clone().map_or(SqlStorageValue::Null, SqlStorageValue::String),
+                    u.skip.map_or(SqlStorageValue::Null, SqlStorageValue::String),
                     SqlStorageValue::String(payload.to_string()),
                 ],
             )?;
@@ -557,7 +557,6 @@ impl UserHub {
         if let Err(e) = stored {
             worker::console_error!("catch-up window: {e}");
         }
-        self.send(&Selection::recipients(&u.recipients, u.skip.as_deref()), "update", &payload);
     }
 
     /// The window's updates after `after` that this socket would have received, encoded for it.
@@ -603,13 +602,8 @@ impl UserHub {
         // Dropping the senders wakes the callers with "disconnected".
         drop(self.inner.borrow_mut().calls.take_conn(&meta.id));
         let Some(machine) = &meta.machine_id else { return };
-        let me = conn::conn_tag(&meta.id);
-        let others = self
-            .state
-            .get_websockets_with_tag(&machine_tag(machine))
-            .iter()
-            .filter(|w| !self.state.get_tags(w).contains(&me))
-            .count();
+        let others =
+            self.state.get_websockets_with_tag(&machine_tag(machine)).iter().filter(|w| !same_socket(w, ws)).count();
         if others > 0 {
             return;
         }
@@ -781,6 +775,23 @@ impl UserHub {
 }
 
 /// An absolute alarm time (epoch ms).
+#[wasm_bindgen]
+extern "C" {
+    /// A WebSocket seen only for `send` with a string already in JS: web-sys takes `&str`,
+    /// which would be copied and decoded again for every socket of a fan-out.
+    type TextSocket;
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send(this: &TextSocket, text: &JsString) -> std::result::Result<(), JsValue>;
+}
+
+fn send_text(ws: &WebSocket, text: &JsString) -> bool {
+    AsRef::<web_sys::WebSocket>::as_ref(ws).unchecked_ref::<TextSocket>().send(text).is_ok()
+}
+
+fn same_socket(a: &WebSocket, b: &WebSocket) -> bool {
+    AsRef::<JsValue>::as_ref(a.as_ref()) == AsRef::<JsValue>::as_ref(b.as_ref())
+}
+
 fn at_time(at: i64) -> ScheduledTime {
     ScheduledTime::new(worker::js_sys::Date::new(&worker::wasm_bindgen::JsValue::from_f64(at as f64)))
 }

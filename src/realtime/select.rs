@@ -3,9 +3,13 @@
 
 use serde::Deserialize;
 
-use super::conn::{conn_tag, machine_tag, session_tag, type_tag, ClientType, ConnMeta};
+use super::conn::{
+    conn_tag, framed_tag, framing_tag, machine_tag, session_tag, type_tag, ClientType, ConnMeta, Framing,
+};
 use crate::events::Recipients;
 
+/// A selection's tags never share a socket (a socket has one client type and only its type's
+/// scope tag), so the tag lookups of a delivery are disjoint and need no dedupe.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Selection {
     /// Sockets carrying any of these tags; `None` selects every socket.
@@ -55,6 +59,15 @@ impl Selection {
             Filter::Exclude { connection_id } => (None, Some(connection_id.clone())),
         };
         Selection { tags, exclude }
+    }
+
+    /// The runtime tag lookups that yield the selected sockets of one framing (before the
+    /// exclusion).
+    pub fn lookups(&self, framing: Framing) -> Vec<String> {
+        match &self.tags {
+            None => vec![framing_tag(framing).to_string()],
+            Some(tags) => tags.iter().map(|t| framed_tag(t, framing)).collect(),
+        }
     }
 
     /// Whether a socket with these tags is selected (the runtime's tag lookup, restated for
@@ -115,6 +128,45 @@ mod tests {
         assert_eq!(who(&Selection::recipients(&Recipients::Machine { id: "a".into() }, None)), ["user", "m1"]);
         assert_eq!(who(&Selection::recipients(&Recipients::All, None)), ["user", "s1", "s2", "m1"]);
         assert_eq!(who(&Selection::recipients(&Recipients::Session { id: "a".into() }, Some("s1"))), ["user"]);
+    }
+
+    /// What `send` relies on: every selected socket is found by exactly one lookup of its
+    /// framing, and unselected ones by none.
+    #[test]
+    fn lookups_find_each_selected_socket_once() {
+        let sockets: Vec<ConnMeta> = [Framing::Raw, Framing::Eio]
+            .into_iter()
+            .flat_map(|framing| {
+                [
+                    meta("user", ClientType::UserScoped, None, None),
+                    meta("s1", ClientType::SessionScoped, Some("a"), None),
+                    meta("m1", ClientType::MachineScoped, None, Some("a")),
+                ]
+                .map(|m| ConnMeta { framing, ..m })
+            })
+            .collect();
+        let filters = ["all", "user-scoped-only"].map(|t| serde_json::json!({"type": t}));
+        let mut selections: Vec<Selection> =
+            filters.iter().map(|f| Selection::filter(&serde_json::from_value(f.clone()).unwrap())).collect();
+        for r in [
+            Recipients::User,
+            Recipients::All,
+            Recipients::Session { id: "a".into() },
+            Recipients::Machine { id: "a".into() },
+        ] {
+            selections.push(Selection::recipients(&r, None));
+        }
+        for sel in &selections {
+            for m in &sockets {
+                let tags = m.tags();
+                let hits: usize = [Framing::Raw, Framing::Eio]
+                    .into_iter()
+                    .flat_map(|f| sel.lookups(f))
+                    .filter(|t| tags.contains(t))
+                    .count();
+                assert_eq!(hits, usize::from(sel.matches(m)), "{sel:?} {:?}", m.id);
+            }
+        }
     }
 
     #[test]
