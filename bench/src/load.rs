@@ -17,9 +17,6 @@ impl Stats {
     pub fn rps(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
-    pub fn percentile_ms(&self, p: f64) -> f64 {
-        percentile_ms(&self.latencies_us, p)
-    }
     pub fn cpu_ms_per_request(&self) -> Option<f64> {
         self.cpu_seconds.filter(|_| self.requests > 0).map(|s| s * 1000.0 / self.requests as f64)
     }

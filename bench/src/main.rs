@@ -1,7 +1,8 @@
 //! Load generator for the Happy worker. Drives a running server over real HTTP and WebSocket on
 //! loopback, bounded in time and count, and prints a markdown table.
 //!
-//! usage: happy-bench (--base URL | --spawn) [--seconds N] [--connections N] [--only a,b] [--idle-seconds N]
+//! usage: happy-bench (--base URL | --spawn) [--seconds N] [--rounds N] [--connections N] [--only a,b] [--idle-seconds N]
+//!   --seconds is each request scenario's total, taken in --rounds turns with the others.
 //!   --spawn starts `wrangler dev` from the repository (fresh local state) and also measures
 //!   cold start and workerd CPU per request.
 
@@ -16,6 +17,8 @@ pub struct Options {
     pub connections: usize,
     pub only: Option<Vec<String>>,
     pub idle_seconds: u64,
+    /// Request scenarios run in turns, this many rounds each.
+    pub rounds: usize,
 }
 
 fn main() {
@@ -26,6 +29,7 @@ fn main() {
         connections: get("--connections").and_then(|s| s.parse().ok()).unwrap_or(16),
         only: get("--only").map(|s| s.split(',').map(str::to_string).collect()),
         idle_seconds: get("--idle-seconds").and_then(|s| s.parse().ok()).unwrap_or(60),
+        rounds: get("--rounds").and_then(|s| s.parse().ok()).unwrap_or(5),
     };
     let server = if args.iter().any(|a| a == "--spawn") {
         server::Server::spawn()
@@ -45,7 +49,7 @@ fn main() {
     if let Some(size) = server::wasm_size() {
         println!("- wasm: {} KiB, gzip {} KiB", size.0 / 1024, size.1 / 1024);
     }
-    println!("- load: {} connections, {} s per scenario\n", opts.connections, opts.seconds);
+    println!("- load: {} connections, {} s per scenario in {} interleaved rounds\n", opts.connections, opts.seconds, opts.rounds);
     let duration = Duration::from_secs(opts.seconds);
     scenarios::run_all(&server, &opts, duration);
 }

@@ -66,6 +66,8 @@ impl Server {
             .arg("--persist-to")
             .arg(&state)
             .args(["--var", "HAPPY_MASTER_SECRET:bench-secret", "--var", "AUTH_RATE_LIMIT_PER_MINUTE:0"])
+            // GitHub OAuth parameters: an authenticated route that needs no D1.
+            .args(["--var", "GITHUB_CLIENT_ID:bench", "--var", "GITHUB_REDIRECT_URL:http://127.0.0.1/callback"])
             .env("CI", "1")
             .env("WRANGLER_SEND_METRICS", "false")
             .current_dir(repo())
