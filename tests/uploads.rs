@@ -175,6 +175,45 @@ fn oversize_uploads_are_413_and_store_nothing() {
     assert_eq!(stored_objects(app, &a.token), (1, vec![]));
 }
 
+/// The route reads bodies in 1 MiB windows without copying the file into wasm: a character
+/// split by a window edge, a boundary lookalike across one and a bad byte far past the first
+/// window are judged as in a whole file, and what is stored is byte for byte what was sent.
+#[test]
+fn large_files_are_checked_whole_and_stored_byte_exact() {
+    let app = server();
+    let a = app.new_account();
+    let download =
+        |r: &Resp| app.get(&format!("/v1/uploads/{}/download", r.body["file"]["id"].as_str().unwrap()), Some(&a.token));
+
+    // 3.6 MB of a 3-byte character: window edges fall inside characters.
+    let text = "€".repeat(1_200_000) + "end";
+    let r = upload(app, &a.token, ("euro.txt", "text/plain", text.as_bytes()), &[("category", "documents")]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["file"]["size"], text.len());
+    assert!(download(&r).text == text, "stored text differs");
+
+    // One invalid byte 2.5 MB in is refused like a short file's.
+    let mut bad = text.clone().into_bytes();
+    bad[2_500_000] = 0xff;
+    upload(app, &a.token, ("bad.txt", "text/plain", &bad), &[]).assert_error(415);
+
+    // A PDF holding the boundary followed by other bytes (not a delimiter) across the first
+    // window edge of its part, then its fields after it.
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.resize((1 << 20) - 4, b'x');
+    pdf.extend_from_slice(format!("\r\n--{BOUNDARY}X\r\n").as_bytes());
+    pdf.resize(2_000_000, b'y');
+    let r =
+        upload(app, &a.token, ("big.pdf", "application/pdf", &pdf), &[("category", "documents"), ("reuseKey", "big")]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.body["file"]["size"].as_u64(), r.body["file"]["category"].as_str()),
+        (Some(2_000_000), Some("documents"))
+    );
+    assert!(download(&r).text.as_bytes() == pdf, "stored PDF differs");
+    assert_eq!(stored_objects(app, &a.token), (2, vec![]));
+}
+
 #[test]
 fn spoofed_or_disallowed_content_is_415_and_stores_nothing() {
     let app = server();

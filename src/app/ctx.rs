@@ -2,6 +2,8 @@
 //! that turns hostile input into 400/413 JSON errors.
 
 use serde::de::DeserializeOwned;
+use worker::js_sys::Uint8Array;
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Env, Request, Url};
 
 use super::router::Params;
@@ -9,6 +11,8 @@ use crate::auth::device::AuthDevice;
 use crate::auth::AuthUser;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
+use crate::storage::body::JsBody;
+use crate::storage::source::Source;
 
 /// Default cap on JSON bodies; routes that take larger bodies read them differently.
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -62,16 +66,32 @@ impl Ctx {
 
     /// Reads the body, refusing more than `limit` bytes with 413.
     pub async fn body_bytes(&mut self, limit: usize) -> ApiResult<Vec<u8>> {
-        if let Some(len) = self.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-            if len > limit {
-                return Err(body_too_large(limit));
-            }
-        }
-        let bytes = self.req.bytes().await.map_err(|_| ApiError::bad_request("Unreadable body"))?;
+        self.refuse_declared_over(limit)?;
+        let bytes = self.req.bytes().await.map_err(|_| unreadable())?;
         if bytes.len() > limit {
             return Err(body_too_large(limit));
         }
         Ok(bytes)
+    }
+
+    /// Reads the body into a JS buffer, left there (large uploads); 413 beyond `limit` bytes.
+    pub async fn body_js(&mut self, limit: usize) -> ApiResult<JsBody> {
+        self.refuse_declared_over(limit)?;
+        let promise = self.req.inner().array_buffer().map_err(|_| unreadable())?;
+        let buffer = JsFuture::from(promise).await.map_err(|_| unreadable())?;
+        let body = JsBody(Uint8Array::new(&buffer));
+        if body.len() > limit {
+            return Err(body_too_large(limit));
+        }
+        Ok(body)
+    }
+
+    /// A declared Content-Length over the limit is refused before anything is read.
+    fn refuse_declared_over(&self, limit: usize) -> ApiResult<()> {
+        match self.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+            Some(len) if len > limit => Err(body_too_large(limit)),
+            _ => Ok(()),
+        }
     }
 
     /// Parses a JSON body into `T`; malformed JSON or wrong shapes are 400 with serde's reason.
@@ -86,6 +106,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
         return Err(ApiError::bad_request("Request body must be JSON"));
     }
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("Invalid body: {e}")))
+}
+
+fn unreadable() -> ApiError {
+    ApiError::bad_request("Unreadable body")
 }
 
 fn body_too_large(limit: usize) -> ApiError {

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{Bucket, HttpMetadata, Method, Range, Response, ResponseBody};
+use worker::{Bucket, Method, Range, Response, ResponseBody};
 
 use crate::app::ctx::Ctx;
 use crate::app::respond::{error_response, json};
@@ -20,8 +20,10 @@ use crate::db::plans::{plan_limits, upload_limit_sql};
 use crate::db::{bump_account_seq, bump_account_seq_if, first_row, guard, rows, Db, SeqRow};
 use crate::error::{ApiError, ApiResult};
 use crate::events::account::field_changed;
+use crate::storage::body::put_range;
 use crate::storage::range::{none_match, parse_range, RangeRequest};
 use crate::storage::sniff::{self, Kind};
+use crate::storage::source::{Source, Sub};
 use crate::storage::{multipart, unreferenced, Category};
 use crate::{args, h};
 
@@ -158,30 +160,41 @@ struct PathRow {
     path: String,
 }
 
+const BUCKET: &str = "UPLOADS";
+
 fn bucket(ctx: &Ctx) -> ApiResult<Bucket> {
-    Ok(ctx.env.bucket("UPLOADS")?)
+    Ok(ctx.env.bucket(BUCKET)?)
 }
 
-/// A validated upload, ready to store.
-struct Incoming<'a> {
+/// A validated upload, ready to store: the file is `data` of the body.
+struct Incoming {
     category: Category,
     reuse_key: Option<String>,
     original_name: String,
     kind: Kind,
-    data: &'a [u8],
+    data: std::ops::Range<usize>,
+    /// Width and height of an image, read from its first bytes.
+    dims: Option<(u32, u32)>,
 }
+
+/// How much of an image is read for its dimensions (JPEG puts them after its metadata).
+const IMAGE_HEAD: usize = 1 << 20;
+/// Text fields (category, reuseKey) longer than this are refused unread.
+const MAX_FIELD: usize = 1024;
 
 /// Checks in the order that stores nothing on failure: body size (Content-Length, then actual),
 /// form shape (400), the category's size (413), the content against its magic bytes (415).
-fn validate<'a>(content_type: &str, body: &'a [u8], fixed: Option<Category>) -> ApiResult<Incoming<'a>> {
+fn validate<S: Source + ?Sized>(content_type: &str, body: &S, fixed: Option<Category>) -> ApiResult<Incoming> {
     let parts = multipart::parse(content_type, body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let field = |name: &str| -> ApiResult<Option<String>> {
-        match parts.iter().find(|p| p.name == name) {
-            None => Ok(None),
-            Some(p) => std::str::from_utf8(p.data)
-                .map(|s| Some(s.trim().to_string()).filter(|s| !s.is_empty()))
-                .map_err(|_| ApiError::bad_request(format!("{name} must be text"))),
+        let Some(p) = parts.iter().find(|p| p.name == name) else { return Ok(None) };
+        if p.data.len() > MAX_FIELD {
+            return Err(ApiError::bad_request(format!("{name} is too long")));
         }
+        let bytes = body.read(p.data.start, p.data.end);
+        std::str::from_utf8(&bytes)
+            .map(|s| Some(s.trim().to_string()).filter(|s| !s.is_empty()))
+            .map_err(|_| ApiError::bad_request(format!("{name} must be text")))
     };
     let file = parts
         .iter()
@@ -214,12 +227,14 @@ fn validate<'a>(content_type: &str, body: &'a [u8], fixed: Option<Category>) -> 
             category.as_str()
         )));
     }
-    let kind = sniff::verify(file.content_type.as_deref(), file.data)
+    let data = Sub { source: body, range: file.data.clone() };
+    let kind = sniff::verify(file.content_type.as_deref(), &data)
         .filter(|k| category.allows(*k))
         .ok_or_else(|| ApiError::new(415, "Unsupported or mismatched content type"))?;
+    let dims = if kind.is_image() { sniff::dimensions(kind, &data.read(0, IMAGE_HEAD)) } else { None };
     let original_name: String =
         file.filename.as_deref().unwrap_or("").chars().filter(|c| !c.is_control()).take(MAX_NAME).collect();
-    Ok(Incoming { category, reuse_key, original_name, kind, data: file.data })
+    Ok(Incoming { category, reuse_key, original_name, kind, data: file.data.clone(), dims })
 }
 
 /// Reads, validates and stores the multipart body within the plan's upload quota (403 beyond
@@ -231,26 +246,15 @@ async fn store(
     extra: impl FnOnce(&Db, &FileRow) -> ApiResult<Vec<worker::D1PreparedStatement>>,
 ) -> ApiResult<(FileRow, Vec<worker::D1Result>)> {
     let max = fixed.map(Category::max_size).unwrap_or(Category::Files.max_size());
-    let mut body = ctx.body_bytes(max + MULTIPART_OVERHEAD).await?;
+    let body = ctx.body_js(max + MULTIPART_OVERHEAD).await?;
     let content_type = ctx.header("content-type").unwrap_or_default();
-    let Incoming { category, reuse_key, original_name, kind, data } = validate(&content_type, &body, fixed)?;
+    let Incoming { category, reuse_key, original_name, kind, data, dims } = validate(&content_type, &body, fixed)?;
     let user = ctx.user_id()?.to_string();
     let id = uuid_v4();
     let path = format!("{}{id}.{}", category.prefix(&user), kind.extension());
-    let dims = if kind.is_image() { sniff::dimensions(kind, data) } else { None };
-    // Move the file to the front of the body buffer and hand that to R2: one copy of the
-    // bytes in wasm memory instead of two.
-    let (start, size) = (data.as_ptr() as usize - body.as_ptr() as usize, data.len());
-    body.copy_within(start..start + size, 0);
-    body.truncate(size);
-
+    let size = data.len();
+    let etag = put_range(&ctx.env, BUCKET, &path, &body, data, kind.mime()).await?;
     let bucket = bucket(ctx)?;
-    let object = bucket
-        .put(&path, body)
-        .http_metadata(HttpMetadata { content_type: Some(kind.mime().into()), ..Default::default() })
-        .execute()
-        .await?
-        .ok_or_else(|| ApiError::internal("R2 put returned nothing"))?;
 
     let now = now_ms();
     let row = FileRow {
@@ -260,7 +264,7 @@ async fn store(
         original_name,
         content_type: kind.mime().into(),
         size: size as i64,
-        etag: object.http_etag(),
+        etag,
         width: dims.map(|d| d.0 as i64),
         height: dims.map(|d| d.1 as i64),
         thumbhash: None,

@@ -1,8 +1,10 @@
 //! Uploads in R2: the pure pieces (multipart parsing, content sniffing, ranges) and the
 //! bucket operations the routes share.
+pub mod body;
 pub mod multipart;
 pub mod range;
 pub mod sniff;
+pub mod source;
 
 use std::collections::HashSet;
 

@@ -1,21 +1,24 @@
 //! A `multipart/form-data` parser over a buffered body (RFC 7578).
 //!
-//! Why our own instead of workerd's `Request.formData()`: the route has to copy the file into
-//! wasm anyway (magic bytes, image dimensions, the R2 put through workers-rs), and workerd
-//! buffers the whole body for `formData()` too, so it would save nothing; parsing here gives
-//! controlled 400s for malformed bodies instead of opaque JS exceptions, returns the parts as
-//! borrowed slices of the body (no copy), and is a pure function that is fuzzed natively.
+//! Why our own instead of workerd's `Request.formData()`: it gives controlled 400s for
+//! malformed bodies instead of opaque JS exceptions, and it reads the body through a
+//! [`Source`] in windows, so an upload's body can stay in the runtime's buffer: the parts come
+//! back as byte ranges, and only headers, short fields and a file's first bytes are copied
+//! into wasm (whose memory never shrinks once grown). A pure function, fuzzed natively.
 //! Never panics; the boundary search is KMP, so time is linear in the body whatever it holds.
 
 use std::fmt;
+use std::ops::Range;
 
-/// One part; `data` borrows from the body.
+pub use super::source::Source;
+
+/// One part; `data` is its range in the body.
 #[derive(Debug, PartialEq)]
-pub struct Part<'a> {
+pub struct Part {
     pub name: String,
     pub filename: Option<String>,
     pub content_type: Option<String>,
-    pub data: &'a [u8],
+    pub data: Range<usize>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -61,14 +64,17 @@ pub fn boundary(content_type: &str) -> Result<String, MultipartError> {
     Ok(value.to_string())
 }
 
+/// Transport padding (spaces, tabs) a delimiter may carry before its CRLF, at most.
+const MAX_PADDING: usize = 256;
+
 /// Parses a whole body. `content_type` is the request's Content-Type header.
-pub fn parse<'a>(content_type: &str, body: &'a [u8]) -> Result<Vec<Part<'a>>, MultipartError> {
+pub fn parse<S: Source + ?Sized>(content_type: &str, body: &S) -> Result<Vec<Part>, MultipartError> {
     let boundary = boundary(content_type)?;
     // Every delimiter after the first is preceded by CRLF; prefixing one lets a single needle
     // find the first as well.
     let dash = format!("\r\n--{boundary}");
     let finder = Finder::new(dash.as_bytes());
-    let first = if body.starts_with(&dash.as_bytes()[2..]) {
+    let first = if *body.read(0, dash.len() - 2) == dash.as_bytes()[2..] {
         0
     } else {
         finder.find(body, 0).map(|i| i + 2).ok_or(MultipartError::Malformed("no opening boundary"))?
@@ -76,12 +82,11 @@ pub fn parse<'a>(content_type: &str, body: &'a [u8]) -> Result<Vec<Part<'a>>, Mu
     let mut pos = first + dash.len() - 2;
     let mut parts = Vec::new();
     loop {
-        let rest = body.get(pos..).unwrap_or(&[]);
+        let rest = body.read(pos, pos + MAX_PADDING + 2);
         if rest.starts_with(b"--") {
             return Ok(parts);
         }
-        // Transport padding (spaces, tabs) may follow a delimiter before its CRLF.
-        let pad = rest.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+        let pad = padding(&rest);
         if !rest[pad..].starts_with(b"\r\n") {
             return Err(MultipartError::Malformed("boundary not followed by CRLF"));
         }
@@ -89,26 +94,30 @@ pub fn parse<'a>(content_type: &str, body: &'a [u8]) -> Result<Vec<Part<'a>>, Mu
         if parts.len() == MAX_PARTS {
             return Err(MultipartError::TooManyParts);
         }
-        let rest = &body[pos..];
-        let header_end = find_plain(&rest[..rest.len().min(MAX_HEADER_BLOCK + 4)], b"\r\n\r\n")
-            .ok_or(MultipartError::Malformed("part headers do not end"))?;
-        let headers = std::str::from_utf8(&rest[..header_end])
+        let head = body.read(pos, pos + MAX_HEADER_BLOCK + 4);
+        let header_end = find_plain(&head, b"\r\n\r\n").ok_or(MultipartError::Malformed("part headers do not end"))?;
+        let headers = std::str::from_utf8(&head[..header_end])
             .map_err(|_| MultipartError::Malformed("part headers are not UTF-8"))?;
         let data_start = pos + header_end + 4;
         let next = next_delimiter(&finder, body, data_start).ok_or(MultipartError::Malformed("no closing boundary"))?;
-        let data = body.get(data_start..next).unwrap_or(&[]);
-        parts.push(part(headers, data)?);
+        parts.push(part(headers, data_start..next.max(data_start))?);
         pos = next + dash.len();
     }
 }
 
+/// Spaces and tabs at the start.
+fn padding(bytes: &[u8]) -> usize {
+    bytes.iter().take_while(|b| **b == b' ' || **b == b'\t').count()
+}
+
 /// The next `CRLF--boundary` that really is a delimiter: followed by `--` or by optional
 /// padding and CRLF. A lookalike inside the data is skipped as data.
-fn next_delimiter(finder: &Finder<'_>, body: &[u8], mut from: usize) -> Option<usize> {
+fn next_delimiter<S: Source + ?Sized>(finder: &Finder<'_>, body: &S, mut from: usize) -> Option<usize> {
     loop {
         let at = finder.find(body, from)?;
-        let after = body.get(at + finder.needle.len()..).unwrap_or(&[]);
-        let pad = after.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+        let after_at = at + finder.needle.len();
+        let after = body.read(after_at, after_at + MAX_PADDING + 2);
+        let pad = padding(&after);
         if after.starts_with(b"--") || after[pad..].starts_with(b"\r\n") {
             return Some(at);
         }
@@ -116,7 +125,7 @@ fn next_delimiter(finder: &Finder<'_>, body: &[u8], mut from: usize) -> Option<u
     }
 }
 
-fn part<'a>(headers: &str, data: &'a [u8]) -> Result<Part<'a>, MultipartError> {
+fn part(headers: &str, data: Range<usize>) -> Result<Part, MultipartError> {
     let mut disposition = None;
     let mut content_type = None;
     for line in headers.split("\r\n") {
@@ -228,18 +237,25 @@ impl<'n> Finder<'n> {
         Finder { needle, fail }
     }
 
-    fn find(&self, hay: &[u8], from: usize) -> Option<usize> {
+    /// The first match at or after `from`, reading the body a window at a time (the match
+    /// state carries across windows, so a needle split between two is found).
+    fn find<S: Source + ?Sized>(&self, body: &S, from: usize) -> Option<usize> {
         let mut k = 0;
-        for (i, &b) in hay.iter().enumerate().skip(from) {
-            while k > 0 && b != self.needle[k] {
-                k = self.fail[k - 1];
-            }
-            if b == self.needle[k] {
-                k += 1;
-                if k == self.needle.len() {
-                    return Some(i + 1 - k);
+        let mut start = from;
+        while start < body.len() {
+            let end = start.saturating_add(body.window().max(1)).min(body.len());
+            for (i, &b) in body.read(start, end).iter().enumerate() {
+                while k > 0 && b != self.needle[k] {
+                    k = self.fail[k - 1];
+                }
+                if b == self.needle[k] {
+                    k += 1;
+                    if k == self.needle.len() {
+                        return Some(start + i + 1 - k);
+                    }
                 }
             }
+            start = end;
         }
         None
     }
@@ -248,6 +264,7 @@ impl<'n> Finder<'n> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::source::Windowed;
 
     const CT: &str = "multipart/form-data; boundary=XyZ";
 
@@ -262,15 +279,24 @@ mod tests {
     #[test]
     fn parses_files_fields_quotes_and_empty_parts() {
         let b = body();
-        let parts = parse(CT, &b).unwrap();
+        let parts = parse(CT, &b[..]).unwrap();
         assert_eq!(parts.len(), 3);
         assert_eq!(parts[0].name, "file");
         assert_eq!(parts[0].filename.as_deref(), Some("a \"b\".png"));
         assert_eq!(parts[0].content_type.as_deref(), Some("image/png"));
-        assert_eq!(parts[0].data, b"\x89PNG\r\n--XyZnot-a-boundary\r\n\r\n");
+        assert_eq!(&b[parts[0].data.clone()], b"\x89PNG\r\n--XyZnot-a-boundary\r\n\r\n");
         assert_eq!(parts[1].name, "category");
-        assert_eq!(parts[1].data, b"documents");
-        assert_eq!(parts[2].data, b"");
+        assert_eq!(&b[parts[1].data.clone()], b"documents");
+        assert_eq!(&b[parts[2].data.clone()], b"");
+    }
+
+    #[test]
+    fn windows_of_any_size_give_the_same_parts() {
+        let b = body();
+        let whole = parse(CT, &b[..]).unwrap();
+        for window in 1..=b.len() {
+            assert_eq!(parse(CT, &Windowed(&b, window)).unwrap(), whole, "window {window}");
+        }
     }
 
     #[test]
@@ -300,12 +326,13 @@ mod tests {
             b"--XyZjunk\r\n",
         ] {
             assert!(parse(CT, bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(parse(CT, &Windowed(bad, 2)).is_err());
         }
         let many: Vec<u8> = (0..=MAX_PARTS)
             .flat_map(|_| b"--XyZ\r\nContent-Disposition: form-data; name=a\r\n\r\nx\r\n".to_vec())
             .chain(b"--XyZ--".to_vec())
             .collect();
-        assert_eq!(parse(CT, &many), Err(MultipartError::TooManyParts));
+        assert_eq!(parse(CT, &many[..]), Err(MultipartError::TooManyParts));
     }
 
     /// Deterministic fuzzing: every prefix, every single-byte corruption, and pseudo-random
@@ -318,7 +345,7 @@ mod tests {
             for x in [0u8, b'\r', b'\n', b'-', b'"', b';', b'=', 0xff] {
                 let mut m = b.clone();
                 m[i] = x;
-                let _ = parse(CT, &m);
+                assert_eq!(parse(CT, &m[..]), parse(CT, &Windowed(&m, 3)));
             }
         }
         let tokens: [&[u8]; 10] = [
@@ -342,15 +369,16 @@ mod tests {
                 seed ^= seed << 17;
                 m.extend_from_slice(tokens[(seed % tokens.len() as u64) as usize]);
             }
-            let _ = parse(CT, &m);
+            let _ = parse(CT, &m[..]);
         }
     }
 
     #[test]
     fn kmp_finds_overlapping_prefixes() {
         let f = Finder::new(b"aab");
-        assert_eq!(f.find(b"aaab", 0), Some(1));
-        assert_eq!(f.find(b"aaab", 2), None);
-        assert_eq!(f.find(b"ab", 0), None);
+        assert_eq!(f.find(&b"aaab"[..], 0), Some(1));
+        assert_eq!(f.find(&b"aaab"[..], 2), None);
+        assert_eq!(f.find(&b"ab"[..], 0), None);
+        assert_eq!(f.find(&Windowed(b"xaaab", 1), 0), Some(2));
     }
 }

@@ -1,6 +1,8 @@
 //! What an upload really is: the content type from its magic bytes (the declared type must
 //! agree), text checks, and image dimensions read from the headers of PNG, JPEG, GIF and WebP.
 
+use super::source::Source;
+
 /// Every content type an upload may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -86,18 +88,43 @@ pub fn magic(data: &[u8]) -> Option<Kind> {
 /// The verified kind of an upload: the declared type must be allowed and agree with the bytes.
 /// A missing or generic declaration (`application/octet-stream`) takes the magic bytes' kind.
 /// Text kinds must be UTF-8 without NUL and must not carry a binary signature.
-pub fn verify(declared: Option<&str>, data: &[u8]) -> Option<Kind> {
-    let sniffed = magic(data);
+pub fn verify<S: Source + ?Sized>(declared: Option<&str>, data: &S) -> Option<Kind> {
+    let sniffed = magic(&data.read(0, MAGIC_LEN));
     let kind = match declared.map(essence).as_deref() {
         None | Some("") | Some("application/octet-stream") => sniffed?,
         Some(d) => Kind::from_mime(d)?,
     };
     match kind {
-        Kind::Text | Kind::Json | Kind::Markdown => {
-            (sniffed.is_none() && !data.contains(&0) && std::str::from_utf8(data).is_ok()).then_some(kind)
-        }
+        Kind::Text | Kind::Json | Kind::Markdown => (sniffed.is_none() && is_text(data)).then_some(kind),
         _ => (sniffed == Some(kind)).then_some(kind),
     }
+}
+
+/// Enough bytes for every signature `magic` knows.
+const MAGIC_LEN: usize = 16;
+
+/// UTF-8 without NUL, checked a window at a time: a character split between two windows is
+/// carried over (at most 3 bytes).
+fn is_text<S: Source + ?Sized>(data: &S) -> bool {
+    let mut carry: Vec<u8> = Vec::new();
+    let mut start = 0;
+    while start < data.len() {
+        let end = start.saturating_add(data.window().max(1)).min(data.len());
+        let chunk = data.read(start, end);
+        if chunk.contains(&0) {
+            return false;
+        }
+        carry.extend_from_slice(&chunk);
+        match std::str::from_utf8(&carry) {
+            Ok(_) => carry.clear(),
+            Err(e) if e.error_len().is_none() => {
+                carry.drain(..e.valid_up_to());
+            }
+            Err(_) => return false,
+        }
+        start = end;
+    }
+    carry.is_empty()
 }
 
 /// Width and height in pixels from the image's header; `None` when truncated or malformed.
@@ -182,6 +209,7 @@ fn webp(d: &[u8]) -> Option<(u32, u32)> {
 #[cfg(test)]
 pub mod tests {
     use super::*;
+    use crate::storage::source::Windowed;
 
     pub fn png_bytes(w: u32, h: u32) -> Vec<u8> {
         let mut d = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
@@ -245,24 +273,38 @@ pub mod tests {
     #[test]
     fn declared_type_must_match_the_bytes() {
         let png = png_bytes(1, 1);
-        assert_eq!(verify(Some("image/png"), &png), Some(Kind::Png));
-        assert_eq!(verify(Some("IMAGE/PNG; x=y"), &png), Some(Kind::Png));
-        assert_eq!(verify(None, &png), Some(Kind::Png));
-        assert_eq!(verify(Some("application/octet-stream"), &png), Some(Kind::Png));
+        assert_eq!(verify(Some("image/png"), &png[..]), Some(Kind::Png));
+        assert_eq!(verify(Some("IMAGE/PNG; x=y"), &png[..]), Some(Kind::Png));
+        assert_eq!(verify(None, &png[..]), Some(Kind::Png));
+        assert_eq!(verify(Some("application/octet-stream"), &png[..]), Some(Kind::Png));
         // Spoofs: an image that is not, a PDF called a PNG, a PNG called text.
-        assert_eq!(verify(Some("image/png"), b"<html>"), None);
-        assert_eq!(verify(Some("image/png"), b"%PDF-1.4"), None);
-        assert_eq!(verify(Some("text/plain"), &png), None);
-        assert_eq!(verify(Some("image/jpeg"), &png), None);
+        assert_eq!(verify(Some("image/png"), &b"<html>"[..]), None);
+        assert_eq!(verify(Some("image/png"), &b"%PDF-1.4"[..]), None);
+        assert_eq!(verify(Some("text/plain"), &png[..]), None);
+        assert_eq!(verify(Some("image/jpeg"), &png[..]), None);
         // Disallowed types.
-        assert_eq!(verify(Some("image/svg+xml"), b"<svg/>"), None);
-        assert_eq!(verify(Some("text/html"), b"<p>"), None);
-        assert_eq!(verify(None, b"hello"), None);
+        assert_eq!(verify(Some("image/svg+xml"), &b"<svg/>"[..]), None);
+        assert_eq!(verify(Some("text/html"), &b"<p>"[..]), None);
+        assert_eq!(verify(None, &b"hello"[..]), None);
         // Text must be UTF-8 without NUL.
         assert_eq!(verify(Some("text/plain; charset=utf-8"), "héllo".as_bytes()), Some(Kind::Text));
-        assert_eq!(verify(Some("application/json"), b"{}"), Some(Kind::Json));
-        assert_eq!(verify(Some("text/markdown"), b"# hi"), Some(Kind::Markdown));
-        assert_eq!(verify(Some("text/plain"), b"a\0b"), None);
-        assert_eq!(verify(Some("text/plain"), b"\xff\xfe"), None);
+        assert_eq!(verify(Some("application/json"), &b"{}"[..]), Some(Kind::Json));
+        assert_eq!(verify(Some("text/markdown"), &b"# hi"[..]), Some(Kind::Markdown));
+        assert_eq!(verify(Some("text/plain"), &b"a\0b"[..]), None);
+        assert_eq!(verify(Some("text/plain"), &b"\xff\xfe"[..]), None);
+    }
+
+    /// Read in windows of any size, a text upload is judged as it is whole.
+    #[test]
+    fn text_check_is_the_same_in_windows() {
+        let samples: [&[u8]; 6] =
+            ["héllo wörld €𝄞".as_bytes(), b"plain", b"a\0b", b"\xff\xfe", "€".as_bytes(), &[0xe2, 0x82]];
+        for data in samples {
+            let whole = std::str::from_utf8(data).is_ok() && !data.contains(&0);
+            for window in 1..=data.len() {
+                assert_eq!(is_text(&Windowed(data, window)), whole, "{data:?} window {window}");
+            }
+            assert_eq!(verify(Some("text/plain"), &Windowed(data, 1)).is_some(), whole);
+        }
     }
 }
