@@ -774,7 +774,6 @@ impl UserHub {
     }
 }
 
-/// An absolute alarm time (epoch ms).
 #[wasm_bindgen]
 extern "C" {
     /// A WebSocket seen only for `send` with a string already in JS: web-sys takes `&str`,
@@ -792,6 +791,7 @@ fn same_socket(a: &WebSocket, b: &WebSocket) -> bool {
     AsRef::<JsValue>::as_ref(a.as_ref()) == AsRef::<JsValue>::as_ref(b.as_ref())
 }
 
+/// An absolute alarm time (epoch ms).
 fn at_time(at: i64) -> ScheduledTime {
     ScheduledTime::new(worker::js_sys::Date::new(&worker::wasm_bindgen::JsValue::from_f64(at as f64)))
 }
