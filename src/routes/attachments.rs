@@ -7,7 +7,7 @@ use std::cell::RefCell;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{Bucket, HttpMetadata, Method, Response, ResponseBody};
+use worker::{Method, Response, ResponseBody};
 
 use crate::app::ctx::Ctx;
 use crate::app::ratelimit::{self, RateLimiter};
@@ -19,7 +19,9 @@ use crate::crypto::util::uuid_v4;
 use crate::db::sessions;
 use crate::domain::limit;
 use crate::error::{ApiError, ApiResult};
-use crate::storage::MB;
+use crate::storage::body::put_range;
+use crate::storage::source::Source;
+use crate::storage::{self, MB};
 use crate::{args, h};
 
 /// The largest attachment (COMPAT §1.2).
@@ -84,10 +86,6 @@ fn file_of_ref<'a>(sid: &str, r: &'a str) -> Option<&'a str> {
 
 fn url_of(ctx: &Ctx, sid: &str, file: &str) -> String {
     format!("{}/v1/sessions/{sid}/attachments/{file}", ctx.url.origin().ascii_serialization())
-}
-
-fn bucket(ctx: &Ctx) -> ApiResult<Bucket> {
-    Ok(ctx.env.bucket("UPLOADS")?)
 }
 
 fn not_found() -> ApiError {
@@ -164,12 +162,10 @@ async fn put_attachment(mut ctx: Ctx) -> ApiResult<Response> {
         .await?
         .ok_or_else(not_found)?;
     // Refuses more than announced (and so more than 10 MiB) with 413, from Content-Length first.
-    let bytes = ctx.body_bytes(announced.size.clamp(0, MAX_SIZE) as usize).await?;
-    bucket(&ctx)?
-        .put(format!("{}{file}", prefix(&sid)), bytes)
-        .http_metadata(HttpMetadata { content_type: Some("application/octet-stream".into()), ..Default::default() })
-        .execute()
-        .await?;
+    // The bytes are opaque (end-to-end encrypted): they go to R2 without entering wasm.
+    let body = ctx.body_js(announced.size.clamp(0, MAX_SIZE) as usize).await?;
+    let key = format!("{}{file}", prefix(&sid));
+    put_range(&ctx.env, &key, &body, 0..body.len(), "application/octet-stream").await?;
     ctx.db()?
         .run(
             "UPDATE session_attachments SET uploaded_at = ?3 WHERE session_id = ?1 AND file = ?2",
@@ -186,7 +182,8 @@ async fn get_attachment(ctx: Ctx) -> ApiResult<Response> {
         return Err(not_found());
     }
     sessions::get(&ctx.db()?, ctx.user_id()?, sid).await?.ok_or_else(sessions::not_found)?;
-    let object = bucket(&ctx)?.get(format!("{}{file}", prefix(sid))).execute().await?.ok_or_else(not_found)?;
+    let object =
+        storage::bucket(&ctx.env)?.get(format!("{}{file}", prefix(sid))).execute().await?.ok_or_else(not_found)?;
     let size = object.size();
     let body = object.body().ok_or_else(|| ApiError::internal("R2 object without a body"))?;
     let ResponseBody::Stream(stream) = body.response_body()? else {

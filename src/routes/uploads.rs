@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{Bucket, Method, Range, Response, ResponseBody};
+use worker::{Method, Range, Response, ResponseBody};
 
 use crate::app::ctx::Ctx;
 use crate::app::respond::{error_response, json};
@@ -24,7 +24,7 @@ use crate::storage::body::put_range;
 use crate::storage::range::{none_match, parse_range, RangeRequest};
 use crate::storage::sniff::{self, Kind};
 use crate::storage::source::{Source, Sub};
-use crate::storage::{multipart, unreferenced, Category};
+use crate::storage::{self, multipart, unreferenced, Category};
 use crate::{args, h};
 
 pub fn routes() -> Vec<Route> {
@@ -160,12 +160,6 @@ struct PathRow {
     path: String,
 }
 
-const BUCKET: &str = "UPLOADS";
-
-fn bucket(ctx: &Ctx) -> ApiResult<Bucket> {
-    Ok(ctx.env.bucket(BUCKET)?)
-}
-
 /// A validated upload, ready to store: the file is `data` of the body.
 struct Incoming {
     category: Category,
@@ -253,8 +247,8 @@ async fn store(
     let id = uuid_v4();
     let path = format!("{}{id}.{}", category.prefix(&user), kind.extension());
     let size = data.len();
-    let etag = put_range(&ctx.env, BUCKET, &path, &body, data, kind.mime()).await?;
-    let bucket = bucket(ctx)?;
+    let etag = put_range(&ctx.env, &path, &body, data, kind.mime()).await?;
+    let bucket = storage::bucket(&ctx.env)?;
 
     let now = now_ms();
     let row = FileRow {
@@ -481,7 +475,7 @@ async fn download(ctx: Ctx) -> ApiResult<Response> {
             Some(Range::OffsetWithLength { length, .. }) => *length,
             _ => size,
         };
-        let bucket = bucket(&ctx)?;
+        let bucket = storage::bucket(&ctx.env)?;
         let mut get = bucket.get(&row.path);
         if let Some(r) = range {
             get = get.range(r);
@@ -524,7 +518,7 @@ async fn delete_file(ctx: Ctx) -> ApiResult<Response> {
     if let Some(seq) = first_row::<SeqRow>(&results[0])? {
         crate::realtime::publish(&ctx.env, &ctx.wctx, user, field_changed(user, seq.seq, "avatar", Value::Null));
     }
-    if let Err(e) = bucket(&ctx)?.delete(&deleted.path).await {
+    if let Err(e) = storage::bucket(&ctx.env)?.delete(&deleted.path).await {
         worker::console_error!("deleted file's object {} not removed (sweep will): {e}", deleted.path);
     }
     json(&json!({"success": true}))
@@ -534,7 +528,7 @@ async fn delete_file(ctx: Ctx) -> ApiResult<Response> {
 /// listed before D1 is read, so a row committed in between still protects its object.
 async fn sweep(ctx: Ctx) -> ApiResult<Response> {
     let user = ctx.user_id()?;
-    let bucket = bucket(&ctx)?;
+    let bucket = storage::bucket(&ctx.env)?;
     let mut listed = Vec::new();
     for category in Category::ALL {
         let mut cursor = None;

@@ -32,18 +32,16 @@ extern "C" {
     fn put(this: &R2Bucket, key: &str, value: &Uint8Array, options: &JsValue) -> Result<js_sys::Promise, JsValue>;
 }
 
-/// Stores `range` of `body` at `key` in the bucket bound as `binding`; returns the object's
-/// quoted ETag.
+/// Stores `range` of `body` at `key` in the uploads bucket; returns the object's quoted ETag.
 pub async fn put_range(
     env: &Env,
-    binding: &str,
     key: &str,
     body: &JsBody,
     range: std::ops::Range<usize>,
     content_type: &str,
 ) -> ApiResult<String> {
     let failed = |e: JsValue| ApiError::internal(format!("R2 put failed: {e:?}"));
-    let bucket: R2Bucket = Reflect::get(env, &binding.into()).map_err(failed)?.unchecked_into();
+    let bucket: R2Bucket = Reflect::get(env, &super::BUCKET.into()).map_err(failed)?.unchecked_into();
     let meta = Object::new();
     Reflect::set(&meta, &"contentType".into(), &content_type.into()).map_err(failed)?;
     let options = Object::new();

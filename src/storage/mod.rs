@@ -8,6 +8,17 @@ pub mod source;
 
 use std::collections::HashSet;
 
+use worker::{Bucket, Env};
+
+use crate::error::ApiResult;
+
+/// The R2 binding that holds uploads and session attachments.
+pub const BUCKET: &str = "UPLOADS";
+
+pub fn bucket(env: &Env) -> ApiResult<Bucket> {
+    Ok(env.bucket(BUCKET)?)
+}
+
 /// An upload's category: where it lives in the bucket, how large it may be, what it may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Category {
