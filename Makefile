@@ -76,6 +76,8 @@ lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
+	cargo fmt --check --manifest-path bench/Cargo.toml
+	cargo clippy --release --manifest-path bench/Cargo.toml -- -D warnings
 
 fmt:
 	cargo fmt

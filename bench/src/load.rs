@@ -31,7 +31,13 @@ pub fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
 }
 
 /// Runs `request(agent, connection, i)` (true = success) on `connections` threads.
-pub fn run<F>(connections: usize, duration: Duration, max_requests: u64, cpu: impl Fn() -> Option<f64>, request: F) -> Stats
+pub fn run<F>(
+    connections: usize,
+    duration: Duration,
+    max_requests: u64,
+    cpu: impl Fn() -> Option<f64>,
+    request: F,
+) -> Stats
 where
     F: Fn(&ureq::Agent, usize, u64) -> bool + Send + Sync + 'static,
 {
@@ -44,7 +50,8 @@ where
         .map(|c| {
             let (request, stop, issued) = (request.clone(), stop.clone(), issued.clone());
             std::thread::spawn(move || {
-                let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).max_idle_connections_per_host(4).build();
+                let agent =
+                    ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).max_idle_connections_per_host(4).build();
                 let mut lat = Vec::new();
                 let mut errors = 0u64;
                 while !stop.load(Ordering::Relaxed) {

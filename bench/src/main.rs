@@ -41,15 +41,25 @@ fn main() {
     };
     println!("# Happy worker benchmark\n");
     println!("- date: {}", server::command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]));
-    println!("- machine: {} cores, {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), server::cpu_model());
+    println!(
+        "- machine: {} cores, {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        server::cpu_model()
+    );
     println!("- server: {}", server.base);
     if let Some(ms) = server.cold_start {
-        println!("- cold start (wrangler dev process start → first 200 on /health): {:.0} ms", ms.as_secs_f64() * 1000.0);
+        println!(
+            "- cold start (wrangler dev process start → first 200 on /health): {:.0} ms",
+            ms.as_secs_f64() * 1000.0
+        );
     }
     if let Some(size) = server::wasm_size() {
         println!("- wasm: {} KiB, gzip {} KiB", size.0 / 1024, size.1 / 1024);
     }
-    println!("- load: {} connections, {} s per scenario in {} interleaved rounds\n", opts.connections, opts.seconds, opts.rounds);
+    println!(
+        "- load: {} connections, {} s per scenario in {} interleaved rounds\n",
+        opts.connections, opts.seconds, opts.rounds
+    );
     let duration = Duration::from_secs(opts.seconds);
     scenarios::run_all(&server, &opts, duration);
 }

@@ -96,7 +96,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn print_rows(rows: &[Row]) {
-    println!("| scenario | requests | errors | req/s (median of rounds) | p50 ms | p99 ms | workerd CPU ms/req (median) |");
+    println!(
+        "| scenario | requests | errors | req/s (median of rounds) | p50 ms | p99 ms | workerd CPU ms/req (median) |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for r in rows {
         if r.rounds.is_empty() {
@@ -142,14 +144,20 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
     }
     if wanted("floor") {
         let b = base.clone();
-        add("one-query floor: GET /health (SELECT 1)", conns, Arc::new(move |a, _, _| ok_get(a, &format!("{b}/health"), None)));
+        add(
+            "one-query floor: GET /health (SELECT 1)",
+            conns,
+            Arc::new(move |a, _, _| ok_get(a, &format!("{b}/health"), None)),
+        );
     }
     if wanted("nodb") {
         let b = base.clone();
         add(
             "POST /v1/version (no D1)",
             conns,
-            Arc::new(move |a, _, _| post(a, &format!("{b}/v1/version"), None, r#"{"platform":"ios","version":"1.4.0"}"#).is_ok()),
+            Arc::new(move |a, _, _| {
+                post(a, &format!("{b}/v1/version"), None, r#"{"platform":"ios","version":"1.4.0"}"#).is_ok()
+            }),
         );
         match new_account(&setup, &base) {
             Some(token) => {
@@ -165,7 +173,11 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
     }
     if wanted("auth") {
         let b = base.clone();
-        add("POST /v1/auth, fresh keys", conns, Arc::new(move |a, _, _| post(a, &format!("{b}/v1/auth"), None, &login_body()).is_ok()));
+        add(
+            "POST /v1/auth, fresh keys",
+            conns,
+            Arc::new(move |a, _, _| post(a, &format!("{b}/v1/auth"), None, &login_body()).is_ok()),
+        );
     }
     for (name, path, count) in [("sessions-v1", "/v1/sessions", 20), ("sessions-v2", "/v2/sessions?limit=100", 100)] {
         if !wanted(name) {
@@ -177,7 +189,13 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
             continue;
         };
         let created = (0..count).all(|i| {
-            post(&setup, &format!("{base}/v1/sessions"), Some(&token), &json!({"tag": format!("bench-{i}"), "metadata": "bWV0YQ=="}).to_string()).is_ok()
+            post(
+                &setup,
+                &format!("{base}/v1/sessions"),
+                Some(&token),
+                &json!({"tag": format!("bench-{i}"), "metadata": "bWV0YQ=="}).to_string(),
+            )
+            .is_ok()
         });
         if !created {
             failed.push(unavailable(&label, "POST /v1/sessions unavailable"));
@@ -195,7 +213,9 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
                     label,
                     16,
                     Arc::new(move |a, c, i| {
-                        let body = json!({"localId": format!("m-{c}-{i}"), "content": {"t": "encrypted", "c": "aGVsbG8="}}).to_string();
+                        let body =
+                            json!({"localId": format!("m-{c}-{i}"), "content": {"t": "encrypted", "c": "aGVsbG8="}})
+                                .to_string();
                         post(a, &format!("{b}/v1/sessions/{sid}/messages"), Some(&token), &body).is_ok()
                     }),
                 );
@@ -207,23 +227,34 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
         match message_target(&setup, &base) {
             Some((token, sid)) => {
                 let batch = |prefix: String| {
-                    let msgs: Vec<Value> = (0..10).map(|k| json!({"localId": format!("{prefix}-{k}"), "content": "aGVsbG8="})).collect();
+                    let msgs: Vec<Value> =
+                        (0..10).map(|k| json!({"localId": format!("{prefix}-{k}"), "content": "aGVsbG8="})).collect();
                     json!({"messages": msgs}).to_string()
                 };
                 for i in 0..10 {
-                    let _ = post(&setup, &format!("{base}/v3/sessions/{sid}/messages"), Some(&token), &batch(format!("seed-{i}")));
+                    let _ = post(
+                        &setup,
+                        &format!("{base}/v3/sessions/{sid}/messages"),
+                        Some(&token),
+                        &batch(format!("seed-{i}")),
+                    );
                 }
                 let (b, t, s2) = (base.clone(), token.clone(), sid.clone());
                 add(
                     "GET /v3/sessions/:id/messages (100 a page)",
                     conns,
-                    Arc::new(move |a, _, _| ok_get(a, &format!("{b}/v3/sessions/{s2}/messages?after_seq=0&limit=100"), Some(&t))),
+                    Arc::new(move |a, _, _| {
+                        ok_get(a, &format!("{b}/v3/sessions/{s2}/messages?after_seq=0&limit=100"), Some(&t))
+                    }),
                 );
                 let b = base.clone();
                 add(
                     "POST /v3/sessions/:id/messages (10 a batch)",
                     conns,
-                    Arc::new(move |a, c, i| post(a, &format!("{b}/v3/sessions/{sid}/messages"), Some(&token), &batch(format!("b-{c}-{i}"))).is_ok()),
+                    Arc::new(move |a, c, i| {
+                        post(a, &format!("{b}/v3/sessions/{sid}/messages"), Some(&token), &batch(format!("b-{c}-{i}")))
+                            .is_ok()
+                    }),
                 );
             }
             None => failed.push(unavailable("v3 messages", "sessions routes unavailable")),
@@ -232,12 +263,19 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
 
     let rounds = opts.rounds.max(1);
     let slice = duration / rounds as u32;
-    let mut rows: Vec<Row> = scenarios.iter().map(|s| Row { name: s.name.clone(), rounds: Vec::new(), note: String::new() }).collect();
+    let mut rows: Vec<Row> =
+        scenarios.iter().map(|s| Row { name: s.name.clone(), rounds: Vec::new(), note: String::new() }).collect();
     for writes in [false, true] {
         for _ in 0..rounds {
             for (s, row) in scenarios.iter().zip(rows.iter_mut()).filter(|(s, _)| s.writes == writes) {
                 let request = s.request.clone();
-                row.rounds.push(run(s.connections, slice, u64::MAX, || server.workerd_cpu_seconds(), move |a, c, i| request(a, c, i)));
+                row.rounds.push(run(
+                    s.connections,
+                    slice,
+                    u64::MAX,
+                    || server.workerd_cpu_seconds(),
+                    move |a, c, i| request(a, c, i),
+                ));
             }
         }
     }
@@ -247,7 +285,9 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
 
     if wanted("fanout") {
         println!("\n## Fan-out: one HTTP message post → N sockets of one user\n");
-        println!("| sockets | rounds | post answered p50 / p99 ms | last socket p50 ms | last socket p99 ms | missed |");
+        println!(
+            "| sockets | rounds | post answered p50 / p99 ms | last socket p50 ms | last socket p99 ms | missed |"
+        );
         println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
         for n in [1usize, 100, 1000] {
             match fanout(server, &setup, &base, n) {
@@ -266,7 +306,9 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
     }
     if wanted("idle") {
         println!("\n## Idle sockets: one user's sockets held open, nothing sent\n");
-        println!("| sockets | held | still open | object wake-ups (incl. the final stats call) | workerd CPU meanwhile |");
+        println!(
+            "| sockets | held | still open | object wake-ups (incl. the final stats call) | workerd CPU meanwhile |"
+        );
         println!("| ---: | ---: | ---: | ---: | ---: |");
         match idle(server, &setup, &base, 1000, opts.idle_seconds) {
             Ok(row) => println!("{row}"),
@@ -313,7 +355,13 @@ fn idle(server: &Server, agent: &ureq::Agent, base: &str, n: usize, seconds: u64
 
 fn message_target(agent: &ureq::Agent, base: &str) -> Option<(String, String)> {
     let token = new_account(agent, base)?;
-    let r = post(agent, &format!("{base}/v1/sessions"), Some(&token), &json!({"tag": "bench-msg", "metadata": "bWV0YQ=="}).to_string()).ok()?;
+    let r = post(
+        agent,
+        &format!("{base}/v1/sessions"),
+        Some(&token),
+        &json!({"tag": "bench-msg", "metadata": "bWV0YQ=="}).to_string(),
+    )
+    .ok()?;
     let sid = r["session"]["id"].as_str()?.to_string();
     Some((token, sid))
 }
@@ -324,7 +372,8 @@ fn print_ratios(rows: &[Row]) {
     let find = |prefix: &str| rows.iter().find(|r| r.name.starts_with(prefix)).filter(|r| !r.rounds.is_empty());
     let (Some(floor), Some(hello)) = (find("one-query floor"), find("hello floor")) else { return };
     let paired = |a: &Row, b: &Row, f: &dyn Fn(&Stats) -> Option<f64>| -> Option<(f64, String)> {
-        let ratios: Vec<f64> = a.rounds.iter().zip(&b.rounds).map(|(x, y)| Some(f(x)? / f(y)?)).collect::<Option<_>>()?;
+        let ratios: Vec<f64> =
+            a.rounds.iter().zip(&b.rounds).map(|(x, y)| Some(f(x)? / f(y)?)).collect::<Option<_>>()?;
         let each = ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ");
         Some((median(ratios), each))
     };
@@ -396,7 +445,12 @@ fn fanout(server: &Server, agent: &ureq::Agent, base: &str, n: usize) -> Result<
     for r in 0..rounds {
         let local = format!("fan-{n}-{r}");
         let started = Instant::now();
-        post(agent, &format!("{base}/v1/sessions/{sid}/messages"), Some(&token), &json!({"localId": local, "content": {"t": "encrypted", "c": "eA=="}}).to_string())?;
+        post(
+            agent,
+            &format!("{base}/v1/sessions/{sid}/messages"),
+            Some(&token),
+            &json!({"localId": local, "content": {"t": "encrypted", "c": "eA=="}}).to_string(),
+        )?;
         posted.push(started.elapsed().as_micros() as u64);
         for ws in sockets.iter_mut() {
             loop {

@@ -20,13 +20,21 @@ pub fn repo() -> PathBuf {
 }
 
 pub fn command_output(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd).args(args).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }
 
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown cpu".into())
 }
 
@@ -41,7 +49,13 @@ pub fn wasm_size() -> Option<(usize, usize)> {
 
 impl Server {
     pub fn external(base: String) -> Server {
-        Server { base: base.trim_end_matches('/').to_string(), state: None, cold_start: None, root_pid: None, _child: None }
+        Server {
+            base: base.trim_end_matches('/').to_string(),
+            state: None,
+            cold_start: None,
+            root_pid: None,
+            _child: None,
+        }
     }
 
     pub fn spawn() -> Server {
@@ -74,7 +88,11 @@ impl Server {
             // wrangler dev reads hotkeys from stdin ("x" exits): never hand it ours.
             .stdin(Stdio::null())
             // BENCH_SERVER_LOG=path keeps wrangler's log (console output of the worker) for diagnosis.
-            .stdout(std::env::var_os("BENCH_SERVER_LOG").and_then(|p| std::fs::File::create(p).ok()).map_or(Stdio::null(), Stdio::from))
+            .stdout(
+                std::env::var_os("BENCH_SERVER_LOG")
+                    .and_then(|p| std::fs::File::create(p).ok())
+                    .map_or(Stdio::null(), Stdio::from),
+            )
             .stderr(Stdio::null())
             .spawn()
             .expect("wrangler installed (make setup)");
