@@ -211,6 +211,32 @@ fn bad_input_is_rejected_and_writes_nothing() {
     app.get(&format!("{v1}?limit=151"), t).assert_error(400);
 }
 
+/// The pages are built by SQLite; each item must be the message as the post answered it
+/// (built in Rust), with and without a localId, in both list routes.
+#[test]
+fn listed_messages_are_the_posted_messages() {
+    let app = app();
+    let a = app.new_account();
+    let t = Some(a.token.as_str());
+    let sid = create_session(app, &a.token, &new_tag())["id"].as_str().unwrap().to_string();
+    let v1 = format!("/v1/sessions/{sid}/messages");
+    let posted: Vec<Value> = [json!({"content": "Zmlyc3Q=", "localId": "l-1"}), json!({"content": "c2Vjb25k"})]
+        .into_iter()
+        .map(|body| {
+            let r = app.post(&v1, t, body);
+            assert_eq!(r.status, 200, "{}", r.text);
+            let mut m = r.body["message"].clone();
+            m.as_object_mut().unwrap().remove("sessionId");
+            m
+        })
+        .collect();
+    assert_eq!(posted[1]["localId"], Value::Null);
+    let v3 = app.get(&format!("/v3/sessions/{sid}/messages"), t);
+    assert_eq!(v3.body, json!({"messages": posted, "hasMore": false}));
+    let newest_first: Vec<Value> = posted.iter().rev().cloned().collect();
+    assert_eq!(app.get(&v1, t).body, json!({"messages": newest_first, "hasMore": false}));
+}
+
 #[test]
 fn v1_messages_store_encrypted_content_and_are_idempotent_by_local_id() {
     let app = app();

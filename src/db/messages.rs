@@ -147,41 +147,47 @@ pub async fn create_messages(
     Ok((stored, outbox))
 }
 
-/// A page of a session's messages and whether more lie beyond it; `None` when the session is
-/// not a live one of the user. Reads `limit + 1` rows, in one batch with the ownership check.
-pub async fn list_messages(
+/// The wire message ([`StoredMessage::wire`]) built by SQLite.
+const MESSAGE_JSON: &str = "json_object('id', id, 'seq', seq, 'content', json_object('t', 'encrypted', 'c', content),
+    'localId', local_id, 'createdAt', created_at, 'updatedAt', updated_at)";
+
+#[derive(Deserialize)]
+struct PageRow {
+    owned: i64,
+    body: String,
+}
+
+/// A page of a session's messages as the JSON body `{"messages":[...],"hasMore":bool}`; `None`
+/// when the session is not a live one of the user. One statement: the ownership check, one row
+/// more than `limit` to learn whether more lie beyond, and the body built by SQLite, so the
+/// rows never cross into Rust values (the subquery's order is the array's order, as for the
+/// session list).
+pub async fn list_messages_json(
     db: &Db,
     user_id: &str,
     session_id: &str,
     window: SeqWindow,
     limit: u32,
-) -> ApiResult<Option<(Vec<StoredMessage>, bool)>> {
+) -> ApiResult<Option<String>> {
     let (cmp, order, bound) = match window {
         SeqWindow::After(n) => (">", "ASC", n),
         SeqWindow::Before(n) => ("<", "DESC", n),
     };
-    let results = db
-        .batch(vec![
-            db.stmt(
-                "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL) AS owned",
-                args![session_id, user_id],
-            )?,
-            db.stmt(
-                &format!(
-                    "SELECT id, seq, local_id, content, created_at, updated_at FROM session_messages
-                     WHERE session_id = ?1 AND seq {cmp} ?2 ORDER BY seq {order} LIMIT ?3"
-                ),
-                args![session_id, bound, limit + 1],
-            )?,
-        ])
+    let live = "EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL)";
+    let row: Option<PageRow> = db
+        .first(
+            &format!(
+                "SELECT {live} AS owned,
+                        '{{\"messages\":' || coalesce(json_group_array(json(m)) FILTER (WHERE rn <= ?4), '[]')
+                        || ',\"hasMore\":' || CASE WHEN count(*) > ?4 THEN 'true' ELSE 'false' END || '}}' AS body
+                 FROM (SELECT {MESSAGE_JSON} AS m, row_number() OVER (ORDER BY seq {order}) AS rn
+                       FROM session_messages WHERE session_id = ?1 AND seq {cmp} ?3 AND {live}
+                       ORDER BY seq {order} LIMIT ?4 + 1)"
+            ),
+            args![session_id, user_id, bound, limit],
+        )
         .await?;
-    if !owned(&results[0])? {
-        return Ok(None);
-    }
-    let mut messages: Vec<StoredMessage> = rows(&results[1])?;
-    let has_more = messages.len() > limit as usize;
-    messages.truncate(limit as usize);
-    Ok(Some((messages, has_more)))
+    Ok(row.filter(|r| r.owned != 0).map(|r| r.body))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::app::ctx::Ctx;
 use crate::app::respond::{json, json_text};
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
-use crate::db::messages::{self, NewMessage, StoredMessage};
+use crate::db::messages::{self, NewMessage};
 use crate::db::sessions::{self, NewSession};
 use crate::domain::fields::{bounded, bounded_opt, message_ciphertext, opaque, MAX_BATCH, MAX_ID, MAX_KEY};
 use crate::domain::paging::{self, changed_since, decode_session_cursor, encode_session_cursor};
@@ -247,26 +247,22 @@ async fn post_v1_message(mut ctx: Ctx) -> ApiResult<Response> {
     json(&json!({"message": message}))
 }
 
-fn message_page(messages: &[StoredMessage], has_more: bool) -> Value {
-    json!({"messages": messages.iter().map(StoredMessage::wire).collect::<Vec<_>>(), "hasMore": has_more})
-}
-
 async fn list_v1_messages(ctx: Ctx) -> ApiResult<Response> {
     let window = paging::v1_window(ctx.query("before_seq").as_deref())?;
     let limit = paging::limit(ctx.query("limit").as_deref(), V1_LIST_MAX, V1_LIST_MAX)?;
-    let (messages, has_more) = messages::list_messages(&ctx.db()?, ctx.user_id()?, ctx.param("id"), window, limit)
+    let page = messages::list_messages_json(&ctx.db()?, ctx.user_id()?, ctx.param("id"), window, limit)
         .await?
         .ok_or_else(sessions::not_found)?;
-    json(&message_page(&messages, has_more))
+    json_text(200, page)
 }
 
 async fn list_v3_messages(ctx: Ctx) -> ApiResult<Response> {
     let window = paging::v3_window(ctx.query("after_seq").as_deref(), ctx.query("before_seq").as_deref())?;
     let limit = paging::limit(ctx.query("limit").as_deref(), 100, 500)?;
-    let (messages, has_more) = messages::list_messages(&ctx.db()?, ctx.user_id()?, ctx.param("id"), window, limit)
+    let page = messages::list_messages_json(&ctx.db()?, ctx.user_id()?, ctx.param("id"), window, limit)
         .await?
         .ok_or_else(sessions::not_found)?;
-    json(&message_page(&messages, has_more))
+    json_text(200, page)
 }
 
 #[derive(Deserialize)]
