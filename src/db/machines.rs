@@ -226,8 +226,7 @@ pub async fn machine_alive(db: &Db, user_id: &str, machine_id: &str, time: i64) 
 
 /// The machine's last socket left at `at`: inactive and last seen then, unless a later
 /// heartbeat or state report (a reconnect that raced this close) already marked it active
-/// after `at`. Returns
-/// whether the row changed; the caller sends `machine-activity` itself.
+/// after `at`. Returns whether the row changed; the caller sends `machine-activity` itself.
 pub async fn machine_offline(db: &Db, user_id: &str, machine_id: &str, at: i64) -> ApiResult<bool> {
     let changed = db
         .run(

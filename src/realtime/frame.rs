@@ -13,6 +13,7 @@ pub const PING_TIMEOUT_MS: i64 = 20_000;
 /// the socket with [`MESSAGE_TOO_BIG`].
 pub const MAX_PAYLOAD: u64 = 1_000_000;
 pub const MESSAGE_TOO_BIG: u16 = 1009;
+pub const MESSAGE_TOO_BIG_REASON: &str = "Message too big";
 
 /// What a client sent, framing aside.
 #[derive(Clone, Debug, PartialEq)]

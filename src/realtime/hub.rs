@@ -152,7 +152,7 @@ impl DurableObject for UserHub {
         let WebSocketIncomingMessage::String(text) = message else { return Ok(()) };
         // Sockets authenticated at upgrade come straight here, unbounded by the lobby's relay.
         if text.len() as u64 > frame::MAX_PAYLOAD {
-            ws.close(Some(frame::MESSAGE_TOO_BIG), Some("Message too big"))?;
+            ws.close(Some(frame::MESSAGE_TOO_BIG), Some(frame::MESSAGE_TOO_BIG_REASON))?;
             return Ok(());
         }
         let Some(meta) = ws.deserialize_attachment::<ConnMeta>()? else {
@@ -321,20 +321,11 @@ impl UserHub {
     }
 
     fn wakeups(&self) -> i64 {
-        let sql = self.state.storage().sql();
-        let found = sql.exec("SELECT n AS s FROM wakes WHERE id = 1", None::<Vec<SqlStorageValue>>);
-        found
-            .and_then(|c| c.to_array::<SeqRow>())
-            .ok()
-            .and_then(|r| r.into_iter().next())
-            .and_then(|r| r.s)
-            .unwrap_or(0)
+        self.scalar("SELECT n AS s FROM wakes WHERE id = 1", vec![]).unwrap_or(0)
     }
 
     fn timer(&self, name: &str) -> Option<i64> {
-        let sql = self.state.storage().sql();
-        let found = sql.exec("SELECT at AS s FROM timers WHERE name = ?", vec![SqlStorageValue::String(name.into())]);
-        found.and_then(|c| c.to_array::<SeqRow>()).ok().and_then(|r| r.into_iter().next()).and_then(|r| r.s)
+        self.scalar("SELECT at AS s FROM timers WHERE name = ?", vec![SqlStorageValue::String(name.into())])
     }
 
     fn set_timer(&self, name: &str, at: Option<i64>) {
@@ -527,13 +518,15 @@ impl UserHub {
         if self.inner.borrow().order.is_primed() {
             return;
         }
-        let last = self.ring_seq("SELECT MAX(seq) AS s FROM ring").unwrap_or(0);
+        let last = self.scalar("SELECT MAX(seq) AS s FROM ring", vec![]).unwrap_or(0);
         self.inner.borrow_mut().order.prime(last);
     }
 
-    fn ring_seq(&self, query: &str) -> Option<i64> {
+    /// The integer column `s` of the first row of a query on the object's SQLite, if any.
+    fn scalar(&self, query: &str, args: Vec<SqlStorageValue>) -> Option<i64> {
         let sql = self.state.storage().sql();
-        sql.exec(query, None::<Vec<SqlStorageValue>>).and_then(|c| c.one::<SeqRow>()).ok().and_then(|r| r.s)
+        let rows = sql.exec(query, args).and_then(|c| c.to_array::<SeqRow>()).ok()?;
+        rows.into_iter().next().and_then(|r| r.s)
     }
 
     /// Sends one update and records it in the catch-up window (after sending: nothing else
@@ -567,7 +560,7 @@ impl UserHub {
             .sql()
             .exec("SELECT seq, recipients, skip, payload FROM ring WHERE seq > ? ORDER BY seq", vec![after.into()])?
             .to_array()?;
-        let oldest = self.ring_seq("SELECT MIN(seq) AS s FROM ring");
+        let oldest = self.scalar("SELECT MIN(seq) AS s FROM ring", vec![]);
         let mut frames = Vec::new();
         let mut last = after;
         for row in rows {

@@ -29,7 +29,7 @@ use worker::wasm_bindgen::JsCast;
 use worker::{console_error, js_sys, Delay, Env, MessageEvent, Response, WebSocket, WebSocketPair, WebsocketEvent};
 
 use super::conn::{Framing, Handshake, Identity, Reject};
-use super::frame::{self, Incoming, EIO_PONG, MAX_PAYLOAD, MESSAGE_TOO_BIG};
+use super::frame::{self, Incoming, EIO_PONG, MAX_PAYLOAD, MESSAGE_TOO_BIG, MESSAGE_TOO_BIG_REASON};
 use super::{connect_hub, random_id, send_rejection, sendable_close_code};
 use crate::config::now_ms;
 
@@ -99,7 +99,7 @@ async fn run(env: &Env, client: &WebSocket, framing: Framing, after_seq: Option<
                 Frame::Text(t) => t,
                 Frame::Other => continue,
                 Frame::TooBig => {
-                    let _ = client.close(Some(MESSAGE_TOO_BIG), Some("Message too big"));
+                    let _ = client.close(Some(MESSAGE_TOO_BIG), Some(MESSAGE_TOO_BIG_REASON));
                     return Ok(());
                 }
             },
@@ -187,7 +187,7 @@ async fn pump(
                 // Engine.IO pongs stop here: heartbeats never wake the object.
                 Frame::Text(text) if !(framing == Framing::Eio && text == EIO_PONG) => hub.send_with_str(text)?,
                 Frame::Text(_) | Frame::Other => {}
-                Frame::TooBig => return Ok((MESSAGE_TOO_BIG, "Message too big".to_string())),
+                Frame::TooBig => return Ok((MESSAGE_TOO_BIG, MESSAGE_TOO_BIG_REASON.to_string())),
             },
             Either::Right((Some(Ok(WebsocketEvent::Message(m))), _)) => {
                 if let Some(text) = m.text() {

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::ops::Range;
 
-pub use super::source::Source;
+use super::source::Source;
 
 /// One part; `data` is its range in the body.
 #[derive(Debug, PartialEq)]
