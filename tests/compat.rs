@@ -344,6 +344,7 @@ fn attachments_are_rate_limited_per_account() {
     let (a, b) = (app.new_account(), app.new_account());
     let sid = new_session(&a.token, "rl");
     let probe = format!("/v1/sessions/{sid}/attachments/none.enc");
+    within_one_rate_window(20);
     let mut statuses = Vec::new();
     for _ in 0..61 {
         statuses.push(app.get(&probe, Some(&a.token)).status);

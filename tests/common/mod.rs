@@ -75,6 +75,17 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Waits, when need be, until the next `seconds` fall inside one wall-clock minute: the
+/// server's rate limiters count per minute window, and a window turning over mid-test would
+/// hand out a fresh budget.
+pub fn within_one_rate_window(seconds: u64) {
+    let into_minute = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 60_000;
+    let left = 60_000 - into_minute as u64;
+    if left < seconds * 1000 {
+        std::thread::sleep(Duration::from_millis(left + 50));
+    }
+}
+
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     getrandom::getrandom(&mut b).unwrap();
