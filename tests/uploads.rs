@@ -250,6 +250,10 @@ fn bad_requests_are_json_400_and_auth_is_required() {
     upload(app, &a.token, ("p.png", "image/png", &png), &[("category", "music")]).assert_error(400);
     upload(app, &a.token, ("p.png", "image/png", &png), &[("reuseKey", "profile-avatar")]).assert_error(400);
     upload(app, &a.token, ("p.png", "image/png", &png), &[("reuseKey", &"k".repeat(129))]).assert_error(400);
+    // Fields are read only when short: a long one is refused unread.
+    let r = upload(app, &a.token, ("p.png", "image/png", &png), &[("category", &"c".repeat(2000))]);
+    r.assert_error(400);
+    assert_eq!(r.body["error"], "category is too long");
     for q in ["limit=0", "limit=201", "limit=x", "cursor=nope", "category=music"] {
         app.get(&format!("/v1/uploads?{q}"), Some(&a.token)).assert_error(400);
     }
