@@ -9,7 +9,7 @@ pub struct ApiError {
     pub message: String,
     /// Extra top-level fields merged into the body (e.g. current versions on a conflict).
     pub extra: Option<Map<String, Value>>,
-    /// Seconds for a `Retry-After` header (429).
+    /// Seconds for a `Retry-After` header (429, 503).
     pub retry_after: Option<u64>,
 }
 
@@ -39,6 +39,10 @@ impl ApiError {
     }
     pub fn too_many(retry_after: u64) -> Self {
         ApiError { retry_after: Some(retry_after), ..Self::new(429, "Too many requests") }
+    }
+    /// 503 with `Retry-After`: a dependency failed in a way a retry may fix.
+    pub fn unavailable(message: impl Into<String>, retry_after: u64) -> Self {
+        ApiError { retry_after: Some(retry_after), ..Self::new(503, message) }
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, message)

@@ -50,6 +50,12 @@ fn search_and_profiles_on_both_paths() {
     assert_eq!(r.body["users"].as_array().unwrap().len(), 1);
     // Wildcards are literal.
     assert_eq!(app.get("/v1/users/search?query=%25", Some(&a.token)).body, json!({"users": []}));
+    // The longest allowed query, all wildcards and escapes, stays within D1's pattern limit.
+    // `%`, `_` and a backslash: 21 of the three and one more `%` make 64 characters.
+    let longest = format!("{}%25", "%25_%5C".repeat(21));
+    let r = app.get(&format!("/v1/users/search?query={longest}"), Some(&a.token));
+    assert_eq!((r.status, &r.body), (200, &json!({"users": []})), "{}", r.text);
+    app.get(&format!("/v1/users/search?query={longest}_"), Some(&a.token)).assert_error(400);
     app.get("/v1/users/search?query=x&limit=51", Some(&a.token)).assert_error(400);
     app.get("/v1/users/search?query=x&limit=0", Some(&a.token)).assert_error(400);
     app.get("/v1/users/search", Some(&a.token)).assert_error(400);

@@ -3,6 +3,7 @@
 
 pub mod access_keys;
 pub mod artifacts;
+pub mod limits;
 pub mod machines;
 pub mod messages;
 pub mod plans;
@@ -15,6 +16,7 @@ use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
 use crate::error::{ApiError, ApiResult};
+use limits::Failure;
 
 /// A bound SQL argument.
 #[derive(Debug, Clone)]
@@ -97,54 +99,80 @@ impl Db {
         Ok(Db { inner: std::rc::Rc::new(env.d1("DB")?) })
     }
 
+    /// Prepares a statement, refusing one that D1 would refuse (see [`limits`]).
     pub fn stmt(&self, sql: &str, args: &[Arg]) -> ApiResult<D1PreparedStatement> {
+        let texts: Vec<Option<&str>> =
+            args.iter().map(|a| if let Arg::Text(s) = a { Some(s.as_str()) } else { None }).collect();
+        if let Err(exceeded) = limits::check(sql, &texts) {
+            worker::console_error!("refused a statement over D1's limits: {exceeded}");
+            return Err(ApiError::internal(format!("Statement over D1's limits: {exceeded}")));
+        }
         let values: Vec<JsValue> = args.iter().map(Arg::js).collect();
         Ok(self.inner.prepare(sql).bind(&values)?)
     }
 
     pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> ApiResult<Vec<T>> {
         let stmt = self.stmt(sql, args)?;
-        rows(&retry_busy(|| stmt.all()).await?)
+        rows(&retry(Retry::Read, || stmt.all()).await?)
     }
 
     pub async fn first<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> ApiResult<Option<T>> {
         let stmt = self.stmt(sql, args)?;
-        Ok(retry_busy(|| stmt.first::<T>(None)).await?)
+        retry(Retry::Read, || stmt.first::<T>(None)).await
     }
 
     /// Runs one write; returns the number of rows changed.
     pub async fn run(&self, sql: &str, args: &[Arg]) -> ApiResult<u64> {
         let stmt = self.stmt(sql, args)?;
-        Ok(changes(&retry_busy(|| stmt.run()).await?))
+        Ok(changes(&retry(Retry::Write, || stmt.run()).await?))
     }
 
     /// Runs the statements as one transaction: all apply or none.
     pub async fn batch(&self, stmts: Vec<D1PreparedStatement>) -> ApiResult<Vec<D1Result>> {
-        Ok(retry_busy(|| self.inner.batch(stmts.clone())).await?)
+        retry(Retry::Write, || self.inner.batch(stmts.clone())).await
     }
 }
 
-/// Runs a D1 call again when SQLite reported the database busy: nothing was applied, and the
-/// writer that held the lock is done within milliseconds. Other errors pass through at once.
-async fn retry_busy<T, F, Fut>(mut call: F) -> worker::Result<T>
+/// Which failures a call may retry.
+#[derive(Clone, Copy, PartialEq)]
+enum Retry {
+    /// Reads change nothing: busy and transient failures are retried.
+    Read,
+    /// A write that may have applied is not repeated: only "busy" (nothing applied) is.
+    Write,
+}
+
+/// Runs a D1 call, again after a jittered backoff while its failure is retryable for `kind`.
+/// A transient failure left over is 503 with `Retry-After`; anything else is ours (500).
+async fn retry<T, F, Fut>(kind: Retry, mut call: F) -> ApiResult<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = worker::Result<T>>,
 {
-    let mut backoff_ms = 20;
+    let mut attempt = 0;
     loop {
-        match call().await {
-            Err(e) if backoff_ms <= 320 && is_busy(&e.to_string()) => {
-                worker::Delay::from(std::time::Duration::from_millis(backoff_ms)).await;
-                backoff_ms *= 2;
-            }
-            other => return other,
+        let e = match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let message = e.to_string();
+        let failure = limits::classify(&message);
+        let retryable = failure == Failure::Busy || (failure == Failure::Transient && kind == Retry::Read);
+        if retryable && attempt < limits::MAX_RETRIES {
+            let unit = u16::from_le_bytes(crate::crypto::util::random_bytes::<2>()) as f64 / 65_536.0;
+            worker::Delay::from(std::time::Duration::from_millis(limits::backoff_ms(attempt, unit))).await;
+            attempt += 1;
+            continue;
         }
+        return Err(match failure {
+            Failure::Other if message.contains(GUARD_FAILED) => ApiError::conflict(GUARD_FAILED),
+            Failure::Other => e.into(),
+            Failure::Busy | Failure::Transient => {
+                worker::console_error!("D1 unavailable after {attempt} retries: {message}");
+                ApiError::unavailable("Database temporarily unavailable, please retry", 1)
+            }
+        });
     }
-}
-
-fn is_busy(message: &str) -> bool {
-    message.contains("SQLITE_BUSY") || message.contains("database is locked")
 }
 
 pub fn rows<T: DeserializeOwned>(result: &D1Result) -> ApiResult<Vec<T>> {
@@ -197,21 +225,10 @@ pub fn guard(db: &Db, predicate: &str, args: &[Arg]) -> ApiResult<D1PreparedStat
 impl Db {
     /// Like [`Db::batch`], but a batch rolled back by a [`guard`] is `Ok(None)`.
     pub async fn batch_guarded(&self, stmts: Vec<D1PreparedStatement>) -> ApiResult<Option<Vec<D1Result>>> {
-        match retry_busy(|| self.inner.batch(stmts.clone())).await {
+        match retry(Retry::Write, || self.inner.batch(stmts.clone())).await {
             Ok(results) => Ok(Some(results)),
-            Err(e) if e.to_string().contains(GUARD_FAILED) => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) if e.message == GUARD_FAILED => Ok(None),
+            Err(e) => Err(e),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_busy;
-
-    #[test]
-    fn only_busy_errors_are_retried() {
-        assert!(is_busy("Error: NOSENTRY database is locked: SQLITE_BUSY"));
-        assert!(!is_busy("D1_ERROR: UNIQUE constraint failed"));
     }
 }
