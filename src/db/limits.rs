@@ -11,9 +11,6 @@ pub const MAX_STATEMENT_BYTES: usize = 100_000;
 pub const MAX_STRING_BYTES: usize = 2_000_000;
 /// Bytes of a LIKE or GLOB pattern.
 pub const MAX_PATTERN_BYTES: usize = 50;
-/// D1 calls (a batch is one) per invocation on the Free plan; Paid allows 1,000. Every route
-/// stays under the smaller one.
-pub const MAX_CALLS_PER_INVOCATION: u32 = 50;
 
 /// A statement D1 would refuse, and which limit it crosses.
 #[derive(Debug, PartialEq)]

@@ -113,23 +113,23 @@ impl Db {
 
     pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> ApiResult<Vec<T>> {
         let stmt = self.stmt(sql, args)?;
-        rows(&retry(Retry::Read, || stmt.all()).await?)
+        rows(&retry(Retry::Read, || stmt.all()).await.map_err(d1_error)?)
     }
 
     pub async fn first<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> ApiResult<Option<T>> {
         let stmt = self.stmt(sql, args)?;
-        retry(Retry::Read, || stmt.first::<T>(None)).await
+        retry(Retry::Read, || stmt.first::<T>(None)).await.map_err(d1_error)
     }
 
     /// Runs one write; returns the number of rows changed.
     pub async fn run(&self, sql: &str, args: &[Arg]) -> ApiResult<u64> {
         let stmt = self.stmt(sql, args)?;
-        Ok(changes(&retry(Retry::Write, || stmt.run()).await?))
+        Ok(changes(&retry(Retry::Write, || stmt.run()).await.map_err(d1_error)?))
     }
 
     /// Runs the statements as one transaction: all apply or none.
     pub async fn batch(&self, stmts: Vec<D1PreparedStatement>) -> ApiResult<Vec<D1Result>> {
-        retry(Retry::Write, || self.inner.batch(stmts.clone())).await
+        retry(Retry::Write, || self.inner.batch(stmts.clone())).await.map_err(d1_error)
     }
 }
 
@@ -143,35 +143,42 @@ enum Retry {
 }
 
 /// Runs a D1 call, again after a jittered backoff while its failure is retryable for `kind`.
-/// A transient failure left over is 503 with `Retry-After`; anything else is ours (500).
-async fn retry<T, F, Fut>(kind: Retry, mut call: F) -> ApiResult<T>
+async fn retry<T, F, Fut>(kind: Retry, mut call: F) -> worker::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = worker::Result<T>>,
 {
     let mut attempt = 0;
     loop {
-        let e = match call().await {
-            Ok(v) => return Ok(v),
-            Err(e) => e,
-        };
-        let message = e.to_string();
-        let failure = limits::classify(&message);
-        let retryable = failure == Failure::Busy || (failure == Failure::Transient && kind == Retry::Read);
-        if retryable && attempt < limits::MAX_RETRIES {
-            let unit = u16::from_le_bytes(crate::crypto::util::random_bytes::<2>()) as f64 / 65_536.0;
-            worker::Delay::from(std::time::Duration::from_millis(limits::backoff_ms(attempt, unit))).await;
-            attempt += 1;
-            continue;
-        }
-        return Err(match failure {
-            Failure::Other if message.contains(GUARD_FAILED) => ApiError::conflict(GUARD_FAILED),
-            Failure::Other => e.into(),
-            Failure::Busy | Failure::Transient => {
-                worker::console_error!("D1 unavailable after {attempt} retries: {message}");
-                ApiError::unavailable("Database temporarily unavailable, please retry", 1)
+        match call().await {
+            Err(e) if attempt < limits::MAX_RETRIES && retryable(kind, &e) => {
+                let unit = u16::from_le_bytes(crate::crypto::util::random_bytes::<2>()) as f64 / 65_536.0;
+                worker::Delay::from(std::time::Duration::from_millis(limits::backoff_ms(attempt, unit))).await;
+                attempt += 1;
             }
-        });
+            other => return other,
+        }
+    }
+}
+
+fn retryable(kind: Retry, e: &worker::Error) -> bool {
+    match limits::classify(&e.to_string()) {
+        Failure::Busy => true,
+        Failure::Transient => kind == Retry::Read,
+        Failure::Other => false,
+    }
+}
+
+/// A D1 failure left over after retrying: busy or transient is 503 with `Retry-After`, anything
+/// else is ours (500).
+fn d1_error(e: worker::Error) -> ApiError {
+    let message = e.to_string();
+    match limits::classify(&message) {
+        Failure::Other => e.into(),
+        Failure::Busy | Failure::Transient => {
+            worker::console_error!("D1 unavailable: {message}");
+            ApiError::unavailable("Database temporarily unavailable, please retry", 1)
+        }
     }
 }
 
@@ -227,8 +234,8 @@ impl Db {
     pub async fn batch_guarded(&self, stmts: Vec<D1PreparedStatement>) -> ApiResult<Option<Vec<D1Result>>> {
         match retry(Retry::Write, || self.inner.batch(stmts.clone())).await {
             Ok(results) => Ok(Some(results)),
-            Err(e) if e.message == GUARD_FAILED => Ok(None),
-            Err(e) => Err(e),
+            Err(e) if e.to_string().contains(GUARD_FAILED) => Ok(None),
+            Err(e) => Err(d1_error(e)),
         }
     }
 }
