@@ -9,6 +9,7 @@
 mod load;
 mod scenarios;
 mod server;
+mod sockets;
 
 use std::time::Duration;
 

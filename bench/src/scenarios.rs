@@ -1,15 +1,12 @@
 //! The scenarios, each printed as a row: requests/s, p50, p99, errors, workerd CPU per request.
 
-use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{json, Value};
-use tungstenite::client::IntoClientRequest;
-use tungstenite::{Message, WebSocket};
 
 use crate::load::{percentile_ms, run, Stats};
 use crate::server::Server;
@@ -32,7 +29,7 @@ fn login_body() -> String {
     .to_string()
 }
 
-fn post(agent: &ureq::Agent, url: &str, token: Option<&str>, body: &str) -> Result<Value, String> {
+pub(crate) fn post(agent: &ureq::Agent, url: &str, token: Option<&str>, body: &str) -> Result<Value, String> {
     let mut req = agent.post(url).set("Content-Type", "application/json");
     if let Some(t) = token {
         req = req.set("Authorization", &format!("Bearer {t}"));
@@ -53,7 +50,7 @@ fn ok_get(agent: &ureq::Agent, url: &str, token: Option<&str>) -> bool {
     req.call().map(|r| std::io::copy(&mut r.into_reader(), &mut std::io::sink()).is_ok()).unwrap_or(false)
 }
 
-fn new_account(agent: &ureq::Agent, base: &str) -> Option<String> {
+pub(crate) fn new_account(agent: &ureq::Agent, base: &str) -> Option<String> {
     post(agent, &format!("{base}/v1/auth"), None, &login_body()).ok()?["token"].as_str().map(str::to_string)
 }
 
@@ -283,77 +280,10 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
     print_rows(&rows);
     print_ratios(&rows);
 
-    if wanted("fanout") {
-        println!("\n## Fan-out: one HTTP message post → N sockets of one user\n");
-        println!(
-            "| sockets | rounds | post answered p50 / p99 ms | last socket p50 ms | last socket p99 ms | missed |"
-        );
-        println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
-        for n in [1usize, 100, 1000] {
-            match fanout(server, &setup, &base, n) {
-                Ok(f) => println!(
-                    "| {n} | {} | {:.2} / {:.2} | {:.2} | {:.2} | {} |",
-                    f.last.len(),
-                    percentile_ms(&f.posted, 0.5),
-                    percentile_ms(&f.posted, 0.99),
-                    percentile_ms(&f.last, 0.5),
-                    percentile_ms(&f.last, 0.99),
-                    f.missed
-                ),
-                Err(e) => println!("| {n} | - | - | - | - | {e} |"),
-            }
-        }
-    }
-    if wanted("idle") {
-        println!("\n## Idle sockets: one user's sockets held open, nothing sent\n");
-        println!(
-            "| sockets | held | still open | object wake-ups (incl. the final stats call) | workerd CPU meanwhile |"
-        );
-        println!("| ---: | ---: | ---: | ---: | ---: |");
-        match idle(server, &setup, &base, 1000, opts.idle_seconds) {
-            Ok(row) => println!("{row}"),
-            Err(e) => println!("| 1000 | - | - | - | {e} |"),
-        }
-    }
+    crate::sockets::run(server, &setup, &base, opts, &wanted);
 }
 
-/// 1,000 idle raw sockets held for `seconds`: how often the user's object woke (its
-/// constructor count, from /v1/websocket/stats) and the workerd CPU spent meanwhile.
-fn idle(server: &Server, agent: &ureq::Agent, base: &str, n: usize, seconds: u64) -> Result<String, String> {
-    let token = new_account(agent, base).ok_or("login failed")?;
-    if !server.allow_sockets(&user_id(&token), n + 10) {
-        return Err("needs a plan allowing this many sockets (spawned servers only)".into());
-    }
-    let stats = || -> Result<Value, String> {
-        agent
-            .get(&format!("{base}/v1/websocket/stats"))
-            .set("Authorization", &format!("Bearer {token}"))
-            .call()
-            .map_err(|e| e.to_string())?
-            .into_json()
-            .map_err(|e| e.to_string())
-    };
-    let mut sockets = Vec::with_capacity(n);
-    for _ in 0..n {
-        sockets.push(open_socket(base, &token)?);
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    let before = stats()?;
-    let cpu_before = server.workerd_cpu_seconds();
-    std::thread::sleep(Duration::from_secs(seconds));
-    let cpu = match (cpu_before, server.workerd_cpu_seconds()) {
-        (Some(a), Some(b)) => format!("{:.0} ms", (b - a) * 1000.0),
-        _ => "-".into(),
-    };
-    let after = stats()?;
-    let open = after["totalConnections"].as_u64().unwrap_or(0);
-    // The second stats call may itself wake the object once.
-    let wakes = after["wakeups"].as_i64().unwrap_or(0) - before["wakeups"].as_i64().unwrap_or(0);
-    drop(sockets);
-    Ok(format!("| {n} | {seconds} s | {open} | {wakes} | {cpu} |"))
-}
-
-fn message_target(agent: &ureq::Agent, base: &str) -> Option<(String, String)> {
+pub(crate) fn message_target(agent: &ureq::Agent, base: &str) -> Option<(String, String)> {
     let token = new_account(agent, base)?;
     let r = post(
         agent,
@@ -399,74 +329,8 @@ fn print_ratios(rows: &[Row]) {
 }
 
 /// The `sub` claim of a token: the account id.
-fn user_id(token: &str) -> String {
+pub(crate) fn user_id(token: &str) -> String {
     let payload = token.split('.').nth(1).unwrap_or("");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap_or_default();
     serde_json::from_slice::<Value>(&bytes).ok().and_then(|c| c["sub"].as_str().map(str::to_string)).unwrap_or_default()
-}
-
-type Socket = WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>;
-
-fn open_socket(base: &str, token: &str) -> Result<Socket, String> {
-    let url = format!("{}/v1/updates", base.replacen("http", "ws", 1));
-    let mut req = url.into_client_request().map_err(|e| e.to_string())?;
-    req.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
-    req.headers_mut().insert("X-Client-Type", "user-scoped".parse().unwrap());
-    let (mut ws, _) = tungstenite::connect(req).map_err(|e| e.to_string())?;
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    }
-    Ok(ws)
-}
-
-/// Sorted microseconds from posting a message until its response, and until the last socket
-/// has the update.
-struct Fanout {
-    posted: Vec<u64>,
-    last: Vec<u64>,
-    missed: usize,
-}
-
-/// Time from posting a message until the last of `n` sockets has its update.
-fn fanout(server: &Server, agent: &ureq::Agent, base: &str, n: usize) -> Result<Fanout, String> {
-    let (token, sid) = message_target(agent, base).ok_or("sessions routes unavailable")?;
-    // The basic plan allows 20 sockets per user.
-    if n > 20 && !server.allow_sockets(&user_id(&token), n + 10) {
-        return Err("needs a plan allowing this many sockets (spawned servers only)".into());
-    }
-    let mut sockets = Vec::with_capacity(n);
-    for _ in 0..n {
-        sockets.push(open_socket(base, &token)?);
-    }
-    std::thread::sleep(Duration::from_millis(500));
-    let rounds = 100;
-    let (mut posted, mut last) = (Vec::new(), Vec::new());
-    let mut missed = 0;
-    for r in 0..rounds {
-        let local = format!("fan-{n}-{r}");
-        let started = Instant::now();
-        post(
-            agent,
-            &format!("{base}/v1/sessions/{sid}/messages"),
-            Some(&token),
-            &json!({"localId": local, "content": {"t": "encrypted", "c": "eA=="}}).to_string(),
-        )?;
-        posted.push(started.elapsed().as_micros() as u64);
-        for ws in sockets.iter_mut() {
-            loop {
-                match ws.read() {
-                    Ok(Message::Text(t)) if t.contains(&local) => break,
-                    Ok(_) => continue,
-                    Err(_) => {
-                        missed += 1;
-                        break;
-                    }
-                }
-            }
-        }
-        last.push(started.elapsed().as_micros() as u64);
-    }
-    posted.sort_unstable();
-    last.sort_unstable();
-    Ok(Fanout { posted, last, missed })
 }

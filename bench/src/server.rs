@@ -15,8 +15,10 @@ pub struct Server {
     _child: Option<Child>,
 }
 
+/// The checkout whose build/ is served; `BENCH_REPO` points at another (e.g. a copy of the
+/// design being replaced, measured in the same run as the new one).
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::env::var_os("BENCH_REPO").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."), PathBuf::from)
 }
 
 pub fn command_output(cmd: &str, args: &[&str]) -> String {

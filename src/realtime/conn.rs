@@ -23,7 +23,7 @@ impl ClientType {
 }
 
 /// How frames are encoded on a socket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Framing {
     /// `{"event", "data", "ackId"}` JSON frames (seed 001).
@@ -61,7 +61,7 @@ pub struct Scope {
 /// Ids become socket tags (at most 256 chars each); real ids are far shorter.
 const MAX_ID_LEN: usize = 200;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reject {
     MissingToken,
     BadToken,

@@ -7,32 +7,41 @@
 //! ordering, RPC calls in flight (their handler is running, so the object stays awake
 //! meanwhile) and the plan's connection limit (cached for a minute).
 //!
-//! One alarm serves two timers kept in the `timers` table: the Engine.IO heartbeat (`ping`,
-//! while Socket.IO sockets are open) and the inactivity sweep (`sweep`, while something of the
-//! account is active; see `inactivity`). The alarm is always set for the earliest of them.
+//! Sockets held by a lobby (those that authenticated inside the socket) are registered here
+//! too, with the same metadata in the `remotes` table, and served by the same code: a frame
+//! for one goes to its lobby's ordered queue (`relay::Outgoing`) instead of the runtime.
+//!
+//! Its sockets of its own are raw (Socket.IO clients authenticate inside the socket, so lobbies
+//! hold them and send their pings); the raw heartbeat is the runtime's auto-response. The alarm
+//! serves the inactivity sweep (`sweep`, while something of the account is active; see
+//! `inactivity`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsValue;
 use worker::js_sys::JsString;
 use worker::{
-    durable_object, web_sys, Delay, DurableObject, Env, Method, Request, Response, Result, ScheduledTime,
-    SqlStorageValue, State, Url, WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+    durable_object, Delay, DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorageValue, State,
+    Stub, Url, WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
-use super::conn::{self, conn_tag, machine_tag, type_tag, ClientType, ConnMeta, Framing, Identity, Reject, EIO_TAG};
-use super::frame::{self, AckId, Incoming, EIO_PING, PING_INTERVAL_MS};
+use super::conn::{self, conn_tag, machine_tag, type_tag, ClientType, ConnMeta, Framing, Identity, Reject};
+use super::frame::{self, AckId, Incoming};
 use super::handlers::{self, Throttle};
 use super::inactivity::{self, Schedule};
 use super::order::{window_covers, Sequencer};
+use super::relay::{Attach, Attached, Delivered, FromClient, Outgoing};
 use super::rpc::{self, Pending, Target};
 use super::select::{Filter, Selection};
-use super::{random_id, send_rejection, sendable_close_code};
+use super::timers::Timers;
+use super::{random_id, send_js_text, send_rejection, sendable_close_code};
 use crate::config::now_ms;
 use crate::crypto::util::random_token;
 use crate::db::{first_row, plans, rows, Db};
@@ -48,7 +57,6 @@ pub const TICKET_TTL_MS: i64 = 30_000;
 const PLAN_CACHE_MS: i64 = 60_000;
 /// The basic plan's limit, used only while D1 cannot be read and nothing is cached.
 const FALLBACK_MAX_CONNECTIONS: usize = 20;
-const PING_TIMER: &str = "ping";
 const SWEEP_TIMER: &str = "sweep";
 /// The raw framing's heartbeat, answered by the runtime without waking the object.
 const PING: &str = r#"{"event":"ping"}"#;
@@ -61,6 +69,26 @@ pub struct UserHub {
     inner: RefCell<Inner>,
     throttle: RefCell<Throttle>,
     inactivity: Schedule,
+    /// The lobby-held sockets, loaded from `remotes` on first use after a wake.
+    remotes: RefCell<Option<Vec<Remote>>>,
+    outgoing: RefCell<Outgoing>,
+    /// One stub per lobby: calls through one stub arrive in order.
+    lobbies: RefCell<HashMap<String, Rc<Stub>>>,
+    /// Client frames relayed by lobbies since this object woke (GET /v1/websocket/stats).
+    lobby_frames: Cell<u64>,
+}
+
+/// Where a socket is held: here, or by a lobby (reached through its queue).
+#[derive(Clone)]
+enum Peer {
+    Local(WebSocket),
+    Remote { lobby: String, conn: String },
+}
+
+#[derive(Clone, Debug, serde::Serialize, Deserialize)]
+struct Remote {
+    lobby: String,
+    meta: ConnMeta,
 }
 
 struct Inner {
@@ -87,6 +115,12 @@ struct SeqRow {
 }
 
 #[derive(Deserialize)]
+struct RemoteRow {
+    lobby: String,
+    meta: String,
+}
+
+#[derive(Deserialize)]
 struct Broadcast {
     message: Value,
     filter: Filter,
@@ -94,15 +128,13 @@ struct Broadcast {
 
 impl DurableObject for UserHub {
     fn new(state: State, env: Env) -> Self {
+        // Wake-ups are what idle sockets cost, reported by /v1/websocket/stats.
+        Timers(&state).init();
         let sql = state.storage().sql();
         for ddl in [
             "CREATE TABLE IF NOT EXISTS ring (seq INTEGER PRIMARY KEY, recipients TEXT NOT NULL, skip TEXT, payload TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS tickets (secret TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS timers (name TEXT PRIMARY KEY, at INTEGER NOT NULL)",
-            // How often the object was constructed, i.e. woke from hibernation or eviction:
-            // what idle sockets cost, reported by /v1/websocket/stats.
-            "CREATE TABLE IF NOT EXISTS wakes (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)",
-            "INSERT INTO wakes (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1",
+            "CREATE TABLE IF NOT EXISTS remotes (id TEXT PRIMARY KEY, lobby TEXT NOT NULL, meta TEXT NOT NULL)",
         ] {
             if let Err(e) = sql.exec(ddl, None::<Vec<SqlStorageValue>>) {
                 worker::console_error!("hub schema: {e}");
@@ -119,7 +151,17 @@ impl DurableObject for UserHub {
             conn_limit: None,
         };
         let inactivity = Schedule::new(crate::config::var(&env, "INACTIVITY_TIMEOUT_MS").as_deref());
-        UserHub { state, env, inner: RefCell::new(inner), throttle: RefCell::new(Throttle::default()), inactivity }
+        UserHub {
+            state,
+            env,
+            inner: RefCell::new(inner),
+            throttle: RefCell::new(Throttle::default()),
+            inactivity,
+            remotes: RefCell::new(None),
+            outgoing: RefCell::new(Outgoing::default()),
+            lobbies: RefCell::new(HashMap::new()),
+            lobby_frames: Cell::new(0),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -129,20 +171,29 @@ impl DurableObject for UserHub {
             (Method::Post, "/publish") => {
                 let outbox: Outbox = req.json().await?;
                 self.publish(outbox).await;
+                self.flush().await;
                 Response::ok("")
             }
             (Method::Post, "/ticket") => self.ticket(),
             (Method::Get, "/app-active") => Response::from_json(&json!({"active": self.app_active()})),
-            (Method::Get, "/stats") => {
-                let metas: Vec<ConnMeta> = self.sockets().into_iter().map(|(_, m)| m).collect();
-                let mut stats = conn::stats(&metas);
-                stats["wakeups"] = json!(self.wakeups());
-                Response::from_json(&stats)
-            }
+            (Method::Get, "/stats") => Response::from_json(&self.stats().await),
             (Method::Post, "/broadcast") => {
                 let b: Broadcast = req.json().await?;
                 let delivered = self.send(&Selection::filter(&b.filter), "broadcast", &b.message);
+                self.flush().await;
                 Response::from_json(&json!({"success": true, "delivered": delivered}))
+            }
+            (Method::Post, "/lobby/attach") => {
+                let attach: Attach = req.json().await?;
+                let answer = self.attach(attach).await?;
+                self.flush().await;
+                Response::from_json(&answer)
+            }
+            (Method::Post, "/lobby/frame") => {
+                let from: FromClient = req.json().await?;
+                self.relayed(from).await;
+                self.flush().await;
+                Response::ok("")
             }
             _ => Response::error("Not found", 404),
         }
@@ -159,30 +210,8 @@ impl DurableObject for UserHub {
             ws.close(Some(4002), Some("Invalid handshake"))?;
             return Ok(());
         };
-        match frame::parse(meta.framing, &text) {
-            Incoming::Event { name, data, ack } => {
-                let (result, outbox) = self.on_event(&ws, &meta, &name, data, ack.is_some()).await;
-                if let Some(id) = ack {
-                    let _ = ws.send_with_str(frame::ack(&id, &result.unwrap_or_else(|| json!({}))));
-                }
-                self.publish(outbox).await;
-            }
-            Incoming::Reply { id, value } => self.on_reply(&meta.id, &id, value),
-            Incoming::Disconnect => {
-                let _ = ws.close(Some(1000), Some("client disconnect"));
-            }
-            // A client repeating CONNECT on the same engine is told it is connected.
-            Incoming::Connect(_) => {
-                let _ = ws.send_with_str(frame::eio_connected(&meta.id));
-            }
-            Incoming::Ignore => {}
-            Incoming::Malformed => {
-                if meta.framing == Framing::Raw {
-                    let _ =
-                        ws.send_with_str(frame::event(Framing::Raw, "error", &json!({"message": "Malformed frame"})));
-                }
-            }
-        }
+        self.on_frame(&Peer::Local(ws), &meta, &text).await;
+        self.flush().await;
         Ok(())
     }
 
@@ -190,31 +219,23 @@ impl DurableObject for UserHub {
         // Completing the close handshake ourselves; otherwise the client's close hangs.
         let code = sendable_close_code(u16::try_from(code).unwrap_or(1000));
         let _ = ws.close(Some(code), Some(reason));
-        self.gone(&ws).await;
+        self.local_gone(&ws).await;
+        self.flush().await;
         Ok(())
     }
 
     async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
         worker::console_error!("websocket error: {error}");
         let _ = ws.close(Some(1011), Some("error"));
-        self.gone(&ws).await;
+        self.local_gone(&ws).await;
+        self.flush().await;
         Ok(())
     }
 
     /// Runs the due timers, then sets the alarm for the earliest one left.
     async fn alarm(&self) -> Result<Response> {
-        let now = now_ms();
-        // No ping timer yet with Socket.IO sockets open (an object from before the timers
-        // existed) counts as due.
-        if self.timer(PING_TIMER).is_none_or(|t| t <= now) {
-            let sockets = self.state.get_websockets_with_tag(EIO_TAG);
-            let ping = JsString::from(EIO_PING);
-            for ws in &sockets {
-                send_text(ws, &ping);
-            }
-            self.set_timer(PING_TIMER, (!sockets.is_empty()).then_some(now + PING_INTERVAL_MS));
-        }
-        if self.timer(SWEEP_TIMER).is_some_and(|t| t <= now) {
+        let (now, timers) = (now_ms(), Timers(&self.state));
+        if timers.get(SWEEP_TIMER).is_some_and(|t| t <= now) {
             let next = match self.sweep(now).await {
                 Ok(next) => next,
                 Err(e) => {
@@ -222,12 +243,10 @@ impl DurableObject for UserHub {
                     Some(self.inactivity.first(now))
                 }
             };
-            self.set_timer(SWEEP_TIMER, next);
+            timers.set(SWEEP_TIMER, next);
         }
-        let next = [PING_TIMER, SWEEP_TIMER].into_iter().filter_map(|t| self.timer(t)).min();
-        if let Some(at) = next {
-            self.state.storage().set_alarm(at_time(at)).await?;
-        }
+        self.flush().await;
+        timers.rearm(&[SWEEP_TIMER], None).await?;
         Response::ok("")
     }
 }
@@ -252,7 +271,7 @@ impl UserHub {
         }
         // Read before counting: nothing may run between the count and the accept.
         let max = self.max_connections(&ident.user_id).await;
-        if self.state.get_websockets().len() >= max {
+        if self.connection_count() >= max {
             return refuse(Reject::TooMany);
         }
         let meta = ConnMeta::new(random_id(16), &ident, now_ms());
@@ -260,10 +279,54 @@ impl UserHub {
         let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
         self.state.accept_websocket_with_tags(&pair.server, &tag_refs);
         pair.server.serialize_attachment(&meta)?;
+        self.welcome(&Peer::Local(pair.server.clone()), &meta, &ident)?;
+        Response::from_websocket(pair.client)
+    }
 
+    /// Registers a socket a lobby authenticated, under the lobby's connection id.
+    async fn attach(&self, attach: Attach) -> Result<Attached> {
+        let Attach { conn, lobby, identity } = attach;
+        let max = self.max_connections(&identity.user_id).await;
+        if self.connection_count() >= max {
+            return Ok(Attached { refused: Some(Reject::TooMany) });
+        }
+        let meta = ConnMeta::new(conn.clone(), &identity, now_ms());
+        let remote = Remote { lobby: lobby.clone(), meta: meta.clone() };
+        self.state.storage().sql().exec(
+            "INSERT OR REPLACE INTO remotes (id, lobby, meta) VALUES (?, ?, ?)",
+            vec![
+                SqlStorageValue::String(conn.clone()),
+                SqlStorageValue::String(lobby.clone()),
+                SqlStorageValue::String(serde_json::to_string(&meta)?),
+            ],
+        )?;
+        self.with_remotes(|r| {
+            r.retain(|x| x.meta.id != conn);
+            r.push(remote);
+        });
+        self.welcome(&Peer::Remote { lobby, conn }, &meta, &identity)?;
+        Ok(Attached::default())
+    }
+
+    /// A frame a lobby relayed, or the end of one of its sockets.
+    async fn relayed(&self, from: FromClient) {
+        let Some(text) = from.text else {
+            self.remote_gone(&from.conn).await;
+            return;
+        };
+        // A socket that ended meanwhile: nothing to serve.
+        let Some(remote) = self.with_remotes(|r| r.iter().find(|x| x.meta.id == from.conn).cloned()) else { return };
+        self.lobby_frames.set(self.lobby_frames.get() + 1);
+        let peer = Peer::Remote { lobby: remote.lobby, conn: from.conn };
+        self.on_frame(&peer, &remote.meta, &text).await;
+    }
+
+    /// The welcome (`connected` or Socket.IO's CONNECT answer), the catch-up the socket asked
+    /// for, and its machine online.
+    fn welcome(&self, peer: &Peer, meta: &ConnMeta, ident: &Identity) -> Result<()> {
         let (backlog, catch_up) = match ident.after_seq {
             Some(after) => {
-                let (frames, summary) = self.catch_up(&meta, after)?;
+                let (frames, summary) = self.catch_up(meta, after)?;
                 (frames, Some(summary))
             }
             None => (Vec::new(), None),
@@ -283,17 +346,126 @@ impl UserHub {
             ),
             Framing::Eio => frame::eio_connected(&meta.id),
         };
-        pair.server.send_with_str(welcome)?;
+        self.send_to(peer, welcome);
         for text in backlog {
-            pair.server.send_with_str(text)?;
+            self.send_to(peer, text);
         }
         if let Some(machine) = &meta.machine_id {
             self.presence(machine, true, now_ms());
         }
-        if meta.framing == Framing::Eio {
-            self.start_timer(PING_TIMER, now_ms() + PING_INTERVAL_MS).await?;
+        Ok(())
+    }
+
+    fn connection_count(&self) -> usize {
+        self.state.get_websockets().len() + self.with_remotes(|r| r.len())
+    }
+
+    /// Runs `f` on the lobby-held sockets, loading them after a wake.
+    fn with_remotes<T>(&self, f: impl FnOnce(&mut Vec<Remote>) -> T) -> T {
+        let mut cache = self.remotes.borrow_mut();
+        let remotes = cache.get_or_insert_with(|| {
+            let rows = self.state.storage().sql().exec("SELECT lobby, meta FROM remotes", None::<Vec<SqlStorageValue>>);
+            let rows: Vec<RemoteRow> = rows.and_then(|c| c.to_array()).unwrap_or_else(|e| {
+                worker::console_error!("remote sockets: {e}");
+                Vec::new()
+            });
+            rows.into_iter()
+                .filter_map(|r| Some(Remote { lobby: r.lobby, meta: serde_json::from_str(&r.meta).ok()? }))
+                .collect()
+        });
+        f(remotes)
+    }
+
+    /// Sends a frame to one socket; false when it is known to be closed.
+    fn send_to(&self, peer: &Peer, text: String) -> bool {
+        match peer {
+            Peer::Local(ws) => ws.send_with_str(text).is_ok(),
+            Peer::Remote { lobby, conn } => {
+                self.outgoing.borrow_mut().send(lobby, vec![conn.clone()], text);
+                true
+            }
         }
-        Response::from_websocket(pair.client)
+    }
+
+    fn close_peer(&self, peer: &Peer, code: u16, reason: &str) {
+        match peer {
+            Peer::Local(ws) => {
+                let _ = ws.close(Some(code), Some(reason));
+            }
+            Peer::Remote { lobby, conn } => self.outgoing.borrow_mut().close(lobby, conn, code, reason),
+        }
+    }
+
+    /// Makes the calls the lobbies' queues need, one in flight per lobby; returns when nothing
+    /// is left that this call may send (frames for a lobby whose call another handler has in
+    /// flight leave with that handler's next call).
+    async fn flush(&self) {
+        loop {
+            let next = self.outgoing.borrow_mut().next_call();
+            let Some((lobby, outs)) = next else { return };
+            let delivered = self.deliver_to(&lobby, &outs).await;
+            self.outgoing.borrow_mut().done(&lobby);
+            match delivered {
+                Ok(d) => {
+                    for conn in d.gone {
+                        self.remote_gone(&conn).await;
+                    }
+                }
+                Err(e) => worker::console_error!("delivery to lobby {lobby}: {e}"),
+            }
+        }
+    }
+
+    async fn deliver_to(&self, lobby: &str, outs: &[super::relay::Out]) -> Result<Delivered> {
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(serde_json::to_string(outs)?.into()));
+        let mut resp = self.lobby_call(lobby, Request::new_with_init("https://lobby/deliver", &init)?).await?;
+        resp.json().await
+    }
+
+    async fn lobby_call(&self, lobby: &str, req: Request) -> Result<Response> {
+        let cached = self.lobbies.borrow().get(lobby).cloned();
+        let stub = match cached {
+            Some(stub) => stub,
+            None => {
+                let stub = Rc::new(self.env.durable_object("LOBBY")?.id_from_name(lobby)?.get_stub()?);
+                self.lobbies.borrow_mut().insert(lobby.to_string(), stub.clone());
+                stub
+            }
+        };
+        let resp = stub.fetch_with_request(req).await;
+        if resp.is_err() {
+            // A failed stub stays broken: the next call makes a new one.
+            self.lobbies.borrow_mut().remove(lobby);
+        }
+        resp
+    }
+
+    /// GET /v1/websocket/stats: the seed's shape, plus where the sockets are held and what
+    /// they cost (this object's and its lobbies' wake-ups, frames relayed by lobbies).
+    async fn stats(&self) -> Value {
+        let metas: Vec<ConnMeta> = self.sockets().into_iter().map(|(_, m)| m).collect();
+        let (remote, lobbies) = self.with_remotes(|r| {
+            let lobbies: BTreeSet<String> = r.iter().map(|x| x.lobby.clone()).collect();
+            (r.len(), lobbies)
+        });
+        let mut stats = conn::stats(&metas);
+        let mut lobby_wakeups = 0;
+        for lobby in lobbies {
+            let woke = match Request::new("https://lobby/stats", Method::Get) {
+                Ok(req) => match self.lobby_call(&lobby, req).await {
+                    Ok(mut resp) => resp.json::<Value>().await.ok().and_then(|v| v["wakeups"].as_i64()),
+                    Err(_) => None,
+                },
+                Err(_) => None,
+            };
+            lobby_wakeups += woke.unwrap_or(0);
+        }
+        stats["wakeups"] = json!(Timers(&self.state).wakeups());
+        stats["lobbySockets"] = json!(remote);
+        stats["lobbyFrames"] = json!(self.lobby_frames.get());
+        stats["lobbyWakeups"] = json!(lobby_wakeups);
+        stats
     }
 
     /// The account plan's `wsConnectionsPerUser`, cached briefly.
@@ -317,45 +489,6 @@ impl UserHub {
                 worker::console_error!("plan limits unavailable: {e}");
                 cached.map_or(FALLBACK_MAX_CONNECTIONS, |(max, _)| max)
             }
-        }
-    }
-
-    fn wakeups(&self) -> i64 {
-        self.scalar("SELECT n AS s FROM wakes WHERE id = 1", vec![]).unwrap_or(0)
-    }
-
-    fn timer(&self, name: &str) -> Option<i64> {
-        self.scalar("SELECT at AS s FROM timers WHERE name = ?", vec![SqlStorageValue::String(name.into())])
-    }
-
-    fn set_timer(&self, name: &str, at: Option<i64>) {
-        let sql = self.state.storage().sql();
-        let name = SqlStorageValue::String(name.into());
-        let done = match at {
-            Some(at) => sql.exec("INSERT OR REPLACE INTO timers (name, at) VALUES (?, ?)", vec![name, at.into()]),
-            None => sql.exec("DELETE FROM timers WHERE name = ?", vec![name]),
-        };
-        if let Err(e) = done {
-            worker::console_error!("timer: {e}");
-        }
-    }
-
-    /// Starts a timer unless it is running, and makes sure the alarm fires by then.
-    async fn start_timer(&self, name: &str, at: i64) -> Result<()> {
-        let now = now_ms();
-        let wake = match self.timer(name) {
-            Some(t) if t >= now => return Ok(()),
-            // Overdue: its alarm was lost; run it now.
-            Some(_) => now,
-            None => {
-                self.set_timer(name, Some(at));
-                at
-            }
-        };
-        let storage = self.state.storage();
-        match storage.get_alarm().await? {
-            Some(t) if t <= wake => Ok(()),
-            _ => storage.set_alarm(at_time(wake)).await,
         }
     }
 
@@ -437,28 +570,37 @@ impl UserHub {
         Ok(!rows.is_empty())
     }
 
-    /// Every socket with its metadata.
-    fn sockets(&self) -> Vec<(WebSocket, ConnMeta)> {
-        self.state
+    /// Every socket with its metadata, wherever it is held.
+    fn sockets(&self) -> Vec<(Peer, ConnMeta)> {
+        let mut all: Vec<(Peer, ConnMeta)> = self
+            .state
             .get_websockets()
             .into_iter()
-            .filter_map(|ws| ws.deserialize_attachment::<ConnMeta>().ok().flatten().map(|m| (ws, m)))
-            .collect()
+            .filter_map(|ws| ws.deserialize_attachment::<ConnMeta>().ok().flatten().map(|m| (Peer::Local(ws), m)))
+            .collect();
+        self.with_remotes(|r| {
+            all.extend(
+                r.iter().map(|x| (Peer::Remote { lobby: x.lobby.clone(), conn: x.meta.id.clone() }, x.meta.clone())),
+            )
+        });
+        all
     }
 
     /// Whether one of the user's app sockets last reported `app-state` active (push suppression).
     fn app_active(&self) -> bool {
-        self.state.get_websockets_with_tag(&type_tag(ClientType::UserScoped)).iter().any(|ws| {
-            ws.deserialize_attachment::<ConnMeta>()
-                .ok()
-                .flatten()
-                .is_some_and(|m| m.app_state.as_deref() == Some("active"))
-        })
+        let active = |m: &ConnMeta| m.client_type == ClientType::UserScoped && m.app_state.as_deref() == Some("active");
+        self.state
+            .get_websockets_with_tag(&type_tag(ClientType::UserScoped))
+            .iter()
+            .any(|ws| ws.deserialize_attachment::<ConnMeta>().ok().flatten().is_some_and(|m| active(&m)))
+            || self.with_remotes(|r| r.iter().any(|x| active(&x.meta)))
     }
 
     /// Sends an event to the selected sockets, each in its framing; returns how many got it.
-    /// Per socket this is one runtime call: the frame is encoded and copied to JS once per
-    /// framing, and the sockets come from tag lookups rather than from reading their tags.
+    /// Per socket of ours this is one runtime call: the frame is encoded and copied to JS once
+    /// per framing, and the sockets come from tag lookups rather than from reading their tags.
+    /// Lobby-held sockets are matched by their metadata; each lobby gets the frame once, with
+    /// the list of its sockets.
     fn send(&self, sel: &Selection, name: &str, data: &Value) -> usize {
         let excluded = sel.exclude.as_deref().map(|c| self.state.get_websockets_with_tag(&conn_tag(c)));
         let mut sent = 0;
@@ -470,11 +612,22 @@ impl UserHub {
                         continue;
                     }
                     let text = text.get_or_insert_with(|| JsString::from(frame::event(framing, name, data)));
-                    if send_text(&ws, text) {
+                    if send_js_text(&ws, text) {
                         sent += 1;
                     }
                 }
             }
+        }
+        let mut remote: BTreeMap<(String, Framing), Vec<String>> = BTreeMap::new();
+        self.with_remotes(|r| {
+            for x in r.iter().filter(|x| sel.matches(&x.meta)) {
+                remote.entry((x.lobby.clone(), x.meta.framing)).or_default().push(x.meta.id.clone());
+            }
+        });
+        let mut outgoing = self.outgoing.borrow_mut();
+        for ((lobby, framing), conns) in remote {
+            sent += conns.len();
+            outgoing.send(&lobby, conns, frame::event(framing, name, data));
         }
         sent
     }
@@ -482,7 +635,7 @@ impl UserHub {
     async fn publish(&self, outbox: Outbox) {
         if inactivity::marks_active(&outbox) {
             let first = self.inactivity.first(now_ms());
-            if let Err(e) = self.start_timer(SWEEP_TIMER, first).await {
+            if let Err(e) = Timers(&self.state).start(SWEEP_TIMER, first).await {
                 worker::console_error!("arming the inactivity sweep: {e}");
             }
         }
@@ -498,7 +651,9 @@ impl UserHub {
         for e in outbox.ephemerals {
             self.send(&Selection::recipients(&e.recipients, None), "ephemeral", &e.body);
         }
-        // Whoever holds an update out of order also flushes it when the hold runs out.
+        // Whoever holds an update out of order also flushes it when the hold runs out; what is
+        // ready goes to the lobbies first.
+        self.flush().await;
         loop {
             let next = self.inner.borrow().order.next_deadline();
             let Some(deadline) = next else { break };
@@ -518,15 +673,8 @@ impl UserHub {
         if self.inner.borrow().order.is_primed() {
             return;
         }
-        let last = self.scalar("SELECT MAX(seq) AS s FROM ring", vec![]).unwrap_or(0);
+        let last = Timers(&self.state).scalar("SELECT MAX(seq) AS s FROM ring", vec![]).unwrap_or(0);
         self.inner.borrow_mut().order.prime(last);
-    }
-
-    /// The integer column `s` of the first row of a query on the object's SQLite, if any.
-    fn scalar(&self, query: &str, args: Vec<SqlStorageValue>) -> Option<i64> {
-        let sql = self.state.storage().sql();
-        let rows = sql.exec(query, args).and_then(|c| c.to_array::<SeqRow>()).ok()?;
-        rows.into_iter().next().and_then(|r| r.s)
     }
 
     /// Sends one update and records it in the catch-up window (after sending: nothing else
@@ -560,7 +708,7 @@ impl UserHub {
             .sql()
             .exec("SELECT seq, recipients, skip, payload FROM ring WHERE seq > ? ORDER BY seq", vec![after.into()])?
             .to_array()?;
-        let oldest = self.scalar("SELECT MIN(seq) AS s FROM ring", vec![]);
+        let oldest = Timers(&self.state).scalar("SELECT MIN(seq) AS s FROM ring", vec![]);
         let mut frames = Vec::new();
         let mut last = after;
         for row in rows {
@@ -587,17 +735,46 @@ impl UserHub {
         self.send(&sel, "ephemeral", &presence::machine_status(machine_id, online, now));
     }
 
+    async fn local_gone(&self, ws: &WebSocket) {
+        if let Ok(Some(meta)) = ws.deserialize_attachment::<ConnMeta>() {
+            self.gone(&meta, Some(ws)).await;
+        }
+    }
+
+    /// A lobby's socket ended (or the lobby no longer holds it): forgotten here, once.
+    async fn remote_gone(&self, conn: &str) {
+        let removed = self.with_remotes(|r| {
+            let at = r.iter().position(|x| x.meta.id == conn)?;
+            Some(r.remove(at))
+        });
+        let Some(remote) = removed else { return };
+        let deleted = self
+            .state
+            .storage()
+            .sql()
+            .exec("DELETE FROM remotes WHERE id = ?", vec![SqlStorageValue::String(conn.into())]);
+        if let Err(e) = deleted {
+            worker::console_error!("forgetting remote socket {conn}: {e}");
+        }
+        self.gone(&remote.meta, None).await;
+    }
+
     /// A socket left: its pending RPC requests fail now, and its machine may be offline. The
     /// last socket of a machine leaving marks it inactive in D1 too (a daemon that stopped must
-    /// not stay "online" in GET /v1/machines), before the ephemeral goes out.
-    async fn gone(&self, ws: &WebSocket) {
-        let Ok(Some(meta)) = ws.deserialize_attachment::<ConnMeta>() else { return };
+    /// not stay "online" in GET /v1/machines), before the ephemeral goes out. `closing` is our
+    /// own socket that is closing (still listed by the runtime); a lobby's is already forgotten.
+    async fn gone(&self, meta: &ConnMeta, closing: Option<&WebSocket>) {
         // Dropping the senders wakes the callers with "disconnected".
         drop(self.inner.borrow_mut().calls.take_conn(&meta.id));
         let Some(machine) = &meta.machine_id else { return };
-        let others =
-            self.state.get_websockets_with_tag(&machine_tag(machine)).iter().filter(|w| !same_socket(w, ws)).count();
-        if others > 0 {
+        let local = self
+            .state
+            .get_websockets_with_tag(&machine_tag(machine))
+            .iter()
+            .filter(|w| closing.is_none_or(|c| !same_socket(w, c)))
+            .count();
+        let remote = self.with_remotes(|r| r.iter().filter(|x| x.meta.machine_id.as_ref() == Some(machine)).count());
+        if local + remote > 0 {
             return;
         }
         let now = now_ms();
@@ -612,24 +789,67 @@ impl UserHub {
         self.presence(machine, false, now);
     }
 
-    fn emit(&self, ws: &WebSocket, framing: Framing, name: &str, data: &Value) {
-        let _ = ws.send_with_str(frame::event(framing, name, data));
+    fn emit(&self, peer: &Peer, framing: Framing, name: &str, data: &Value) {
+        self.send_to(peer, frame::event(framing, name, data));
     }
 
-    /// Re-reads the attachment right before changing it, so concurrent handlers do not clobber
+    /// Re-reads the metadata right before changing it, so concurrent handlers do not clobber
     /// each other's changes.
-    fn update_meta(&self, ws: &WebSocket, change: impl FnOnce(&mut ConnMeta)) -> Result<()> {
-        let mut meta =
-            ws.deserialize_attachment::<ConnMeta>()?.ok_or_else(|| worker::Error::RustError("no meta".into()))?;
-        change(&mut meta);
-        ws.serialize_attachment(&meta)
+    fn update_meta(&self, peer: &Peer, change: impl FnOnce(&mut ConnMeta)) -> Result<()> {
+        match peer {
+            Peer::Local(ws) => {
+                let mut meta = ws
+                    .deserialize_attachment::<ConnMeta>()?
+                    .ok_or_else(|| worker::Error::RustError("no meta".into()))?;
+                change(&mut meta);
+                ws.serialize_attachment(&meta)
+            }
+            Peer::Remote { conn, .. } => {
+                let meta = self.with_remotes(|r| {
+                    let x = r.iter_mut().find(|x| &x.meta.id == conn)?;
+                    change(&mut x.meta);
+                    Some(x.meta.clone())
+                });
+                let meta = meta.ok_or_else(|| worker::Error::RustError("socket gone".into()))?;
+                self.state.storage().sql().exec(
+                    "UPDATE remotes SET meta = ? WHERE id = ?",
+                    vec![SqlStorageValue::String(serde_json::to_string(&meta)?), SqlStorageValue::String(conn.clone())],
+                )?;
+                Ok(())
+            }
+        }
+    }
+
+    /// One client frame, from a socket of ours or a lobby's.
+    async fn on_frame(&self, peer: &Peer, meta: &ConnMeta, text: &str) {
+        match frame::parse(meta.framing, text) {
+            Incoming::Event { name, data, ack } => {
+                let (result, outbox) = self.on_event(peer, meta, &name, data, ack.is_some()).await;
+                if let Some(id) = ack {
+                    self.send_to(peer, frame::ack(&id, &result.unwrap_or_else(|| json!({}))));
+                }
+                self.publish(outbox).await;
+            }
+            Incoming::Reply { id, value } => self.on_reply(&meta.id, &id, value),
+            Incoming::Disconnect => self.close_peer(peer, 1000, "client disconnect"),
+            // A client repeating CONNECT on the same engine is told it is connected.
+            Incoming::Connect(_) => {
+                self.send_to(peer, frame::eio_connected(&meta.id));
+            }
+            Incoming::Ignore => {}
+            Incoming::Malformed => {
+                if meta.framing == Framing::Raw {
+                    self.emit(peer, Framing::Raw, "error", &json!({"message": "Malformed frame"}));
+                }
+            }
+        }
     }
 
     /// Handles a client event; returns the ack value (an ack is sent only when asked for) and
     /// what to publish once it is sent.
     async fn on_event(
         &self,
-        ws: &WebSocket,
+        peer: &Peer,
         meta: &ConnMeta,
         name: &str,
         data: Value,
@@ -641,13 +861,13 @@ impl UserHub {
                 Err(_) => (Some(json!({"error": "Database unavailable"})), Outbox::default()),
             };
         }
-        (self.on_relay_event(ws, meta, name, data, wants_ack).await, Outbox::default())
+        (self.on_relay_event(peer, meta, name, data, wants_ack).await, Outbox::default())
     }
 
     /// Events served by the object alone (heartbeat, RPC, app state, catch-up).
     async fn on_relay_event(
         &self,
-        ws: &WebSocket,
+        peer: &Peer,
         meta: &ConnMeta,
         name: &str,
         data: Value,
@@ -657,17 +877,17 @@ impl UserHub {
         match name {
             "ping" => {
                 if meta.framing == Framing::Raw && !wants_ack {
-                    let _ = ws.send_with_str(PONG);
+                    self.send_to(peer, PONG.to_string());
                 }
                 Some(json!({}))
             }
             "rpc-register" | "rpc-unregister" => {
                 let Some(method) = str_field("method") else {
-                    self.emit(ws, meta.framing, "rpc-error", &json!({"type": "register", "error": "Invalid method"}));
+                    self.emit(peer, meta.framing, "rpc-error", &json!({"type": "register", "error": "Invalid method"}));
                     return None;
                 };
                 let register = name == "rpc-register";
-                let saved = self.update_meta(ws, |m| {
+                let saved = self.update_meta(peer, |m| {
                     if register {
                         m.add_rpc(method);
                     } else {
@@ -675,11 +895,11 @@ impl UserHub {
                     }
                 });
                 if let Err(e) = saved {
-                    self.emit(ws, meta.framing, "rpc-error", &json!({"type": "register", "error": e.to_string()}));
+                    self.emit(peer, meta.framing, "rpc-error", &json!({"type": "register", "error": e.to_string()}));
                     return None;
                 }
                 let reply = if register { "rpc-registered" } else { "rpc-unregistered" };
-                self.emit(ws, meta.framing, reply, &json!({"method": method}));
+                self.emit(peer, meta.framing, reply, &json!({"method": method}));
                 if register {
                     let waiting = std::mem::take(&mut self.inner.borrow_mut().waiters);
                     let (wake, keep): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(m, _)| m == method);
@@ -693,7 +913,7 @@ impl UserHub {
             "rpc-call" => Some(self.rpc_call(meta, &data).await),
             "app-state" => {
                 if let Some(state) = str_field("state") {
-                    let _ = self.update_meta(ws, |m| m.app_state = Some(state.to_string()));
+                    let _ = self.update_meta(peer, |m| m.app_state = Some(state.to_string()));
                 }
                 None
             }
@@ -702,7 +922,7 @@ impl UserHub {
                 match self.catch_up(meta, after) {
                     Ok((frames, summary)) => {
                         for text in frames {
-                            let _ = ws.send_with_str(text);
+                            self.send_to(peer, text);
                         }
                         Some(summary)
                     }
@@ -720,7 +940,7 @@ impl UserHub {
         };
         let params = data.get("params").cloned().unwrap_or(Value::Null);
         let give_up = now_ms() + rpc::WAIT_FOR_TARGET_MS as i64;
-        let (target_ws, target) = loop {
+        let (target_peer, target) = loop {
             let sockets = self.sockets();
             let metas: Vec<ConnMeta> = sockets.iter().map(|(_, m)| m.clone()).collect();
             match rpc::pick(&metas, method, &caller.id) {
@@ -743,10 +963,12 @@ impl UserHub {
         let (tx, rx) = oneshot::channel();
         let id = self.inner.borrow_mut().calls.insert(&target.id, tx);
         let request = frame::request(target.framing, id, "rpc-request", &json!({"method": method, "params": params}));
-        if target_ws.send_with_str(request).is_err() {
+        if !self.send_to(&target_peer, request) {
             self.inner.borrow_mut().calls.take(&target.id, id);
             return fail("RPC target disconnected");
         }
+        // A lobby's socket gets the request now, not when this call ends.
+        self.flush().await;
         let timeout = Box::pin(Delay::from(Duration::from_millis(rpc::CALL_TIMEOUT_MS)));
         match select(rx, timeout).await {
             Either::Left((Ok(result), _)) => json!({"ok": true, "result": result}),
@@ -767,24 +989,6 @@ impl UserHub {
     }
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// A WebSocket seen only for `send` with a string already in JS: web-sys takes `&str`,
-    /// which would be copied and decoded again for every socket of a fan-out.
-    type TextSocket;
-    #[wasm_bindgen(method, catch, js_name = send)]
-    fn send(this: &TextSocket, text: &JsString) -> std::result::Result<(), JsValue>;
-}
-
-fn send_text(ws: &WebSocket, text: &JsString) -> bool {
-    AsRef::<web_sys::WebSocket>::as_ref(ws).unchecked_ref::<TextSocket>().send(text).is_ok()
-}
-
 fn same_socket(a: &WebSocket, b: &WebSocket) -> bool {
     AsRef::<JsValue>::as_ref(a.as_ref()) == AsRef::<JsValue>::as_ref(b.as_ref())
-}
-
-/// An absolute alarm time (epoch ms).
-fn at_time(at: i64) -> ScheduledTime {
-    ScheduledTime::new(worker::js_sys::Date::new(&worker::wasm_bindgen::JsValue::from_f64(at as f64)))
 }

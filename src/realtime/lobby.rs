@@ -1,144 +1,303 @@
-//! The lobby: sockets whose credentials arrive inside the socket.
+//! `Lobby`: the Durable Object that holds sockets whose credentials arrive inside the socket.
 //!
 //! Socket.IO clients (every stock Happy client) send their token only in the CONNECT packet,
-//! after the upgrade, and raw clients may authenticate with a first frame. The upgrade therefore
-//! cannot be routed to the user's Durable Object, and a socket accepted by one object cannot be
-//! handed to another. Options weighed:
-//! - a shared "gateway" object accepting every such socket and relaying to user objects: every
-//!   delivery would cross two objects, tag filtering would have to live in the gateway, and the
-//!   gateway is a hot spot;
-//! - the worker holding the client's socket (a `WebSocketPair`) and relaying frames to a socket
-//!   it opens to the user's object once the first packet authenticated. Chosen: the object keeps
-//!   one hibernatable socket per client, filters by tags and runs the same code for every socket,
-//!   and the relay costs only worker CPU per frame (no duration billing, nothing held in an
-//!   object). Engine.IO pongs (`3`) stop here, so heartbeats never wake the object; its single
-//!   alarm sends the pings (`2`) through the relay.
+//! after the upgrade, and raw clients may authenticate with a first frame: the upgrade cannot be
+//! routed to the user's object, and a socket accepted by one object cannot move to another. So
+//! the worker hands the upgrade to a lobby and is done once it returns the 101; the lobby
+//! accepts it with the hibernation API, authenticates the first packet, registers the socket
+//! with the user's object (`hub`) and from then on relays: each client frame is one call to the
+//! hub, and the hub's frames for the lobby's sockets come back in ordered calls (see `relay`).
+//! The hub keeps the remote sockets' metadata and runs the same code for them as for its own,
+//! so seq order, filters, RPC, presence and limits are decided in one place.
 //!
-//! The relay runs with `spawn_local`, not `waitUntil` (whose 30 s cap would cut the socket): the
-//! runtime keeps the request alive while the client's socket is open. However the relay ends
-//! (either side closing, a send failing, an oversize frame) it closes both sockets, so the
-//! object always learns that the client left (presence, RPC calls in flight) and the client's
-//! close handshake completes. Client frames larger than Socket.IO's `maxPayload` close the
-//! socket with 1009 before they are copied into the worker's memory.
+//! Weighed (costs per socket-hour and per update in the README):
+//! - One lobby per client address (chosen), not one per connection: the app, the daemon and
+//!   the daemon's session sockets of one machine share a lobby, so an update for a user costs
+//!   one call per lobby holding their sockets (1 for 1,000 sockets of one machine), and one
+//!   alarm pings all of a lobby's Socket.IO sockets: one wake-up per ping interval per lobby,
+//!   not per socket. One object per connection would cost a call per socket per update and an
+//!   alarm per socket. A lobby is a hot spot only for addresses that hold thousands of
+//!   sockets; it serves them as the user's object serves its own.
+//! - Calls, not a socket, between the objects: an outgoing WebSocket keeps an object from
+//!   hibernating, which would bill a lobby's and a hub's duration around the clock. Both
+//!   objects hibernate between frames.
+//! - Engine.IO pongs (`3`) are answered by the runtime (`setWebSocketAutoResponse`) with a noop
+//!   (`6`), which engine.io-client ignores: heartbeats wake nothing but the alarm that pings.
+//!
+//! Restarts: sockets and their attachments survive a lobby's hibernation or eviction; a code
+//! update closes them, and the clients reconnect (their close reaches the hub as a detach, or
+//! the hub's next delivery learns they are gone). The hub's registry of remote sockets is in
+//! its SQLite, so a hub waking or restarting keeps them; a frame for a socket the hub does not
+//! know (the socket ended meanwhile) is dropped.
 
-use std::time::Duration;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
-use futures_util::future::{select, Either};
-use futures_util::StreamExt;
-use worker::wasm_bindgen::JsCast;
-use worker::{console_error, js_sys, Delay, Env, MessageEvent, Response, WebSocket, WebSocketPair, WebsocketEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use worker::{
+    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, State, Stub, Url, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+};
 
-use super::conn::{Framing, Handshake, Identity, Reject};
-use super::frame::{self, Incoming, EIO_PONG, MAX_PAYLOAD, MESSAGE_TOO_BIG, MESSAGE_TOO_BIG_REASON};
-use super::{connect_hub, random_id, send_rejection, sendable_close_code};
+use super::conn::{conn_tag, framing_tag, Framing, Handshake, Identity, Reject, EIO_TAG};
+use super::frame::{self, Incoming, EIO_PING, EIO_PONG, MAX_PAYLOAD, MESSAGE_TOO_BIG, MESSAGE_TOO_BIG_REASON};
+use super::relay::{Attach, Attached, Delivered, FromClient, Out};
+use super::timers::Timers;
+use super::{random_id, send_js_text, send_rejection, sendable_close_code};
 use crate::config::now_ms;
 
 /// Raw clients must authenticate within 5 s (seed 001).
 const RAW_AUTH_TIMEOUT_MS: i64 = 5_000;
 /// Socket.IO's `connectTimeout`: a client that sent no valid CONNECT by then is dropped.
 const EIO_CONNECT_TIMEOUT_MS: i64 = 20_000;
+const PING_TIMER: &str = "ping";
+/// Engine.IO's noop packet: the runtime's answer to a pong, ignored by the client.
+const EIO_NOOP: &str = "6";
+/// The raw framing's heartbeat.
+const RAW_PING: &str = r#"{"event":"ping"}"#;
+const RAW_PONG: &str = r#"{"event":"pong"}"#;
 
-/// Accepts the client's socket and authenticates its first packet before relaying.
-pub fn accept(env: Env, framing: Framing, after_seq: Option<i64>) -> worker::Result<Response> {
-    let pair = WebSocketPair::new()?;
-    let client = pair.server;
-    worker::wasm_bindgen_futures::spawn_local(async move {
-        if let Err(e) = run(&env, &client, framing, after_seq).await {
-            console_error!("lobby: {e}");
-            let _ = client.close(Some(1011), Some("error"));
+/// Per-socket state in the hibernation attachment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Waiting {
+    conn: String,
+    framing: Framing,
+    /// Set once the first packet authenticated: frames then go to this user's object.
+    user: Option<String>,
+    /// When an unauthenticated socket is dropped.
+    deadline: i64,
+    after_seq: Option<i64>,
+}
+
+#[durable_object]
+pub struct Lobby {
+    state: State,
+    env: Env,
+    /// One stub per user object: calls through one stub arrive in the order they were made.
+    hubs: RefCell<HashMap<String, Rc<Stub>>>,
+}
+
+impl DurableObject for Lobby {
+    fn new(state: State, env: Env) -> Self {
+        Timers(&state).init();
+        if let Ok(pair) = WebSocketRequestResponsePair::new(EIO_PONG, EIO_NOOP) {
+            state.set_websocket_auto_response(&pair);
         }
-    });
-    Response::from_websocket(pair.client)
-}
-
-/// A client frame, bounded by `maxPayload`.
-enum Frame {
-    Text(String),
-    /// Binary frames: no Happy client sends them.
-    Other,
-    TooBig,
-}
-
-/// Measures the frame where it lives (JS) before copying it: UTF-16 units never exceed the
-/// UTF-8 bytes, so a string over the limit in units is over it in bytes.
-fn frame_of(m: &MessageEvent) -> Frame {
-    let data = m.as_ref().data();
-    if let Some(s) = data.dyn_ref::<js_sys::JsString>() {
-        if u64::from(s.length()) > MAX_PAYLOAD {
-            return Frame::TooBig;
-        }
-        let text = String::from(s);
-        return if text.len() as u64 > MAX_PAYLOAD { Frame::TooBig } else { Frame::Text(text) };
+        Lobby { state, env, hubs: RefCell::new(HashMap::new()) }
     }
-    match data.dyn_ref::<js_sys::ArrayBuffer>() {
-        Some(b) if u64::from(b.byte_length()) > MAX_PAYLOAD => Frame::TooBig,
-        _ => Frame::Other,
-    }
-}
 
-async fn run(env: &Env, client: &WebSocket, framing: Framing, after_seq: Option<i64>) -> worker::Result<()> {
-    let mut from_client = client.events()?;
-    client.accept()?;
-    if framing == Framing::Eio {
-        client.send_with_str(frame::eio_open(&random_id(20)))?;
-    }
-    let timeout = if framing == Framing::Eio { EIO_CONNECT_TIMEOUT_MS } else { RAW_AUTH_TIMEOUT_MS };
-    let deadline = now_ms() + timeout;
-    let mut ident = loop {
-        let left = deadline - now_ms();
-        if left <= 0 {
-            match framing {
-                Framing::Raw => send_rejection(client, framing, Reject::Timeout),
-                Framing::Eio => client.close(Some(1000), Some("connect timeout"))?,
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let url = req.url()?;
+        match (req.method(), url.path()) {
+            (Method::Get, "/connect") => self.accept(&url).await,
+            (Method::Post, "/deliver") => {
+                let outs: Vec<Out> = req.json().await?;
+                Response::from_json(&self.deliver(outs))
             }
+            (Method::Get, "/stats") => Response::from_json(&json!({"wakeups": Timers(&self.state).wakeups()})),
+            _ => Response::error("Not found", 404),
+        }
+    }
+
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        let WebSocketIncomingMessage::String(text) = message else { return Ok(()) };
+        let Some(mut socket) = ws.deserialize_attachment::<Waiting>()? else { return Ok(()) };
+        if text.len() as u64 > MAX_PAYLOAD {
+            ws.close(Some(MESSAGE_TOO_BIG), Some(MESSAGE_TOO_BIG_REASON))?;
+            self.left(&socket).await;
             return Ok(());
         }
-        let timer = Box::pin(Delay::from(Duration::from_millis(left as u64)));
-        let text = match select(from_client.next(), timer).await {
-            Either::Left((Some(Ok(WebsocketEvent::Message(m))), _)) => match frame_of(&m) {
-                Frame::Text(t) => t,
-                Frame::Other => continue,
-                Frame::TooBig => {
-                    let _ = client.close(Some(MESSAGE_TOO_BIG), Some(MESSAGE_TOO_BIG_REASON));
-                    return Ok(());
+        let Some(user) = socket.user.clone() else { return self.authenticate(&ws, &mut socket, &text).await };
+        if socket.framing == Framing::Raw && text == RAW_PING {
+            ws.send_with_str(RAW_PONG)?;
+            return Ok(());
+        }
+        let frame = FromClient { conn: socket.conn.clone(), text: Some(text) };
+        if let Err(e) = self.call_hub(&user, "/lobby/frame", &serde_json::to_value(&frame)?).await {
+            worker::console_error!("lobby: frame to the hub: {e}");
+        }
+        Ok(())
+    }
+
+    async fn websocket_close(&self, ws: WebSocket, code: usize, reason: String, _was_clean: bool) -> Result<()> {
+        // Completing the close handshake ourselves; otherwise the client's close hangs.
+        let _ = ws.close(Some(sendable_close_code(u16::try_from(code).unwrap_or(1000))), Some(reason));
+        if let Some(socket) = ws.deserialize_attachment::<Waiting>()? {
+            self.left(&socket).await;
+        }
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
+        worker::console_error!("lobby socket error: {error}");
+        let _ = ws.close(Some(1011), Some("error"));
+        if let Some(socket) = ws.deserialize_attachment::<Waiting>()? {
+            self.left(&socket).await;
+        }
+        Ok(())
+    }
+
+    /// Pings every Socket.IO socket when the ping timer is due, and drops sockets that did not
+    /// authenticate in time.
+    async fn alarm(&self) -> Result<Response> {
+        let (now, timers) = (now_ms(), Timers(&self.state));
+        if timers.get(PING_TIMER).is_some_and(|t| t <= now) {
+            let sockets = self.state.get_websockets_with_tag(EIO_TAG);
+            for ws in &sockets {
+                let _ = ws.send_with_str(EIO_PING);
+            }
+            timers.set(PING_TIMER, (!sockets.is_empty()).then_some(now + frame::PING_INTERVAL_MS));
+        }
+        let mut next_deadline: Option<i64> = None;
+        for ws in self.state.get_websockets() {
+            let Ok(Some(socket)) = ws.deserialize_attachment::<Waiting>() else { continue };
+            if socket.user.is_some() {
+                continue;
+            }
+            if socket.deadline <= now {
+                match socket.framing {
+                    Framing::Raw => send_rejection(&ws, Framing::Raw, Reject::Timeout),
+                    Framing::Eio => {
+                        let _ = ws.close(Some(1000), Some("connect timeout"));
+                    }
                 }
-            },
-            // Gone before authenticating: complete its close handshake.
-            Either::Left((event, _)) => {
-                let (code, reason) = close_of(event);
-                let _ = client.close(Some(code), Some(reason));
-                return Ok(());
+            } else {
+                next_deadline = Some(next_deadline.map_or(socket.deadline, |d| d.min(socket.deadline)));
             }
-            Either::Right(_) => continue,
-        };
-        match authenticate(env, framing, &text).await {
-            Ok(ident) => break ident,
-            Err(None) => {}
+        }
+        timers.rearm(&[PING_TIMER], next_deadline).await?;
+        Response::ok("")
+    }
+}
+
+impl Lobby {
+    async fn accept(&self, url: &Url) -> Result<Response> {
+        let query = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
+        let framing = if query("framing").as_deref() == Some("eio") { Framing::Eio } else { Framing::Raw };
+        let after_seq = query("afterSeq").and_then(|v| v.parse().ok());
+        let now = now_ms();
+        let timeout = if framing == Framing::Eio { EIO_CONNECT_TIMEOUT_MS } else { RAW_AUTH_TIMEOUT_MS };
+        let socket = Waiting { conn: random_id(16), framing, user: None, deadline: now + timeout, after_seq };
+        let pair = WebSocketPair::new()?;
+        self.state.accept_websocket_with_tags(&pair.server, &[&conn_tag(&socket.conn), framing_tag(framing)]);
+        pair.server.serialize_attachment(&socket)?;
+        let timers = Timers(&self.state);
+        if framing == Framing::Eio {
+            pair.server.send_with_str(frame::eio_open(&socket.conn))?;
+            timers.start(PING_TIMER, now + frame::PING_INTERVAL_MS).await?;
+        }
+        timers.wake_by(socket.deadline).await?;
+        Response::from_websocket(pair.client)
+    }
+
+    /// A packet from a socket that has not authenticated yet.
+    async fn authenticate(&self, ws: &WebSocket, socket: &mut Waiting, text: &str) -> Result<()> {
+        let mut ident = match identify(&self.env, socket.framing, text).await {
+            Ok(ident) => ident,
+            Err(None) => return Ok(()),
             // Socket.IO clients may send CONNECT again on the same engine after an error.
-            Err(Some(r)) if framing == Framing::Eio => client.send_with_str(frame::eio_connect_error(r.message()))?,
+            Err(Some(r)) if socket.framing == Framing::Eio => {
+                return ws.send_with_str(frame::eio_connect_error(r.message()));
+            }
             Err(Some(r)) => {
-                send_rejection(client, framing, r);
+                send_rejection(ws, socket.framing, r);
                 return Ok(());
             }
-        }
-    };
-    ident.after_seq = after_seq;
-    let hub = match connect_hub(env, &ident).await.map(Response::websocket) {
-        Ok(Some(hub)) => hub,
-        other => {
-            if let Err(e) = other {
-                console_error!("lobby: connecting to the hub failed: {e}");
+        };
+        ident.after_seq = socket.after_seq;
+        // Recorded before the call: a second CONNECT meanwhile is relayed, not authenticated twice.
+        socket.user = Some(ident.user_id.clone());
+        ws.serialize_attachment(&*socket)?;
+        let lobby = self.state.id().name().unwrap_or_default();
+        let attach = Attach { conn: socket.conn.clone(), lobby, identity: ident };
+        let answer =
+            match self.call_hub(&attach.identity.user_id, "/lobby/attach", &serde_json::to_value(&attach)?).await {
+                Ok(mut resp) => resp.json::<Attached>().await,
+                Err(e) => Err(e),
+            };
+        match answer {
+            Ok(Attached { refused: None }) => {}
+            Ok(Attached { refused: Some(r) }) => send_rejection(ws, socket.framing, r),
+            Err(e) => {
+                worker::console_error!("lobby: registering with the hub: {e}");
+                ws.close(Some(1011), Some("unavailable"))?;
             }
-            client.close(Some(1011), Some("unavailable"))?;
-            return Ok(());
         }
-    };
-    relay(framing, client, &mut from_client, &hub).await
+        Ok(())
+    }
+
+    /// A socket ended: its user's object forgets it.
+    async fn left(&self, socket: &Waiting) {
+        let Some(user) = &socket.user else { return };
+        let gone = FromClient { conn: socket.conn.clone(), text: None };
+        let sent = match serde_json::to_value(&gone) {
+            Ok(body) => self.call_hub(user, "/lobby/frame", &body).await.map(drop),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = sent {
+            worker::console_error!("lobby: telling the hub a socket left: {e}");
+        }
+    }
+
+    /// Runs the hub's frames in order; answers which sockets are no longer here.
+    fn deliver(&self, outs: Vec<Out>) -> Delivered {
+        let mut gone = Vec::new();
+        let mut note_gone = |conn: &str| {
+            if !gone.iter().any(|g| g == conn) {
+                gone.push(conn.to_string());
+            }
+        };
+        for out in outs {
+            match out {
+                Out::Send { text, conns } => {
+                    let text = worker::js_sys::JsString::from(text);
+                    for conn in conns {
+                        match self.state.get_websockets_with_tag(&conn_tag(&conn)).first() {
+                            Some(ws) if send_js_text(ws, &text) => {}
+                            _ => note_gone(&conn),
+                        }
+                    }
+                }
+                Out::Close { conn, code, reason } => match self.state.get_websockets_with_tag(&conn_tag(&conn)).first()
+                {
+                    Some(ws) => {
+                        let _ = ws.close(Some(code), Some(reason));
+                    }
+                    None => note_gone(&conn),
+                },
+            }
+        }
+        Delivered { gone }
+    }
+
+    async fn call_hub(&self, user: &str, path: &str, body: &Value) -> Result<Response> {
+        let cached = self.hubs.borrow().get(user).cloned();
+        let stub = match cached {
+            Some(stub) => stub,
+            None => {
+                let stub = Rc::new(super::hub_stub(&self.env, user)?);
+                self.hubs.borrow_mut().insert(user.to_string(), stub.clone());
+                stub
+            }
+        };
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(body.to_string().into()));
+        let req = Request::new_with_init(&format!("https://hub{path}"), &init)?;
+        let resp = stub.fetch_with_request(req).await;
+        if resp.is_err() {
+            // A failed stub stays broken: the next call makes a new one.
+            self.hubs.borrow_mut().remove(user);
+        }
+        resp
+    }
 }
 
 /// What the first packet proves: `Err(None)` for packets that do not authenticate anything
 /// (Engine.IO pongs, events sent too early).
-async fn authenticate(env: &Env, framing: Framing, text: &str) -> Result<Identity, Option<Reject>> {
+async fn identify(env: &Env, framing: Framing, text: &str) -> std::result::Result<Identity, Option<Reject>> {
     let handshake = match frame::parse(framing, text) {
         Incoming::Event { name, data, .. } if framing == Framing::Raw && name == "auth" => data,
         Incoming::Connect(auth) => auth,
@@ -146,63 +305,11 @@ async fn authenticate(env: &Env, framing: Framing, text: &str) -> Result<Identit
         _ => return Err(None),
     };
     let handshake: Handshake = match handshake {
-        serde_json::Value::Null => Handshake::default(),
+        Value::Null => Handshake::default(),
         v => serde_json::from_value(v).map_err(|_| Some(Reject::BadHandshake))?,
     };
     let token = handshake.token()?;
     let scope = handshake.scope()?;
     let user = crate::auth::verify_token(env, token).await.map_err(|_| Some(Reject::BadToken))?;
     Ok(Identity::new(&user.id, scope, framing, &handshake))
-}
-
-/// Copies frames both ways until either side closes, then closes both with that code.
-async fn relay(
-    framing: Framing,
-    client: &WebSocket,
-    from_client: &mut worker::EventStream<'_>,
-    hub: &WebSocket,
-) -> worker::Result<()> {
-    let mut from_hub = hub.events()?;
-    hub.accept()?;
-    let (code, reason) = pump(framing, client, from_client, hub, &mut from_hub).await.unwrap_or_else(|e| {
-        console_error!("relay: {e}");
-        (1011, "relay error".to_string())
-    });
-    let _ = client.close(Some(code), Some(reason.clone()));
-    let _ = hub.close(Some(code), Some(reason));
-    Ok(())
-}
-
-/// Relays until one side ends; returns the close code and reason to pass on.
-async fn pump(
-    framing: Framing,
-    client: &WebSocket,
-    from_client: &mut worker::EventStream<'_>,
-    hub: &WebSocket,
-    from_hub: &mut worker::EventStream<'_>,
-) -> worker::Result<(u16, String)> {
-    loop {
-        match select(from_client.next(), from_hub.next()).await {
-            Either::Left((Some(Ok(WebsocketEvent::Message(m))), _)) => match frame_of(&m) {
-                // Engine.IO pongs stop here: heartbeats never wake the object.
-                Frame::Text(text) if !(framing == Framing::Eio && text == EIO_PONG) => hub.send_with_str(text)?,
-                Frame::Text(_) | Frame::Other => {}
-                Frame::TooBig => return Ok((MESSAGE_TOO_BIG, MESSAGE_TOO_BIG_REASON.to_string())),
-            },
-            Either::Right((Some(Ok(WebsocketEvent::Message(m))), _)) => {
-                if let Some(text) = m.text() {
-                    client.send_with_str(text)?;
-                }
-            }
-            Either::Left((event, _)) => return Ok(close_of(event)),
-            Either::Right((event, _)) => return Ok(close_of(event)),
-        }
-    }
-}
-
-fn close_of(event: Option<worker::Result<WebsocketEvent>>) -> (u16, String) {
-    match event {
-        Some(Ok(WebsocketEvent::Close(c))) => (sendable_close_code(c.code()), c.reason()),
-        _ => (1000, String::new()),
-    }
 }

@@ -1,10 +1,12 @@
 //! Realtime: the per-user Durable Object and the protocol modules it is a thin shell over.
 //!
-//! Sockets end in the user's object (`hub`), accepted with the hibernation API. The worker
-//! authenticates and forwards the upgrade with the caller's [`conn::Identity`]. When the
-//! credentials only arrive inside the socket (Socket.IO CONNECT, raw first-frame auth) the
-//! worker cannot know the user, hence the object, at upgrade time: `lobby` then holds the
-//! client's socket itself, authenticates the first packet and relays to the object (see there).
+//! Every socket is accepted by a Durable Object with the hibernation API; the stateless worker's
+//! part ends with the 101. A socket whose upgrade names its user (header or ticket auth) is
+//! accepted by the user's object (`hub`), which the worker hands the caller's
+//! [`conn::Identity`]. A socket whose credentials arrive inside it (Socket.IO CONNECT, raw
+//! first-frame auth) is accepted by a `lobby` object chosen before the user is known, which
+//! authenticates the first packet and relays between the socket and the user's object (see
+//! there and `relay`).
 pub mod conn;
 pub mod frame;
 pub mod handlers;
@@ -12,11 +14,15 @@ pub mod hub;
 pub mod inactivity;
 pub mod lobby;
 pub mod order;
+pub mod relay;
 pub mod rpc;
 pub mod select;
+pub mod timers;
 
 use serde_json::Value;
-use worker::{Env, Method, Request, RequestInit, Response, WebSocket, WebSocketPair};
+use wasm_bindgen::prelude::*;
+use worker::js_sys::JsString;
+use worker::{web_sys, Env, Method, Request, RequestInit, Response, WebSocket, WebSocketPair};
 
 use crate::crypto::util::random_bytes;
 use crate::events::Outbox;
@@ -80,6 +86,31 @@ pub async fn call_hub(
     hub_stub(env, user_id)?.fetch_with_request(req).await
 }
 
+/// The lobby for a client address: one client's sockets (app, daemon, sessions) meet there.
+fn lobby_stub(env: &Env, client_address: Option<&str>) -> worker::Result<worker::Stub> {
+    env.durable_object("LOBBY")?.id_from_name(client_address.unwrap_or("local"))?.get_stub()
+}
+
+/// Forwards an upgrade whose credentials come inside the socket to a lobby; the response
+/// carries its socket.
+pub async fn connect_lobby(
+    env: &Env,
+    client_address: Option<&str>,
+    framing: Framing,
+    after_seq: Option<i64>,
+) -> worker::Result<Response> {
+    let mut url = worker::Url::parse("https://lobby/connect")?;
+    url.query_pairs_mut().append_pair("framing", if framing == Framing::Eio { "eio" } else { "raw" });
+    if let Some(after) = after_seq {
+        url.query_pairs_mut().append_pair("afterSeq", &after.to_string());
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get);
+    let req = Request::new_with_init(url.as_str(), &init)?;
+    req.headers().set("upgrade", "websocket")?;
+    lobby_stub(env, client_address)?.fetch_with_request(req).await
+}
+
 /// Forwards an authenticated upgrade to the user's object; the response carries its socket.
 pub async fn connect_hub(env: &Env, ident: &Identity) -> worker::Result<Response> {
     let mut url = worker::Url::parse("https://hub/connect")?;
@@ -115,6 +146,20 @@ pub fn sendable_close_code(code: u16) -> u16 {
     } else {
         1000
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A WebSocket seen only for `send` with a string already in JS: web-sys takes `&str`,
+    /// which would be copied and decoded again for every socket of a fan-out.
+    type TextSocket;
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send(this: &TextSocket, text: &JsString) -> std::result::Result<(), JsValue>;
+}
+
+/// Sends a string already in JS; false when the socket is closed.
+pub fn send_js_text(ws: &WebSocket, text: &JsString) -> bool {
+    AsRef::<web_sys::WebSocket>::as_ref(ws).unchecked_ref::<TextSocket>().send(text).is_ok()
 }
 
 /// A random alphanumeric id of up to 32 chars (update ids, connection ids, Engine.IO sids).

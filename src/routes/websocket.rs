@@ -1,5 +1,7 @@
 //! The realtime endpoints: the WebSocket upgrade (raw JSON and Socket.IO framings on one path),
-//! tickets, stats and broadcast. Sockets live in the user's Durable Object (`realtime::hub`).
+//! tickets, stats and broadcast. Sockets live in Durable Objects: the user's (`realtime::hub`)
+//! when the upgrade names the user, a lobby (`realtime::lobby`) when the socket carries its
+//! credentials.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -15,7 +17,7 @@ use crate::h;
 use crate::realtime::conn::{Framing, Handshake, Identity, Reject};
 use crate::realtime::hub::TICKET_TTL_MS;
 use crate::realtime::select::Filter;
-use crate::realtime::{call_hub, connect_hub, lobby, rejected_socket};
+use crate::realtime::{call_hub, connect_hub, connect_lobby, rejected_socket};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -46,6 +48,9 @@ fn stats_schema() -> Value {
         ("activeMachines", integer()),
         ("oldestConnection", nullable(integer())),
         ("wakeups", integer()),
+        ("lobbySockets", integer()),
+        ("lobbyFrames", integer()),
+        ("lobbyWakeups", integer()),
     ])
 }
 fn broadcast_schema() -> Value {
@@ -87,7 +92,7 @@ async fn upgrade(ctx: Ctx) -> ApiResult<Response> {
         None => None,
     };
     if eio.is_some() {
-        return Ok(lobby::accept(ctx.env, Framing::Eio, after_seq)?);
+        return Ok(connect_lobby(&ctx.env, ctx.header("cf-connecting-ip").as_deref(), Framing::Eio, after_seq).await?);
     }
     // Ticket and header auth name the user up front: straight to the user's object.
     let first = |header: &str, query: &str| ctx.header(header).or_else(|| ctx.query(query));
@@ -115,7 +120,7 @@ async fn upgrade(ctx: Ctx) -> ApiResult<Response> {
             Err(_) => return Ok(rejected_socket(Framing::Raw, Reject::BadToken)?),
         }
     } else {
-        return Ok(lobby::accept(ctx.env, Framing::Raw, after_seq)?);
+        return Ok(connect_lobby(&ctx.env, ctx.header("cf-connecting-ip").as_deref(), Framing::Raw, after_seq).await?);
     };
     let scope = match handshake.scope() {
         Ok(s) => s,
