@@ -9,6 +9,11 @@ pub fn var(env: &Env, name: &str) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
+/// `ENVIRONMENT=production`: wrangler.toml's production environment.
+pub fn is_production(env: &Env) -> bool {
+    var(env, "ENVIRONMENT").as_deref() == Some("production")
+}
+
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
     #[cfg(target_arch = "wasm32")]

@@ -71,7 +71,7 @@ pub fn run(server: &Server, agent: &ureq::Agent, base: &str, opts: &Options, wan
     if wanted("idle") {
         println!("\n## Idle sockets: one user's sockets held open, answering pings, nothing else sent\n");
         println!(
-            "| client | sockets | held | still open | user object wake-ups | gateway wake-ups | workerd CPU meanwhile | CPU ms per socket-hour |"
+            "| client | sockets | held | still open | user object wake-ups | lobby wake-ups | workerd CPU meanwhile | CPU ms per socket-hour |"
         );
         println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for client in [Client::Header, Client::SocketIo] {
@@ -283,6 +283,6 @@ fn idle(
         "| {} | {n} | {seconds} s | {open} | {} | {} | {cpu} | {per_hour} |",
         client.label(),
         delta("wakeups"),
-        delta("gatewayWakeups")
+        delta("lobbyWakeups")
     ))
 }

@@ -9,25 +9,18 @@ pub mod respond;
 pub mod router;
 pub mod schema;
 
-use std::cell::RefCell;
-
 use worker::{Env, Method, Request, Response};
 
 use crate::auth::{self, bearer};
-use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
 use crate::error::{ApiError, ApiResult};
 use ctx::Ctx;
-use ratelimit::RateLimiter;
 use respond::error_response;
 use router::{find, Access, Match, Route};
 
 thread_local! {
     static ROUTES: Vec<Route> = crate::routes::all();
-    static AUTH_LIMITER: RefCell<RateLimiter> = RefCell::new(RateLimiter::new(60_000));
 }
-
-const DEFAULT_AUTH_RATE_LIMIT: u32 = 120;
 
 pub async fn handle(req: Request, env: Env, wctx: worker::Context) -> Response {
     let request_id =
@@ -82,7 +75,7 @@ async fn dispatch(req: Request, env: Env, wctx: worker::Context, request_id: Str
     });
     let (access, path, handler, params) = found?;
     if path.starts_with("/v1/auth") && method == Method::Post {
-        rate_limit_auth(&req, &env)?;
+        rate_limit_auth(&req, &env).await?;
     }
     let user = match access {
         Access::User => Some(authenticate(&req, &env).await?),
@@ -112,10 +105,9 @@ async fn authenticate(req: &Request, env: &Env) -> ApiResult<auth::AuthUser> {
     auth::verify_token(env, &token).await
 }
 
-fn rate_limit_auth(req: &Request, env: &Env) -> ApiResult<()> {
+async fn rate_limit_auth(req: &Request, env: &Env) -> ApiResult<()> {
     let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into());
-    let configured = crate::config::var(env, "AUTH_RATE_LIMIT_PER_MINUTE");
-    AUTH_LIMITER.with(|l| ratelimit::enforce(l, configured, DEFAULT_AUTH_RATE_LIMIT, &client, now_ms()))
+    ratelimit::enforce(env, &ratelimit::AUTH, &client).await
 }
 
 /// Every route of the table, for /openapi.json.

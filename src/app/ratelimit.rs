@@ -1,76 +1,63 @@
-//! Fixed-window request counters per client key, kept per isolate. Cheap (no I/O) and enough
-//! to blunt brute force on the auth routes; Cloudflare's edge rate limiting can sit in front.
+//! Rate limits through Cloudflare's Rate Limiting binding (`[[ratelimits]]` in wrangler.toml):
+//! counted per key at each Cloudflare location, so a client's requests share one budget
+//! whichever isolate serves them (a per-isolate counter barely limits on the platform, where
+//! requests spread over many isolates). `wrangler dev` simulates the binding.
+//!
+//! Limits and periods are the binding's configuration; the binding allows periods of 10 or
+//! 60 s and does not say when its window ends, so `Retry-After` is the period. A missing
+//! binding or a failing call lets the request through (logged): the limit blunts brute force,
+//! it must not take the API down.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use worker::Env;
 
+use crate::config;
 use crate::error::{ApiError, ApiResult};
 
-pub struct RateLimiter {
-    window_ms: i64,
-    counts: HashMap<String, (i64, u32)>,
+/// One `[[ratelimits]]` binding of wrangler.toml.
+pub struct Limit {
+    pub binding: &'static str,
+    /// The binding's `period`, in seconds.
+    pub period_secs: u64,
 }
 
-impl RateLimiter {
-    pub fn new(window_ms: i64) -> Self {
-        RateLimiter { window_ms, counts: HashMap::new() }
-    }
+/// POST /v1/auth*, per client address.
+pub const AUTH: Limit = Limit { binding: "AUTH_RATE_LIMITER", period_secs: 60 };
+/// The session attachment routes, per account.
+pub const ATTACHMENTS: Limit = Limit { binding: "ATTACHMENT_RATE_LIMITER", period_secs: 60 };
 
-    /// Counts a hit; `Err(retry_after_secs)` once `limit` hits fell in the current window.
-    pub fn hit(&mut self, key: &str, limit: u32, now: i64) -> Result<(), u64> {
-        let window = now.div_euclid(self.window_ms);
-        if self.counts.len() > 10_000 {
-            self.counts.retain(|_, (w, _)| *w == window);
-        }
-        let entry = self.counts.entry(key.to_string()).or_insert((window, 0));
-        if entry.0 != window {
-            *entry = (window, 0);
-        }
-        if entry.1 >= limit {
-            let reset = (window + 1) * self.window_ms;
-            return Err(((reset - now + 999) / 1000).max(1) as u64);
-        }
-        entry.1 += 1;
-        Ok(())
-    }
-}
-
-/// Counts a hit for `key` against `configured` (a variable's value: requests per minute, 0
-/// disables) or `default`; 429 with `Retry-After` once over.
-pub fn enforce(
-    limiter: &RefCell<RateLimiter>,
-    configured: Option<String>,
-    default: u32,
-    key: &str,
-    now: i64,
-) -> ApiResult<()> {
-    let limit = configured.and_then(|v| v.parse::<u32>().ok()).unwrap_or(default);
-    if limit == 0 {
+/// Counts a request for `key`; 429 with `Retry-After` once the binding says it is over.
+/// `RATE_LIMITS=off` skips the binding outside production (tests and benchmarks that make
+/// many accounts from one address).
+pub async fn enforce(env: &Env, limit: &Limit, key: &str) -> ApiResult<()> {
+    if config::var(env, "RATE_LIMITS").as_deref() == Some("off") && !config::is_production(env) {
         return Ok(());
     }
-    limiter.borrow_mut().hit(key, limit, now).map_err(ApiError::too_many)
+    let outcome = match env.rate_limiter(limit.binding) {
+        Ok(limiter) => limiter.limit(key.to_string()).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(o) if o.success => Ok(()),
+        Ok(_) => Err(ApiError::too_many(limit.period_secs)),
+        Err(e) => {
+            worker::console_error!("rate limit {}: {e}", limit.binding);
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The periods stated here are the bindings' in wrangler.toml, so `Retry-After` is right.
     #[test]
-    fn limits_per_key_and_resets_each_window() {
-        let mut r = RateLimiter::new(60_000);
-        assert!(r.hit("a", 2, 1_000).is_ok());
-        assert!(r.hit("a", 2, 2_000).is_ok());
-        assert_eq!(r.hit("a", 2, 3_000), Err(57));
-        assert!(r.hit("b", 2, 3_000).is_ok());
-        assert!(r.hit("a", 2, 60_000).is_ok());
-    }
-
-    #[test]
-    fn enforce_reads_the_configured_limit_and_zero_disables() {
-        let l = RefCell::new(RateLimiter::new(60_000));
-        assert!(enforce(&l, Some("1".into()), 5, "k", 0).is_ok());
-        assert_eq!(enforce(&l, Some("1".into()), 5, "k", 0).unwrap_err().status, 429);
-        assert!(enforce(&l, Some("0".into()), 5, "k", 0).is_ok());
-        assert!(enforce(&l, Some("junk".into()), 2, "k", 0).is_ok());
+    fn periods_match_the_bindings_in_wrangler_toml() {
+        let toml = include_str!("../../wrangler.toml");
+        for limit in [&AUTH, &ATTACHMENTS] {
+            let at = toml.find(&format!("name = \"{}\"", limit.binding)).expect(limit.binding);
+            let simple = &toml[at..][..toml[at..].find("simple").expect("simple") + 60];
+            assert!(simple.contains(&format!("period = {}", limit.period_secs)), "{}: {simple}", limit.binding);
+        }
     }
 }

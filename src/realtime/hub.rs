@@ -17,8 +17,7 @@
 //! `inactivity`).
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::rc::Rc;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures_channel::oneshot;
@@ -29,7 +28,7 @@ use wasm_bindgen::JsValue;
 use worker::js_sys::JsString;
 use worker::{
     durable_object, Delay, DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorageValue, State,
-    Stub, Url, WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+    Url, WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
 use super::conn::{self, conn_tag, machine_tag, type_tag, ClientType, ConnMeta, Framing, Identity, Reject};
@@ -41,7 +40,7 @@ use super::relay::{Attach, Attached, Delivered, FromClient, Outgoing};
 use super::rpc::{self, Pending, Target};
 use super::select::{Filter, Selection};
 use super::timers::Timers;
-use super::{random_id, send_js_text, send_rejection, sendable_close_code};
+use super::{random_id, send_js_text, send_rejection, sendable_close_code, Stubs};
 use crate::config::now_ms;
 use crate::crypto::util::random_token;
 use crate::db::{first_row, plans, rows, Db};
@@ -72,8 +71,8 @@ pub struct UserHub {
     /// The lobby-held sockets, loaded from `remotes` on first use after a wake.
     remotes: RefCell<Option<Vec<Remote>>>,
     outgoing: RefCell<Outgoing>,
-    /// One stub per lobby: calls through one stub arrive in order.
-    lobbies: RefCell<HashMap<String, Rc<Stub>>>,
+    /// The lobbies holding sockets of ours.
+    lobbies: Stubs,
     /// Client frames relayed by lobbies since this object woke (GET /v1/websocket/stats).
     lobby_frames: Cell<u64>,
 }
@@ -85,10 +84,18 @@ enum Peer {
     Remote { lobby: String, conn: String },
 }
 
-#[derive(Clone, Debug, serde::Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 struct Remote {
     lobby: String,
     meta: ConnMeta,
+    /// `meta.tags()`, kept: a fan-out matches every remote socket by them (they never change).
+    tags: Vec<String>,
+}
+
+impl Remote {
+    fn new(lobby: String, meta: ConnMeta) -> Remote {
+        Remote { tags: meta.tags(), lobby, meta }
+    }
 }
 
 struct Inner {
@@ -159,7 +166,7 @@ impl DurableObject for UserHub {
             inactivity,
             remotes: RefCell::new(None),
             outgoing: RefCell::new(Outgoing::default()),
-            lobbies: RefCell::new(HashMap::new()),
+            lobbies: Stubs::new("LOBBY"),
             lobby_frames: Cell::new(0),
         }
     }
@@ -288,10 +295,14 @@ impl UserHub {
         let Attach { conn, lobby, identity } = attach;
         let max = self.max_connections(&identity.user_id).await;
         if self.connection_count() >= max {
-            return Ok(Attached { refused: Some(Reject::TooMany) });
+            // At the limit: first forget sockets a reset lobby lost, then count again.
+            self.check_remotes().await;
+            if self.connection_count() >= max {
+                return Ok(Attached { refused: Some(Reject::TooMany) });
+            }
         }
         let meta = ConnMeta::new(conn.clone(), &identity, now_ms());
-        let remote = Remote { lobby: lobby.clone(), meta: meta.clone() };
+        let remote = Remote::new(lobby.clone(), meta.clone());
         self.state.storage().sql().exec(
             "INSERT OR REPLACE INTO remotes (id, lobby, meta) VALUES (?, ?, ?)",
             vec![
@@ -356,6 +367,20 @@ impl UserHub {
         Ok(())
     }
 
+    /// Asks every lobby holding sockets of ours which it still holds; the lost are forgotten.
+    async fn check_remotes(&self) {
+        let mut by_lobby: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        self.with_remotes(|r| {
+            for x in r.iter() {
+                by_lobby.entry(x.lobby.clone()).or_default().push(x.meta.id.clone());
+            }
+        });
+        for (lobby, conns) in by_lobby {
+            self.outgoing.borrow_mut().check(&lobby, conns);
+        }
+        self.flush().await;
+    }
+
     fn connection_count(&self) -> usize {
         self.state.get_websockets().len() + self.with_remotes(|r| r.len())
     }
@@ -369,9 +394,7 @@ impl UserHub {
                 worker::console_error!("remote sockets: {e}");
                 Vec::new()
             });
-            rows.into_iter()
-                .filter_map(|r| Some(Remote { lobby: r.lobby, meta: serde_json::from_str(&r.meta).ok()? }))
-                .collect()
+            rows.into_iter().filter_map(|r| Some(Remote::new(r.lobby, serde_json::from_str(&r.meta).ok()?))).collect()
         });
         f(remotes)
     }
@@ -424,21 +447,7 @@ impl UserHub {
     }
 
     async fn lobby_call(&self, lobby: &str, req: Request) -> Result<Response> {
-        let cached = self.lobbies.borrow().get(lobby).cloned();
-        let stub = match cached {
-            Some(stub) => stub,
-            None => {
-                let stub = Rc::new(self.env.durable_object("LOBBY")?.id_from_name(lobby)?.get_stub()?);
-                self.lobbies.borrow_mut().insert(lobby.to_string(), stub.clone());
-                stub
-            }
-        };
-        let resp = stub.fetch_with_request(req).await;
-        if resp.is_err() {
-            // A failed stub stays broken: the next call makes a new one.
-            self.lobbies.borrow_mut().remove(lobby);
-        }
-        resp
+        self.lobbies.fetch(&self.env, lobby, req).await
     }
 
     /// GET /v1/websocket/stats: the seed's shape, plus where the sockets are held and what
@@ -620,7 +629,7 @@ impl UserHub {
         }
         let mut remote: BTreeMap<(String, Framing), Vec<String>> = BTreeMap::new();
         self.with_remotes(|r| {
-            for x in r.iter().filter(|x| sel.matches(&x.meta)) {
+            for x in r.iter().filter(|x| sel.matches_tags(&x.tags)) {
                 remote.entry((x.lobby.clone(), x.meta.framing)).or_default().push(x.meta.id.clone());
             }
         });

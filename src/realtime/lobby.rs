@@ -30,14 +30,10 @@
 //! its SQLite, so a hub waking or restarting keeps them; a frame for a socket the hub does not
 //! know (the socket ended meanwhile) is dropped.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::{
-    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, State, Stub, Url, WebSocket,
+    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, State, Url, WebSocket,
     WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
@@ -45,7 +41,7 @@ use super::conn::{conn_tag, framing_tag, Framing, Handshake, Identity, Reject, E
 use super::frame::{self, Incoming, EIO_PING, EIO_PONG, MAX_PAYLOAD, MESSAGE_TOO_BIG, MESSAGE_TOO_BIG_REASON};
 use super::relay::{Attach, Attached, Delivered, FromClient, Out};
 use super::timers::Timers;
-use super::{random_id, send_js_text, send_rejection, sendable_close_code};
+use super::{random_id, send_js_text, send_rejection, sendable_close_code, Stubs};
 use crate::config::now_ms;
 
 /// Raw clients must authenticate within 5 s (seed 001).
@@ -76,8 +72,8 @@ struct Waiting {
 pub struct Lobby {
     state: State,
     env: Env,
-    /// One stub per user object: calls through one stub arrive in the order they were made.
-    hubs: RefCell<HashMap<String, Rc<Stub>>>,
+    /// The users' objects this lobby calls.
+    hubs: Stubs,
 }
 
 impl DurableObject for Lobby {
@@ -86,7 +82,7 @@ impl DurableObject for Lobby {
         if let Ok(pair) = WebSocketRequestResponsePair::new(EIO_PONG, EIO_NOOP) {
             state.set_websocket_auto_response(&pair);
         }
-        Lobby { state, env, hubs: RefCell::new(HashMap::new()) }
+        Lobby { state, env, hubs: Stubs::new("USER_HUB") }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -261,6 +257,11 @@ impl Lobby {
                         }
                     }
                 }
+                Out::Check { conns } => {
+                    for conn in conns.iter().filter(|c| self.state.get_websockets_with_tag(&conn_tag(c)).is_empty()) {
+                        note_gone(conn);
+                    }
+                }
                 Out::Close { conn, code, reason } => match self.state.get_websockets_with_tag(&conn_tag(&conn)).first()
                 {
                     Some(ws) => {
@@ -274,24 +275,10 @@ impl Lobby {
     }
 
     async fn call_hub(&self, user: &str, path: &str, body: &Value) -> Result<Response> {
-        let cached = self.hubs.borrow().get(user).cloned();
-        let stub = match cached {
-            Some(stub) => stub,
-            None => {
-                let stub = Rc::new(super::hub_stub(&self.env, user)?);
-                self.hubs.borrow_mut().insert(user.to_string(), stub.clone());
-                stub
-            }
-        };
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.to_string().into()));
         let req = Request::new_with_init(&format!("https://hub{path}"), &init)?;
-        let resp = stub.fetch_with_request(req).await;
-        if resp.is_err() {
-            // A failed stub stays broken: the next call makes a new one.
-            self.hubs.borrow_mut().remove(user);
-        }
-        resp
+        self.hubs.fetch(&self.env, user, req).await
     }
 }
 

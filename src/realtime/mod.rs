@@ -19,6 +19,10 @@ pub mod rpc;
 pub mod select;
 pub mod timers;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use worker::js_sys::JsString;
@@ -84,6 +88,37 @@ pub async fn call_hub(
     }
     let req = Request::new_with_init(&format!("https://hub{path}"), &init)?;
     hub_stub(env, user_id)?.fetch_with_request(req).await
+}
+
+/// Stubs of one namespace's objects, kept per name: calls through one stub arrive in the order
+/// they were made (E-order), which the lobby ↔ hub relay relies on.
+pub struct Stubs {
+    binding: &'static str,
+    cache: RefCell<HashMap<String, Rc<worker::Stub>>>,
+}
+
+impl Stubs {
+    pub fn new(binding: &'static str) -> Stubs {
+        Stubs { binding, cache: RefCell::new(HashMap::new()) }
+    }
+
+    pub async fn fetch(&self, env: &Env, name: &str, req: Request) -> worker::Result<Response> {
+        let cached = self.cache.borrow().get(name).cloned();
+        let stub = match cached {
+            Some(stub) => stub,
+            None => {
+                let stub = Rc::new(env.durable_object(self.binding)?.id_from_name(name)?.get_stub()?);
+                self.cache.borrow_mut().insert(name.to_string(), stub.clone());
+                stub
+            }
+        };
+        let resp = stub.fetch_with_request(req).await;
+        if resp.is_err() {
+            // A failed stub stays broken: the next call makes a new one.
+            self.cache.borrow_mut().remove(name);
+        }
+        resp
+    }
 }
 
 /// The lobby for a client address: one client's sockets (app, daemon, sessions) meet there.

@@ -38,8 +38,20 @@ pub struct FromClient {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum Out {
-    Send { text: String, conns: Vec<String> },
-    Close { conn: String, code: u16, reason: String },
+    Send {
+        text: String,
+        conns: Vec<String>,
+    },
+    Close {
+        conn: String,
+        code: u16,
+        reason: String,
+    },
+    /// Sends nothing: only which of these the lobby no longer holds (a lobby reset by a code
+    /// update loses its sockets without telling anyone).
+    Check {
+        conns: Vec<String>,
+    },
 }
 
 /// Lobby → hub, the answer to a delivery: the sockets it no longer holds (closed while the
@@ -62,6 +74,12 @@ impl Outgoing {
     pub fn send(&mut self, lobby: &str, conns: Vec<String>, text: String) {
         if !conns.is_empty() {
             self.queued.entry(lobby.to_string()).or_default().push(Out::Send { text, conns });
+        }
+    }
+
+    pub fn check(&mut self, lobby: &str, conns: Vec<String>) {
+        if !conns.is_empty() {
+            self.queued.entry(lobby.to_string()).or_default().push(Out::Check { conns });
         }
     }
 
@@ -102,6 +120,7 @@ mod tests {
         q.send("a", vec!["c1".into(), "c2".into()], "u1".into());
         q.send("b", vec!["c3".into()], "u1".into());
         q.send("a", vec![], "nobody".into());
+        q.check("b", vec![]);
         q.close("a", "c1", 1000, "bye");
         let (lobby, outs) = q.next_call().unwrap();
         assert_eq!(lobby, "a");
@@ -119,6 +138,8 @@ mod tests {
         q.done("a");
         q.done("b");
         assert!(q.is_empty() && q.next_call().is_none());
+        q.check("b", vec!["c3".into()]);
+        assert_eq!(q.next_call().unwrap(), ("b".into(), vec![Out::Check { conns: vec!["c3".into()] }]));
     }
 
     #[test]

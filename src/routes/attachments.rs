@@ -3,14 +3,12 @@
 //! `sessions/<sid>/attachments/<file>`; D1 `session_attachments` holds the announced size that
 //! bounds the PUT. Every route answers 404 for a session that is not a live one of the caller.
 
-use std::cell::RefCell;
-
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Method, Response, ResponseBody};
 
 use crate::app::ctx::Ctx;
-use crate::app::ratelimit::{self, RateLimiter};
+use crate::app::ratelimit;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
@@ -30,11 +28,6 @@ const MAX_FILENAME: usize = 255;
 /// Stored names are `<uuid>.enc`; anything else that is a single safe path segment is accepted
 /// on the way back, never a `/` or a leading dot.
 const MAX_FILE: usize = 128;
-const DEFAULT_RATE_LIMIT: u32 = 60;
-
-thread_local! {
-    static LIMITER: RefCell<RateLimiter> = RefCell::new(RateLimiter::new(60_000));
-}
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -62,10 +55,9 @@ fn upload_ticket() -> Value {
     object(&[("ref", string()), ("uploadUrl", string()), ("method", enumeration(&["PUT"]))])
 }
 
-/// 60 requests a minute per account across these routes (per isolate, like the auth limiter).
-fn rate_limit(ctx: &Ctx) -> ApiResult<()> {
-    let configured = ctx.var("ATTACHMENT_RATE_LIMIT_PER_MINUTE");
-    LIMITER.with(|l| ratelimit::enforce(l, configured, DEFAULT_RATE_LIMIT, ctx.user_id()?, now_ms()))
+/// Per account across these routes (the binding's limit, 60 a minute).
+async fn rate_limit(ctx: &Ctx) -> ApiResult<()> {
+    ratelimit::enforce(&ctx.env, &ratelimit::ATTACHMENTS, ctx.user_id()?).await
 }
 
 fn valid_file(file: &str) -> bool {
@@ -99,7 +91,7 @@ struct UploadRequest {
 }
 
 async fn request_upload(mut ctx: Ctx) -> ApiResult<Response> {
-    rate_limit(&ctx)?;
+    rate_limit(&ctx).await?;
     let body: UploadRequest = ctx.json().await?;
     limit::text("filename", &body.filename, MAX_FILENAME)?;
     if body.size < 0 {
@@ -132,7 +124,7 @@ struct DownloadRequest {
 }
 
 async fn request_download(mut ctx: Ctx) -> ApiResult<Response> {
-    rate_limit(&ctx)?;
+    rate_limit(&ctx).await?;
     let body: DownloadRequest = ctx.json().await?;
     let sid = ctx.param("id").to_string();
     sessions::get(&ctx.db()?, ctx.user_id()?, &sid).await?.ok_or_else(sessions::not_found)?;
@@ -147,7 +139,7 @@ struct Announced {
 }
 
 async fn put_attachment(mut ctx: Ctx) -> ApiResult<Response> {
-    rate_limit(&ctx)?;
+    rate_limit(&ctx).await?;
     let (sid, file) = (ctx.param("id").to_string(), ctx.param("file").to_string());
     if !valid_file(&file) {
         return Err(not_found());
@@ -176,7 +168,7 @@ async fn put_attachment(mut ctx: Ctx) -> ApiResult<Response> {
 }
 
 async fn get_attachment(ctx: Ctx) -> ApiResult<Response> {
-    rate_limit(&ctx)?;
+    rate_limit(&ctx).await?;
     let (sid, file) = (ctx.param("id"), ctx.param("file"));
     if !valid_file(file) {
         return Err(not_found());
