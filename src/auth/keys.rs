@@ -1,6 +1,7 @@
 //! The token keys of this isolate. The PBKDF2 derivation (210k rounds) runs at most once per
 //! isolate and service; `HAPPY_TOKEN_SEED` / `HAPPY_GITHUB_TOKEN_SEED` (hex Ed25519 seeds, as
-//! printed by `make token-seed`) skip it entirely in production.
+//! printed by `make token-seed`) skip it; with `ENVIRONMENT=production` they are required and
+//! their absence answers 503 (logged) instead of deriving per isolate.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -32,6 +33,12 @@ fn load(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<
             worker::console_error!("{seed_var} must be 64 hex characters");
             ApiError::internal("Server is not configured")
         })?,
+        // 210k PBKDF2 rounds in wasm take far more than the Free plan's 10 ms of CPU: in
+        // production every isolate's first authenticated request would fail on its CPU limit.
+        None if crate::config::is_production(env) => {
+            worker::console_error!("{seed_var} is not set: run `make token-seed` and `wrangler secret put {seed_var}`");
+            return Err(ApiError::new(503, format!("Server is not configured: {seed_var} is missing")));
+        }
         None => derive_seed(&master_secret(env)?, service, kind),
     };
     Ok(Rc::new(TokenKey::from_seed(service, &seed)))
