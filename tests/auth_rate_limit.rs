@@ -8,7 +8,7 @@ use serde_json::json;
 
 #[test]
 fn auth_requests_beyond_the_limit_get_429_with_retry_after() {
-    let app = app_with(&[("RATE_LIMITS", "on")]);
+    let app = app_with(&[("RATE_LIMITS_OFF", "ATTACHMENT_RATE_LIMITER")]);
     let body = json!({"publicKey": "AA=="});
     within_one_rate_window(30);
     let statuses: Vec<u16> = (0..120).map(|_| app.post("/v1/auth/request", None, body.clone()).status).collect();

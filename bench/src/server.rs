@@ -81,7 +81,7 @@ impl Server {
             .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--inspector-port", &inspector.to_string()])
             .arg("--persist-to")
             .arg(&state)
-            .args(["--var", "HAPPY_MASTER_SECRET:bench-secret", "--var", "RATE_LIMITS:off"])
+            .args(["--var", "HAPPY_MASTER_SECRET:bench-secret", "--var", "RATE_LIMITS_OFF:*"])
             // GitHub OAuth parameters: an authenticated route that needs no D1.
             .args(["--var", "GITHUB_CLIENT_ID:bench", "--var", "GITHUB_REDIRECT_URL:http://127.0.0.1/callback"])
             .env("CI", "1")

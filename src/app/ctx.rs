@@ -27,6 +27,9 @@ pub struct Ctx {
     /// The calling device on `Access::Device` routes.
     pub device: Option<AuthDevice>,
     pub request_id: String,
+    /// The request's one `Db`, made on first use: every handler's D1 calls count against one
+    /// invocation budget.
+    pub db: std::cell::OnceCell<Db>,
 }
 
 impl Ctx {
@@ -57,7 +60,11 @@ impl Ctx {
     }
 
     pub fn db(&self) -> ApiResult<Db> {
-        Db::from_env(&self.env)
+        if let Some(db) = self.db.get() {
+            return Ok(db.clone());
+        }
+        let db = Db::from_env(&self.env)?;
+        Ok(self.db.get_or_init(|| db).clone())
     }
 
     pub fn var(&self, name: &str) -> Option<String> {

@@ -95,7 +95,7 @@ async fn dispatch(req: Request, env: Env, wctx: worker::Context, request_id: Str
         ),
         _ => None,
     };
-    let ctx = Ctx { req, env, wctx, url, params, user, device, request_id };
+    let ctx = Ctx { req, env, wctx, url, params, user, device, request_id, db: Default::default() };
     handler(ctx).await
 }
 

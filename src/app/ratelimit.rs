@@ -26,10 +26,10 @@ pub const AUTH: Limit = Limit { binding: "AUTH_RATE_LIMITER", period_secs: 60 };
 pub const ATTACHMENTS: Limit = Limit { binding: "ATTACHMENT_RATE_LIMITER", period_secs: 60 };
 
 /// Counts a request for `key`; 429 with `Retry-After` once the binding says it is over.
-/// `RATE_LIMITS=off` skips the binding outside production (tests and benchmarks that make
-/// many accounts from one address).
+/// Outside production `RATE_LIMITS_OFF` skips bindings: `*` all of them, or a comma-separated
+/// list of names (tests and benchmarks that make many accounts from one address).
 pub async fn enforce(env: &Env, limit: &Limit, key: &str) -> ApiResult<()> {
-    if config::var(env, "RATE_LIMITS").as_deref() == Some("off") && !config::is_production(env) {
+    if !config::is_production(env) && skipped(config::var(env, "RATE_LIMITS_OFF").as_deref(), limit.binding) {
         return Ok(());
     }
     let outcome = match env.rate_limiter(limit.binding) {
@@ -46,9 +46,21 @@ pub async fn enforce(env: &Env, limit: &Limit, key: &str) -> ApiResult<()> {
     }
 }
 
+fn skipped(off: Option<&str>, binding: &str) -> bool {
+    off.is_some_and(|off| off.split(',').map(str::trim).any(|name| name == "*" || name == binding))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skipped_bindings() {
+        assert!(skipped(Some("*"), "AUTH_RATE_LIMITER"));
+        assert!(skipped(Some("X, AUTH_RATE_LIMITER"), "AUTH_RATE_LIMITER"));
+        assert!(!skipped(Some("AUTH_RATE_LIMITER"), "ATTACHMENT_RATE_LIMITER"));
+        assert!(!skipped(None, "AUTH_RATE_LIMITER"));
+    }
 
     /// The periods stated here are the bindings' in wrangler.toml, so `Retry-After` is right.
     #[test]

@@ -11,6 +11,12 @@ pub const MAX_STATEMENT_BYTES: usize = 100_000;
 pub const MAX_STRING_BYTES: usize = 2_000_000;
 /// Bytes of a LIKE or GLOB pattern.
 pub const MAX_PATTERN_BYTES: usize = 50;
+/// D1 calls (subrequests) per Worker invocation on the Free plan (1,000 on Paid); a batch is
+/// one call, a retry another.
+pub const MAX_CALLS_PER_INVOCATION: u32 = 50;
+/// What one request's `Db` may spend: authentication may make two calls of its own (the
+/// revocation sync, a device key lookup) outside it.
+pub const REQUEST_CALL_BUDGET: u32 = MAX_CALLS_PER_INVOCATION - 2;
 
 /// A statement D1 would refuse, and which limit it crosses.
 #[derive(Debug, PartialEq)]

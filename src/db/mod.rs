@@ -89,14 +89,34 @@ macro_rules! args {
     ($($x:expr),* $(,)?) => { &[$($crate::db::Arg::from($x)),*] };
 }
 
+/// One invocation's D1 handle: clones share the count of calls made, which is refused past
+/// [`limits::REQUEST_CALL_BUDGET`] in every build (on Free the platform fails the 51st).
 #[derive(Clone)]
 pub struct Db {
     inner: std::rc::Rc<D1Database>,
+    calls: std::rc::Rc<std::cell::Cell<u32>>,
 }
 
 impl Db {
     pub fn from_env(env: &Env) -> ApiResult<Db> {
-        Ok(Db { inner: std::rc::Rc::new(env.d1("DB")?) })
+        Ok(Db { inner: std::rc::Rc::new(env.d1("DB")?), calls: Default::default() })
+    }
+
+    /// Counts one call to D1; an error once the invocation's budget is spent.
+    fn spend(&self) -> worker::Result<()> {
+        let n = self.calls.get() + 1;
+        self.calls.set(n);
+        if n > limits::REQUEST_CALL_BUDGET {
+            worker::console_error!(
+                "D1 call {n} in one invocation: over the Free plan's {}",
+                limits::MAX_CALLS_PER_INVOCATION
+            );
+            return Err(worker::Error::RustError(format!(
+                "over {} D1 calls in one invocation",
+                limits::REQUEST_CALL_BUDGET
+            )));
+        }
+        Ok(())
     }
 
     /// Prepares a statement, refusing one that D1 would refuse (see [`limits`]).
@@ -113,23 +133,23 @@ impl Db {
 
     pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> ApiResult<Vec<T>> {
         let stmt = self.stmt(sql, args)?;
-        rows(&retry(Retry::Read, || stmt.all()).await.map_err(d1_error)?)
+        rows(&self.retry(Retry::Read, || stmt.all()).await.map_err(d1_error)?)
     }
 
     pub async fn first<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> ApiResult<Option<T>> {
         let stmt = self.stmt(sql, args)?;
-        retry(Retry::Read, || stmt.first::<T>(None)).await.map_err(d1_error)
+        self.retry(Retry::Read, || stmt.first::<T>(None)).await.map_err(d1_error)
     }
 
     /// Runs one write; returns the number of rows changed.
     pub async fn run(&self, sql: &str, args: &[Arg]) -> ApiResult<u64> {
         let stmt = self.stmt(sql, args)?;
-        Ok(changes(&retry(Retry::Write, || stmt.run()).await.map_err(d1_error)?))
+        Ok(changes(&self.retry(Retry::Write, || stmt.run()).await.map_err(d1_error)?))
     }
 
     /// Runs the statements as one transaction: all apply or none.
     pub async fn batch(&self, stmts: Vec<D1PreparedStatement>) -> ApiResult<Vec<D1Result>> {
-        retry(Retry::Write, || self.inner.batch(stmts.clone())).await.map_err(d1_error)
+        self.retry(Retry::Write, || self.inner.batch(stmts.clone())).await.map_err(d1_error)
     }
 }
 
@@ -142,21 +162,25 @@ enum Retry {
     Write,
 }
 
-/// Runs a D1 call, again after a jittered backoff while its failure is retryable for `kind`.
-async fn retry<T, F, Fut>(kind: Retry, mut call: F) -> worker::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = worker::Result<T>>,
-{
-    let mut attempt = 0;
-    loop {
-        match call().await {
-            Err(e) if attempt < limits::MAX_RETRIES && retryable(kind, &e) => {
-                let unit = u16::from_le_bytes(crate::crypto::util::random_bytes::<2>()) as f64 / 65_536.0;
-                worker::Delay::from(std::time::Duration::from_millis(limits::backoff_ms(attempt, unit))).await;
-                attempt += 1;
+impl Db {
+    /// Runs a D1 call, again after a jittered backoff while its failure is retryable for
+    /// `kind`; every attempt is counted.
+    async fn retry<T, F, Fut>(&self, kind: Retry, mut call: F) -> worker::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = worker::Result<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            self.spend()?;
+            match call().await {
+                Err(e) if attempt < limits::MAX_RETRIES && retryable(kind, &e) => {
+                    let unit = u16::from_le_bytes(crate::crypto::util::random_bytes::<2>()) as f64 / 65_536.0;
+                    worker::Delay::from(std::time::Duration::from_millis(limits::backoff_ms(attempt, unit))).await;
+                    attempt += 1;
+                }
+                other => return other,
             }
-            other => return other,
         }
     }
 }
@@ -232,7 +256,7 @@ pub fn guard(db: &Db, predicate: &str, args: &[Arg]) -> ApiResult<D1PreparedStat
 impl Db {
     /// Like [`Db::batch`], but a batch rolled back by a [`guard`] is `Ok(None)`.
     pub async fn batch_guarded(&self, stmts: Vec<D1PreparedStatement>) -> ApiResult<Option<Vec<D1Result>>> {
-        match retry(Retry::Write, || self.inner.batch(stmts.clone())).await {
+        match self.retry(Retry::Write, || self.inner.batch(stmts.clone())).await {
             Ok(results) => Ok(Some(results)),
             Err(e) if e.to_string().contains(GUARD_FAILED) => Ok(None),
             Err(e) => Err(d1_error(e)),

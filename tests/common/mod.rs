@@ -139,9 +139,9 @@ impl TestApp {
             format!("HAPPY_MASTER_SECRET:{MASTER_SECRET}"),
         ];
         // Every test binary makes its accounts from one address: no rate limits, unless asked.
-        if !vars.iter().any(|(k, _)| *k == "RATE_LIMITS") {
+        if !vars.iter().any(|(k, _)| *k == "RATE_LIMITS_OFF") {
             args.push("--var".into());
-            args.push("RATE_LIMITS:off".into());
+            args.push("RATE_LIMITS_OFF:*".into());
         }
         for (k, v) in vars {
             args.push("--var".into());
