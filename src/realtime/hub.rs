@@ -251,6 +251,9 @@ impl DurableObject for UserHub {
                 }
             };
             timers.set(SWEEP_TIMER, next);
+            // Sockets a reset lobby lost without telling us are forgotten here at the latest,
+            // so their machines go offline.
+            self.check_remotes().await;
         }
         self.flush().await;
         timers.rearm(&[SWEEP_TIMER], None).await?;
