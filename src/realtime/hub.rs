@@ -27,8 +27,8 @@ use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 use worker::js_sys::JsString;
 use worker::{
-    durable_object, Delay, DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorageValue, State,
-    Url, WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+    durable_object, Delay, DurableObject, Env, Method, Request, Response, Result, SqlStorageValue, State, Url,
+    WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
 use super::conn::{self, conn_tag, machine_tag, type_tag, ClientType, ConnMeta, Framing, Identity, Reject};
@@ -40,7 +40,7 @@ use super::relay::{Attach, Attached, Delivered, FromClient, Outgoing};
 use super::rpc::{self, Pending, Target};
 use super::select::{Filter, Selection};
 use super::timers::Timers;
-use super::{random_id, send_js_text, send_rejection, sendable_close_code, Stubs};
+use super::{internal_request, random_id, send_js_text, send_rejection, sendable_close_code, sql_scalar, Stubs};
 use crate::config::now_ms;
 use crate::crypto::util::random_token;
 use crate::db::{first_row, plans, rows, Db};
@@ -443,9 +443,8 @@ impl UserHub {
     }
 
     async fn deliver_to(&self, lobby: &str, outs: &[super::relay::Out]) -> Result<Delivered> {
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(serde_json::to_string(outs)?.into()));
-        let mut resp = self.lobby_call(lobby, Request::new_with_init("https://lobby/deliver", &init)?).await?;
+        let req = internal_request(Method::Post, "https://lobby/deliver", Some(serde_json::to_string(outs)?))?;
+        let mut resp = self.lobby_call(lobby, req).await?;
         resp.json().await
     }
 
@@ -637,9 +636,11 @@ impl UserHub {
             }
         });
         let mut outgoing = self.outgoing.borrow_mut();
+        let mut encoded: [Option<String>; 2] = [None, None];
         for ((lobby, framing), conns) in remote {
             sent += conns.len();
-            outgoing.send(&lobby, conns, frame::event(framing, name, data));
+            let text = encoded[framing as usize].get_or_insert_with(|| frame::event(framing, name, data));
+            outgoing.send(&lobby, conns, text.clone());
         }
         sent
     }
@@ -685,7 +686,7 @@ impl UserHub {
         if self.inner.borrow().order.is_primed() {
             return;
         }
-        let last = Timers(&self.state).scalar("SELECT MAX(seq) AS s FROM ring", vec![]).unwrap_or(0);
+        let last = sql_scalar(&self.state, "SELECT MAX(seq) AS s FROM ring", vec![]).unwrap_or(0);
         self.inner.borrow_mut().order.prime(last);
     }
 
@@ -720,7 +721,7 @@ impl UserHub {
             .sql()
             .exec("SELECT seq, recipients, skip, payload FROM ring WHERE seq > ? ORDER BY seq", vec![after.into()])?
             .to_array()?;
-        let oldest = Timers(&self.state).scalar("SELECT MIN(seq) AS s FROM ring", vec![]);
+        let oldest = sql_scalar(&self.state, "SELECT MIN(seq) AS s FROM ring", vec![]);
         let mut frames = Vec::new();
         let mut last = after;
         for row in rows {

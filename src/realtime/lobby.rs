@@ -36,15 +36,15 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::{
-    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, State, Url, WebSocket,
+    durable_object, DurableObject, Env, Method, Request, Response, Result, State, Url, WebSocket,
     WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
-use super::conn::{conn_tag, framing_tag, Framing, Handshake, Identity, Reject, EIO_TAG};
+use super::conn::{framing_tag, Framing, Handshake, Identity, Reject, EIO_TAG};
 use super::frame::{self, Incoming, EIO_PING, EIO_PONG, MAX_PAYLOAD, MESSAGE_TOO_BIG, MESSAGE_TOO_BIG_REASON};
 use super::relay::{Attach, Attached, Delivered, FromClient, Out};
 use super::timers::Timers;
-use super::{random_id, send_js_text, send_rejection, sendable_close_code, Stubs};
+use super::{internal_request, random_id, send_js_text, send_rejection, sendable_close_code, Stubs};
 use crate::config::now_ms;
 
 /// Raw clients must authenticate within 5 s (seed 001).
@@ -109,7 +109,6 @@ impl DurableObject for Lobby {
         let Some(mut socket) = ws.deserialize_attachment::<Waiting>()? else { return Ok(()) };
         if text.len() as u64 > MAX_PAYLOAD {
             ws.close(Some(MESSAGE_TOO_BIG), Some(MESSAGE_TOO_BIG_REASON))?;
-            self.forget(&socket.conn);
             self.left(&socket).await;
             return Ok(());
         }
@@ -119,7 +118,7 @@ impl DurableObject for Lobby {
             return Ok(());
         }
         let frame = FromClient { conn: socket.conn.clone(), text: Some(text) };
-        if let Err(e) = self.call_hub(&user, "/lobby/frame", &serde_json::to_value(&frame)?).await {
+        if let Err(e) = self.call_hub(&user, "/lobby/frame", &frame).await {
             worker::console_error!("lobby: frame to the hub: {e}");
         }
         Ok(())
@@ -129,7 +128,6 @@ impl DurableObject for Lobby {
         // Completing the close handshake ourselves; otherwise the client's close hangs.
         let _ = ws.close(Some(sendable_close_code(u16::try_from(code).unwrap_or(1000))), Some(reason));
         if let Some(socket) = ws.deserialize_attachment::<Waiting>()? {
-            self.forget(&socket.conn);
             self.left(&socket).await;
         }
         Ok(())
@@ -139,7 +137,6 @@ impl DurableObject for Lobby {
         worker::console_error!("lobby socket error: {error}");
         let _ = ws.close(Some(1011), Some("error"));
         if let Some(socket) = ws.deserialize_attachment::<Waiting>()? {
-            self.forget(&socket.conn);
             self.left(&socket).await;
         }
         Ok(())
@@ -151,8 +148,9 @@ impl DurableObject for Lobby {
         let (now, timers) = (now_ms(), Timers(&self.state));
         if timers.get(PING_TIMER).is_some_and(|t| t <= now) {
             let sockets = self.state.get_websockets_with_tag(EIO_TAG);
+            let ping = worker::js_sys::JsString::from(EIO_PING);
             for ws in &sockets {
-                let _ = ws.send_with_str(EIO_PING);
+                send_js_text(ws, &ping);
             }
             timers.set(PING_TIMER, (!sockets.is_empty()).then_some(now + frame::PING_INTERVAL_MS));
         }
@@ -187,7 +185,8 @@ impl Lobby {
         let timeout = if framing == Framing::Eio { EIO_CONNECT_TIMEOUT_MS } else { RAW_AUTH_TIMEOUT_MS };
         let socket = Waiting { conn: random_id(16), framing, user: None, deadline: now + timeout, after_seq };
         let pair = WebSocketPair::new()?;
-        self.state.accept_websocket_with_tags(&pair.server, &[&conn_tag(&socket.conn), framing_tag(framing)]);
+        // The framing tag finds the Socket.IO sockets to ping; connections are found by the index.
+        self.state.accept_websocket_with_tags(&pair.server, &[framing_tag(framing)]);
         pair.server.serialize_attachment(&socket)?;
         self.with_sockets(|s| s.insert(socket.conn.clone(), pair.server.clone()));
         let timers = Timers(&self.state);
@@ -219,11 +218,10 @@ impl Lobby {
         ws.serialize_attachment(&*socket)?;
         let lobby = self.state.id().name().unwrap_or_default();
         let attach = Attach { conn: socket.conn.clone(), lobby, identity: ident };
-        let answer =
-            match self.call_hub(&attach.identity.user_id, "/lobby/attach", &serde_json::to_value(&attach)?).await {
-                Ok(mut resp) => resp.json::<Attached>().await,
-                Err(e) => Err(e),
-            };
+        let answer = match self.call_hub(&attach.identity.user_id, "/lobby/attach", &attach).await {
+            Ok(mut resp) => resp.json::<Attached>().await,
+            Err(e) => Err(e),
+        };
         match answer {
             Ok(Attached { refused: None }) => {}
             Ok(Attached { refused: Some(r) }) => send_rejection(ws, socket.framing, r),
@@ -235,15 +233,12 @@ impl Lobby {
         Ok(())
     }
 
-    /// A socket ended: its user's object forgets it.
+    /// A socket ended: this lobby's index and its user's object forget it.
     async fn left(&self, socket: &Waiting) {
+        self.with_sockets(|s| s.remove(&socket.conn));
         let Some(user) = &socket.user else { return };
         let gone = FromClient { conn: socket.conn.clone(), text: None };
-        let sent = match serde_json::to_value(&gone) {
-            Ok(body) => self.call_hub(user, "/lobby/frame", &body).await.map(drop),
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = sent {
+        if let Err(e) = self.call_hub(user, "/lobby/frame", &gone).await {
             worker::console_error!("lobby: telling the hub a socket left: {e}");
         }
     }
@@ -295,14 +290,8 @@ impl Lobby {
         f(sockets)
     }
 
-    fn forget(&self, conn: &str) {
-        self.with_sockets(|s| s.remove(conn));
-    }
-
-    async fn call_hub(&self, user: &str, path: &str, body: &Value) -> Result<Response> {
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.to_string().into()));
-        let req = Request::new_with_init(&format!("https://hub{path}"), &init)?;
+    async fn call_hub(&self, user: &str, path: &str, body: &impl Serialize) -> Result<Response> {
+        let req = internal_request(Method::Post, &format!("https://hub{path}"), Some(serde_json::to_string(body)?))?;
         self.hubs.fetch(&self.env, user, req).await
     }
 }

@@ -81,13 +81,35 @@ pub async fn call_hub(
     path: &str,
     body: Option<&Value>,
 ) -> worker::Result<Response> {
+    let req = internal_request(method, &format!("https://hub{path}"), body.map(Value::to_string))?;
+    hub_stub(env, user_id)?.fetch_with_request(req).await
+}
+
+/// A request from one of our parts to an object (the host is only a label).
+pub fn internal_request(method: Method, url: &str, body: Option<String>) -> worker::Result<Request> {
     let mut init = RequestInit::new();
     init.with_method(method);
     if let Some(b) = body {
-        init.with_body(Some(b.to_string().into()));
+        init.with_body(Some(b.into()));
     }
-    let req = Request::new_with_init(&format!("https://hub{path}"), &init)?;
-    hub_stub(env, user_id)?.fetch_with_request(req).await
+    Request::new_with_init(url, &init)
+}
+
+/// A WebSocket upgrade forwarded to an object, which answers with the 101 and its socket.
+fn upgrade_request(url: &worker::Url) -> worker::Result<Request> {
+    let req = internal_request(Method::Get, url.as_str(), None)?;
+    req.headers().set("upgrade", "websocket")?;
+    Ok(req)
+}
+
+/// The integer column `s` of the first row of a query on an object's SQLite, if any.
+pub fn sql_scalar(state: &worker::State, query: &str, args: Vec<worker::SqlStorageValue>) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Scalar {
+        s: Option<i64>,
+    }
+    let rows = state.storage().sql().exec(query, args).and_then(|c| c.to_array::<Scalar>()).ok()?;
+    rows.into_iter().next().and_then(|r| r.s)
 }
 
 /// Stubs of one namespace's objects, kept per name: calls through one stub arrive in the order
@@ -139,22 +161,14 @@ pub async fn connect_lobby(
     if let Some(after) = after_seq {
         url.query_pairs_mut().append_pair("afterSeq", &after.to_string());
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get);
-    let req = Request::new_with_init(url.as_str(), &init)?;
-    req.headers().set("upgrade", "websocket")?;
-    lobby_stub(env, client_address)?.fetch_with_request(req).await
+    lobby_stub(env, client_address)?.fetch_with_request(upgrade_request(&url)?).await
 }
 
 /// Forwards an authenticated upgrade to the user's object; the response carries its socket.
 pub async fn connect_hub(env: &Env, ident: &Identity) -> worker::Result<Response> {
     let mut url = worker::Url::parse("https://hub/connect")?;
     url.query_pairs_mut().append_pair("identity", &serde_json::to_string(ident)?);
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get);
-    let req = Request::new_with_init(url.as_str(), &init)?;
-    req.headers().set("upgrade", "websocket")?;
-    hub_stub(env, &ident.user_id)?.fetch_with_request(req).await
+    hub_stub(env, &ident.user_id)?.fetch_with_request(upgrade_request(&url)?).await
 }
 
 /// Tells a client why it is refused, in its framing, and closes with the seed's code.

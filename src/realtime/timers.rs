@@ -3,17 +3,12 @@
 //!
 //! The alarm is always set for the earliest timer; an object runs each due timer when it fires.
 
-use serde::Deserialize;
 use worker::{ScheduledTime, SqlStorageValue, State};
 
+use super::sql_scalar;
 use crate::config::now_ms;
 
 pub struct Timers<'a>(pub &'a State);
-
-#[derive(Deserialize)]
-struct Scalar {
-    s: Option<i64>,
-}
 
 impl Timers<'_> {
     /// Creates the tables and counts this construction as a wake-up.
@@ -31,11 +26,11 @@ impl Timers<'_> {
     }
 
     pub fn wakeups(&self) -> i64 {
-        self.scalar("SELECT n AS s FROM wakes WHERE id = 1", vec![]).unwrap_or(0)
+        sql_scalar(self.0, "SELECT n AS s FROM wakes WHERE id = 1", vec![]).unwrap_or(0)
     }
 
     pub fn get(&self, name: &str) -> Option<i64> {
-        self.scalar("SELECT at AS s FROM timers WHERE name = ?", vec![SqlStorageValue::String(name.into())])
+        sql_scalar(self.0, "SELECT at AS s FROM timers WHERE name = ?", vec![SqlStorageValue::String(name.into())])
     }
 
     pub fn set(&self, name: &str, at: Option<i64>) {
@@ -81,13 +76,6 @@ impl Timers<'_> {
             Some(at) => self.0.storage().set_alarm(at_time(at)).await,
             None => Ok(()),
         }
-    }
-
-    /// The integer column `s` of the first row of a query on the object's SQLite, if any.
-    pub fn scalar(&self, query: &str, args: Vec<SqlStorageValue>) -> Option<i64> {
-        let sql = self.0.storage().sql();
-        let rows = sql.exec(query, args).and_then(|c| c.to_array::<Scalar>()).ok()?;
-        rows.into_iter().next().and_then(|r| r.s)
     }
 }
 
