@@ -10,6 +10,11 @@ mod load;
 mod scenarios;
 mod server;
 mod sockets;
+mod uploads;
+// Shared with the tests; the isolate's inspector is theirs (tests/upload_streaming.rs).
+#[allow(dead_code)]
+#[path = "../../tests/support/workerd.rs"]
+mod workerd;
 
 use std::time::Duration;
 
@@ -61,6 +66,7 @@ fn main() {
         "- load: {} connections, {} s per scenario in {} interleaved rounds\n",
         opts.connections, opts.seconds, opts.rounds
     );
+    uploads::cold_auth(&server);
     let duration = Duration::from_secs(opts.seconds);
     scenarios::run_all(&server, &opts, duration);
 }

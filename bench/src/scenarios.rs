@@ -94,7 +94,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn print_rows(rows: &[Row]) {
     println!(
-        "| scenario | requests | errors | req/s (median of rounds) | p50 ms | p99 ms | workerd CPU ms/req (median) |"
+        "| scenario | requests | errors | req/s (median of rounds) | p50 ms | p99 ms | worker process CPU ms/req (median) |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for r in rows {
@@ -270,7 +270,7 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
                     s.connections,
                     slice,
                     u64::MAX,
-                    || server.workerd_cpu_seconds(),
+                    || server.worker_cpu_seconds(),
                     move |a, c, i| request(a, c, i),
                 ));
             }
@@ -280,6 +280,9 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
     print_rows(&rows);
     print_ratios(&rows);
 
+    if wanted("uploads") {
+        crate::uploads::run(server, &base);
+    }
     crate::sockets::run(server, &setup, &base, opts, &wanted);
 }
 

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::workerd;
+
 pub struct Server {
     pub base: String,
     /// Local state of a spawned server, for setting up accounts the API cannot (plans).
@@ -82,6 +84,8 @@ impl Server {
             .arg("--persist-to")
             .arg(&state)
             .args(["--var", "HAPPY_MASTER_SECRET:bench-secret", "--var", "RATE_LIMITS_OFF:*"])
+            // As the README's deployment sets it: tokens signed without a per-isolate PBKDF2.
+            .args(["--var", &format!("HAPPY_TOKEN_SEED:{}", "5e".repeat(32))])
             // GitHub OAuth parameters: an authenticated route that needs no D1.
             .args(["--var", "GITHUB_CLIENT_ID:bench", "--var", "GITHUB_REDIRECT_URL:http://127.0.0.1/callback"])
             .env("CI", "1")
@@ -132,21 +136,21 @@ impl Server {
             .unwrap_or(false)
     }
 
-    /// CPU seconds used so far by workerd processes under our wrangler, when we spawned it.
+    /// CPU seconds used so far by both workerd processes under our wrangler (proxy and
+    /// runtime), when we spawned it.
     pub fn workerd_cpu_seconds(&self) -> Option<f64> {
-        let root = self.root_pid?;
-        let ticks = 100.0; // USER_HZ on Linux
-        let mut total = 0u64;
-        for pid in descendants(root) {
-            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if !cmdline.contains("workerd") {
-                continue;
-            }
-            if let Some((utime, stime)) = proc_times(pid) {
-                total += utime + stime;
-            }
-        }
-        Some(total as f64 / ticks)
+        Some(workerd::cpu_seconds(self.root_pid?, false))
+    }
+
+    /// CPU seconds used so far by the workerd process that runs the worker (wrangler's proxy
+    /// excluded; local D1 and R2 included, which on the platform are not the worker's CPU).
+    pub fn worker_cpu_seconds(&self) -> Option<f64> {
+        Some(workerd::cpu_seconds(self.root_pid?, true))
+    }
+
+    /// Resident memory of both workerd processes, in bytes.
+    pub fn workerd_rss(&self) -> Option<u64> {
+        Some(workerd::rss_bytes(self.root_pid?))
     }
 }
 
@@ -157,38 +161,4 @@ impl Drop for Server {
             let _ = Command::new("kill").args(["-TERM", "--", &format!("-{pid}")]).status();
         }
     }
-}
-
-fn proc_stat(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name, which may contain spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    Some(rest.split_whitespace().map(str::to_string).collect())
-}
-
-fn proc_times(pid: u32) -> Option<(u64, u64)> {
-    let f = proc_stat(pid)?;
-    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
-    Some((f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?))
-}
-
-fn descendants(root: u32) -> Vec<u32> {
-    let mut parent_of = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        if let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() {
-            if let Some(f) = proc_stat(pid) {
-                if let Some(ppid) = f.get(1).and_then(|p| p.parse::<u32>().ok()) {
-                    parent_of.push((pid, ppid));
-                }
-            }
-        }
-    }
-    let mut out = vec![root];
-    let mut i = 0;
-    while i < out.len() {
-        let p = out[i];
-        out.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
-        i += 1;
-    }
-    out
 }

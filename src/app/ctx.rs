@@ -2,17 +2,14 @@
 //! that turns hostile input into 400/413 JSON errors.
 
 use serde::de::DeserializeOwned;
-use worker::js_sys::Uint8Array;
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Env, Request, Url};
 
+use super::body::BodyStream;
 use super::router::Params;
 use crate::auth::device::AuthDevice;
 use crate::auth::AuthUser;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
-use crate::storage::body::JsBody;
-use crate::storage::source::Source;
 
 /// Default cap on JSON bodies; routes that take larger bodies read them differently.
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -81,21 +78,21 @@ impl Ctx {
         Ok(bytes)
     }
 
-    /// Reads the body into a JS buffer, left there (large uploads); 413 beyond `limit` bytes.
-    pub async fn body_js(&mut self, limit: usize) -> ApiResult<JsBody> {
+    /// The body as it arrives, a network chunk at a time (uploads, which are never held
+    /// whole); 413 beyond `limit` bytes, from Content-Length before anything is read.
+    pub fn body_stream(&mut self, limit: usize) -> ApiResult<BodyStream> {
         self.refuse_declared_over(limit)?;
-        let promise = self.req.inner().array_buffer().map_err(|_| unreadable())?;
-        let buffer = JsFuture::from(promise).await.map_err(|_| unreadable())?;
-        let body = JsBody(Uint8Array::new(&buffer));
-        if body.len() > limit {
-            return Err(body_too_large(limit));
-        }
-        Ok(body)
+        BodyStream::new(self.req.inner().body(), limit)
+    }
+
+    /// The body's length as the client declared it (Content-Length).
+    pub fn declared_length(&self) -> Option<usize> {
+        self.header("content-length").and_then(|v| v.parse::<usize>().ok())
     }
 
     /// A declared Content-Length over the limit is refused before anything is read.
     fn refuse_declared_over(&self, limit: usize) -> ApiResult<()> {
-        match self.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        match self.declared_length() {
             Some(len) if len > limit => Err(body_too_large(limit)),
             _ => Ok(()),
         }

@@ -1,6 +1,7 @@
 //! The request pipeline: CORS preflight, routing, access control, rate limits, error mapping,
 //! and the headers every response carries.
 
+pub mod body;
 pub mod client;
 pub mod ctx;
 pub mod openapi;

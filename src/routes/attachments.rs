@@ -17,8 +17,7 @@ use crate::crypto::util::uuid_v4;
 use crate::db::sessions;
 use crate::domain::limit;
 use crate::error::{ApiError, ApiResult};
-use crate::storage::body::put_range;
-use crate::storage::source::Source;
+use crate::storage::writer::ObjectWriter;
 use crate::storage::{self, MB};
 use crate::{args, h};
 
@@ -154,10 +153,23 @@ async fn put_attachment(mut ctx: Ctx) -> ApiResult<Response> {
         .await?
         .ok_or_else(not_found)?;
     // Refuses more than announced (and so more than 10 MiB) with 413, from Content-Length first.
-    // The bytes are opaque (end-to-end encrypted): they go to R2 without entering wasm.
-    let body = ctx.body_js(announced.size.clamp(0, MAX_SIZE) as usize).await?;
-    let key = format!("{}{file}", prefix(&sid));
-    put_range(&ctx.env, &key, &body, 0..body.len(), "application/octet-stream").await?;
+    // The bytes are opaque (end-to-end encrypted): they stream to R2 a part at a time.
+    let mut body = ctx.body_stream(announced.size.clamp(0, MAX_SIZE) as usize)?;
+    let mut writer = ObjectWriter::new(&ctx.env, ctx.declared_length())?;
+    writer.name(format!("{}{file}", prefix(&sid)), "application/octet-stream");
+    let streamed = async {
+        while let Some(chunk) = body.next().await? {
+            writer.write(chunk).await?;
+        }
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    if let Err(e) = streamed {
+        writer.abort().await;
+        body.discard_rest().await;
+        return Err(e);
+    }
+    writer.finish().await?;
     ctx.db()?
         .run(
             "UPDATE session_attachments SET uploaded_at = ?3 WHERE session_id = ?1 AND file = ?2",

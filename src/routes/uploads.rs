@@ -1,8 +1,22 @@
 //! Uploads: bytes in R2 (binding `UPLOADS`), metadata in D1 `uploaded_files`.
 //!
+//! The body streams: the multipart parser reads each network chunk as it arrives, the file's
+//! bytes pass the checks of [`FileIntake`] and go on to an [`ObjectWriter`], which holds at
+//! most one part ([`PART_SIZE`](crate::storage::writer::PART_SIZE), 8 MiB) before sending it to R2. An upload of any size holds
+//! that much, never the file.
+//!
+//! The form's fields may come after the file (the order is the client's): a refusal that needs
+//! only what has arrived comes at once (the size limit and the quota at the byte that crosses
+//! them, the content at the file's first 16 bytes, a text's first bad byte), and the file is
+//! stored first and validated when the form ends against its fields (the category's size and
+//! kinds), the multipart upload aborted when it fails. Until a `category` field has arrived the
+//! limit in force is the largest. The object's key carries the category known when its first
+//! part went out, so a file over one part whose category comes after it keeps the `files/`
+//! prefix (R2 cannot rename); the row's category is the form's.
+//!
 //! Write order, so that a failure at any step leaves at worst an unreferenced object (which
 //! `POST /v1/uploads/sweep` removes) and never a row pointing at a missing object:
-//! put the new object → one D1 batch swapping the rows → delete the replaced object.
+//! store the new object → one D1 batch swapping the rows → delete the replaced object.
 
 use std::collections::HashSet;
 
@@ -10,21 +24,23 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Method, Range, Response, ResponseBody};
 
+use crate::app::body::BodyStream;
 use crate::app::ctx::Ctx;
 use crate::app::respond::{error_response, json};
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
-use crate::db::plans::{plan_limits, upload_limit_sql};
+use crate::db::plans::upload_limit_sql;
 use crate::db::{bump_account_seq, bump_account_seq_if, first_row, guard, rows, Db, SeqRow};
 use crate::error::{ApiError, ApiResult};
 use crate::events::account::field_changed;
-use crate::storage::body::put_range;
+use crate::storage::intake::{Checked, FileIntake, Refusal};
+use crate::storage::multipart::{Event, FormParser};
 use crate::storage::range::{none_match, parse_range, RangeRequest};
-use crate::storage::sniff::{self, Kind};
-use crate::storage::source::{Source, Sub};
-use crate::storage::{self, multipart, unreferenced, Category};
+use crate::storage::sniff::Kind;
+use crate::storage::writer::ObjectWriter;
+use crate::storage::{self, unreferenced, Category};
 use crate::{args, h};
 
 pub fn routes() -> Vec<Route> {
@@ -160,78 +176,200 @@ struct PathRow {
     path: String,
 }
 
-/// A validated upload, ready to store: the file is `data` of the body.
-struct Incoming {
-    category: Category,
-    reuse_key: Option<String>,
-    original_name: String,
-    kind: Kind,
-    data: std::ops::Range<usize>,
-    /// Width and height of an image, read from its first bytes.
-    dims: Option<(u32, u32)>,
-}
-
-/// How much of an image is read for its dimensions (JPEG puts them after its metadata).
-const IMAGE_HEAD: usize = 1 << 20;
-/// Text fields (category, reuseKey) longer than this are refused unread.
+/// Text fields (category, reuseKey) longer than this are refused.
 const MAX_FIELD: usize = 1024;
 
-/// Checks in the order that stores nothing on failure: body size (Content-Length, then actual),
-/// form shape (400), the category's size (413), the content against its magic bytes (415).
-fn validate<S: Source + ?Sized>(content_type: &str, body: &S, fixed: Option<Category>) -> ApiResult<Incoming> {
-    let parts = multipart::parse(content_type, body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let field = |name: &str| -> ApiResult<Option<String>> {
-        let Some(p) = parts.iter().find(|p| p.name == name) else { return Ok(None) };
-        if p.data.len() > MAX_FIELD {
-            return Err(ApiError::bad_request(format!("{name} is too long")));
-        }
-        let bytes = body.read(p.data.start, p.data.end);
-        std::str::from_utf8(&bytes)
-            .map(|s| Some(s.trim().to_string()).filter(|s| !s.is_empty()))
-            .map_err(|_| ApiError::bad_request(format!("{name} must be text")))
-    };
-    let file = parts
-        .iter()
-        .find(|p| p.name == "file" && p.filename.is_some())
-        .ok_or_else(|| ApiError::bad_request("file is required"))?;
-    let (category, reuse_key) = match fixed {
-        Some(c) => (c, Some(AVATAR_REUSE_KEY.to_string())),
-        None => {
-            let category = match field("category")? {
-                None => Category::Files,
-                Some(c) => Category::parse(&c)
-                    .ok_or_else(|| ApiError::bad_request("category must be avatars, documents or files"))?,
-            };
-            let reuse_key = field("reuseKey")?;
-            if let Some(k) = &reuse_key {
-                if k.len() > MAX_REUSE_KEY {
-                    return Err(ApiError::bad_request(format!("reuseKey must be at most {MAX_REUSE_KEY} bytes")));
-                }
-                if k == AVATAR_REUSE_KEY {
-                    return Err(ApiError::bad_request("reuseKey profile-avatar is reserved for /v1/uploads/avatar"));
-                }
-            }
-            (category, reuse_key)
-        }
-    };
-    if file.data.len() > category.max_size() {
-        return Err(ApiError::too_large(format!(
-            "File exceeds {} MB for {}",
-            category.max_size() / crate::storage::MB,
-            category.as_str()
-        )));
-    }
-    let data = Sub { source: body, range: file.data.clone() };
-    let kind = sniff::verify(file.content_type.as_deref(), &data)
-        .filter(|k| category.allows(*k))
-        .ok_or_else(|| ApiError::new(415, "Unsupported or mismatched content type"))?;
-    let dims = if kind.is_image() { sniff::dimensions(kind, &data.read(0, IMAGE_HEAD)) } else { None };
-    let original_name: String =
-        file.filename.as_deref().unwrap_or("").chars().filter(|c| !c.is_control()).take(MAX_NAME).collect();
-    Ok(Incoming { category, reuse_key, original_name, kind, data: file.data.clone(), dims })
+/// The account's upload quota: its plan's bytes, and the most a new file may take. Counted as
+/// if the largest file with a reuse key were replaced (its key may come after the file), so
+/// the early refusal never refuses what the batch would take; the batch decides exactly.
+#[derive(Deserialize)]
+struct Quota {
+    max: i64,
+    room: i64,
 }
 
-/// Reads, validates and stores the multipart body within the plan's upload quota (403 beyond
+async fn quota(db: &Db, user: &str) -> ApiResult<Quota> {
+    db.first(
+        &format!(
+            "SELECT {limit} AS max, {limit} - COALESCE(SUM(size), 0)
+                    + COALESCE(MAX(CASE WHEN reuse_key IS NOT NULL THEN size END), 0) AS room
+             FROM uploaded_files WHERE account_id = ?1",
+            limit = upload_limit_sql("?1")
+        ),
+        args![user],
+    )
+    .await?
+    .ok_or_else(|| ApiError::internal("plans are not seeded"))
+}
+
+fn over_quota(max: i64) -> ApiError {
+    ApiError::forbidden("Upload quota exceeded").with("limit", "uploadBytesPerAccount").with("max", max)
+}
+
+fn too_large(category: Category) -> ApiError {
+    ApiError::too_large(format!(
+        "File exceeds {} MB for {}",
+        category.max_size() / crate::storage::MB,
+        category.as_str()
+    ))
+}
+
+fn unsupported() -> ApiError {
+    ApiError::new(415, "Unsupported or mismatched content type")
+}
+
+/// The form's fields as they arrive; the avatar route fixes them.
+struct Fields {
+    fixed: bool,
+    category: Option<Category>,
+    reuse_key: Option<String>,
+}
+
+impl Fields {
+    fn set(&mut self, name: &str, raw: &[u8]) -> ApiResult<()> {
+        let text = std::str::from_utf8(raw).map_err(|_| ApiError::bad_request(format!("{name} must be text")))?;
+        let value = Some(text.trim().to_string()).filter(|s| !s.is_empty());
+        match name {
+            "category" => {
+                self.category = match value {
+                    None => None,
+                    Some(c) => Some(
+                        Category::parse(&c)
+                            .ok_or_else(|| ApiError::bad_request("category must be avatars, documents or files"))?,
+                    ),
+                }
+            }
+            _ => {
+                if let Some(k) = &value {
+                    if k.len() > MAX_REUSE_KEY {
+                        return Err(ApiError::bad_request(format!("reuseKey must be at most {MAX_REUSE_KEY} bytes")));
+                    }
+                    if k == AVATAR_REUSE_KEY {
+                        return Err(ApiError::bad_request(
+                            "reuseKey profile-avatar is reserved for /v1/uploads/avatar",
+                        ));
+                    }
+                }
+                self.reuse_key = value;
+            }
+        }
+        Ok(())
+    }
+
+    /// The category in force: the form's so far, else the default.
+    fn category(&self) -> Category {
+        self.category.unwrap_or(Category::Files)
+    }
+}
+
+/// The form's file part, as it streams.
+struct FilePart {
+    intake: FileIntake,
+    writer: ObjectWriter,
+    original_name: String,
+    /// Its closing delimiter was read.
+    ended: bool,
+}
+
+/// Where the current part's bytes go.
+enum Sink {
+    File,
+    Field(String, Vec<u8>),
+    Skip,
+}
+
+/// The object's key for a file of this account, category and kind.
+fn object_key(user: &str, id: &str, category: Category, kind: Kind) -> String {
+    format!("{}{id}.{}", category.prefix(user), kind.extension())
+}
+
+/// Reads the form to its end, streaming the file into `file` (created at its first byte).
+async fn receive(
+    ctx: &Ctx,
+    body: &mut BodyStream,
+    fields: &mut Fields,
+    file: &mut Option<FilePart>,
+    (user, id, room): (&str, &str, u64),
+) -> ApiResult<()> {
+    let content_type = ctx.header("content-type").unwrap_or_default();
+    let mut parser = FormParser::new(&content_type).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut sink = Sink::Skip;
+    loop {
+        let more = match body.next().await? {
+            Some(bytes) => {
+                parser.push(bytes);
+                true
+            }
+            None => {
+                parser.finish();
+                false
+            }
+        };
+        while let Some(event) = parser.next_event().map_err(|e| ApiError::bad_request(e.to_string()))? {
+            match event {
+                Event::Part(head) => {
+                    sink = if head.name == "file" && head.filename.is_some() && file.is_none() {
+                        let name = head.filename.as_deref().unwrap_or("");
+                        *file = Some(FilePart {
+                            intake: FileIntake::new(head.content_type, fields.category().max_size(), room),
+                            writer: ObjectWriter::new(&ctx.env, ctx.declared_length())?,
+                            original_name: name.chars().filter(|c| !c.is_control()).take(MAX_NAME).collect(),
+                            ended: false,
+                        });
+                        Sink::File
+                    } else if !fields.fixed && (head.name == "category" || head.name == "reuseKey") {
+                        Sink::Field(head.name, Vec::new())
+                    } else {
+                        Sink::Skip
+                    };
+                }
+                Event::Data(bytes) => match (&mut sink, file.as_mut()) {
+                    (Sink::File, Some(f)) => {
+                        let known = f.intake.kind();
+                        f.intake.feed(bytes).map_err(|r| refused(r, fields.category()))?;
+                        if let (None, Some(kind)) = (known, f.intake.kind()) {
+                            if fields.category.is_some_and(|c| !c.allows(kind)) {
+                                return Err(unsupported());
+                            }
+                            f.writer.name(object_key(user, id, fields.category(), kind), kind.mime());
+                        }
+                        f.writer.write(bytes).await?;
+                    }
+                    (Sink::Field(name, value), _) => {
+                        if value.len() + bytes.len() > MAX_FIELD {
+                            return Err(ApiError::bad_request(format!("{name} is too long")));
+                        }
+                        value.extend_from_slice(bytes);
+                    }
+                    _ => {}
+                },
+                Event::End => match std::mem::replace(&mut sink, Sink::Skip) {
+                    Sink::Field(name, value) => fields.set(&name, &value)?,
+                    Sink::File => {
+                        if let Some(f) = file.as_mut() {
+                            f.ended = true;
+                        }
+                    }
+                    Sink::Skip => {}
+                },
+            }
+        }
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
+fn refused(refusal: Refusal, category: Category) -> ApiError {
+    match refusal {
+        Refusal::TooLarge => too_large(category),
+        // The caller knows the plan's bytes; this marks the refusal for it.
+        Refusal::OverQuota => ApiError::forbidden("Upload quota exceeded"),
+        Refusal::Unsupported => unsupported(),
+    }
+}
+
+/// Streams, validates and stores the multipart body within the plan's upload quota (403 beyond
 /// it); `extra` adds statements to the swap batch (after the row insert) and gets the new row
 /// to build them; their results are returned.
 async fn store(
@@ -240,14 +378,54 @@ async fn store(
     extra: impl FnOnce(&Db, &FileRow) -> ApiResult<Vec<worker::D1PreparedStatement>>,
 ) -> ApiResult<(FileRow, Vec<worker::D1Result>)> {
     let max = fixed.map(Category::max_size).unwrap_or(Category::Files.max_size());
-    let body = ctx.body_js(max + MULTIPART_OVERHEAD).await?;
-    let content_type = ctx.header("content-type").unwrap_or_default();
-    let Incoming { category, reuse_key, original_name, kind, data, dims } = validate(&content_type, &body, fixed)?;
+    let mut body = ctx.body_stream(max + MULTIPART_OVERHEAD)?;
     let user = ctx.user_id()?.to_string();
+    let db = ctx.db()?;
+    let quota = quota(&db, &user).await?;
     let id = uuid_v4();
-    let path = format!("{}{id}.{}", category.prefix(&user), kind.extension());
-    let size = data.len();
-    let etag = put_range(&ctx.env, &path, &body, data, kind.mime()).await?;
+    let mut fields =
+        Fields { fixed: fixed.is_some(), category: fixed, reuse_key: fixed.map(|_| AVATAR_REUSE_KEY.to_string()) };
+    let mut file = None;
+    let room = quota.room.max(0) as u64;
+    let received = receive(ctx, &mut body, &mut fields, &mut file, (&user, &id, room)).await;
+    let (checked, writer, original_name) = match (received, file) {
+        (Ok(()), Some(f)) if f.ended => {
+            let category = fields.category();
+            let checked = f.intake.finish().map_err(|r| refused(r, category)).and_then(|c| {
+                if c.size > category.max_size() {
+                    Err(too_large(category))
+                } else if !category.allows(c.kind) {
+                    Err(unsupported())
+                } else {
+                    Ok(c)
+                }
+            });
+            match checked {
+                Ok(c) => (c, f.writer, f.original_name),
+                Err(e) => {
+                    f.writer.abort().await;
+                    return Err(e);
+                }
+            }
+        }
+        (outcome, file) => {
+            if let Some(f) = file {
+                f.writer.abort().await;
+            }
+            body.discard_rest().await;
+            return Err(match outcome {
+                Err(e) if e.status == 403 => over_quota(quota.max),
+                Err(e) => e,
+                Ok(()) => ApiError::bad_request("file is required"),
+            });
+        }
+    };
+    let Checked { kind, size, dims } = checked;
+    let category = fields.category();
+    let mut writer = writer;
+    writer.name(object_key(&user, &id, category, kind), kind.mime());
+    let path = writer.key().to_string();
+    let etag = writer.finish().await?;
     let bucket = storage::bucket(&ctx.env)?;
 
     let now = now_ms();
@@ -262,11 +440,10 @@ async fn store(
         width: dims.map(|d| d.0 as i64),
         height: dims.map(|d| d.1 as i64),
         thumbhash: None,
-        reuse_key,
+        reuse_key: fields.reuse_key,
         created_at: now,
         updated_at: now,
     };
-    let db = ctx.db()?;
     let mut stmts = vec![db.stmt(
         "DELETE FROM uploaded_files WHERE account_id = ?1 AND reuse_key = ?2 RETURNING path",
         args![&user, &row.reuse_key],
@@ -308,10 +485,7 @@ async fn store(
             }
             // A failed batch answers its error; a rolled-back one is the quota.
             refused_or_failed?;
-            let max = plan_limits(&db, &user).await?.upload_bytes_per_account;
-            return Err(ApiError::forbidden("Upload quota exceeded")
-                .with("limit", "uploadBytesPerAccount")
-                .with("max", max));
+            return Err(over_quota(quota.max));
         }
     };
     let replaced: Vec<PathRow> = rows(&results[0])?;

@@ -1,10 +1,10 @@
-//! Uploads in R2: the pure pieces (multipart parsing, content sniffing, ranges) and the
-//! bucket operations the routes share.
-pub mod body;
+//! Uploads in R2: the pure pieces (streaming multipart parsing, the checks a file passes as it
+//! streams, content sniffing, ranges) and the bucket operations the routes share.
+pub mod intake;
 pub mod multipart;
 pub mod range;
 pub mod sniff;
-pub mod source;
+pub mod writer;
 
 use std::collections::HashSet;
 

@@ -1,8 +1,6 @@
 //! What an upload really is: the content type from its magic bytes (the declared type must
 //! agree), text checks, and image dimensions read from the headers of PNG, JPEG, GIF and WebP.
 
-use super::source::Source;
-
 /// Every content type an upload may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -47,6 +45,11 @@ impl Kind {
         matches!(self, Kind::Png | Kind::Jpeg | Kind::Gif | Kind::Webp)
     }
 
+    /// Text kinds are checked byte by byte ([`TextCheck`]); the others by their signature.
+    pub fn is_text(self) -> bool {
+        matches!(self, Kind::Text | Kind::Json | Kind::Markdown)
+    }
+
     /// The kind a declared Content-Type names (parameters and case ignored).
     pub fn from_mime(declared: &str) -> Option<Kind> {
         Some(match essence(declared).as_str() {
@@ -85,46 +88,69 @@ pub fn magic(data: &[u8]) -> Option<Kind> {
     }
 }
 
-/// The verified kind of an upload: the declared type must be allowed and agree with the bytes.
-/// A missing or generic declaration (`application/octet-stream`) takes the magic bytes' kind.
-/// Text kinds must be UTF-8 without NUL and must not carry a binary signature.
-pub fn verify<S: Source + ?Sized>(declared: Option<&str>, data: &S) -> Option<Kind> {
-    let sniffed = magic(&data.read(0, MAGIC_LEN));
+/// The kind the declared type and the file's first bytes agree on; `head` is its first
+/// [`MAGIC_LEN`] bytes (all of a shorter file). A missing or generic declaration
+/// (`application/octet-stream`) takes the magic bytes' kind. Text kinds must not carry a binary
+/// signature, and every byte of them must then pass a [`TextCheck`].
+pub fn verify_head(declared: Option<&str>, head: &[u8]) -> Option<Kind> {
+    let sniffed = magic(head);
     let kind = match declared.map(essence).as_deref() {
         None | Some("") | Some("application/octet-stream") => sniffed?,
         Some(d) => Kind::from_mime(d)?,
     };
-    match kind {
-        Kind::Text | Kind::Json | Kind::Markdown => (sniffed.is_none() && is_text(data)).then_some(kind),
-        _ => (sniffed == Some(kind)).then_some(kind),
+    if kind.is_text() {
+        sniffed.is_none().then_some(kind)
+    } else {
+        (sniffed == Some(kind)).then_some(kind)
     }
 }
 
 /// Enough bytes for every signature `magic` knows.
-const MAGIC_LEN: usize = 16;
+pub const MAGIC_LEN: usize = 16;
 
-/// UTF-8 without NUL, checked a window at a time: a character split between two windows is
-/// carried over (at most 3 bytes).
-fn is_text<S: Source + ?Sized>(data: &S) -> bool {
-    let mut carry: Vec<u8> = Vec::new();
-    let mut start = 0;
-    while start < data.len() {
-        let end = start.saturating_add(data.window().max(1)).min(data.len());
-        let chunk = data.read(start, end);
-        if chunk.contains(&0) {
+/// UTF-8 without NUL, judged a piece at a time as the bytes stream by: a character split
+/// between two pieces is carried over (at most 3 bytes).
+#[derive(Default)]
+pub struct TextCheck {
+    carry: Vec<u8>,
+    failed: bool,
+}
+
+impl TextCheck {
+    /// Takes the next bytes; false once the text is refused.
+    pub fn feed(&mut self, mut bytes: &[u8]) -> bool {
+        if self.failed || memchr::memchr(0, bytes).is_some() {
+            self.failed = true;
             return false;
         }
-        carry.extend_from_slice(&chunk);
-        match std::str::from_utf8(&carry) {
-            Ok(_) => carry.clear(),
-            Err(e) if e.error_len().is_none() => {
-                carry.drain(..e.valid_up_to());
+        if !self.carry.is_empty() {
+            // Complete the carried character with at most the 3 bytes it can still need.
+            let carried = self.carry.len();
+            let take = (4 - carried).min(bytes.len());
+            self.carry.extend_from_slice(&bytes[..take]);
+            match std::str::from_utf8(&self.carry) {
+                Ok(_) => bytes = &bytes[take..],
+                Err(e) if e.valid_up_to() > 0 => bytes = &bytes[e.valid_up_to() - carried..],
+                Err(e) if e.error_len().is_none() => return true,
+                Err(_) => {
+                    self.failed = true;
+                    return false;
+                }
             }
-            Err(_) => return false,
+            self.carry.clear();
         }
-        start = end;
+        match std::str::from_utf8(bytes) {
+            Ok(_) => {}
+            Err(e) if e.error_len().is_none() => self.carry = bytes[e.valid_up_to()..].to_vec(),
+            Err(_) => self.failed = true,
+        }
+        !self.failed
     }
-    carry.is_empty()
+
+    /// Whether everything fed was text, ending on a whole character.
+    pub fn finish(&self) -> bool {
+        !self.failed && self.carry.is_empty()
+    }
 }
 
 /// Width and height in pixels from the image's header; `None` when truncated or malformed.
@@ -209,7 +235,13 @@ fn webp(d: &[u8]) -> Option<(u32, u32)> {
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::storage::source::Windowed;
+
+    /// A whole file judged as the upload route judges it: the head, then every byte as text.
+    fn verify(declared: Option<&str>, data: &[u8]) -> Option<Kind> {
+        let kind = verify_head(declared, &data[..data.len().min(MAGIC_LEN)])?;
+        let mut text = TextCheck::default();
+        (!kind.is_text() || (text.feed(data) && text.finish())).then_some(kind)
+    }
 
     pub fn png_bytes(w: u32, h: u32) -> Vec<u8> {
         let mut d = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
@@ -294,17 +326,26 @@ pub mod tests {
         assert_eq!(verify(Some("text/plain"), &b"\xff\xfe"[..]), None);
     }
 
-    /// Read in windows of any size, a text upload is judged as it is whole.
+    /// Fed in pieces of any size, a text upload is judged as it is whole.
     #[test]
-    fn text_check_is_the_same_in_windows() {
-        let samples: [&[u8]; 6] =
-            ["héllo wörld €𝄞".as_bytes(), b"plain", b"a\0b", b"\xff\xfe", "€".as_bytes(), &[0xe2, 0x82]];
+    fn text_check_is_the_same_in_pieces() {
+        let samples: [&[u8]; 8] = [
+            "héllo wörld €𝄞".as_bytes(),
+            b"plain",
+            b"a\0b",
+            b"\xff\xfe",
+            "€".as_bytes(),
+            &[0xe2, 0x82],
+            &[0xe2, 0x82, 0x41],
+            "𝄞€é".as_bytes(),
+        ];
         for data in samples {
             let whole = std::str::from_utf8(data).is_ok() && !data.contains(&0);
-            for window in 1..=data.len() {
-                assert_eq!(is_text(&Windowed(data, window)), whole, "{data:?} window {window}");
+            for piece in 1..=data.len() {
+                let mut check = TextCheck::default();
+                let fed = data.chunks(piece).all(|p| check.feed(p));
+                assert_eq!(fed && check.finish(), whole, "{data:?} in pieces of {piece}");
             }
-            assert_eq!(verify(Some("text/plain"), &Windowed(data, 1)).is_some(), whole);
         }
     }
 }

@@ -15,15 +15,20 @@ use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{json, Value};
 
+#[path = "../support/workerd.rs"]
+pub mod workerd;
+
 /// The master secret of every test server; tests mint tokens natively with it.
 pub const MASTER_SECRET: &str = "test-master-secret-0123456789";
 
 pub struct TestApp {
     pub base: String,
     pub port: u16,
+    /// wrangler's inspector (DevTools protocol) of the worker's isolate.
+    pub inspector: u16,
     pub state_dir: PathBuf,
     agent: ureq::Agent,
-    _watchdog: std::process::Child,
+    watchdog: std::process::Child,
 }
 
 pub struct Resp {
@@ -175,9 +180,10 @@ impl TestApp {
         let app = TestApp {
             base: format!("http://127.0.0.1:{port}"),
             port,
+            inspector,
             state_dir: state_dir.to_path_buf(),
             agent,
-            _watchdog: watchdog,
+            watchdog,
         };
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
@@ -320,6 +326,11 @@ impl TestApp {
         }
         let out = last.expect("at least one attempt");
         panic!("wrangler {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Resident memory of this server's workerd, in bytes.
+    pub fn workerd_rss(&self) -> u64 {
+        workerd::rss_bytes(self.watchdog.id())
     }
 
     /// The rows of one SQL statement run on this server's local D1 (read what the API hides).

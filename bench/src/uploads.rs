@@ -1,0 +1,101 @@
+//! What an upload costs: the worker process's CPU per MB and workerd's memory while 1, 10 and
+//! 90 MB files stream to R2 (the isolate's own memory is sampled by tests/upload_streaming.rs);
+//! and the CPU of an isolate's first authenticated requests
+//! with `HAPPY_TOKEN_SEED` set (no PBKDF2).
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use crate::scenarios::new_account;
+use crate::server::Server;
+
+const BOUNDARY: &str = "----happy-bench-boundary";
+
+/// The CPU the worker process spends on a fresh isolate's first account sign-in (token
+/// signing) and first token check, one request each.
+pub fn cold_auth(server: &Server) {
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+    let cpu = || server.worker_cpu_seconds();
+    let (Some(c0), token) = (cpu(), new_account(&agent, &server.base)) else { return };
+    let (Some(c1), Some(token)) = (cpu(), token) else { return };
+    let checked =
+        agent.get(&format!("{}/v1/sessions", server.base)).set("Authorization", &format!("Bearer {token}")).call();
+    let Some(c2) = cpu().filter(|_| checked.is_ok()) else { return };
+    println!(
+        "- an isolate's first requests with HAPPY_TOKEN_SEED set, worker process CPU: POST /v1/auth {:.2} ms, then its first token check (GET /v1/sessions) {:.2} ms",
+        (c1 - c0) * 1000.0,
+        (c2 - c1) * 1000.0
+    );
+}
+
+/// A form with one PDF file of `len` bytes, produced as it is sent.
+struct Form {
+    head: Vec<u8>,
+    len: usize,
+    tail: Vec<u8>,
+    at: usize,
+}
+
+impl Form {
+    fn new(len: usize) -> Form {
+        let head = format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4\n").into_bytes();
+        Form { head, len: len - 9, tail: format!("\r\n--{BOUNDARY}--\r\n").into_bytes(), at: 0 }
+    }
+    fn total(&self) -> usize {
+        self.head.len() + self.len + self.tail.len()
+    }
+}
+
+impl Read for Form {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let (h, d) = (self.head.len(), self.head.len() + self.len);
+        let n = buf.len().min(self.total() - self.at);
+        for (k, b) in buf[..n].iter_mut().enumerate() {
+            let i = self.at + k;
+            *b = if i < h {
+                self.head[i]
+            } else if i < d {
+                (i.wrapping_mul(2_654_435_761) >> 13) as u8
+            } else {
+                self.tail[i - d]
+            };
+        }
+        self.at += n;
+        Ok(n)
+    }
+}
+
+pub fn run(server: &Server, base: &str) {
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(300)).build();
+    let Some(token) = new_account(&agent, base) else { return };
+    println!("\nUploads (POST /v1/uploads, one at a time, a PDF streamed with its Content-Length):\n");
+    println!("| file | wall ms | MB/s | worker process CPU ms | CPU ms per MB | workerd RSS growth MB |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    for mb in [1usize, 10, 90] {
+        let len = mb * 1_000_000;
+        let (cpu0, rss0) = (server.worker_cpu_seconds(), server.workerd_rss());
+        let started = Instant::now();
+        let form = Form::new(len);
+        let size = form.total();
+        let ok = agent
+            .post(&format!("{base}/v1/uploads"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", &format!("multipart/form-data; boundary={BOUNDARY}"))
+            .set("Content-Length", &size.to_string())
+            .send(form)
+            .is_ok();
+        let wall = started.elapsed().as_secs_f64();
+        let cpu = server.worker_cpu_seconds().zip(cpu0).map(|(a, b)| (a - b) * 1000.0);
+        let rss = server.workerd_rss().zip(rss0).map(|(a, b)| a.saturating_sub(b) as f64 / 1048576.0);
+        let fmt = |v: Option<f64>, p: usize| v.map_or("-".into(), |v| format!("{v:.p$}"));
+        println!(
+            "| {mb} MB{} | {:.0} | {:.0} | {} | {} | {} |",
+            if ok { "" } else { " (failed)" },
+            wall * 1000.0,
+            mb as f64 / wall,
+            fmt(cpu, 1),
+            fmt(cpu.map(|c| c / mb as f64), 2),
+            fmt(rss, 1)
+        );
+    }
+}
