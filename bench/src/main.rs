@@ -10,6 +10,8 @@ mod load;
 mod scenarios;
 mod server;
 mod sockets;
+#[path = "../../tests/support/streamed_form.rs"]
+mod streamed_form;
 mod uploads;
 // Shared with the tests; the isolate's inspector is theirs (tests/upload_streaming.rs).
 #[allow(dead_code)]

@@ -3,13 +3,11 @@
 //! and the CPU of an isolate's first authenticated requests
 //! with `HAPPY_TOKEN_SEED` set (no PBKDF2).
 
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 use crate::scenarios::new_account;
 use crate::server::Server;
-
-const BOUNDARY: &str = "----happy-bench-boundary";
+use crate::streamed_form::{Form, BOUNDARY};
 
 /// The CPU the worker process spends on a fresh isolate's first account sign-in (token
 /// signing) and first token check, one request each.
@@ -28,43 +26,6 @@ pub fn cold_auth(server: &Server) {
     );
 }
 
-/// A form with one PDF file of `len` bytes, produced as it is sent.
-struct Form {
-    head: Vec<u8>,
-    len: usize,
-    tail: Vec<u8>,
-    at: usize,
-}
-
-impl Form {
-    fn new(len: usize) -> Form {
-        let head = format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4\n").into_bytes();
-        Form { head, len: len - 9, tail: format!("\r\n--{BOUNDARY}--\r\n").into_bytes(), at: 0 }
-    }
-    fn total(&self) -> usize {
-        self.head.len() + self.len + self.tail.len()
-    }
-}
-
-impl Read for Form {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let (h, d) = (self.head.len(), self.head.len() + self.len);
-        let n = buf.len().min(self.total() - self.at);
-        for (k, b) in buf[..n].iter_mut().enumerate() {
-            let i = self.at + k;
-            *b = if i < h {
-                self.head[i]
-            } else if i < d {
-                (i.wrapping_mul(2_654_435_761) >> 13) as u8
-            } else {
-                self.tail[i - d]
-            };
-        }
-        self.at += n;
-        Ok(n)
-    }
-}
-
 pub fn run(server: &Server, base: &str) {
     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(300)).build();
     let Some(token) = new_account(&agent, base) else { return };
@@ -75,7 +36,7 @@ pub fn run(server: &Server, base: &str) {
         let len = mb * 1_000_000;
         let (cpu0, rss0) = (server.worker_cpu_seconds(), server.workerd_rss());
         let started = Instant::now();
-        let form = Form::new(len);
+        let form = Form::new(len, &[]);
         let size = form.total();
         let ok = agent
             .post(&format!("{base}/v1/uploads"))

@@ -7,7 +7,8 @@ use wasm_bindgen::prelude::*;
 use worker::js_sys::{self, Reflect, Uint8Array};
 use worker::wasm_bindgen_futures::JsFuture;
 
-use crate::error::{ApiError, ApiResult};
+use super::ctx::{body_too_large, unreadable};
+use crate::error::ApiResult;
 
 /// The most one read takes from the network.
 const CHUNK: u32 = 64 * 1024;
@@ -77,14 +78,10 @@ impl BodyStream {
         let view: Uint8Array = value.unchecked_into();
         self.read += view.length() as usize;
         if self.read > self.limit {
-            return Err(ApiError::too_large(format!("Request body exceeds {} bytes", self.limit)));
+            return Err(body_too_large(self.limit));
         }
         // The read moved the buffer into `view`; the next read fills it again, whole.
         self.buffer = Uint8Array::new(&view.buffer());
         Ok(Some(view))
     }
-}
-
-fn unreadable() -> ApiError {
-    ApiError::bad_request("Unreadable body")
 }

@@ -112,10 +112,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("Invalid body: {e}")))
 }
 
-fn unreadable() -> ApiError {
+pub(super) fn unreadable() -> ApiError {
     ApiError::bad_request("Unreadable body")
 }
 
-fn body_too_large(limit: usize) -> ApiError {
+pub(super) fn body_too_large(limit: usize) -> ApiError {
     ApiError::too_large(format!("Request body exceeds {limit} bytes"))
 }

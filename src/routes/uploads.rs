@@ -2,8 +2,8 @@
 //!
 //! The body streams: the multipart parser reads each network chunk as it arrives, the file's
 //! bytes pass the checks of [`FileIntake`] and go on to an [`ObjectWriter`], which holds at
-//! most one part ([`PART_SIZE`](crate::storage::writer::PART_SIZE), 8 MiB) before sending it to R2. An upload of any size holds
-//! that much, never the file.
+//! most one part ([`PART_SIZE`](crate::storage::writer::PART_SIZE), 8 MiB) before sending it
+//! to R2. An upload of any size holds that much, never the file.
 //!
 //! The form's fields may come after the file (the order is the client's): a refusal that needs
 //! only what has arrived comes at once (the size limit and the quota at the byte that crosses
@@ -267,8 +267,6 @@ struct FilePart {
     intake: FileIntake,
     writer: ObjectWriter,
     original_name: String,
-    /// Its closing delimiter was read.
-    ended: bool,
 }
 
 /// Where the current part's bytes go.
@@ -283,13 +281,14 @@ fn object_key(user: &str, id: &str, category: Category, kind: Kind) -> String {
     format!("{}{id}.{}", category.prefix(user), kind.extension())
 }
 
-/// Reads the form to its end, streaming the file into `file` (created at its first byte).
+/// Reads the form to its end (its closing delimiter: the parser answers an error for a body
+/// that ends before it), streaming the file into `file` (created at its first byte).
 async fn receive(
     ctx: &Ctx,
     body: &mut BodyStream,
     fields: &mut Fields,
     file: &mut Option<FilePart>,
-    (user, id, room): (&str, &str, u64),
+    (user, id, quota): (&str, &str, &Quota),
 ) -> ApiResult<()> {
     let content_type = ctx.header("content-type").unwrap_or_default();
     let mut parser = FormParser::new(&content_type).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -311,10 +310,13 @@ async fn receive(
                     sink = if head.name == "file" && head.filename.is_some() && file.is_none() {
                         let name = head.filename.as_deref().unwrap_or("");
                         *file = Some(FilePart {
-                            intake: FileIntake::new(head.content_type, fields.category().max_size(), room),
+                            intake: FileIntake::new(
+                                head.content_type,
+                                fields.category().max_size(),
+                                quota.room.max(0) as u64,
+                            ),
                             writer: ObjectWriter::new(&ctx.env, ctx.declared_length())?,
                             original_name: name.chars().filter(|c| !c.is_control()).take(MAX_NAME).collect(),
-                            ended: false,
                         });
                         Sink::File
                     } else if !fields.fixed && (head.name == "category" || head.name == "reuseKey") {
@@ -326,7 +328,7 @@ async fn receive(
                 Event::Data(bytes) => match (&mut sink, file.as_mut()) {
                     (Sink::File, Some(f)) => {
                         let known = f.intake.kind();
-                        f.intake.feed(bytes).map_err(|r| refused(r, fields.category()))?;
+                        f.intake.feed(bytes).map_err(|r| refused(r, fields.category(), quota))?;
                         if let (None, Some(kind)) = (known, f.intake.kind()) {
                             if fields.category.is_some_and(|c| !c.allows(kind)) {
                                 return Err(unsupported());
@@ -343,15 +345,11 @@ async fn receive(
                     }
                     _ => {}
                 },
-                Event::End => match std::mem::replace(&mut sink, Sink::Skip) {
-                    Sink::Field(name, value) => fields.set(&name, &value)?,
-                    Sink::File => {
-                        if let Some(f) = file.as_mut() {
-                            f.ended = true;
-                        }
+                Event::End => {
+                    if let Sink::Field(name, value) = std::mem::replace(&mut sink, Sink::Skip) {
+                        fields.set(&name, &value)?;
                     }
-                    Sink::Skip => {}
-                },
+                }
             }
         }
         if !more {
@@ -360,13 +358,24 @@ async fn receive(
     }
 }
 
-fn refused(refusal: Refusal, category: Category) -> ApiError {
+fn refused(refusal: Refusal, category: Category, quota: &Quota) -> ApiError {
     match refusal {
         Refusal::TooLarge => too_large(category),
-        // The caller knows the plan's bytes; this marks the refusal for it.
-        Refusal::OverQuota => ApiError::forbidden("Upload quota exceeded"),
+        Refusal::OverQuota => over_quota(quota.max),
         Refusal::Unsupported => unsupported(),
     }
+}
+
+/// The checks a whole file passes against the form's final fields.
+fn settle(intake: FileIntake, category: Category, quota: &Quota) -> ApiResult<Checked> {
+    let checked = intake.finish().map_err(|r| refused(r, category, quota))?;
+    if checked.size > category.max_size() {
+        return Err(too_large(category));
+    }
+    if !category.allows(checked.kind) {
+        return Err(unsupported());
+    }
+    Ok(checked)
 }
 
 /// Streams, validates and stores the multipart body within the plan's upload quota (403 beyond
@@ -386,43 +395,24 @@ async fn store(
     let mut fields =
         Fields { fixed: fixed.is_some(), category: fixed, reuse_key: fixed.map(|_| AVATAR_REUSE_KEY.to_string()) };
     let mut file = None;
-    let room = quota.room.max(0) as u64;
-    let received = receive(ctx, &mut body, &mut fields, &mut file, (&user, &id, room)).await;
-    let (checked, writer, original_name) = match (received, file) {
-        (Ok(()), Some(f)) if f.ended => {
-            let category = fields.category();
-            let checked = f.intake.finish().map_err(|r| refused(r, category)).and_then(|c| {
-                if c.size > category.max_size() {
-                    Err(too_large(category))
-                } else if !category.allows(c.kind) {
-                    Err(unsupported())
-                } else {
-                    Ok(c)
-                }
-            });
-            match checked {
-                Ok(c) => (c, f.writer, f.original_name),
-                Err(e) => {
-                    f.writer.abort().await;
-                    return Err(e);
-                }
+    let received = receive(ctx, &mut body, &mut fields, &mut file, (&user, &id, &quota)).await;
+    let category = fields.category();
+    let (Checked { kind, size, dims }, mut writer, original_name) = match (received, file) {
+        (Ok(()), Some(FilePart { intake, writer, original_name })) => match settle(intake, category, &quota) {
+            Ok(checked) => (checked, writer, original_name),
+            Err(e) => {
+                writer.abort().await;
+                return Err(e);
             }
-        }
-        (outcome, file) => {
+        },
+        (received, file) => {
             if let Some(f) = file {
                 f.writer.abort().await;
             }
             body.discard_rest().await;
-            return Err(match outcome {
-                Err(e) if e.status == 403 => over_quota(quota.max),
-                Err(e) => e,
-                Ok(()) => ApiError::bad_request("file is required"),
-            });
+            return Err(received.err().unwrap_or_else(|| ApiError::bad_request("file is required")));
         }
     };
-    let Checked { kind, size, dims } = checked;
-    let category = fields.category();
-    let mut writer = writer;
     writer.name(object_key(&user, &id, category, kind), kind.mime());
     let path = writer.key().to_string();
     let etag = writer.finish().await?;

@@ -110,9 +110,8 @@ impl ObjectWriter {
             }
             Some((upload, parts)) => {
                 if self.filled > 0 {
-                    parts.push(
-                        &Self::part(&upload, parts.length() + 1, &self.buffer.subarray(0, self.filled as u32)).await?,
-                    );
+                    let last = self.buffer.subarray(0, self.filled as u32);
+                    parts.push(&call("uploadPart", upload.upload_part(parts.length() + 1, &last)).await?);
                 }
                 call("complete", upload.complete(&parts)).await?
             }
@@ -143,13 +142,9 @@ impl ObjectWriter {
         }
         let Some((upload, parts)) = &self.upload else { return Ok(()) };
         // The buffer is reused once R2 has the part: the promise settles after the bytes are sent.
-        parts.push(&Self::part(upload, parts.length() + 1, &self.buffer).await?);
+        parts.push(&call("uploadPart", upload.upload_part(parts.length() + 1, &self.buffer)).await?);
         self.filled = 0;
         Ok(())
-    }
-
-    async fn part(upload: &R2MultipartUpload, number: u32, data: &Uint8Array) -> ApiResult<JsValue> {
-        call("uploadPart", upload.upload_part(number, data)).await
     }
 
     /// Grows the buffer (doubling, up to a part) to hold `len` bytes.
