@@ -46,6 +46,13 @@ async fn call(what: &'static str, promise: Result<js_sys::Promise, JsValue>) -> 
     JsFuture::from(promise.map_err(failed(what))?).await.map_err(failed(what))
 }
 
+/// Aborts a multipart upload; a failure is logged (the lifecycle rule removes its parts).
+async fn abort(key: &str, upload: &R2MultipartUpload) {
+    if let Err(e) = call("abort", upload.abort()).await {
+        worker::console_error!("multipart upload of {key} not aborted: {e}");
+    }
+}
+
 pub struct ObjectWriter {
     bucket: R2Bucket,
     key: String,
@@ -100,7 +107,8 @@ impl ObjectWriter {
         Ok(())
     }
 
-    /// Stores the object; answers its quoted ETag.
+    /// Stores the object; answers its quoted ETag. A multipart upload that fails to complete
+    /// is aborted, so nothing is left behind either way.
     pub async fn finish(mut self) -> ApiResult<String> {
         self.named()?;
         let object = match self.upload.take() {
@@ -109,11 +117,21 @@ impl ObjectWriter {
                 call("put", self.bucket.put(&self.key, &data, &self.options()?)).await?
             }
             Some((upload, parts)) => {
-                if self.filled > 0 {
-                    let last = self.buffer.subarray(0, self.filled as u32);
-                    parts.push(&call("uploadPart", upload.upload_part(parts.length() + 1, &last)).await?);
+                let completed = async {
+                    if self.filled > 0 {
+                        let last = self.buffer.subarray(0, self.filled as u32);
+                        parts.push(&call("uploadPart", upload.upload_part(parts.length() + 1, &last)).await?);
+                    }
+                    call("complete", upload.complete(&parts)).await
                 }
-                call("complete", upload.complete(&parts)).await?
+                .await;
+                match completed {
+                    Ok(object) => object,
+                    Err(e) => {
+                        abort(&self.key, &upload).await;
+                        return Err(e);
+                    }
+                }
             }
         };
         Reflect::get(&object, &"httpEtag".into())
@@ -122,12 +140,10 @@ impl ObjectWriter {
             .ok_or_else(|| ApiError::internal("R2 returned no object"))
     }
 
-    /// Drops the parts sent so far; a failure is logged (the lifecycle rule removes them).
+    /// Drops the parts sent so far.
     pub async fn abort(self) {
-        if let Some((upload, _)) = self.upload {
-            if let Err(e) = call("abort", upload.abort()).await {
-                worker::console_error!("multipart upload of {} not aborted: {e}", self.key);
-            }
+        if let Some((upload, _)) = &self.upload {
+            abort(&self.key, upload).await;
         }
     }
 
