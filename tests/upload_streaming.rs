@@ -1,8 +1,9 @@
 //! Uploads and session attachments stream to R2 in bounded memory, as the platform's 128 MB
-//! isolate needs (wrangler dev enforces no such limit, so the tests measure it): workerd's
-//! resident memory is sampled before and during a 90 MB upload and a 9 MB attachment. A client
-//! that stops halfway, and a file refused after parts of it were stored, leave no object, no
-//! unfinished multipart upload and no row. Fields after the file part still decide it.
+//! isolate needs (wrangler dev enforces no such limit, so the tests measure it): the worker's
+//! isolate is sampled through wrangler's inspector before and during a 90 MB upload and a 9 MB
+//! attachment. A client that stops halfway, a file refused after parts of it were stored, and
+//! one over the quota (refused as it streams) leave no object, no unfinished multipart upload
+//! and no row. Fields after the file part still decide it.
 //!
 //! One server for this binary, and one test at a time: memory is measured per upload.
 
@@ -254,5 +255,28 @@ fn a_9_mb_attachment_streams_in_bounded_memory() {
         .read_to_end(&mut got)
         .unwrap();
     assert!(got == bytes, "stored attachment differs");
+    assert_eq!(unfinished_multipart_uploads(app), 0);
+}
+
+/// The quota is checked as the bytes arrive: a 20 MB file into a 1 MB plan is refused with the
+/// plan's bytes in the body, and nothing it sent is kept.
+#[test]
+fn an_upload_over_the_quota_is_refused_as_it_streams() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let app = server();
+    let a = app.new_account();
+    let max = MB;
+    app.d1(&format!(
+        "INSERT OR IGNORE INTO plans (id, name, devices_per_account, ws_connections_per_user, upload_bytes_per_account, sort_order)
+         VALUES ('stream-1mb', 'Test', 3, 20, {max}, 91)"
+    ));
+    app.d1(&format!("UPDATE accounts SET plan = 'stream-1mb' WHERE id = '{}'", user_id_of(&a.token)));
+    let (status, body) = send_form(app, &a.token, Form::new(20 * MB, &[]));
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        (body["error"].as_str(), body["limit"].as_str(), body["max"].as_u64()),
+        (Some("Upload quota exceeded"), Some("uploadBytesPerAccount"), Some(max as u64))
+    );
+    assert_eq!(stored_objects(app, &a.token), 0);
     assert_eq!(unfinished_multipart_uploads(app), 0);
 }
