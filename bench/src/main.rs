@@ -6,6 +6,7 @@
 //!   --spawn starts `wrangler dev` from the repository (fresh local state) and also measures
 //!   cold start and workerd CPU per request.
 
+mod cold;
 mod load;
 mod scenarios;
 mod server;
@@ -68,7 +69,9 @@ fn main() {
         "- load: {} connections, {} s per scenario in {} interleaved rounds\n",
         opts.connections, opts.seconds, opts.rounds
     );
-    uploads::cold_auth(&server);
+    if args.iter().any(|a| a == "--spawn") && opts.only.as_ref().is_none_or(|o| o.iter().any(|w| w == "cold")) {
+        cold::run();
+    }
     let duration = Duration::from_secs(opts.seconds);
     scenarios::run_all(&server, &opts, duration);
 }

@@ -1,7 +1,7 @@
 //! The server under test: an external URL, or `wrangler dev` spawned from the repository.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ pub struct Server {
     pub cold_start: Option<Duration>,
     /// The wrangler process group, whose workerd descendants we measure.
     root_pid: Option<u32>,
-    _child: Option<Child>,
+    child: Option<Child>,
 }
 
 /// The checkout whose build/ is served; `BENCH_REPO` points at another (e.g. a copy of the
@@ -51,6 +51,50 @@ pub fn wasm_size() -> Option<(usize, usize)> {
     Some((bytes.len(), enc.finish().ok()?.len()))
 }
 
+const EMPTY_WORKER: &str = r#"export default {
+  async fetch(request, env) {
+    const path = new URL(request.url).pathname;
+    if (path === "/read") return Response.json(await env.DB.prepare("SELECT 1 AS one").first());
+    if (path === "/write") {
+      const id = request.headers.get("x-id") ?? "a";
+      const [, row] = await env.DB.batch([
+        env.DB.prepare("CREATE TABLE IF NOT EXISTS t (id TEXT PRIMARY KEY, n INTEGER)"),
+        env.DB.prepare("INSERT INTO t (id, n) VALUES (?, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1 RETURNING n").bind(id),
+      ]);
+      return Response.json(row.results);
+    }
+    return new Response("ok");
+  },
+};
+"#;
+
+/// When a spawned server counts as started.
+#[derive(Clone, Copy)]
+pub enum Ready {
+    /// `/health` answered 200 (its SELECT 1 ran through the worker).
+    Health,
+    /// Started and idle, no request yet: the worker's isolate has answered nothing.
+    Quiet,
+}
+
+/// A new local state directory with the migrations applied.
+pub fn fresh_state() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let state = std::env::temp_dir().join(format!("happy-bench-{}-{n}", std::process::id()));
+    let ok = Command::new(repo().join("node_modules/.bin/wrangler"))
+        .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+        .arg(&state)
+        .env("CI", "1")
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "migrations failed: run `make build` first");
+    state
+}
+
 impl Server {
     pub fn external(base: String) -> Server {
         Server {
@@ -58,39 +102,58 @@ impl Server {
             state: None,
             cold_start: None,
             root_pid: None,
-            _child: None,
+            child: None,
         }
     }
 
+    /// `wrangler dev` on fresh local state, ready once `/health` answers 200.
     pub fn spawn() -> Server {
+        Server::spawn_at(&fresh_state(), Ready::Health)
+    }
+
+    /// `wrangler dev` on the local state at `state` (a directory `fresh_state` made).
+    pub fn spawn_at(state: &Path, ready: Ready) -> Server {
+        Server::spawn_in(&repo(), state, ready)
+    }
+
+    /// The runtime's own floor: a JavaScript worker with the same D1 binding, served by the same
+    /// wrangler with the same flags. `/` answers "ok"; `/read` runs `SELECT 1`; `/write` one
+    /// batch of an insert and a select, as a sign-in's upsert does.
+    pub fn spawn_empty_js() -> Server {
+        let dir = std::env::temp_dir().join(format!("happy-bench-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = std::fs::read_to_string(repo().join("wrangler.toml")).unwrap_or_default();
+        let date = config.lines().find(|l| l.starts_with("compatibility_date")).unwrap_or_default();
+        std::fs::write(
+            dir.join("wrangler.toml"),
+            format!(
+                "name = \"empty\"\nmain = \"index.js\"\n{date}\n\n[[d1_databases]]\nbinding = \"DB\"\ndatabase_name = \"empty\"\ndatabase_id = \"empty\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("index.js"), EMPTY_WORKER).unwrap();
+        Server::spawn_in(&dir, &dir.join("state"), Ready::Quiet)
+    }
+
+    fn spawn_in(dir: &Path, state: &Path, ready: Ready) -> Server {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let inspector = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let state = std::env::temp_dir().join(format!("happy-bench-{}", std::process::id()));
         let wrangler = repo().join("node_modules/.bin/wrangler");
-        let ok = Command::new(&wrangler)
-            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
-            .arg(&state)
-            .env("CI", "1")
-            .current_dir(repo())
-            .stdout(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "migrations failed: run `make build` first");
         let started = Instant::now();
         let child = Command::new("setsid")
             .arg(&wrangler)
             .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--inspector-port", &inspector.to_string()])
             .arg("--persist-to")
-            .arg(&state)
+            .arg(state)
             .args(["--var", "HAPPY_MASTER_SECRET:bench-secret", "--var", "RATE_LIMITS_OFF:*"])
             // As the README's deployment sets it: tokens signed without a per-isolate PBKDF2.
             .args(["--var", &format!("HAPPY_TOKEN_SEED:{}", "5e".repeat(32))])
+            .args(["--var", &format!("HAPPY_GITHUB_TOKEN_SEED:{}", "6f".repeat(32))])
             // GitHub OAuth parameters: an authenticated route that needs no D1.
             .args(["--var", "GITHUB_CLIENT_ID:bench", "--var", "GITHUB_REDIRECT_URL:http://127.0.0.1/callback"])
             .env("CI", "1")
             .env("WRANGLER_SEND_METRICS", "false")
-            .current_dir(repo())
+            .current_dir(dir)
             // wrangler dev reads hotkeys from stdin ("x" exits): never hand it ours.
             .stdin(Stdio::null())
             // BENCH_SERVER_LOG=path keeps wrangler's log (console output of the worker) for diagnosis.
@@ -102,17 +165,37 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("wrangler installed (make setup)");
+        let root_pid = Some(child.id());
         let base = format!("http://127.0.0.1:{port}");
-        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
-        loop {
-            if agent.get(&format!("{base}/health")).call().map(|r| r.status() == 200).unwrap_or(false) {
-                break;
-            }
+        let mut server =
+            Server { base, state: Some(state.to_path_buf()), cold_start: None, root_pid, child: Some(child) };
+        let up = || match ready {
+            Ready::Health => server.get_ok("/health"),
+            Ready::Quiet => server.is_quiet(),
+        };
+        while !up() {
             assert!(started.elapsed() < Duration::from_secs(120), "wrangler dev did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        let cold = started.elapsed();
-        Server { base, state: Some(state), cold_start: Some(cold), root_pid: Some(child.id()), _child: Some(child) }
+        server.cold_start = Some(started.elapsed());
+        server
+    }
+
+    fn get_ok(&self, path: &str) -> bool {
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+        agent.get(&format!("{}{path}", self.base)).call().map(|r| r.status() == 200).unwrap_or(false)
+    }
+
+    /// The proxy accepts connections and the worker's runtime has started and gone idle (its
+    /// CPU still for 300 ms): up, with no request sent to the worker yet.
+    fn is_quiet(&self) -> bool {
+        let port = self.base.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            return false;
+        }
+        let Some(before) = self.worker_cpu_seconds().filter(|s| *s > 0.0) else { return false };
+        std::thread::sleep(Duration::from_millis(300));
+        self.worker_cpu_seconds().is_some_and(|after| after - before < 0.001)
     }
 
     /// Puts `user_id` on a plan allowing `sockets` connections (spawned servers only); the
@@ -157,8 +240,17 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(pid) = self.root_pid {
+            let workerds = workerd::workerd_pids(pid);
             // setsid made wrangler a process-group leader: end it and workerd together.
             let _ = Command::new("kill").args(["-TERM", "--", &format!("-{pid}")]).status();
+            // Gone before the next server opens the same state.
+            if let Some(child) = self.child.as_mut() {
+                let _ = child.wait();
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while workerds.iter().any(|p| Path::new(&format!("/proc/{p}")).exists()) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }

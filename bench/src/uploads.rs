@@ -1,30 +1,11 @@
 //! What an upload costs: the worker process's CPU per MB and workerd's memory while 1, 10 and
-//! 90 MB files stream to R2 (the isolate's own memory is sampled by tests/upload_streaming.rs);
-//! and the CPU of an isolate's first authenticated requests
-//! with `HAPPY_TOKEN_SEED` set (no PBKDF2).
+//! 90 MB files stream to R2 (the isolate's own memory is sampled by tests/upload_streaming.rs).
 
 use std::time::{Duration, Instant};
 
 use crate::scenarios::new_account;
 use crate::server::Server;
 use crate::streamed_form::{Form, BOUNDARY};
-
-/// The CPU the worker process spends on a fresh isolate's first account sign-in (token
-/// signing) and first token check, one request each.
-pub fn cold_auth(server: &Server) {
-    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
-    let cpu = || server.worker_cpu_seconds();
-    let (Some(c0), token) = (cpu(), new_account(&agent, &server.base)) else { return };
-    let (Some(c1), Some(token)) = (cpu(), token) else { return };
-    let checked =
-        agent.get(&format!("{}/v1/sessions", server.base)).set("Authorization", &format!("Bearer {token}")).call();
-    let Some(c2) = cpu().filter(|_| checked.is_ok()) else { return };
-    println!(
-        "- an isolate's first requests with HAPPY_TOKEN_SEED set, worker process CPU: POST /v1/auth {:.2} ms, then its first token check (GET /v1/sessions) {:.2} ms",
-        (c1 - c0) * 1000.0,
-        (c2 - c1) * 1000.0
-    );
-}
 
 pub fn run(server: &Server, base: &str) {
     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(300)).build();

@@ -111,6 +111,27 @@ async fn rate_limit_auth(req: &Request, env: &Env) -> ApiResult<()> {
     ratelimit::enforce(env, &ratelimit::AUTH, &client).await
 }
 
+/// Answers two requests inside the isolate's startup (see `crate::start`): `/` and an
+/// unauthenticated `/v1/sessions` (401), so the code every request runs (conversions, the route
+/// table, error and response headers) is compiled before the first real request. Global scope
+/// allows no I/O and no randomness: the env is empty, the request id given, and neither request
+/// reaches a binding, a token key or the clock's randomness.
+pub fn warm() {
+    use std::future::Future;
+    use wasm_bindgen::JsCast;
+    for path in ["/", "/v1/sessions"] {
+        let headers = worker::Headers::new();
+        let _ = headers.set("x-request-id", "warm");
+        let mut init = worker::RequestInit::new();
+        init.with_headers(headers);
+        let Ok(req) = Request::new_with_init(&format!("https://warm.invalid{path}"), &init) else { return };
+        let env: Env = worker::js_sys::Object::new().unchecked_into();
+        let wctx = worker::Context::new(worker::js_sys::Object::new().unchecked_into());
+        let mut answer = std::pin::pin!(handle(req, env, wctx));
+        let _ = answer.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+    }
+}
+
 /// Every route of the table, for /openapi.json.
 pub fn with_routes<T>(f: impl FnOnce(&[Route]) -> T) -> T {
     ROUTES.with(|r| f(r))

@@ -1,0 +1,102 @@
+//! A fresh isolate's first requests: what each code path costs the first time the worker's
+//! runtime runs it, against the same request warm, beside the same for an empty JavaScript
+//! worker with the same D1 binding (the floor: the runtime's and local D1's own first-run work,
+//! which on the platform is not the worker's CPU). Each server counts as up before any request
+//! reaches it (`Ready::Quiet`), and ours starts on an account an earlier server made (same
+//! state, same `HAPPY_TOKEN_SEED`), so a first row is truly an isolate's first request.
+
+use std::time::Duration;
+
+use crate::scenarios::new_account;
+use crate::server::{fresh_state, Ready, Server};
+
+type Step = (&'static str, fn(&ureq::Agent, &str, &str) -> bool);
+
+fn get(agent: &ureq::Agent, url: &str, token: Option<&str>) -> bool {
+    let req = agent.get(url);
+    let req = match token {
+        Some(t) => req.set("Authorization", &format!("Bearer {t}")),
+        None => req,
+    };
+    req.call().is_ok()
+}
+
+/// The floor's requests, in the order sent.
+const FLOOR: [Step; 3] = [
+    ("empty JS worker: GET / (no D1)", |a, base, _| get(a, &format!("{base}/"), None)),
+    ("empty JS worker: SELECT 1", |a, base, _| get(a, &format!("{base}/read"), None)),
+    ("empty JS worker: one batch, an upsert", |a, base, _| get(a, &format!("{base}/write"), None)),
+];
+
+/// Ours, in the order a fresh isolate meets them: each row's first-time cost is what its path
+/// adds to those before it.
+const OURS: [Step; 5] = [
+    ("GET / (hello, no D1)", |a, base, _| get(a, &format!("{base}/"), None)),
+    ("GET /health (SELECT 1)", |a, base, _| get(a, &format!("{base}/health"), None)),
+    ("GET /v1/connect/github/params (token check and revocation read, token signing)", |a, base, t| {
+        get(a, &format!("{base}/v1/connect/github/params"), Some(t))
+    }),
+    ("GET /v1/sessions (token check, D1 read)", |a, base, t| get(a, &format!("{base}/v1/sessions"), Some(t))),
+    ("POST /v1/auth (Ed25519 verify, D1 batch, token signing)", |a, base, _| new_account(a, base).is_some()),
+];
+
+/// The worker process's CPU for one request, in ms, read once it has gone idle again (work
+/// after the response, such as `waitUntil`, counts).
+fn cpu_ms(server: &Server, agent: &ureq::Agent, token: &str, step: &Step) -> Option<f64> {
+    let before = server.worker_cpu_seconds()?;
+    if !(step.1)(agent, &server.base, token) {
+        return None;
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    Some((server.worker_cpu_seconds()? - before) * 1000.0)
+}
+
+const FRESH: usize = 5;
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+fn fmt(v: Option<f64>) -> String {
+    v.map_or("failed".into(), |v| format!("{v:.2}"))
+}
+
+/// Each step once on a fresh isolate, in order, then each warm; one table row a step.
+fn rows(server: Server, agent: &ureq::Agent, token: &str, steps: &[Step]) {
+    let first: Vec<Option<f64>> = steps.iter().map(|s| cpu_ms(&server, agent, token, s)).collect();
+    for (step, first) in steps.iter().zip(first) {
+        let warm = median((0..15).filter_map(|_| cpu_ms(&server, agent, token, step)).collect());
+        println!("| {} | {} | {} | {} |", step.0, fmt(first), fmt(warm), fmt(first.zip(warm).map(|(c, w)| c - w)));
+    }
+}
+
+pub fn run() {
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+    let state = fresh_state();
+    let token = {
+        let first = Server::spawn_at(&state, Ready::Health);
+        new_account(&agent, &first.base)
+    };
+    let Some(token) = token else {
+        println!("- fresh isolate: no account could be made");
+        return;
+    };
+    println!("\nA fresh isolate's first requests (worker process CPU ms, `HAPPY_TOKEN_SEED` set):\n");
+    println!("| request, in the order sent to one fresh isolate | first time | warm median | first − warm |");
+    println!("| --- | ---: | ---: | ---: |");
+    rows(Server::spawn_empty_js(), &agent, "", &FLOOR);
+    rows(Server::spawn_at(&state, Ready::Quiet), &agent, &token, &OURS);
+    // Each as an isolate's very first request, on fresh isolates: the median of five.
+    println!("\nAs an isolate's very first request (median of {FRESH} fresh isolates each):\n");
+    println!("| request | ours | empty JS worker | ours − floor |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (ours, floor) in [(&OURS[0], &FLOOR[0]), (&OURS[4], &FLOOR[2])] {
+        let fresh = |spawn: &dyn Fn() -> Server, step: &Step| {
+            median((0..FRESH).filter_map(|_| cpu_ms(&spawn(), &agent, &token, step)).collect())
+        };
+        let o = fresh(&|| Server::spawn_at(&state, Ready::Quiet), ours);
+        let f = fresh(&Server::spawn_empty_js, floor);
+        println!("| {} / {} | {} | {} | {} |", ours.0, floor.0, fmt(o), fmt(f), fmt(o.zip(f).map(|(o, f)| o - f)));
+    }
+}
