@@ -16,7 +16,7 @@ use cache::{CachedToken, RevocationList, VerifiedCache};
 use crate::args;
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
-use crate::db::Db;
+use crate::db::{accounts, Db};
 use crate::error::{ApiError, ApiResult};
 
 const VERIFIED_CACHE_CAPACITY: usize = 10_000;
@@ -41,8 +41,8 @@ pub fn bearer(header: Option<String>) -> Option<String> {
     (!token.is_empty()).then(|| token.to_string())
 }
 
-/// Verifies a token: cache, then signature, then the revocation list (synced from D1 at most
-/// every few seconds per isolate).
+/// Verifies a token: cache, then signature and its account's existence, then the revocation
+/// list (synced from D1 at most every few seconds per isolate).
 pub async fn verify_token(env: &Env, token: &str) -> ApiResult<AuthUser> {
     let cached = VERIFIED.with(|c| c.borrow().get(token).cloned());
     let entry = match cached {
@@ -51,6 +51,12 @@ pub async fn verify_token(env: &Env, token: &str) -> ApiResult<AuthUser> {
             let key = keys::account_key(env)?;
             let verified = key.verify(token, now_ms() as u64).ok_or_else(invalid)?;
             let user_id = verified.user_id().ok_or_else(invalid)?.to_string();
+            // 401, not a later 404: the status the app and CLI sign in again on. Checked once a
+            // token an isolate (accounts are never deleted); a miss is not cached, so the
+            // account can arrive (a sign-in, a move) and the same token then works.
+            if !accounts::exists(&Db::from_env(env)?, &user_id).await? {
+                return Err(ApiError::unauthorized("Account not found"));
+            }
             let entry = CachedToken { user_id, jti: verified.uuid };
             VERIFIED.with(|c| c.borrow_mut().insert(token.to_string(), entry.clone()));
             entry

@@ -2,6 +2,7 @@
 //! `JsValue`s itself.
 
 pub mod access_keys;
+pub mod accounts;
 pub mod artifacts;
 pub mod limits;
 pub mod machines;
