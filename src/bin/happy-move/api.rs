@@ -1,0 +1,82 @@
+//! A Happy server as the move reads it: the ordinary HTTP API, signed in with the account's
+//! secret as the app signs in (an Ed25519 signature over a random challenge).
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{json, Value};
+
+pub struct Server {
+    pub base: String,
+    agent: ureq::Agent,
+    token: String,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build()
+}
+
+/// What went wrong talking to `base`, as the user should read it.
+fn failure(base: &str, path: &str, e: ureq::Error) -> String {
+    match e {
+        ureq::Error::Status(status, r) => {
+            format!("{base}{path} answered {status}: {}", r.into_string().unwrap_or_default())
+        }
+        ureq::Error::Transport(t) => format!("cannot reach {base}: {t}"),
+    }
+}
+
+impl Server {
+    /// Signs in on `base` with the account's secret. POST /v1/auth creates the account when the
+    /// server does not hold it, so this is only called on the source.
+    pub fn sign_in(base: &str, secret: &[u8; 32]) -> Result<Server, String> {
+        let base = base.trim_end_matches('/').to_string();
+        let key = SigningKey::from_bytes(secret);
+        let mut challenge = [0u8; 32];
+        getrandom::getrandom(&mut challenge).map_err(|e| format!("no randomness: {e}"))?;
+        let body = json!({
+            "publicKey": STANDARD.encode(key.verifying_key().to_bytes()),
+            "challenge": STANDARD.encode(challenge),
+            "signature": STANDARD.encode(key.sign(&challenge).to_bytes()),
+        });
+        let agent = agent();
+        let answer: Value = agent
+            .post(&format!("{base}/v1/auth"))
+            .send_json(body)
+            .map_err(|e| failure(&base, "/v1/auth", e))?
+            .into_json()
+            .map_err(|_| format!("{base} is not a Happy server: POST /v1/auth did not answer JSON"))?;
+        let token = answer["token"]
+            .as_str()
+            .ok_or_else(|| format!("{base} is not a Happy server: POST /v1/auth answered no token"))?
+            .to_string();
+        Ok(Server { base, agent, token })
+    }
+
+    /// Checks that `base` answers as a Happy server without signing in (nothing is created).
+    pub fn probe(base: &str) -> Result<(), String> {
+        let base = base.trim_end_matches('/');
+        let answer: Value = agent()
+            .get(&format!("{base}/"))
+            .call()
+            .map_err(|e| failure(base, "/", e))?
+            .into_json()
+            .map_err(|_| format!("{base} is not a Happy server: GET / did not answer JSON"))?;
+        match answer["message"].as_str() {
+            Some(m) if m.contains("Happy") => Ok(()),
+            _ => Err(format!("{base} is not a Happy server: GET / answered {answer}")),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value, String> {
+        self.agent
+            .get(&format!("{}{path}", self.base))
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .call()
+            .map_err(|e| failure(&self.base, path, e))?
+            .into_json()
+            .map_err(|e| format!("{}{path} did not answer JSON: {e}", self.base))
+    }
+}
