@@ -15,7 +15,8 @@ pub const MAX_PATTERN_BYTES: usize = 50;
 /// one call, a retry another.
 pub const MAX_CALLS_PER_INVOCATION: u32 = 50;
 /// What one request's `Db` may spend: authentication may make two calls of its own (the
-/// revocation sync, a device key lookup) outside it.
+/// account's existence and the revocation sync on a token's first use in an isolate, or a
+/// device key lookup) outside it.
 pub const REQUEST_CALL_BUDGET: u32 = MAX_CALLS_PER_INVOCATION - 2;
 
 /// A statement D1 would refuse, and which limit it crosses.

@@ -4,6 +4,7 @@
 pub mod access_keys;
 pub mod accounts;
 pub mod artifacts;
+pub mod import;
 pub mod limits;
 pub mod machines;
 pub mod messages;

@@ -79,18 +79,25 @@ const MAX_CHALLENGE: usize = 1024;
 /// Largest opaque pairing response (an encrypted box of a few keys).
 const MAX_PAIRING_RESPONSE: usize = 16 * 1024;
 
-async fn login(mut ctx: Ctx) -> ApiResult<Response> {
-    let body: LoginBody = ctx.json().await?;
-    let public_key = b64_fixed::<32>("publicKey", &body.public_key)?;
-    let challenge = b64_decode("challenge", &body.challenge)?;
+/// The Ed25519 key that signed `challenge` (all three base64), or why not: 400 for a malformed
+/// field, 401 for a signature that does not verify.
+pub fn signing_key(public_key: &str, challenge: &str, signature: &str) -> ApiResult<[u8; 32]> {
+    let public_key = b64_fixed::<32>("publicKey", public_key)?;
+    let challenge = b64_decode("challenge", challenge)?;
     if challenge.len() > MAX_CHALLENGE {
         return Err(ApiError::bad_request("challenge is too long"));
     }
-    let signature = b64_fixed::<64>("signature", &body.signature)?;
+    let signature = b64_fixed::<64>("signature", signature)?;
     let key =
         VerifyingKey::from_bytes(&public_key).map_err(|_| ApiError::bad_request("publicKey is not an Ed25519 key"))?;
     key.verify_strict(&challenge, &Signature::from_bytes(&signature))
         .map_err(|_| ApiError::unauthorized("Invalid signature"))?;
+    Ok(public_key)
+}
+
+async fn login(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: LoginBody = ctx.json().await?;
+    let public_key = signing_key(&body.public_key, &body.challenge, &body.signature)?;
 
     let now = now_ms();
     let db = ctx.db()?;

@@ -8,6 +8,7 @@ pub mod connect;
 pub mod connect_tokens;
 pub mod devices;
 pub mod feed;
+pub mod import;
 pub mod kv;
 pub mod machines;
 pub mod plans;
@@ -35,6 +36,7 @@ pub fn all() -> Vec<Route> {
     let mut routes = Vec::new();
     routes.extend(system::routes());
     routes.extend(auth::routes());
+    routes.extend(import::routes());
     routes.extend(plans::routes());
     routes.extend(devices::routes());
     routes.extend(connect_tokens::routes());

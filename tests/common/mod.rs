@@ -72,6 +72,12 @@ pub fn app_with(vars: &[(&str, &str)]) -> &'static TestApp {
     APP.get_or_init(|| TestApp::spawn(vars))
 }
 
+/// A second server of its own (fresh state, the same master secret), beside [`app`]'s: for
+/// what moves between two servers. It stops when the test process ends.
+pub fn another_app() -> TestApp {
+    TestApp::spawn(&[])
+}
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

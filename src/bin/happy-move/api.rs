@@ -11,7 +11,25 @@ use serde_json::{json, Value};
 pub struct Server {
     pub base: String,
     agent: ureq::Agent,
-    token: String,
+    pub token: String,
+}
+
+/// The account as the destination's import sign-in answers it.
+pub struct Imported {
+    pub server: Server,
+    pub account_id: String,
+    pub id_kept: bool,
+}
+
+fn signed_challenge(secret: &[u8; 32]) -> Result<Value, String> {
+    let key = SigningKey::from_bytes(secret);
+    let mut challenge = [0u8; 32];
+    getrandom::getrandom(&mut challenge).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(json!({
+        "publicKey": STANDARD.encode(key.verifying_key().to_bytes()),
+        "challenge": STANDARD.encode(challenge),
+        "signature": STANDARD.encode(key.sign(&challenge).to_bytes()),
+    }))
 }
 
 fn agent() -> ureq::Agent {
@@ -33,14 +51,7 @@ impl Server {
     /// server does not hold it, so this is only called on the source.
     pub fn sign_in(base: &str, secret: &[u8; 32]) -> Result<Server, String> {
         let base = base.trim_end_matches('/').to_string();
-        let key = SigningKey::from_bytes(secret);
-        let mut challenge = [0u8; 32];
-        getrandom::getrandom(&mut challenge).map_err(|e| format!("no randomness: {e}"))?;
-        let body = json!({
-            "publicKey": STANDARD.encode(key.verifying_key().to_bytes()),
-            "challenge": STANDARD.encode(challenge),
-            "signature": STANDARD.encode(key.sign(&challenge).to_bytes()),
-        });
+        let body = signed_challenge(secret)?;
         let agent = agent();
         let answer: Value = agent
             .post(&format!("{base}/v1/auth"))
@@ -53,6 +64,28 @@ impl Server {
             .ok_or_else(|| format!("{base} is not a Happy server: POST /v1/auth answered no token"))?
             .to_string();
         Ok(Server { base, agent, token })
+    }
+
+    /// Signs in on this worker's import route, handing it the source's token: when both servers
+    /// share a master secret the account keeps its id (and every token the source minted).
+    pub fn sign_in_import(base: &str, secret: &[u8; 32], source_token: &str) -> Result<Imported, String> {
+        let base = base.trim_end_matches('/').to_string();
+        let mut body = signed_challenge(secret)?;
+        body["sourceToken"] = json!(source_token);
+        let agent = agent();
+        let answer: Value = agent
+            .post(&format!("{base}/v1/auth/import"))
+            .send_json(body)
+            .map_err(|e| match e {
+                ureq::Error::Status(404, _) => format!("{base} has no import route: is it this worker?"),
+                e => failure(&base, "/v1/auth/import", e),
+            })?
+            .into_json()
+            .map_err(|e| format!("{base}/v1/auth/import did not answer JSON: {e}"))?;
+        let field =
+            |name: &str| answer[name].as_str().map(str::to_string).ok_or(format!("import sign-in answered no {name}"));
+        let (token, account_id) = (field("token")?, field("accountId")?);
+        Ok(Imported { server: Server { base, agent, token }, account_id, id_kept: answer["idKept"] == true })
     }
 
     /// Checks that `base` answers as a Happy server without signing in (nothing is created).
@@ -68,6 +101,16 @@ impl Server {
             Some(m) if m.contains("Happy") => Ok(()),
             _ => Err(format!("{base} is not a Happy server: GET / answered {answer}")),
         }
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Result<Value, String> {
+        self.agent
+            .post(&format!("{}{path}", self.base))
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .send_json(body)
+            .map_err(|e| failure(&self.base, path, e))?
+            .into_json()
+            .map_err(|e| format!("{}{path} did not answer JSON: {e}", self.base))
     }
 
     pub fn get(&self, path: &str) -> Result<Value, String> {

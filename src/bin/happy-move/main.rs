@@ -1,67 +1,99 @@
-//! happy-move: moves a Happy account from any Happy server to this worker.
-//!
-//! Built so far: reading the account's secret in the forms a user holds it, signing in on the
-//! source, and `--dry-run`, the inventory of what a move would copy. The copy itself is not
-//! built yet: without `--dry-run` the command says so and exits 2.
+//! happy-move: moves a Happy account from any Happy server to this worker, verbatim: the
+//! server only ever held ciphertext, so the records are copied as they are (ids, seqs,
+//! versions, timestamps) through the source's ordinary API into this worker's import routes.
 //!
 //! usage: happy-move --from URL --to URL --secret-file FILE [--dry-run]
 
 mod api;
-mod inventory;
+mod copy;
+mod records;
 mod secret;
 
 use std::process::ExitCode;
+
+use records::Kind;
 
 fn arg(args: &[String], flag: &str) -> Option<String> {
     args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned()
 }
 
-/// Why the command stopped: exit 1 for bad input or an unusable server, 2 for what is not built.
-enum Failure {
-    Input(String),
-    NotBuilt(&'static str),
-}
+/// Exit 1: bad input, an unusable server, or records that differ after the move.
+struct Failure(String);
 
 impl From<String> for Failure {
     fn from(message: String) -> Failure {
-        Failure::Input(message)
+        Failure(message)
     }
+}
+
+fn dry_run(source: &api::Server) -> Result<(), Failure> {
+    let sessions = records::sessions(source)?;
+    let active = sessions.iter().filter(|s| s["active"] == true).count();
+    let messages: i64 = sessions.iter().map(|s| s["seq"].as_i64().unwrap_or(0)).sum();
+    println!("dry run: nothing copied. On {}:", source.base);
+    println!("  sessions   {} ({active} active)", sessions.len());
+    println!("  messages   {messages}");
+    println!("  machines   {}", records::machines(source)?.len());
+    println!("  kv         {}", records::kv(source)?.len());
+    Ok(())
 }
 
 fn run(args: &[String]) -> Result<(), Failure> {
     let usage = "usage: happy-move --from URL --to URL --secret-file FILE [--dry-run]";
     let (Some(from), Some(to), Some(file)) = (arg(args, "--from"), arg(args, "--to"), arg(args, "--secret-file"))
     else {
-        return Err(Failure::Input(usage.into()));
+        return Err(Failure(usage.into()));
     };
     let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
     let secret = secret::parse(&text)?;
-    if !args.iter().any(|a| a == "--dry-run") {
-        return Err(Failure::NotBuilt("only --dry-run is built so far: it reports what a move would copy"));
-    }
     api::Server::probe(&to)?;
     let source = api::Server::sign_in(&from, &secret)?;
-    let inv = inventory::Inventory::read(&source)?;
-    println!("dry run: nothing copied. On {from}:");
-    println!("  sessions   {} ({} active)", inv.sessions, inv.active_sessions);
-    println!("  messages   {}", inv.messages);
-    println!("  machines   {}", inv.machines);
-    println!("  artifacts  {}", inv.artifacts);
-    println!("  kv         {}", inv.kv);
-    Ok(())
+    if args.iter().any(|a| a == "--dry-run") {
+        return dry_run(&source);
+    }
+    let started = std::time::Instant::now();
+    let imported = api::Server::sign_in_import(&to, &secret, &source.token)?;
+    println!(
+        "account {}: {}",
+        imported.account_id,
+        if imported.id_kept {
+            "id kept (the source's tokens work here)"
+        } else {
+            "new id here (the servers do not share a master secret: sign in again on the new server)"
+        }
+    );
+    let tallies = copy::run(&source, &imported.server)?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!("\n| kind | on the source | written now | equal on both sides | differing |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let (mut records, mut differing) = (0, Vec::new());
+    for t in &tallies {
+        println!("| {} | {} | {} | {} | {} |", t.kind.name(), t.source, t.written, t.equal, t.differing.len());
+        records += t.source;
+        differing.extend(t.differing.iter().map(|id| format!("{} {id}", t.kind.name())));
+    }
+    println!("\n{records} records in {seconds:.1} s ({:.0} a second)", records as f64 / seconds.max(0.001));
+    if differing.is_empty() {
+        println!("verified: every record equal on both sides");
+        return Ok(());
+    }
+    for d in differing.iter().take(20) {
+        println!("  differs: {d}");
+    }
+    let kinds = [Kind::Session, Kind::Message, Kind::Machine, Kind::Kv].map(Kind::name).join(", ");
+    Err(Failure(format!(
+        "{} records differ on {to} ({kinds} checked): the destination holds other data under their ids, left as it was",
+        differing.len()
+    )))
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Input(message)) => {
+        Err(Failure(message)) => {
             eprintln!("happy-move: {message}");
             ExitCode::from(1)
-        }
-        Err(Failure::NotBuilt(message)) => {
-            eprintln!("happy-move: {message}");
-            ExitCode::from(2)
         }
     }
 }

@@ -1,0 +1,303 @@
+//! Import: what happy-move carries over from another Happy server, written with the source's
+//! ids, seqs, versions and timestamps (the ordinary routes mint their own). Every route is the
+//! signed-in account's own: records land under its id, and a row of another account under the
+//! same id is never touched. Each page is validated whole before anything is written, then
+//! written in one statement (db/import.rs).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use worker::{Method, Response};
+
+use crate::app::ctx::Ctx;
+use crate::app::respond::json;
+use crate::app::router::{route, Access, Route};
+use crate::app::schema::*;
+use crate::auth;
+use crate::config::now_ms;
+use crate::crypto::util::{hex_upper, uuid_v4};
+use crate::db::import;
+use crate::domain::fields::{bounded, bounded_opt, message_ciphertext, opaque, MAX_ID, MAX_KEY};
+use crate::error::{ApiError, ApiResult};
+use crate::h;
+
+/// Records per import call: a v2 sessions page is at most 200, a v3 messages page 500.
+const MAX_RECORDS: usize = 500;
+/// JavaScript's largest safe integer: the clients parse every number as a double.
+const MAX_WHOLE: i64 = (1 << 53) - 1;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::Post, "/v1/auth/import", Access::Public, h!(account))
+            .doc("import", "Sign in as for /v1/auth, keeping the account id a token of this server names")
+            .body(account_schema)
+            .returns(|| {
+                object(&[("success", boolean()), ("token", string()), ("accountId", string()), ("idKept", boolean())])
+            }),
+        route(Method::Post, "/v1/import/sessions", Access::User, h!(sessions))
+            .doc("import", "Sessions as another server holds them (ids, versions, timestamps)")
+            .body(|| object(&[("sessions", array(session_schema()))]))
+            .returns(written),
+        route(Method::Post, "/v1/import/sessions/:id/messages", Access::User, h!(messages))
+            .doc("import", "A session's messages as another server holds them (ids, seqs, localIds)")
+            .body(|| object(&[("messages", array(message_schema()))]))
+            .returns(written),
+        route(Method::Post, "/v1/import/machines", Access::User, h!(machines))
+            .doc("import", "Machines as another server holds them")
+            .body(|| object(&[("machines", array(machine_schema()))]))
+            .returns(written),
+        route(Method::Post, "/v1/import/kv", Access::User, h!(kv))
+            .doc("import", "KV items with their versions")
+            .body(|| {
+                object(&[("items", array(object(&[("key", string()), ("value", string()), ("version", integer())])))])
+            })
+            .returns(written),
+    ]
+}
+
+fn account_schema() -> Value {
+    object(&[("publicKey", string()), ("challenge", string()), ("signature", string()), ("sourceToken?", string())])
+}
+fn session_schema() -> Value {
+    object(&[
+        ("id", string()),
+        ("metadata", string()),
+        ("metadataVersion", integer()),
+        ("agentState", nullable(string())),
+        ("agentStateVersion", integer()),
+        ("dataEncryptionKey", nullable(string())),
+        ("active", boolean()),
+        ("activeAt", integer()),
+        ("createdAt", integer()),
+        ("updatedAt", integer()),
+    ])
+}
+fn message_schema() -> Value {
+    object(&[
+        ("id", string()),
+        ("seq", integer()),
+        ("localId", nullable(string())),
+        ("content", object(&[("t", string()), ("c", string())])),
+        ("createdAt", integer()),
+        ("updatedAt", integer()),
+    ])
+}
+fn machine_schema() -> Value {
+    object(&[
+        ("id", string()),
+        ("metadata", string()),
+        ("metadataVersion", integer()),
+        ("daemonState", nullable(string())),
+        ("daemonStateVersion", integer()),
+        ("dataEncryptionKey", nullable(string())),
+        ("seq", integer()),
+        ("active", boolean()),
+        ("activeAt", integer()),
+        ("createdAt", integer()),
+        ("updatedAt", integer()),
+    ])
+}
+fn written() -> Value {
+    object(&[("received", integer()), ("written", integer())])
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountBody {
+    public_key: String,
+    challenge: String,
+    signature: String,
+    source_token: Option<String>,
+}
+
+/// As POST /v1/auth, plus the id: a token signed by this server's key for account X (a server
+/// sharing this one's master secret minted it) proves the holder's claim to X, so the account is
+/// created as X and every token that server minted keeps working here. Without such a token the
+/// id is not taken on trust (anyone could squat another user's id): the account gets a new one.
+async fn account(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: AccountBody = ctx.json().await?;
+    let public_key = super::auth::signing_key(&body.public_key, &body.challenge, &body.signature)?;
+    let claimed = match body.source_token.as_deref() {
+        Some(token) => auth::keys::account_key(&ctx.env)?
+            .verify(token, now_ms() as u64)
+            .and_then(|v| v.user_id().map(str::to_string))
+            .filter(|id| !id.is_empty() && id.len() <= MAX_ID),
+        None => None,
+    };
+    let id = import::account(&ctx.db()?, &hex_upper(&public_key), claimed.as_deref(), &uuid_v4(), now_ms()).await?;
+    let token = auth::mint(&ctx.env, &id, &serde_json::Map::new())?;
+    let id_kept = claimed.as_deref() == Some(id.as_str());
+    json(&json!({"success": true, "token": token, "accountId": id, "idKept": id_kept}))
+}
+
+/// Timestamps (ms), versions and seqs: integers JavaScript holds exactly, none negative.
+fn whole(field: &str, values: &[i64]) -> ApiResult<()> {
+    match values.iter().all(|v| (0..=MAX_WHOLE).contains(v)) {
+        true => Ok(()),
+        false => Err(ApiError::bad_request(format!("{field}: timestamps, versions and seqs must be 0..=2^53-1"))),
+    }
+}
+
+fn page<T>(field: &str, records: &[T]) -> ApiResult<()> {
+    match records.len() {
+        0..=MAX_RECORDS => Ok(()),
+        n => Err(ApiError::bad_request(format!("{field}: at most {MAX_RECORDS} a call, got {n}"))),
+    }
+}
+
+fn answer(received: usize, written: u64) -> ApiResult<Response> {
+    json(&json!({"received": received, "written": written}))
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionRecord {
+    id: String,
+    metadata: String,
+    metadata_version: i64,
+    agent_state: Option<String>,
+    agent_state_version: i64,
+    data_encryption_key: Option<String>,
+    active: bool,
+    active_at: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Deserialize)]
+struct SessionsBody {
+    sessions: Vec<SessionRecord>,
+}
+
+async fn sessions(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: SessionsBody = ctx.json().await?;
+    page("sessions", &body.sessions)?;
+    for s in &body.sessions {
+        bounded("id", &s.id, MAX_ID)?;
+        opaque("metadata", &s.metadata)?;
+        bounded_opt("agentState", s.agent_state.as_deref(), usize::MAX)?;
+        bounded_opt("dataEncryptionKey", s.data_encryption_key.as_deref(), MAX_KEY)?;
+        whole("sessions", &[s.metadata_version, s.agent_state_version, s.active_at, s.created_at, s.updated_at])?;
+    }
+    let records = serde_json::to_string(&body.sessions).map_err(|_| ApiError::internal("sessions unserializable"))?;
+    let written = import::sessions(&ctx.db()?, ctx.user_id()?, &records).await?;
+    answer(body.sessions.len(), written)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageIn {
+    id: String,
+    seq: i64,
+    local_id: Option<String>,
+    content: Value,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageRecord<'a> {
+    id: &'a str,
+    seq: i64,
+    local_id: Option<&'a str>,
+    content: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Deserialize)]
+struct MessagesBody {
+    messages: Vec<MessageIn>,
+}
+
+async fn messages(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: MessagesBody = ctx.json().await?;
+    page("messages", &body.messages)?;
+    let mut records = Vec::with_capacity(body.messages.len());
+    for m in &body.messages {
+        bounded("id", &m.id, MAX_ID)?;
+        bounded_opt("localId", m.local_id.as_deref(), MAX_ID)?;
+        if m.seq < 1 {
+            return Err(ApiError::bad_request("messages: seq starts at 1"));
+        }
+        whole("messages", &[m.seq, m.created_at, m.updated_at])?;
+        let content = message_ciphertext(&m.content)?;
+        records.push(MessageRecord {
+            id: &m.id,
+            seq: m.seq,
+            local_id: m.local_id.as_deref(),
+            content,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        });
+    }
+    let records = serde_json::to_string(&records).map_err(|_| ApiError::internal("messages unserializable"))?;
+    let written = import::messages(&ctx.db()?, ctx.user_id()?, ctx.param("id"), &records)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Session not found"))?;
+    answer(body.messages.len(), written)
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MachineRecord {
+    id: String,
+    metadata: String,
+    metadata_version: i64,
+    daemon_state: Option<String>,
+    daemon_state_version: i64,
+    data_encryption_key: Option<String>,
+    seq: i64,
+    active: bool,
+    active_at: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Deserialize)]
+struct MachinesBody {
+    machines: Vec<MachineRecord>,
+}
+
+async fn machines(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: MachinesBody = ctx.json().await?;
+    page("machines", &body.machines)?;
+    for m in &body.machines {
+        bounded("id", &m.id, MAX_ID)?;
+        opaque("metadata", &m.metadata)?;
+        bounded_opt("daemonState", m.daemon_state.as_deref(), usize::MAX)?;
+        bounded_opt("dataEncryptionKey", m.data_encryption_key.as_deref(), MAX_KEY)?;
+        whole(
+            "machines",
+            &[m.metadata_version, m.daemon_state_version, m.seq, m.active_at, m.created_at, m.updated_at],
+        )?;
+    }
+    let records = serde_json::to_string(&body.machines).map_err(|_| ApiError::internal("machines unserializable"))?;
+    let written = import::machines(&ctx.db()?, ctx.user_id()?, &records).await?;
+    answer(body.machines.len(), written)
+}
+
+#[derive(Deserialize, Serialize)]
+struct KvRecord {
+    key: String,
+    value: String,
+    version: i64,
+}
+
+#[derive(Deserialize)]
+struct KvBody {
+    items: Vec<KvRecord>,
+}
+
+async fn kv(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: KvBody = ctx.json().await?;
+    page("items", &body.items)?;
+    for item in &body.items {
+        crate::domain::kv::key(&item.key)?;
+        opaque("value", &item.value)?;
+        whole("items", &[item.version])?;
+    }
+    let records = serde_json::to_string(&body.items).map_err(|_| ApiError::internal("items unserializable"))?;
+    let written = import::kv(&ctx.db()?, ctx.user_id()?, &records, now_ms()).await?;
+    answer(body.items.len(), written)
+}
