@@ -43,12 +43,22 @@ fn secret_file(name: &str, text: &str) -> String {
 
 /// What the app reads, asked of one server with one token.
 fn read_paths(app: &TestApp, token: &str, sessions: &[String]) -> Vec<(String, serde_json::Value)> {
-    let mut paths: Vec<String> =
-        ["/v1/sessions", "/v2/sessions?limit=200", "/v1/machines", "/v1/kv?limit=1000"].map(String::from).into();
+    let mut paths: Vec<String> = [
+        "/v1/sessions",
+        "/v2/sessions?limit=200",
+        "/v1/machines",
+        "/v1/kv?limit=1000",
+        "/v1/artifacts",
+        "/v1/account/settings",
+    ]
+    .map(String::from)
+    .into();
     for sid in sessions {
         paths.push(format!("/v3/sessions/{sid}/messages?after_seq=0&limit=500"));
         paths.push(format!("/v3/sessions/{sid}/messages?before_seq=30&limit=10"));
+        paths.push(format!("/v1/access-keys/{sid}/move-m1"));
     }
+    paths.extend((0..3).map(|i| format!("/v1/artifacts/{}", artifact_id(i))));
     paths
         .into_iter()
         .map(|p| {
@@ -57,6 +67,11 @@ fn read_paths(app: &TestApp, token: &str, sessions: &[String]) -> Vec<(String, s
             (p, r.body)
         })
         .collect()
+}
+
+/// This test process's artifact ids (UUIDs, as the route requires; one process seeds once).
+fn artifact_id(i: usize) -> String {
+    format!("{:08x}-0000-4000-8000-{:012x}", std::process::id(), i)
 }
 
 fn seed(app: &TestApp, token: &str) -> Vec<String> {
@@ -87,6 +102,17 @@ fn seed(app: &TestApp, token: &str) -> Vec<String> {
     }
     let kv = json!({"mutations": [{"key": "a", "value": "dg==", "version": -1}, {"key": "b/c", "value": "dw==", "version": -1}]});
     assert_eq!(app.post("/v1/kv", Some(token), kv).status, 200);
+    for (i, sid) in sessions.iter().take(3).enumerate() {
+        let r = app.post(&format!("/v1/access-keys/{sid}/move-m1"), Some(token), json!({"data": format!("a2V5{i}")}));
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    for i in 0..3 {
+        let artifact = json!({"id": artifact_id(i), "header": "aGVhZGVy", "body": "Ym9keQ==".repeat(i + 1), "dataEncryptionKey": "a2V5"});
+        let r = app.post("/v1/artifacts", Some(token), artifact);
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = app.post("/v1/account/settings", Some(token), json!({"settings": "c2V0dGluZ3M=", "expectedVersion": 0}));
+    assert_eq!(r.status, 200, "{}", r.text);
     sessions
 }
 
@@ -147,7 +173,7 @@ fn an_account_moves_verbatim_resumes_after_a_kill_and_a_second_run_copies_nothin
     let (code, out, err) = happy_move(&args);
     assert_eq!(code, 0, "{out}\n{err}");
     let rows = written(&out);
-    assert_eq!(rows.len(), 4, "{out}");
+    assert_eq!(rows.len(), 7, "{out}");
     assert!(rows.iter().all(|(_, n)| *n == 0), "{out}");
 }
 

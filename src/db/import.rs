@@ -155,3 +155,59 @@ pub async fn kv(db: &Db, account: &str, records: &str, now: i64) -> ApiResult<u6
     )
     .await
 }
+
+/// Artifacts (`records`: the full wire, header and body): inserted, or taking a newer header or
+/// body. Returns the rows written.
+pub async fn artifacts(db: &Db, account: &str, records: &str) -> ApiResult<u64> {
+    db.run(
+        "INSERT INTO artifacts (id, account_id, header, header_version, body, body_version, data_encryption_key,
+             seq, created_at, updated_at)
+         SELECT a.value->>'id', ?1, a.value->>'header', a.value->>'headerVersion', a.value->>'body',
+             a.value->>'bodyVersion', a.value->>'dataEncryptionKey', a.value->>'seq', a.value->>'createdAt',
+             a.value->>'updatedAt'
+         FROM json_each(?2) AS a WHERE true
+         ON CONFLICT (id) DO UPDATE SET
+             header = CASE WHEN excluded.header_version > artifacts.header_version
+                 THEN excluded.header ELSE artifacts.header END,
+             header_version = max(artifacts.header_version, excluded.header_version),
+             body = CASE WHEN excluded.body_version > artifacts.body_version
+                 THEN excluded.body ELSE artifacts.body END,
+             body_version = max(artifacts.body_version, excluded.body_version),
+             seq = max(artifacts.seq, excluded.seq),
+             updated_at = max(artifacts.updated_at, excluded.updated_at)
+         WHERE artifacts.account_id = excluded.account_id
+             AND (excluded.header_version > artifacts.header_version
+                 OR excluded.body_version > artifacts.body_version
+                 OR excluded.seq > artifacts.seq
+                 OR excluded.updated_at > artifacts.updated_at)",
+        args![account, records],
+    )
+    .await
+}
+
+/// Access keys (`records`: `[{sessionId, machineId, data, dataVersion, createdAt, updatedAt}]`),
+/// for sessions and machines of the account only: inserted, or replacing a lower version.
+pub async fn access_keys(db: &Db, account: &str, records: &str) -> ApiResult<u64> {
+    db.run(
+        "INSERT INTO access_keys (account_id, session_id, machine_id, data, data_version, created_at, updated_at)
+         SELECT ?1, k.value->>'sessionId', k.value->>'machineId', k.value->>'data', k.value->>'dataVersion',
+             k.value->>'createdAt', k.value->>'updatedAt'
+         FROM json_each(?2) AS k
+         WHERE EXISTS (SELECT 1 FROM sessions WHERE id = k.value->>'sessionId' AND account_id = ?1 AND deleted_at IS NULL)
+             AND EXISTS (SELECT 1 FROM machines WHERE id = k.value->>'machineId' AND account_id = ?1)
+         ON CONFLICT (account_id, session_id, machine_id) DO UPDATE SET
+             data = excluded.data, data_version = excluded.data_version, updated_at = excluded.updated_at
+         WHERE excluded.data_version > access_keys.data_version",
+        args![account, records],
+    )
+    .await
+}
+
+/// The account's settings ciphertext, when its version is newer than the one held.
+pub async fn settings(db: &Db, account: &str, settings: Option<&str>, version: i64, now: i64) -> ApiResult<u64> {
+    db.run(
+        "UPDATE accounts SET settings = ?2, settings_version = ?3, updated_at = ?4 WHERE id = ?1 AND settings_version < ?3",
+        args![account, settings.map(str::to_string), version, now],
+    )
+    .await
+}

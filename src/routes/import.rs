@@ -16,7 +16,7 @@ use crate::auth;
 use crate::config::now_ms;
 use crate::crypto::util::{hex_upper, uuid_v4};
 use crate::db::import;
-use crate::domain::fields::{bounded, bounded_opt, message_ciphertext, opaque, MAX_ID, MAX_KEY};
+use crate::domain::fields::{bounded, bounded_opt, message_ciphertext, opaque, MAX_ACCESS_KEY, MAX_ID, MAX_KEY};
 use crate::error::{ApiError, ApiResult};
 use crate::h;
 
@@ -44,6 +44,18 @@ pub fn routes() -> Vec<Route> {
         route(Method::Post, "/v1/import/machines", Access::User, h!(machines))
             .doc("import", "Machines as another server holds them")
             .body(|| object(&[("machines", array(machine_schema()))]))
+            .returns(written),
+        route(Method::Post, "/v1/import/artifacts", Access::User, h!(artifacts))
+            .doc("import", "Artifacts, header and body, as another server holds them")
+            .body(|| object(&[("artifacts", array(artifact_schema()))]))
+            .returns(written),
+        route(Method::Post, "/v1/import/access-keys", Access::User, h!(access_keys))
+            .doc("import", "Access keys of the account's sessions and machines, with their versions")
+            .body(|| object(&[("keys", array(access_key_schema()))]))
+            .returns(written),
+        route(Method::Post, "/v1/import/settings", Access::User, h!(settings))
+            .doc("import", "The account's settings ciphertext, when its version is newer")
+            .body(|| object(&[("settings", nullable(string())), ("settingsVersion", integer())]))
             .returns(written),
         route(Method::Post, "/v1/import/kv", Access::User, h!(kv))
             .doc("import", "KV items with their versions")
@@ -92,6 +104,29 @@ fn machine_schema() -> Value {
         ("seq", integer()),
         ("active", boolean()),
         ("activeAt", integer()),
+        ("createdAt", integer()),
+        ("updatedAt", integer()),
+    ])
+}
+fn artifact_schema() -> Value {
+    object(&[
+        ("id", string()),
+        ("header", string()),
+        ("headerVersion", integer()),
+        ("body", string()),
+        ("bodyVersion", integer()),
+        ("dataEncryptionKey", string()),
+        ("seq", integer()),
+        ("createdAt", integer()),
+        ("updatedAt", integer()),
+    ])
+}
+fn access_key_schema() -> Value {
+    object(&[
+        ("sessionId", string()),
+        ("machineId", string()),
+        ("data", string()),
+        ("dataVersion", integer()),
         ("createdAt", integer()),
         ("updatedAt", integer()),
     ])
@@ -300,4 +335,84 @@ async fn kv(mut ctx: Ctx) -> ApiResult<Response> {
     let records = serde_json::to_string(&body.items).map_err(|_| ApiError::internal("items unserializable"))?;
     let written = import::kv(&ctx.db()?, ctx.user_id()?, &records, now_ms()).await?;
     answer(body.items.len(), written)
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtifactRecord {
+    id: String,
+    header: String,
+    header_version: i64,
+    body: String,
+    body_version: i64,
+    data_encryption_key: String,
+    seq: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Deserialize)]
+struct ArtifactsBody {
+    artifacts: Vec<ArtifactRecord>,
+}
+
+async fn artifacts(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: ArtifactsBody = ctx.json().await?;
+    page("artifacts", &body.artifacts)?;
+    for a in &body.artifacts {
+        bounded("id", &a.id, MAX_ID)?;
+        opaque("header", &a.header)?;
+        opaque("body", &a.body)?;
+        bounded("dataEncryptionKey", &a.data_encryption_key, MAX_KEY)?;
+        whole("artifacts", &[a.header_version, a.body_version, a.seq, a.created_at, a.updated_at])?;
+    }
+    let records = serde_json::to_string(&body.artifacts).map_err(|_| ApiError::internal("artifacts unserializable"))?;
+    let written = import::artifacts(&ctx.db()?, ctx.user_id()?, &records).await?;
+    answer(body.artifacts.len(), written)
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccessKeyRecord {
+    session_id: String,
+    machine_id: String,
+    data: String,
+    data_version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Deserialize)]
+struct AccessKeysBody {
+    keys: Vec<AccessKeyRecord>,
+}
+
+async fn access_keys(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: AccessKeysBody = ctx.json().await?;
+    page("keys", &body.keys)?;
+    for k in &body.keys {
+        bounded("sessionId", &k.session_id, MAX_ID)?;
+        bounded("machineId", &k.machine_id, MAX_ID)?;
+        bounded("data", &k.data, MAX_ACCESS_KEY)?;
+        whole("keys", &[k.data_version, k.created_at, k.updated_at])?;
+    }
+    let records = serde_json::to_string(&body.keys).map_err(|_| ApiError::internal("keys unserializable"))?;
+    let written = import::access_keys(&ctx.db()?, ctx.user_id()?, &records).await?;
+    answer(body.keys.len(), written)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SettingsBody {
+    settings: Option<String>,
+    settings_version: i64,
+}
+
+async fn settings(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: SettingsBody = ctx.json().await?;
+    bounded_opt("settings", body.settings.as_deref(), usize::MAX)?;
+    whole("settingsVersion", &[body.settings_version])?;
+    let written =
+        import::settings(&ctx.db()?, ctx.user_id()?, body.settings.as_deref(), body.settings_version, now_ms()).await?;
+    answer(1, written)
 }

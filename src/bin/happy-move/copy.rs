@@ -40,13 +40,32 @@ fn written(answer: &Value) -> u64 {
     answer["written"].as_u64().unwrap_or(0)
 }
 
-/// Posts `records` to `path` in pages of `page` under `field`; returns the rows written.
-fn send(dest: &Server, path: &str, field: &str, kind: Kind, records: &[Value], page: usize) -> Result<u64, String> {
-    let mut total = 0;
+/// A page of a request: at most 200 records and about 512 KB, under the import routes' 500
+/// records and 1 MB bodies (an artifact larger than that goes alone).
+fn pages(records: &[Value]) -> Vec<&[Value]> {
+    let (mut out, mut start, mut bytes) = (Vec::new(), 0, 0);
+    for (i, r) in records.iter().enumerate() {
+        let size = r.to_string().len();
+        if i > start && (i - start == 200 || bytes + size > 512 * 1024) {
+            out.push(&records[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < records.len() {
+        out.push(&records[start..]);
+    }
+    out
+}
+
+/// Posts `records` to `path` page by page under `field`; returns the rows written.
+fn send(dest: &Server, path: &str, field: &str, kind: Kind, records: &[Value]) -> Result<u64, String> {
+    let (mut total, mut sent) = (0, 0);
     progress(kind, 0, records.len());
-    for (i, chunk) in records.chunks(page).enumerate() {
-        total += written(&dest.post(path, json!({ field: chunk }))?);
-        progress(kind, (i * page + chunk.len()).min(records.len()), records.len());
+    for page in pages(records) {
+        total += written(&dest.post(path, json!({ field: page }))?);
+        sent += page.len();
+        progress(kind, sent, records.len());
     }
     Ok(total)
 }
@@ -65,16 +84,26 @@ fn compare(kind: Kind, tally: &mut Tally, source: &[Value], dest: &[Value]) {
 pub fn run(source: &Server, dest: &Server) -> Result<Vec<Tally>, String> {
     let mut tallies = Vec::new();
     let sessions = records::sessions(source)?;
+    let machines = records::machines(source)?;
+    let ids = |records: &[Value], kind: Kind| records.iter().map(|r| kind.id(r)).collect::<Vec<_>>();
+    let (session_ids, machine_ids) = (ids(&sessions, Kind::Session), ids(&machines, Kind::Machine));
     for (kind, records, path, field) in [
         (Kind::Session, sessions.clone(), "/v1/import/sessions", "sessions"),
-        (Kind::Machine, records::machines(source)?, "/v1/import/machines", "machines"),
+        (Kind::Machine, machines, "/v1/import/machines", "machines"),
+        (Kind::Artifact, records::artifacts(source)?, "/v1/import/artifacts", "artifacts"),
+        (Kind::AccessKey, records::access_keys(source, &session_ids, &machine_ids)?, "/v1/import/access-keys", "keys"),
         (Kind::Kv, records::kv(source)?, "/v1/import/kv", "items"),
     ] {
         let mut tally = Tally::new(kind);
         tally.source = records.len();
-        tally.written = send(dest, path, field, kind, &records, 200)?;
+        tally.written = send(dest, path, field, kind, &records)?;
         tallies.push((tally, records));
     }
+    let settings = records::settings(source)?;
+    let mut tally = Tally::new(Kind::Settings);
+    tally.source = 1;
+    tally.written = written(&dest.post("/v1/import/settings", settings[0].clone())?);
+    tallies.push((tally, settings));
 
     // Messages: per session, only those after the destination's seq.
     let there: HashMap<String, i64> =
@@ -111,7 +140,14 @@ pub fn run(source: &Server, dest: &Server) -> Result<Vec<Tally>, String> {
     }
 
     // Verification: every record read again on both sides.
-    let dest_records = [records::sessions(dest)?, records::machines(dest)?, records::kv(dest)?];
+    let dest_records = [
+        records::sessions(dest)?,
+        records::machines(dest)?,
+        records::artifacts(dest)?,
+        records::access_keys(dest, &session_ids, &machine_ids)?,
+        records::kv(dest)?,
+        records::settings(dest)?,
+    ];
     let mut out = Vec::new();
     for ((mut tally, records), there) in tallies.into_iter().zip(dest_records) {
         compare(tally.kind, &mut tally, &records, &there);

@@ -11,8 +11,6 @@ mod secret;
 
 use std::process::ExitCode;
 
-use records::Kind;
-
 fn arg(args: &[String], flag: &str) -> Option<String> {
     args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned()
 }
@@ -34,6 +32,7 @@ fn dry_run(source: &api::Server) -> Result<(), Failure> {
     println!("  sessions   {} ({active} active)", sessions.len());
     println!("  messages   {messages}");
     println!("  machines   {}", records::machines(source)?.len());
+    println!("  artifacts  {}", records::artifacts(source)?.len());
     println!("  kv         {}", records::kv(source)?.len());
     Ok(())
 }
@@ -80,7 +79,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
     for d in differing.iter().take(20) {
         println!("  differs: {d}");
     }
-    let kinds = [Kind::Session, Kind::Message, Kind::Machine, Kind::Kv].map(Kind::name).join(", ");
+    let kinds = tallies.iter().map(|t| t.kind.name()).collect::<Vec<_>>().join(", ");
     Err(Failure(format!(
         "{} records differ on {to} ({kinds} checked): the destination holds other data under their ids, left as it was",
         differing.len()

@@ -12,7 +12,10 @@ pub enum Kind {
     Session,
     Message,
     Machine,
+    Artifact,
+    AccessKey,
     Kv,
+    Settings,
 }
 
 impl Kind {
@@ -21,7 +24,10 @@ impl Kind {
             Kind::Session => "sessions",
             Kind::Message => "messages",
             Kind::Machine => "machines",
+            Kind::Artifact => "artifacts",
+            Kind::AccessKey => "access keys",
             Kind::Kv => "kv",
+            Kind::Settings => "settings",
         }
     }
 
@@ -54,14 +60,32 @@ impl Kind {
                 "createdAt",
                 "updatedAt",
             ],
+            Kind::Artifact => &[
+                "id",
+                "header",
+                "headerVersion",
+                "body",
+                "bodyVersion",
+                "dataEncryptionKey",
+                "seq",
+                "createdAt",
+                "updatedAt",
+            ],
+            Kind::AccessKey => &["sessionId", "machineId", "data", "dataVersion", "createdAt", "updatedAt"],
             Kind::Kv => &["key", "value", "version"],
+            Kind::Settings => &["settings", "settingsVersion"],
         }
     }
 
-    /// The record's identity: its id, or a KV item's key.
+    /// The record's identity: its id, a KV item's key, an access key's session and machine.
     pub fn id(self, record: &Value) -> String {
-        let field = if self == Kind::Kv { "key" } else { "id" };
-        record[field].as_str().unwrap_or_default().to_string()
+        let text = |field: &str| record[field].as_str().unwrap_or_default().to_string();
+        match self {
+            Kind::Kv => text("key"),
+            Kind::AccessKey => format!("{}/{}", text("sessionId"), text("machineId")),
+            Kind::Settings => "settings".into(),
+            _ => text("id"),
+        }
     }
 
     /// The fields a move carries, absent ones as null.
@@ -138,4 +162,38 @@ pub fn machines(server: &Server) -> Result<Vec<Value>, String> {
 /// KV items: the list route has no cursor and stops at 1,000.
 pub fn kv(server: &Server) -> Result<Vec<Value>, String> {
     list(&server.get("/v1/kv?limit=1000")?, "items")
+}
+
+/// Every artifact with its body (the list carries headers only).
+pub fn artifacts(server: &Server) -> Result<Vec<Value>, String> {
+    list(&server.get("/v1/artifacts")?, "artifacts")?
+        .iter()
+        .map(|a| server.get(&format!("/v1/artifacts/{}", Kind::Artifact.id(a))))
+        .collect()
+}
+
+/// The access key of every pair of the given sessions and machines that has one; a pair the
+/// server refuses (a session or machine it does not hold for the account) has none.
+pub fn access_keys(server: &Server, sessions: &[String], machines: &[String]) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for sid in sessions {
+        for mid in machines {
+            let key = match server.get(&format!("/v1/access-keys/{sid}/{mid}")) {
+                Ok(answer) => answer["accessKey"].clone(),
+                Err(e) if e.contains("answered 404") => Value::Null,
+                Err(e) => return Err(e),
+            };
+            if let Value::Object(mut key) = key {
+                key.insert("sessionId".into(), Value::from(sid.as_str()));
+                key.insert("machineId".into(), Value::from(mid.as_str()));
+                out.push(Value::Object(key));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The account's settings ciphertext and version, as one record.
+pub fn settings(server: &Server) -> Result<Vec<Value>, String> {
+    Ok(vec![server.get("/v1/account/settings")?])
 }
