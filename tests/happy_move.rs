@@ -2,6 +2,8 @@
 //! a second fresh one, byte for byte, through a kill and a second run.
 
 mod common;
+#[path = "support/ws.rs"]
+mod ws;
 
 use std::process::Command;
 
@@ -113,6 +115,22 @@ fn seed(app: &TestApp, token: &str) -> Vec<String> {
     }
     let r = app.post("/v1/account/settings", Some(token), json!({"settings": "c2V0dGluZ3M=", "expectedVersion": 0}));
     assert_eq!(r.status, 200, "{}", r.text);
+    // Ten sessions archived, as the CLI ends them: over its session socket.
+    let ws_base = format!("ws://127.0.0.1:{}", app.port);
+    for sid in &sessions[..10] {
+        let mut cli = ws::Ws::connect(&ws_base, token, "session-scoped", Some(sid));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        cli.send("session-end", json!({"sid": sid, "time": now}));
+    }
+    let archived = || {
+        let r = app.get("/v2/sessions?limit=200", Some(token));
+        r.body["sessions"].as_array().unwrap().iter().filter(|s| s["active"] == false).count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while archived() < 10 {
+        assert!(std::time::Instant::now() < deadline, "sessions were not archived");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     sessions
 }
 
