@@ -4,10 +4,12 @@
 //! usage: happy-bench (--base URL | --spawn) [--seconds N] [--rounds N] [--connections N] [--only a,b] [--idle-seconds N]
 //!   --seconds is each request scenario's total, taken in --rounds turns with the others.
 //!   --spawn starts `wrangler dev` from the repository (fresh local state) and also measures
-//!   cold start and workerd CPU per request.
+//!   cold start and workerd CPU per request. `--only cold` measures a fresh isolate's first
+//!   requests; `--only move` an account moved between two spawned servers (happy-move).
 
 mod cold;
 mod load;
+mod moves;
 mod scenarios;
 mod server;
 mod sockets;
@@ -71,6 +73,9 @@ fn main() {
     );
     if args.iter().any(|a| a == "--spawn") && opts.only.as_ref().is_none_or(|o| o.iter().any(|w| w == "cold")) {
         cold::run();
+    }
+    if args.iter().any(|a| a == "--spawn") && opts.only.as_ref().is_some_and(|o| o.iter().any(|w| w == "move")) {
+        moves::run();
     }
     let duration = Duration::from_secs(opts.seconds);
     scenarios::run_all(&server, &opts, duration);

@@ -12,14 +12,19 @@ use crate::load::{percentile_ms, run, Stats};
 use crate::server::Server;
 use crate::Options;
 
-fn random<const N: usize>() -> [u8; N] {
+pub(crate) fn random<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     getrandom::getrandom(&mut b).unwrap();
     b
 }
 
 fn login_body() -> String {
-    let key = SigningKey::from_bytes(&random::<32>());
+    login_body_for(&random::<32>())
+}
+
+/// POST /v1/auth's body for the account whose secret (Ed25519 seed) is `seed`.
+pub(crate) fn login_body_for(seed: &[u8; 32]) -> String {
+    let key = SigningKey::from_bytes(seed);
     let challenge = random::<32>();
     json!({
         "publicKey": B64.encode(key.verifying_key().to_bytes()),
