@@ -181,11 +181,50 @@ fn another_accounts_ids_answer_404_and_change_nothing() {
         ("PUT", format!("/v1/sessions/{s}/attachments/{att}"), Some(json!("overwrite"))),
         ("GET", format!("/v1/sessions/{s}/attachments/{att}"), None),
         ("DELETE", "/v1/connect/openai".to_string(), None),
+        (
+            "POST",
+            format!("/v1/import/sessions/{s}/messages"),
+            Some(
+                json!({"messages": [{"id": "stolen", "seq": 99, "localId": null, "content": {"t": "encrypted", "c": "eA=="}, "createdAt": 1, "updatedAt": 1}]}),
+            ),
+        ),
     ];
     for (method, path, body) in &attempts {
         let r = app.request(method, path, Some(&b.token), body.as_ref(), &[]);
         assert_eq!(r.status, 404, "B {method} {path} must be 404: {}", r.text);
         assert!(r.body["error"].is_string(), "B {method} {path}: JSON error expected: {}", r.text);
+    }
+    // The import routes take A's ids in their bodies: B's account writes nothing under them.
+    let newer = json!({"metadata": "c3RvbGVu", "metadataVersion": 99, "active": false, "activeAt": 9_000_000_000_000i64, "createdAt": 1, "updatedAt": 9_000_000_000_000i64});
+    let mut session = newer.clone();
+    session.as_object_mut().unwrap().extend(
+        json!({"id": s, "agentState": null, "agentStateVersion": 99, "dataEncryptionKey": null})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let mut machine = newer.clone();
+    machine.as_object_mut().unwrap().extend(
+        json!({"id": m, "daemonState": "eA==", "daemonStateVersion": 99, "dataEncryptionKey": null, "seq": 99})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let imports = [
+        ("/v1/import/sessions", json!({"sessions": [session]})),
+        ("/v1/import/machines", json!({"machines": [machine]})),
+        (
+            "/v1/import/artifacts",
+            json!({"artifacts": [{"id": art, "header": "eA==", "headerVersion": 99, "body": "eA==", "bodyVersion": 99, "dataEncryptionKey": "eA==", "seq": 99, "createdAt": 1, "updatedAt": 1}]}),
+        ),
+        (
+            "/v1/import/access-keys",
+            json!({"keys": [{"sessionId": s, "machineId": m, "data": "stolen", "dataVersion": 99, "createdAt": 1, "updatedAt": 1}]}),
+        ),
+    ];
+    for (path, body) in imports {
+        let r = app.post(path, Some(&b.token), body);
+        assert_eq!((r.status, r.body["written"].as_i64()), (200, Some(0)), "B {path}: {}", r.text);
     }
     // Deleting a push token is idempotent (200 even when unknown), but only ever the caller's.
     assert_eq!(app.delete("/v1/push-tokens/ExponentPushToken%5Bowned%5D", Some(&b.token)).status, 200);
