@@ -14,7 +14,8 @@ CREATE TABLE sessions (
     data_encryption_key TEXT,
     active INTEGER NOT NULL DEFAULT 1,
     last_active_at INTEGER NOT NULL,
-    -- Soft delete (COMPAT C5): the row stays, hidden from every read; NULL while live.
+    -- Soft delete (docs/compatibility.md C5): the row stays, hidden from every read; NULL while
+    -- live.
     deleted_at INTEGER,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL

@@ -43,7 +43,7 @@ fn create_returns_both_shapes_and_is_idempotent_per_account() {
     let app = app();
     let a = app.new_account();
     let id = uuid();
-    // Opaque strings are stored verbatim, base64 or not (COMPAT rule 6).
+    // Opaque strings are stored verbatim, base64 or not (docs/compatibility.md, rule 6).
     let r = create(&a.token, &id, "h1");
     assert_eq!(r.status, 200, "{}", r.text);
     assert_full(&r.body, &id, "h1", 1, "b1", 1);

@@ -249,7 +249,8 @@ fn rpc_call(user: &mut RawSocket, method: &str, params: &str) -> Value {
         .clone()
 }
 
-/// GET /v1/machines as the app calls it (`X-Happy-Client`: the bare array, COMPAT C4).
+/// GET /v1/machines as the app calls it (`X-Happy-Client`: the bare array,
+/// docs/compatibility.md C4).
 fn machines(app: &TestApp, token: &str) -> Vec<Value> {
     let r = app.request("GET", "/v1/machines", Some(token), None, &[("X-Happy-Client", "web/1.0.0")]);
     assert_eq!(r.status, 200, "{}", r.text);

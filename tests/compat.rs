@@ -1,5 +1,5 @@
-//! What the stock Happy CLI and app need beyond the seed (COMPAT.md): push events through a
-//! stand-in Expo push service, session attachments in R2, voice conversations against a
+//! What the stock Happy CLI and app need beyond the seed (docs/compatibility.md): push events
+//! through a stand-in Expo push service, session attachments in R2, voice conversations against a
 //! stand-in ElevenLabs, and the one per-session message seq under mixed concurrent writers.
 
 mod common;
@@ -432,8 +432,8 @@ fn voice_validation_and_auth() {
     app.get("/v1/voice/usage", None).assert_error(401);
 }
 
-/// COMPAT §3: one gap-free message seq per session, shared by v3 POST, v1 POST and the socket
-/// `message` event, under 30 concurrent writers.
+/// docs/compatibility.md#v3-messages: one gap-free message seq per session, shared by v3 POST, v1
+/// POST and the socket `message` event, under 30 concurrent writers.
 #[test]
 fn thirty_mixed_concurrent_writers_get_seqs_1_to_30_once() {
     let app = server();
@@ -506,8 +506,8 @@ fn uuid() -> String {
 const HAPPY_CLIENT: (&str, &str) = ("X-Happy-Client", "ios/1.7.0");
 const JSON_GET: (&str, &str) = ("Content-Type", "application/json");
 
-/// COMPAT §0 C1–C4, C6 as decided, each with no stock signal, with `X-Happy-Client`, and with
-/// only the `Content-Type: application/json` GET that every app build sends.
+/// docs/compatibility.md C1–C4, C6 as decided, each with no stock signal, with `X-Happy-Client`,
+/// and with only the `Content-Type: application/json` GET that every app build sends.
 #[test]
 fn conflicts_c1_to_c4_and_c6_with_and_without_the_stock_signal() {
     let app = server();

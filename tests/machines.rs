@@ -1,5 +1,5 @@
 //! Machines and access keys as a client sees them: registration idempotency and 409, the
-//! stock-client list shape (COMPAT C4), status updates, deletion, access key CAS.
+//! stock-client list shape (docs/compatibility.md C4), status updates, deletion, access key CAS.
 
 mod common;
 

@@ -1,6 +1,7 @@
-//! Presence without heartbeats (PROTOCOL: no heartbeat for 10 minutes, inactive): the user's
-//! object sweeps silent sessions and machines, while sockets are connected and after the last
-//! one left. The timeout is 3 s here (`INACTIVITY_TIMEOUT_MS`) instead of 10 minutes.
+//! Presence without heartbeats (docs/protocol.md#presence-and-inactivity: no heartbeat for 10
+//! minutes, inactive): the user's object sweeps silent sessions and machines, while sockets are
+//! connected and after the last one left. The timeout is 3 s here (`INACTIVITY_TIMEOUT_MS`) instead
+//! of 10 minutes.
 
 mod common;
 #[path = "support/raw_socket.rs"]

@@ -1,8 +1,8 @@
 //! Every `update` and `ephemeral` body the server sends, validated against the clients' own
 //! zod schemas: real HTTP writes and socket events produce each event type, a raw user-scoped
 //! socket and a session-scoped one collect the frames, and tests/js/validate_wire.mjs checks
-//! them (@slopus/happy-wire for the core updates, tests/js/wire_schemas.mjs from COMPAT §2.3 for
-//! the rest).
+//! them (@slopus/happy-wire for the core updates, tests/js/wire_schemas.mjs from
+//! docs/compatibility.md#server-events for the rest).
 
 mod common;
 #[path = "support/ws.rs"]

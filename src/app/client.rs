@@ -1,5 +1,5 @@
 //! The one predicate that tells a stock Happy client (the published app) from a client of the
-//! seed contract, for the routes whose response shapes conflict (COMPAT.md C1, C4, C6).
+//! seed contract, for the routes whose response shapes conflict (docs/compatibility.md C1, C4, C6).
 //!
 //! Stock: the request carries `X-Happy-Client` (app builds since 2026-04-19), or is a GET with
 //! `Content-Type: application/json` (every app build sends it on its GETs; seed clients and

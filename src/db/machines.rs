@@ -39,7 +39,8 @@ pub struct MachineRow {
 }
 
 impl MachineRow {
-    /// Seed fields plus upstream's `activeAt` (COMPAT §1.3: both names of the last activity).
+    /// Seed fields plus upstream's `activeAt` (docs/compatibility.md#machines: both names of the
+    /// last activity).
     pub fn wire(&self) -> Value {
         json!({
             "id": self.id,

@@ -25,7 +25,8 @@ const LIVE: &str = "account_id = ?1 AND id = ?2 AND deleted_at IS NULL";
 
 /// How long a session counts as active without a heartbeat (GET /v2/sessions/active).
 pub const ACTIVE_WINDOW_MS: i64 = 15 * 60 * 1000;
-/// `session-alive` / `machine-alive` times older than this are ignored (PROTOCOL.md).
+/// `session-alive` / `machine-alive` times older than this are ignored
+/// (docs/protocol.md#client-events).
 pub const STALE_HEARTBEAT_MS: i64 = 10 * 60 * 1000;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,8 +178,8 @@ pub async fn create(db: &Db, user_id: &str, input: &NewSession<'_>) -> ApiResult
     Ok((session, outbox))
 }
 
-/// DELETE /v1/sessions/:id (COMPAT C5): the row stays, inactive and marked deleted, hidden
-/// from every read; its messages and access keys are dropped. Emits `delete-session` to
+/// DELETE /v1/sessions/:id (docs/compatibility.md C5): the row stays, inactive and marked deleted,
+/// hidden from every read; its messages and access keys are dropped. Emits `delete-session` to
 /// *user*. `Err(404)` when not a live session of the user.
 pub async fn delete(db: &Db, user_id: &str, session_id: &str) -> ApiResult<Outbox> {
     let now = now_ms();

@@ -1,5 +1,6 @@
-//! Feed cursors (COMPAT C6): seed clients use `cursor_<n>`, the stock app `0-<n>` and parses the
-//! number after the first two characters. Both are accepted; the style emitted follows the caller.
+//! Feed cursors (docs/compatibility.md C6): seed clients use `cursor_<n>`, the stock app `0-<n>`
+//! and parses the number after the first two characters. Both are accepted; the style emitted
+//! follows the caller.
 
 use crate::error::{ApiError, ApiResult};
 

@@ -38,7 +38,8 @@ pub fn opaque(field: &str, value: &str) -> ApiResult<()> {
 }
 
 /// The ciphertext of a message: the v1 route takes the bare string or the stored form
-/// `{t:'encrypted', c}`; any other shape would be dropped by the app (COMPAT §1.2).
+/// `{t:'encrypted', c}`; any other shape would be dropped by the app
+/// (docs/compatibility.md#sessions-and-messages).
 pub fn message_ciphertext(content: &Value) -> ApiResult<String> {
     let c = match content {
         Value::String(s) => Some(s),

@@ -1,4 +1,4 @@
-//! `update-account` (PROTOCOL.md) to *user*: settings changes and profile changes.
+//! `update-account` (docs/protocol.md#updates) to *user*: settings changes and profile changes.
 
 use serde_json::{json, Map, Value};
 

@@ -1,4 +1,4 @@
-//! `new-artifact`, `update-artifact`, `delete-artifact` (PROTOCOL.md), all to *user*.
+//! `new-artifact`, `update-artifact`, `delete-artifact` (docs/protocol.md#updates), all to *user*.
 
 use serde_json::{json, Map, Value};
 

@@ -1,4 +1,4 @@
-//! `kv-batch-update` (PROTOCOL.md) to *user*: one update per committed batch.
+//! `kv-batch-update` (docs/protocol.md#updates) to *user*: one update per committed batch.
 
 use serde_json::{json, Value};
 

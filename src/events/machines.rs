@@ -1,4 +1,4 @@
-//! Machine event bodies (PROTOCOL.md `update` and `ephemeral` tables).
+//! Machine event bodies (docs/protocol.md, `Updates` and `Ephemerals`).
 
 use serde_json::{json, Value};
 

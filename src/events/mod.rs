@@ -2,7 +2,7 @@
 //! build events through these functions, commit their D1 batch (which yields the account seq),
 //! then hand the events to `realtime::publish`.
 //!
-//! Bodies follow ../shared/PROTOCOL.md field for field: the app validates them with zod and
+//! Bodies follow docs/protocol.md field for field: the app validates them with zod and
 //! silently drops what does not match.
 
 pub mod account;
@@ -17,7 +17,7 @@ pub mod usage;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Which of the user's sockets get an event (PROTOCOL.md "Recipients").
+/// Which of the user's sockets get an event (docs/protocol.md#recipients).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Recipients {

@@ -1,4 +1,4 @@
-//! Session and message event bodies (PROTOCOL.md `update` and `ephemeral` tables).
+//! Session and message event bodies (docs/protocol.md, `Updates` and `Ephemerals`).
 
 use serde_json::{json, Value};
 

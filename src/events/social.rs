@@ -1,5 +1,6 @@
 //! `relationship-updated` (to both users) and `new-feed-post` (to *user*), in the shapes the app
-//! validates (COMPAT 2.3): the app's union, not upstream's unused `{uid, status}` builder.
+//! validates (docs/compatibility.md#server-events): the app's union, not upstream's unused
+//! `{uid, status}` builder.
 
 use serde_json::{json, Value};
 

@@ -1,4 +1,5 @@
-//! The `usage` ephemeral (PROTOCOL.md) to *user*, for a usage report that names a session.
+//! The `usage` ephemeral (docs/protocol.md#ephemerals) to *user*, for a usage report that names a
+//! session.
 
 use serde_json::{json, Value};
 

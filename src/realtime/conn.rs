@@ -26,7 +26,7 @@ impl ClientType {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Framing {
-    /// `{"event", "data", "ackId"}` JSON frames (seed 001).
+    /// `{"event", "data", "ackId"}` JSON frames (the seed's; docs/protocol.md#raw-framing).
     Raw,
     /// Socket.IO 4 over Engine.IO 4 text packets (the stock clients).
     Eio,
@@ -73,7 +73,7 @@ pub enum Reject {
 }
 
 impl Reject {
-    /// The raw framing's close code (seed 001).
+    /// The raw framing's close code (the seed's; docs/protocol.md#close-codes-and-rejections).
     pub fn code(self) -> u16 {
         match self {
             Reject::BadToken => 4001,

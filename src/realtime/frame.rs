@@ -1,5 +1,6 @@
-//! The two framings of one event stream: raw JSON frames (seed 001) and Socket.IO 4 over
-//! Engine.IO 4 text packets (the stock clients). Pure codecs; the object picks one per socket.
+//! The two framings of one event stream: raw JSON frames (the seed's) and Socket.IO 4 over
+//! Engine.IO 4 text packets (the stock clients); docs/protocol.md describes both. Pure codecs;
+//! the object picks one per socket.
 
 use serde_json::{json, Value};
 

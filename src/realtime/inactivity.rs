@@ -1,7 +1,8 @@
 //! Inactivity: sessions and machines with no heartbeat for the timeout (10 minutes) are marked
-//! inactive by the user's object, from its alarm (PROTOCOL.md). The sweep is armed when
-//! something becomes active and re-armed for when the oldest active row would expire, so an
-//! account with nothing active never wakes its object. Pure scheduling here; the hub runs it.
+//! inactive by the user's object, from its alarm (docs/protocol.md#presence-and-inactivity). The
+//! sweep is armed when something becomes active and re-armed for when the oldest active row would
+//! expire, so an account with nothing active never wakes its object. Pure scheduling here; the hub
+//! runs it.
 
 use serde_json::Value;
 

@@ -47,7 +47,7 @@ use super::timers::Timers;
 use super::{internal_request, random_id, send_js_text, send_rejection, sendable_close_code, Stubs};
 use crate::config::now_ms;
 
-/// Raw clients must authenticate within 5 s (seed 001).
+/// Raw clients must authenticate within 5 s (the seed; docs/protocol.md#socket-authentication).
 const RAW_AUTH_TIMEOUT_MS: i64 = 5_000;
 /// Socket.IO's `connectTimeout`: a client that sent no valid CONNECT by then is dropped.
 const EIO_CONNECT_TIMEOUT_MS: i64 = 20_000;

@@ -1,5 +1,5 @@
-//! Which sockets get a message: event recipients (PROTOCOL.md "Recipients") and the broadcast
-//! filters of seed 001, both reduced to a set of socket tags.
+//! Which sockets get a message: event recipients (docs/protocol.md#recipients) and the seed's
+//! broadcast filters (docs/protocol.md#stats-and-broadcast), both reduced to a set of socket tags.
 
 use serde::Deserialize;
 

@@ -1,5 +1,5 @@
-//! Artifacts: encrypted documents the app syncs (COMPAT 1.4, conflicts C1-C3). Header, body and
-//! key are opaque client strings, stored and returned verbatim.
+//! Artifacts: encrypted documents the app syncs (docs/compatibility.md#artifacts-and-access-keys,
+//! conflicts C1-C3). Header, body and key are opaque client strings, stored and returned verbatim.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};

@@ -21,7 +21,7 @@ use crate::storage::writer::ObjectWriter;
 use crate::storage::{self, MB};
 use crate::{args, h};
 
-/// The largest attachment (COMPAT §1.2).
+/// The largest attachment (docs/compatibility.md#sessions-and-messages).
 const MAX_SIZE: i64 = 10 * MB as i64;
 const MAX_FILENAME: usize = 255;
 /// Stored names are `<uuid>.enc`; anything else that is a single safe path segment is accepted

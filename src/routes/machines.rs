@@ -155,7 +155,7 @@ fn flag(name: &str, value: Option<String>) -> ApiResult<bool> {
     }
 }
 
-/// COMPAT C4: the app iterates the body as an array; seed clients get `{machines}`.
+/// docs/compatibility.md C4: the app iterates the body as an array; seed clients get `{machines}`.
 async fn list(ctx: Ctx) -> ApiResult<Response> {
     let stock = is_stock_client(&ctx);
     // The app sends no limit and expects every machine.

@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::Outbox;
 use crate::h;
 
-/// GET /v1/sessions returns at most this many (COMPAT §1.2).
+/// GET /v1/sessions returns at most this many (docs/compatibility.md#sessions-and-messages).
 const V1_LIST_MAX: u32 = 150;
 
 pub fn routes() -> Vec<Route> {

@@ -1,4 +1,5 @@
-//! POST /v1/usage/query: token and cost totals over time (COMPAT 1.7; times in UNIX seconds).
+//! POST /v1/usage/query: token and cost totals over time
+//! (docs/compatibility.md#utility-kv-push-usage-voice; times in UNIX seconds).
 
 use serde::Deserialize;
 use serde_json::Value;

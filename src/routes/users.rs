@@ -351,7 +351,7 @@ async fn change_relationship(
             }
             let counter = first_row::<Counter>(&results[p.counter_at])?
                 .ok_or_else(|| ApiError::internal("feed counter returned nothing"))?;
-            // Events go to the stock app's sockets: its cursor form (COMPAT C6).
+            // Events go to the stock app's sockets: its cursor form (docs/compatibility.md C6).
             let cursor = feed_cursor::format(CursorStyle::Stock, counter.feed_seq);
             let body = new_feed_post(&p.id, &p.body, &cursor, Some(&p.repeat_key), now);
             let target = if p.to == me { &mut out_me } else { &mut out_other };

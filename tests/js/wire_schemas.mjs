@@ -1,6 +1,6 @@
 // Schemas of the realtime bodies that @slopus/happy-wire does not hold, written from
-// COMPAT.md §2.3 (what the app's zod unions accept). Extra keys are allowed (zod strips them);
-// required keys must be present, nullable ones too.
+// docs/compatibility.md#server-events (what the app's zod unions accept). Extra keys are allowed
+// (zod strips them); required keys must be present, nullable ones too.
 import { z } from "zod";
 
 const versioned = z.object({ value: z.string(), version: z.number() });
