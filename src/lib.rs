@@ -17,15 +17,6 @@ pub mod upstream;
 
 use worker::{event, Context, Env, Request, Response, Result};
 
-/// Runs once per isolate, at startup (global scope: the platform's 1 s startup budget, not a
-/// request's CPU): the first call of each wasm function compiles it, so the paths nearly every
-/// request takes are called here once instead of inside an isolate's first request.
-#[wasm_bindgen::prelude::wasm_bindgen(start)]
-fn start() {
-    app::warm();
-    auth::token::warm();
-}
-
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();

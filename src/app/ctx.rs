@@ -2,9 +2,10 @@
 //! that turns hostile input into 400/413 JSON errors.
 
 use serde::de::DeserializeOwned;
-use worker::{Env, Request, Url};
+use worker::{Env, Request};
 
 use super::body::BodyStream;
+use super::request_url::RequestUrl;
 use super::router::Params;
 use crate::auth::device::AuthDevice;
 use crate::auth::AuthUser;
@@ -18,7 +19,7 @@ pub struct Ctx {
     pub req: Request,
     pub env: Env,
     pub wctx: worker::Context,
-    pub url: Url,
+    pub url: RequestUrl,
     pub params: Params,
     pub user: Option<AuthUser>,
     /// The calling device on `Access::Device` routes.
@@ -35,7 +36,7 @@ impl Ctx {
     }
 
     pub fn query(&self, name: &str) -> Option<String> {
-        self.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        self.url.query(name)
     }
 
     pub fn header(&self, name: &str) -> Option<String> {

@@ -6,6 +6,7 @@ pub mod client;
 pub mod ctx;
 pub mod openapi;
 pub mod ratelimit;
+pub mod request_url;
 pub mod respond;
 pub mod router;
 pub mod schema;
@@ -67,9 +68,9 @@ fn decorate(resp: &mut Response, request_id: &str, requested_headers: Option<&st
 }
 
 async fn dispatch(req: Request, env: Env, wctx: worker::Context, request_id: String) -> ApiResult<Response> {
-    let url = req.url()?;
+    let url = request_url::RequestUrl::parse(&req.inner().url());
     let method = req.method();
-    let found = ROUTES.with(|routes| match find(routes, &method, url.path()) {
+    let found = ROUTES.with(|routes| match find(routes, &method, &url.path) {
         Match::Found(r, params) => Ok((r.access, r.path, r.handler, params)),
         Match::WrongMethod => Err(ApiError::new(405, "Method not allowed")),
         Match::NotFound => Err(ApiError::not_found("Not found")),
@@ -109,27 +110,6 @@ async fn authenticate(req: &Request, env: &Env) -> ApiResult<auth::AuthUser> {
 async fn rate_limit_auth(req: &Request, env: &Env) -> ApiResult<()> {
     let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into());
     ratelimit::enforce(env, &ratelimit::AUTH, &client).await
-}
-
-/// Answers two requests inside the isolate's startup (see `crate::start`): `/` and an
-/// unauthenticated `/v1/sessions` (401), so the code every request runs (conversions, the route
-/// table, error and response headers) is compiled before the first real request. Global scope
-/// allows no I/O and no randomness: the env is empty, the request id given, and neither request
-/// reaches a binding, a token key or the clock's randomness.
-pub fn warm() {
-    use std::future::Future;
-    use wasm_bindgen::JsCast;
-    for path in ["/", "/v1/sessions"] {
-        let headers = worker::Headers::new();
-        let _ = headers.set("x-request-id", "warm");
-        let mut init = worker::RequestInit::new();
-        init.with_headers(headers);
-        let Ok(req) = Request::new_with_init(&format!("https://warm.invalid{path}"), &init) else { return };
-        let env: Env = worker::js_sys::Object::new().unchecked_into();
-        let wctx = worker::Context::new(worker::js_sys::Object::new().unchecked_into());
-        let mut answer = std::pin::pin!(handle(req, env, wctx));
-        let _ = answer.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
-    }
 }
 
 /// Every route of the table, for /openapi.json.

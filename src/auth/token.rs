@@ -65,14 +65,6 @@ impl Verified {
     }
 }
 
-/// Mints and verifies one token with a throwaway key: the Ed25519, SHA-512, base64 and JSON code
-/// every authenticated request runs (see `crate::start`).
-pub fn warm() {
-    let key = TokenKey::from_seed("warm", &[7; 32]);
-    let token = key.mint("warm", &Map::new(), 0, None, "warm");
-    let _ = key.verify(&token, 0);
-}
-
 /// A signing and verifying key for one service (`handy`, `github-happy`).
 pub struct TokenKey {
     service: String,

@@ -76,7 +76,7 @@ fn file_of_ref<'a>(sid: &str, r: &'a str) -> Option<&'a str> {
 }
 
 fn url_of(ctx: &Ctx, sid: &str, file: &str) -> String {
-    format!("{}/v1/sessions/{sid}/attachments/{file}", ctx.url.origin().ascii_serialization())
+    format!("{}/v1/sessions/{sid}/attachments/{file}", ctx.url.origin)
 }
 
 fn not_found() -> ApiError {

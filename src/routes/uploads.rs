@@ -502,7 +502,7 @@ fn file_url(public: Option<&str>, origin: &str, row: &FileRow) -> String {
 }
 
 fn origin(ctx: &Ctx) -> String {
-    ctx.url.origin().ascii_serialization()
+    ctx.url.origin.clone()
 }
 
 async fn upload_avatar(mut ctx: Ctx) -> ApiResult<Response> {
