@@ -14,7 +14,7 @@ fn now_ms() -> u64 {
 }
 
 fn native_key(secret: &str) -> TokenKey {
-    TokenKey::from_seed("handy", &derive_seed(secret, "handy", TokenKind::Persistent))
+    TokenKey::native("handy", &derive_seed(secret, "handy", TokenKind::Persistent))
 }
 
 #[test]
@@ -28,7 +28,7 @@ fn login_creates_the_account_once_and_issues_privacy_kit_tokens() {
     assert_eq!(user_id_of(&t1), user_id_of(&t2));
     // The token verifies with the privacy-kit algorithm and the shared secret, as the Node
     // server would verify it.
-    let verified = native_key(MASTER_SECRET).verify(&t1, now_ms() + 2000).expect("verifies natively");
+    let verified = native_key(MASTER_SECRET).verify_now(&t1, now_ms() + 2000).expect("verifies natively");
     assert_eq!(verified.user_id(), Some(user_id_of(&t1).as_str()));
     assert!(verified.uuid.is_some());
     // A different key is a different account.
@@ -43,13 +43,13 @@ fn tokens_minted_by_the_node_algorithm_are_accepted_and_other_secrets_are_not() 
     let user = user_id_of(&account.token);
     let now = now_ms() - 2000;
     let node_token =
-        native_key(MASTER_SECRET).mint(&user, &Map::new(), now, None, "11111111-1111-4111-8111-111111111111");
+        native_key(MASTER_SECRET).mint_now(&user, &Map::new(), now, None, "11111111-1111-4111-8111-111111111111");
     let r =
         app.post("/v1/auth/response", Some(&node_token), json!({"publicKey": B64.encode([9u8; 32]), "response": "x"}));
     assert_eq!(r.status, 404, "authenticated, then no such request: {}", r.text);
 
     let foreign =
-        native_key("another-secret").mint(&user, &Map::new(), now, None, "22222222-2222-4222-8222-222222222222");
+        native_key("another-secret").mint_now(&user, &Map::new(), now, None, "22222222-2222-4222-8222-222222222222");
     app.post("/v1/auth/response", Some(&foreign), json!({})).assert_error(401);
     app.post("/v1/auth/response", Some("not-a-token"), json!({})).assert_error(401);
     app.post("/v1/auth/response", None, json!({})).assert_error(401);
@@ -126,7 +126,7 @@ fn terminal_pairing_round_trip() {
     assert_eq!(r.body["response"], response.as_str());
     let token = r.body["token"].as_str().unwrap();
     assert_eq!(user_id_of(token), user_id_of(&approver.token));
-    let verified = native_key(MASTER_SECRET).verify(token, now_ms() + 2000).unwrap();
+    let verified = native_key(MASTER_SECRET).verify_now(token, now_ms() + 2000).unwrap();
     assert!(verified.extras["session"].is_string(), "terminal tokens carry the request id");
 
     // Unknown keys and bad keys.

@@ -15,10 +15,15 @@ fn configured_seed_replaces_the_derivation() {
     let app = app_with(&[("HAPPY_TOKEN_SEED", &hex_lower(&seed))]);
     let account = app.new_account();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let key = TokenKey::from_seed("handy", &seed);
-    assert!(key.verify(&account.token, now + 2000).is_some(), "signed with the configured seed");
-    let minted =
-        key.mint(&user_id_of(&account.token), &Map::new(), now - 2000, None, "33333333-3333-4333-8333-333333333333");
+    let key = TokenKey::native("handy", &seed);
+    assert!(key.verify_now(&account.token, now + 2000).is_some(), "signed with the configured seed");
+    let minted = key.mint_now(
+        &user_id_of(&account.token),
+        &Map::new(),
+        now - 2000,
+        None,
+        "33333333-3333-4333-8333-333333333333",
+    );
     assert_eq!(app.get("/v1/account/profile", Some(&minted)).status, 200);
 }
 
@@ -30,9 +35,14 @@ fn a_valid_token_for_an_account_not_held_here_is_401() {
     let seed = derive_seed("seed-owner-secret", "handy", TokenKind::Persistent);
     let app = app_with(&[("HAPPY_TOKEN_SEED", &hex_lower(&seed))]);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let key = TokenKey::from_seed("handy", &seed);
-    let stranger =
-        key.mint("cmnotheldhere0000000000000", &Map::new(), now - 2000, None, "44444444-4444-4444-8444-444444444444");
+    let key = TokenKey::native("handy", &seed);
+    let stranger = key.mint_now(
+        "cmnotheldhere0000000000000",
+        &Map::new(),
+        now - 2000,
+        None,
+        "44444444-4444-4444-8444-444444444444",
+    );
     for path in ["/v1/account/profile", "/v1/sessions", "/v1/machines"] {
         let r = app.get(path, Some(&stranger));
         r.assert_error(401);

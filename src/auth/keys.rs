@@ -27,7 +27,7 @@ pub fn master_secret(env: &Env) -> ApiResult<String> {
     })
 }
 
-fn load(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<Rc<TokenKey>> {
+async fn load(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<Rc<TokenKey>> {
     let seed = match var(env, seed_var) {
         Some(hex) => hex_decode(&hex).and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or_else(|| {
             worker::console_error!("{seed_var} must be 64 hex characters");
@@ -41,24 +41,28 @@ fn load(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<
         }
         None => derive_seed(&master_secret(env)?, service, kind),
     };
-    Ok(Rc::new(TokenKey::from_seed(service, &seed)))
+    let key = TokenKey::from_seed(service, &seed).await.ok_or_else(|| {
+        worker::console_error!("the runtime refused the {service} token key");
+        ApiError::internal("Server is not configured")
+    })?;
+    Ok(Rc::new(key))
 }
 
-fn cached(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<Rc<TokenKey>> {
+async fn cached(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<Rc<TokenKey>> {
     if let Some(k) = KEYS.with(|k| k.borrow().iter().find(|(s, _)| s == service).map(|(_, k)| k.clone())) {
         return Ok(k);
     }
-    let key = load(env, service, kind, seed_var)?;
+    let key = load(env, service, kind, seed_var).await?;
     KEYS.with(|k| k.borrow_mut().push((service.to_string(), key.clone())));
     Ok(key)
 }
 
 /// The `handy` persistent token key (account tokens).
-pub fn account_key(env: &Env) -> ApiResult<Rc<TokenKey>> {
-    cached(env, SERVICE, TokenKind::Persistent, "HAPPY_TOKEN_SEED")
+pub async fn account_key(env: &Env) -> ApiResult<Rc<TokenKey>> {
+    cached(env, SERVICE, TokenKind::Persistent, "HAPPY_TOKEN_SEED").await
 }
 
 /// The `github-happy` ephemeral token key (OAuth state).
-pub fn github_key(env: &Env) -> ApiResult<Rc<TokenKey>> {
-    cached(env, GITHUB_SERVICE, TokenKind::Ephemeral, "HAPPY_GITHUB_TOKEN_SEED")
+pub async fn github_key(env: &Env) -> ApiResult<Rc<TokenKey>> {
+    cached(env, GITHUB_SERVICE, TokenKind::Ephemeral, "HAPPY_GITHUB_TOKEN_SEED").await
 }

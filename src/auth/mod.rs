@@ -48,8 +48,8 @@ pub async fn verify_token(env: &Env, token: &str) -> ApiResult<AuthUser> {
     let entry = match cached {
         Some(e) => e,
         None => {
-            let key = keys::account_key(env)?;
-            let verified = key.verify(token, now_ms() as u64).ok_or_else(invalid)?;
+            let key = keys::account_key(env).await?;
+            let verified = key.verify(token, now_ms() as u64).await.ok_or_else(invalid)?;
             let user_id = verified.user_id().ok_or_else(invalid)?.to_string();
             // 401, not a later 404: the status the app and CLI sign in again on. Checked once a
             // token an isolate (accounts are never deleted); a miss is not cached, so the
@@ -69,6 +69,12 @@ pub async fn verify_token(env: &Env, token: &str) -> ApiResult<AuthUser> {
         }
     }
     Ok(AuthUser { id: entry.user_id, jti: entry.jti })
+}
+
+/// The runtime failed to sign: ours, logged.
+pub fn signing_failed() -> ApiError {
+    worker::console_error!("the runtime failed to sign a token");
+    ApiError::internal("Internal error")
 }
 
 fn invalid() -> ApiError {
@@ -108,9 +114,9 @@ pub async fn revoke(db: &Db, user_id: &str, jti: &str) -> ApiResult<()> {
 }
 
 /// Mints an account token (privacy-kit persistent, service `handy`).
-pub fn mint(env: &Env, user_id: &str, extras: &Map<String, Value>) -> ApiResult<String> {
-    let key = keys::account_key(env)?;
-    Ok(key.mint(user_id, extras, now_ms() as u64, None, &uuid_v4()))
+pub async fn mint(env: &Env, user_id: &str, extras: &Map<String, Value>) -> ApiResult<String> {
+    let key = keys::account_key(env).await?;
+    key.mint(user_id, extras, now_ms() as u64, None, &uuid_v4()).await.ok_or_else(signing_failed)
 }
 
 #[cfg(test)]

@@ -8,8 +8,9 @@
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde_json::{Map, Value};
+
+use crate::crypto::ed25519::Keypair;
 
 /// The only header privacy-kit emits.
 const HEADER_B64: &str = "eyJhbGciOiJFZERTQSJ9";
@@ -68,23 +69,42 @@ impl Verified {
 /// A signing and verifying key for one service (`handy`, `github-happy`).
 pub struct TokenKey {
     service: String,
-    signing: SigningKey,
-    verifying: VerifyingKey,
+    keys: Keypair,
 }
 
 impl TokenKey {
-    pub fn from_seed(service: &str, seed: &[u8; 32]) -> Self {
-        let signing = SigningKey::from_bytes(seed);
-        let verifying = signing.verifying_key();
-        TokenKey { service: service.to_string(), signing, verifying }
+    /// `None` only when the runtime refuses the key.
+    pub async fn from_seed(service: &str, seed: &[u8; 32]) -> Option<Self> {
+        Some(TokenKey { service: service.to_string(), keys: Keypair::from_seed(seed).await? })
     }
 
     pub fn public_key(&self) -> [u8; 32] {
-        self.verifying.to_bytes()
+        self.keys.public()
     }
 
-    /// Mints a token. `ttl_ms` makes it ephemeral (adds `exp`).
-    pub fn mint(&self, user: &str, extras: &Map<String, Value>, now_ms: u64, ttl_ms: Option<u64>, jti: &str) -> String {
+    /// Mints a token. `ttl_ms` makes it ephemeral (adds `exp`). `None` only when the runtime
+    /// fails to sign.
+    pub async fn mint(
+        &self,
+        user: &str,
+        extras: &Map<String, Value>,
+        now_ms: u64,
+        ttl_ms: Option<u64>,
+        jti: &str,
+    ) -> Option<String> {
+        let signing_input = self.signing_input(user, extras, now_ms, ttl_ms, jti);
+        let signature = self.keys.sign(signing_input.as_bytes()).await?;
+        Some(format!("{signing_input}.{}", B64URL.encode(signature)))
+    }
+
+    fn signing_input(
+        &self,
+        user: &str,
+        extras: &Map<String, Value>,
+        now_ms: u64,
+        ttl_ms: Option<u64>,
+        jti: &str,
+    ) -> String {
         let iat = now_ms / 1000;
         let mut claims = Map::new();
         claims.insert("sub".into(), Value::from(user));
@@ -100,14 +120,18 @@ impl TokenKey {
         }
         claims.insert("iss".into(), Value::from(self.service.as_str()));
         claims.insert("jti".into(), Value::from(jti));
-        let payload = B64URL.encode(Value::Object(claims).to_string());
-        let signing_input = format!("{HEADER_B64}.{payload}");
-        let signature = self.signing.sign(signing_input.as_bytes());
-        format!("{signing_input}.{}", B64URL.encode(signature.to_bytes()))
+        format!("{HEADER_B64}.{}", B64URL.encode(Value::Object(claims).to_string()))
     }
 
     /// Verifies as jose `jwtVerify` + privacy-kit do; `None` for anything else.
-    pub fn verify(&self, token: &str, now_ms: u64) -> Option<Verified> {
+    pub async fn verify(&self, token: &str, now_ms: u64) -> Option<Verified> {
+        let (verified, signing_input, signature) = self.read(token, now_ms)?;
+        self.keys.verify(signing_input.as_bytes(), &signature).await.then_some(verified)
+    }
+
+    /// What `token` says if its header and claims are acceptable at `now_ms`, with the signature
+    /// still to check.
+    fn read<'t>(&self, token: &'t str, now_ms: u64) -> Option<(Verified, &'t str, [u8; 64])> {
         let mut parts = token.split('.');
         let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() {
@@ -124,7 +148,6 @@ impl TokenKey {
         }
         let signature: [u8; 64] = B64URL.decode(signature).ok()?.try_into().ok()?;
         let signing_input = &token[..header_len(token)?];
-        self.verifying.verify_strict(signing_input.as_bytes(), &Signature::from_bytes(&signature)).ok()?;
 
         let claims: Value = serde_json::from_slice(&B64URL.decode(payload).ok()?).ok()?;
         let claims = claims.as_object()?;
@@ -150,11 +173,45 @@ impl TokenKey {
             .filter(|(k, _)| !matches!(k.as_str(), "iss" | "sub" | "aud" | "jti" | "nbf" | "exp" | "iat"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        Some(Verified {
+        let verified = Verified {
             user: claims.get("sub").cloned().unwrap_or(Value::Null),
             uuid: claims.get("jti").and_then(Value::as_str).map(str::to_string),
             extras,
-        })
+        };
+        Some((verified, signing_input, signature))
+    }
+}
+
+/// Native callers (unit tests, black-box tests, tools) sign with ed25519-dalek, whose futures
+/// are ready on the first poll.
+#[cfg(not(target_arch = "wasm32"))]
+impl TokenKey {
+    pub fn native(service: &str, seed: &[u8; 32]) -> TokenKey {
+        ready(TokenKey::from_seed(service, seed)).expect("dalek takes every seed")
+    }
+
+    pub fn mint_now(
+        &self,
+        user: &str,
+        extras: &Map<String, Value>,
+        now_ms: u64,
+        ttl_ms: Option<u64>,
+        jti: &str,
+    ) -> String {
+        ready(self.mint(user, extras, now_ms, ttl_ms, jti)).expect("dalek always signs")
+    }
+
+    pub fn verify_now(&self, token: &str, now_ms: u64) -> Option<Verified> {
+        ready(self.verify(token, now_ms))
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => unreachable!("the native signer never waits"),
     }
 }
 
@@ -187,7 +244,7 @@ mod tests {
 
     fn key_for(v: &Value, name: &str) -> TokenKey {
         let k = &v["token_keys"][name];
-        TokenKey::from_seed(k["service"].as_str().unwrap(), &seed_from_hex(k["ed25519_seed_hex"].as_str().unwrap()))
+        TokenKey::native(k["service"].as_str().unwrap(), &seed_from_hex(k["ed25519_seed_hex"].as_str().unwrap()))
     }
 
     fn as_json(v: Option<Verified>) -> Value {
@@ -208,7 +265,7 @@ mod tests {
             let k = &v["token_keys"][name];
             let seed = derive_seed(k["secret"].as_str().unwrap(), k["service"].as_str().unwrap(), kind);
             assert_eq!(hex(&seed), k["ed25519_seed_hex"].as_str().unwrap(), "{name}");
-            let key = TokenKey::from_seed(k["service"].as_str().unwrap(), &seed);
+            let key = TokenKey::native(k["service"].as_str().unwrap(), &seed);
             assert_eq!(hex(&key.public_key()), k["public_key_hex"].as_str().unwrap(), "{name}");
         }
     }
@@ -230,12 +287,12 @@ mod tests {
                 && !extras.values().any(|x| x.to_string().contains('.') || x.to_string().contains('e'));
             if simple {
                 let minted =
-                    key.mint(input["user"].as_str().unwrap(), &extras, now, None, case["jti"].as_str().unwrap());
+                    key.mint_now(input["user"].as_str().unwrap(), &extras, now, None, case["jti"].as_str().unwrap());
                 assert_eq!(minted, case["token"].as_str().unwrap(), "{name}");
             }
             let token = case["token"].as_str().unwrap();
-            assert_eq!(as_json(key.verify(token, now)), case["verify_now"], "{name}");
-            assert_eq!(as_json(key.verify(token, now - 1000)), case["verify_one_second_before_iat"], "{name}");
+            assert_eq!(as_json(key.verify_now(token, now)), case["verify_now"], "{name}");
+            assert_eq!(as_json(key.verify_now(token, now - 1000)), case["verify_one_second_before_iat"], "{name}");
         }
     }
 
@@ -246,7 +303,7 @@ mod tests {
         let case = &v["ephemeral_tokens"][0];
         let now = case["now_ms"].as_u64().unwrap();
         let ttl = case["ttl_ms"].as_u64().unwrap();
-        let minted = key.mint(
+        let minted = key.mint_now(
             case["input"]["user"].as_str().unwrap(),
             &Map::new(),
             now,
@@ -255,12 +312,12 @@ mod tests {
         );
         assert_eq!(minted, case["token"].as_str().unwrap());
         let exp_ms = (now + ttl) / 1000 * 1000;
-        assert_eq!(as_json(key.verify(&minted, now)), case["verify"]["at_now"]);
-        assert_eq!(as_json(key.verify(&minted, exp_ms - 1000)), case["verify"]["at_exp_minus_1s"]);
-        assert_eq!(as_json(key.verify(&minted, exp_ms)), Value::Null);
-        assert_eq!(as_json(key.verify(&minted, exp_ms + 1000)), Value::Null);
-        assert_eq!(as_json(key.verify(&minted, now - 1000)), Value::Null);
-        assert!(key_for(&v, "persistent_handy").verify(&minted, now).is_none());
+        assert_eq!(as_json(key.verify_now(&minted, now)), case["verify"]["at_now"]);
+        assert_eq!(as_json(key.verify_now(&minted, exp_ms - 1000)), case["verify"]["at_exp_minus_1s"]);
+        assert_eq!(as_json(key.verify_now(&minted, exp_ms)), Value::Null);
+        assert_eq!(as_json(key.verify_now(&minted, exp_ms + 1000)), Value::Null);
+        assert_eq!(as_json(key.verify_now(&minted, now - 1000)), Value::Null);
+        assert!(key_for(&v, "persistent_handy").verify_now(&minted, now).is_none());
     }
 
     #[test]
@@ -272,21 +329,24 @@ mod tests {
             for case in v[list].as_array().unwrap() {
                 let name = case["name"].as_str().unwrap();
                 let verifier = if name.starts_with("N5") {
-                    TokenKey::from_seed(
+                    TokenKey::native(
                         "other-service",
                         &seed_from_hex(v["token_keys"]["persistent_handy"]["ed25519_seed_hex"].as_str().unwrap()),
                     )
                 } else {
                     key_for(&v, "persistent_handy")
                 };
-                let got = as_json(verifier.verify(case["token"].as_str().unwrap(), now));
+                let got = as_json(verifier.verify_now(case["token"].as_str().unwrap(), now));
                 assert_eq!(got, case["verify_at_now"], "{list}/{name}");
             }
         }
         let other = key_for(&v, "persistent_handy_other_secret");
         let n3 = &v["negative_cases"][2];
-        assert_eq!(as_json(other.verify(n3["token"].as_str().unwrap(), now)), n3["verify_by_other_secret_verifier"]);
-        assert!(key.verify("", now).is_none());
+        assert_eq!(
+            as_json(other.verify_now(n3["token"].as_str().unwrap(), now)),
+            n3["verify_by_other_secret_verifier"]
+        );
+        assert!(key.verify_now("", now).is_none());
     }
 
     #[test]
@@ -299,23 +359,23 @@ mod tests {
             let seed =
                 derive_seed(case["seed"].as_str().unwrap(), case["service"].as_str().unwrap(), TokenKind::Persistent);
             assert_eq!(hex(&seed), case["ed25519_private_seed_hex"].as_str().unwrap());
-            let key = TokenKey::from_seed(case["service"].as_str().unwrap(), &seed);
+            let key = TokenKey::native(case["service"].as_str().unwrap(), &seed);
             assert_eq!(hex(&key.public_key()), case["ed25519_public_key_hex"].as_str().unwrap());
-            let eph = TokenKey::from_seed(
+            let eph = TokenKey::native(
                 "github-happy",
                 &derive_seed(case["seed"].as_str().unwrap(), "github-happy", TokenKind::Ephemeral),
             );
             assert_eq!(hex(&eph.public_key()), case["ephemeral_public_key_hex"].as_str().unwrap());
             for t in case["tokens"].as_array().unwrap() {
-                let got = as_json(key.verify(t["token"].as_str().unwrap(), 2_000_000_000_000));
+                let got = as_json(key.verify_now(t["token"].as_str().unwrap(), 2_000_000_000_000));
                 assert_eq!(got, t["verified"], "{}", t["token"]);
             }
         }
         for case in ["other_seed", "tampered_payload"] {
             let n = &v["negative"][case];
             let seed = derive_seed(n["seed_of_verifier"].as_str().unwrap(), "handy", TokenKind::Persistent);
-            let key = TokenKey::from_seed("handy", &seed);
-            assert!(key.verify(n["token"].as_str().unwrap(), 2_000_000_000_000).is_none(), "{case}");
+            let key = TokenKey::native("handy", &seed);
+            assert!(key.verify_now(n["token"].as_str().unwrap(), 2_000_000_000_000).is_none(), "{case}");
         }
     }
 }

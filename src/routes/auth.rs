@@ -1,6 +1,5 @@
 //! Auth routes: direct Ed25519 login, terminal and account pairing, logout.
 
-use ed25519_dalek::{Signature, VerifyingKey};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use worker::{Method, Response};
@@ -11,6 +10,7 @@ use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::auth;
 use crate::config::now_ms;
+use crate::crypto::ed25519;
 use crate::crypto::util::{hex_upper, uuid_v4};
 use crate::domain::encoding::{b64_decode, b64_fixed};
 use crate::error::{ApiError, ApiResult};
@@ -81,23 +81,22 @@ const MAX_PAIRING_RESPONSE: usize = 16 * 1024;
 
 /// The Ed25519 key that signed `challenge` (all three base64), or why not: 400 for a malformed
 /// field, 401 for a signature that does not verify.
-pub fn signing_key(public_key: &str, challenge: &str, signature: &str) -> ApiResult<[u8; 32]> {
+pub async fn signing_key(public_key: &str, challenge: &str, signature: &str) -> ApiResult<[u8; 32]> {
     let public_key = b64_fixed::<32>("publicKey", public_key)?;
     let challenge = b64_decode("challenge", challenge)?;
     if challenge.len() > MAX_CHALLENGE {
         return Err(ApiError::bad_request("challenge is too long"));
     }
     let signature = b64_fixed::<64>("signature", signature)?;
-    let key =
-        VerifyingKey::from_bytes(&public_key).map_err(|_| ApiError::bad_request("publicKey is not an Ed25519 key"))?;
-    key.verify_strict(&challenge, &Signature::from_bytes(&signature))
-        .map_err(|_| ApiError::unauthorized("Invalid signature"))?;
+    if !ed25519::verify(&public_key, &challenge, &signature).await {
+        return Err(ApiError::unauthorized("Invalid signature"));
+    }
     Ok(public_key)
 }
 
 async fn login(mut ctx: Ctx) -> ApiResult<Response> {
     let body: LoginBody = ctx.json().await?;
-    let public_key = signing_key(&body.public_key, &body.challenge, &body.signature)?;
+    let public_key = signing_key(&body.public_key, &body.challenge, &body.signature).await?;
 
     let now = now_ms();
     let db = ctx.db()?;
@@ -113,7 +112,7 @@ async fn login(mut ctx: Ctx) -> ApiResult<Response> {
         )
         .await?
         .ok_or_else(|| ApiError::internal("account upsert returned nothing"))?;
-    let token = auth::mint(&ctx.env, &row.id, &Map::new())?;
+    let token = auth::mint(&ctx.env, &row.id, &Map::new()).await?;
     json(&json!({"success": true, "token": token}))
 }
 
@@ -176,7 +175,7 @@ async fn pairing_request_route(mut ctx: Ctx, kind: Pairing) -> ApiResult<Respons
             if let Pairing::Terminal = kind {
                 extras.insert("session".into(), Value::String(row.id));
             }
-            let token = auth::mint(&ctx.env, &account, &extras)?;
+            let token = auth::mint(&ctx.env, &account, &extras).await?;
             json(&json!({"state": "authorized", "token": token, "response": response}))
         }
         _ => json(&json!({"state": "requested"})),

@@ -139,8 +139,11 @@ async fn github_params(ctx: Ctx) -> ApiResult<Response> {
     let (Some(client_id), Some(redirect)) = (ctx.var("GITHUB_CLIENT_ID"), ctx.var("GITHUB_REDIRECT_URL")) else {
         return Err(ApiError::bad_request("GitHub OAuth not configured"));
     };
-    let state =
-        github_key(&ctx.env)?.mint(ctx.user_id()?, &Map::new(), now_ms() as u64, Some(STATE_TTL_MS), &uuid_v4());
+    let state = github_key(&ctx.env)
+        .await?
+        .mint(ctx.user_id()?, &Map::new(), now_ms() as u64, Some(STATE_TTL_MS), &uuid_v4())
+        .await
+        .ok_or_else(crate::auth::signing_failed)?;
     let url = Url::parse_with_params(
         &format!("{}/login/oauth/authorize", oauth_base(&ctx)),
         &[("client_id", client_id.as_str()), ("redirect_uri", &redirect), ("scope", SCOPES), ("state", &state)],
@@ -173,7 +176,8 @@ async fn github_callback(ctx: Ctx) -> ApiResult<Response> {
     let (Some(code), Some(state)) = (ctx.query("code"), ctx.query("state")) else {
         return app_redirect(&ctx, &[("error", "invalid_request")]);
     };
-    let Some(user) = github_key(&ctx.env)?.verify(&state, now_ms() as u64).and_then(|v| v.user_id().map(String::from))
+    let Some(user) =
+        github_key(&ctx.env).await?.verify(&state, now_ms() as u64).await.and_then(|v| v.user_id().map(String::from))
     else {
         return app_redirect(&ctx, &[("error", "invalid_state")]);
     };

@@ -150,16 +150,18 @@ struct AccountBody {
 /// id is not taken on trust (anyone could squat another user's id): the account gets a new one.
 async fn account(mut ctx: Ctx) -> ApiResult<Response> {
     let body: AccountBody = ctx.json().await?;
-    let public_key = super::auth::signing_key(&body.public_key, &body.challenge, &body.signature)?;
+    let public_key = super::auth::signing_key(&body.public_key, &body.challenge, &body.signature).await?;
     let claimed = match body.source_token.as_deref() {
-        Some(token) => auth::keys::account_key(&ctx.env)?
+        Some(token) => auth::keys::account_key(&ctx.env)
+            .await?
             .verify(token, now_ms() as u64)
+            .await
             .and_then(|v| v.user_id().map(str::to_string))
             .filter(|id| !id.is_empty() && id.len() <= MAX_ID),
         None => None,
     };
     let id = import::account(&ctx.db()?, &hex_upper(&public_key), claimed.as_deref(), &uuid_v4(), now_ms()).await?;
-    let token = auth::mint(&ctx.env, &id, &serde_json::Map::new())?;
+    let token = auth::mint(&ctx.env, &id, &serde_json::Map::new()).await?;
     let id_kept = claimed.as_deref() == Some(id.as_str());
     json(&json!({"success": true, "token": token, "accountId": id, "idKept": id_kept}))
 }
