@@ -18,11 +18,7 @@ use crate::crypto::util::uuid_v4;
 use crate::error::{ApiError, ApiResult};
 use ctx::Ctx;
 use respond::error_response;
-use router::{find, Access, Match, Route};
-
-thread_local! {
-    static ROUTES: Vec<Route> = crate::routes::all();
-}
+use router::{find, Access, Match};
 
 pub async fn handle(req: Request, env: Env, wctx: worker::Context) -> Response {
     let request_id =
@@ -70,11 +66,11 @@ fn decorate(resp: &mut Response, request_id: &str, requested_headers: Option<&st
 async fn dispatch(req: Request, env: Env, wctx: worker::Context, request_id: String) -> ApiResult<Response> {
     let url = request_url::RequestUrl::parse(&req.inner().url());
     let method = req.method();
-    let found = ROUTES.with(|routes| match find(routes, &method, &url.path) {
+    let found = match find(crate::routes::all(), &method, &url.path) {
         Match::Found(r, params) => Ok((r.access, r.path, r.handler, params)),
         Match::WrongMethod => Err(ApiError::new(405, "Method not allowed")),
         Match::NotFound => Err(ApiError::not_found("Not found")),
-    });
+    };
     let (access, path, handler, params) = found?;
     if path.starts_with("/v1/auth") && method == Method::Post {
         rate_limit_auth(&req, &env).await?;
@@ -110,11 +106,6 @@ async fn authenticate(req: &Request, env: &Env) -> ApiResult<auth::AuthUser> {
 async fn rate_limit_auth(req: &Request, env: &Env) -> ApiResult<()> {
     let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into());
     ratelimit::enforce(env, &ratelimit::AUTH, &client).await
-}
-
-/// Every route of the table, for /openapi.json.
-pub fn with_routes<T>(f: impl FnOnce(&[Route]) -> T) -> T {
-    ROUTES.with(|r| f(r))
 }
 
 #[cfg(test)]

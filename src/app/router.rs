@@ -39,23 +39,23 @@ pub struct Route {
 }
 
 /// Starts a route; `.doc()`, `.body()` and `.returns()` describe it for OpenAPI.
-pub fn route(method: Method, path: &'static str, access: Access, handler: Handler) -> Route {
+pub const fn route(method: Method, path: &'static str, access: Access, handler: Handler) -> Route {
     Route { method, path, access, tag: "", summary: "", request: None, response: super::schema::any, handler }
 }
 
 impl Route {
-    pub fn doc(mut self, tag: &'static str, summary: &'static str) -> Self {
+    pub const fn doc(mut self, tag: &'static str, summary: &'static str) -> Self {
         self.tag = tag;
         self.summary = summary;
         self
     }
     /// The JSON request body's schema.
-    pub fn body(mut self, schema: SchemaFn) -> Self {
+    pub const fn body(mut self, schema: SchemaFn) -> Self {
         self.request = Some(schema);
         self
     }
     /// The 200 response's schema.
-    pub fn returns(mut self, schema: SchemaFn) -> Self {
+    pub const fn returns(mut self, schema: SchemaFn) -> Self {
         self.response = schema;
         self
     }
@@ -93,7 +93,7 @@ pub fn match_path(pattern: &'static str, path: &str) -> Option<Params> {
     }
 }
 
-pub fn find<'a>(routes: &'a [Route], method: &Method, path: &str) -> Match<'a> {
+pub fn find<'a>(routes: impl IntoIterator<Item = &'a Route>, method: &Method, path: &str) -> Match<'a> {
     // A trailing slash names the same resource (engine.io clients add one to /v1/updates).
     let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
     let mut path_exists = false;

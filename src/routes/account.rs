@@ -23,34 +23,32 @@ const MAX_SETTINGS_BYTES: usize = 512 * 1024;
 const MAX_NAME_CHARS: usize = 64;
 const MAX_USERNAME_CHARS: usize = 32;
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Get, "/v1/account", Access::User, h!(get_account))
-            .doc("account", "The caller's profile")
-            .returns(profile_schema),
-        route(Method::Put, "/v1/account", Access::User, h!(put_account))
-            .doc("account", "Edit first name, last name, username (409 username-taken)")
-            .body(profile_edit_schema)
-            .returns(profile_edit_result),
-        route(Method::Get, "/v1/account/profile", Access::User, h!(get_account))
-            .doc("account", "The caller's profile (as the app reads it)")
-            .returns(profile_schema),
-        route(Method::Get, "/v1/account/settings", Access::User, h!(get_settings))
-            .doc("account", "Encrypted account settings and their version")
-            .returns(settings_schema),
-        route(Method::Post, "/v1/account/settings", Access::User, h!(set_settings))
-            .doc("account", "Compare-and-set the settings")
-            .body(settings_write_schema)
-            .returns(settings_result),
-        route(Method::Get, "/v1/account/preferences", Access::User, h!(get_settings))
-            .doc("account", "Alias of GET /v1/account/settings")
-            .returns(settings_schema),
-        route(Method::Put, "/v1/account/preferences", Access::User, h!(set_settings))
-            .doc("account", "Alias of POST /v1/account/settings")
-            .body(settings_write_schema)
-            .returns(settings_result),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Get, "/v1/account", Access::User, h!(get_account))
+        .doc("account", "The caller's profile")
+        .returns(profile_schema),
+    route(Method::Put, "/v1/account", Access::User, h!(put_account))
+        .doc("account", "Edit first name, last name, username (409 username-taken)")
+        .body(profile_edit_schema)
+        .returns(profile_edit_result),
+    route(Method::Get, "/v1/account/profile", Access::User, h!(get_account))
+        .doc("account", "The caller's profile (as the app reads it)")
+        .returns(profile_schema),
+    route(Method::Get, "/v1/account/settings", Access::User, h!(get_settings))
+        .doc("account", "Encrypted account settings and their version")
+        .returns(settings_schema),
+    route(Method::Post, "/v1/account/settings", Access::User, h!(set_settings))
+        .doc("account", "Compare-and-set the settings")
+        .body(settings_write_schema)
+        .returns(settings_result),
+    route(Method::Get, "/v1/account/preferences", Access::User, h!(get_settings))
+        .doc("account", "Alias of GET /v1/account/settings")
+        .returns(settings_schema),
+    route(Method::Put, "/v1/account/preferences", Access::User, h!(set_settings))
+        .doc("account", "Alias of POST /v1/account/settings")
+        .body(settings_write_schema)
+        .returns(settings_result),
+];
 
 fn profile_schema() -> Value {
     object(&[

@@ -15,27 +15,25 @@ use crate::error::{ApiError, ApiResult};
 use crate::h;
 use crate::realtime::publish;
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Get, "/v1/artifacts", Access::User, h!(list))
-            .doc("artifacts", "Artifact headers, newest first (bare array for the stock app, C1)")
-            .returns(list_schema),
-        route(Method::Get, "/v1/artifacts/:id", Access::User, h!(get))
-            .doc("artifacts", "One artifact with its body: fields at top level and under `artifact` (C2)")
-            .returns(full_schema),
-        route(Method::Post, "/v1/artifacts", Access::User, h!(create))
-            .doc("artifacts", "Create an artifact; the same id again returns it unchanged (C3)")
-            .body(create_schema)
-            .returns(full_schema),
-        route(Method::Post, "/v1/artifacts/:id", Access::User, h!(update))
-            .doc("artifacts", "Compare-and-set header and/or body")
-            .body(update_schema)
-            .returns(update_result_schema),
-        route(Method::Delete, "/v1/artifacts/:id", Access::User, h!(delete))
-            .doc("artifacts", "Delete an artifact")
-            .returns(success),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Get, "/v1/artifacts", Access::User, h!(list))
+        .doc("artifacts", "Artifact headers, newest first (bare array for the stock app, C1)")
+        .returns(list_schema),
+    route(Method::Get, "/v1/artifacts/:id", Access::User, h!(get))
+        .doc("artifacts", "One artifact with its body: fields at top level and under `artifact` (C2)")
+        .returns(full_schema),
+    route(Method::Post, "/v1/artifacts", Access::User, h!(create))
+        .doc("artifacts", "Create an artifact; the same id again returns it unchanged (C3)")
+        .body(create_schema)
+        .returns(full_schema),
+    route(Method::Post, "/v1/artifacts/:id", Access::User, h!(update))
+        .doc("artifacts", "Compare-and-set header and/or body")
+        .body(update_schema)
+        .returns(update_result_schema),
+    route(Method::Delete, "/v1/artifacts/:id", Access::User, h!(delete))
+        .doc("artifacts", "Delete an artifact")
+        .returns(success),
+];
 
 fn header_fields() -> Vec<(&'static str, Value)> {
     vec![

@@ -28,24 +28,22 @@ const MAX_FILENAME: usize = 255;
 /// on the way back, never a `/` or a leading dot.
 const MAX_FILE: usize = 128;
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Post, "/v1/sessions/:id/attachments/request-upload", Access::User, h!(request_upload))
-            .doc("attachments", "Announce an attachment (size ≤ 10 MiB); answers where to PUT it")
-            .body(upload_request)
-            .returns(upload_ticket),
-        route(Method::Post, "/v1/sessions/:id/attachments/request-download", Access::User, h!(request_download))
-            .doc("attachments", "Where to GET an attachment of this session")
-            .body(|| object(&[("ref", string())]))
-            .returns(|| object(&[("downloadUrl", string())])),
-        route(Method::Put, "/v1/sessions/:id/attachments/:file", Access::User, h!(put_attachment))
-            .doc("attachments", "Store an announced attachment's bytes (application/octet-stream, ≤ announced size)")
-            .returns(|| object(&[("ok", boolean())])),
-        route(Method::Get, "/v1/sessions/:id/attachments/:file", Access::User, h!(get_attachment))
-            .doc("attachments", "An attachment's bytes")
-            .returns(any),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Post, "/v1/sessions/:id/attachments/request-upload", Access::User, h!(request_upload))
+        .doc("attachments", "Announce an attachment (size ≤ 10 MiB); answers where to PUT it")
+        .body(upload_request)
+        .returns(upload_ticket),
+    route(Method::Post, "/v1/sessions/:id/attachments/request-download", Access::User, h!(request_download))
+        .doc("attachments", "Where to GET an attachment of this session")
+        .body(|| object(&[("ref", string())]))
+        .returns(|| object(&[("downloadUrl", string())])),
+    route(Method::Put, "/v1/sessions/:id/attachments/:file", Access::User, h!(put_attachment))
+        .doc("attachments", "Store an announced attachment's bytes (application/octet-stream, ≤ announced size)")
+        .returns(|| object(&[("ok", boolean())])),
+    route(Method::Get, "/v1/sessions/:id/attachments/:file", Access::User, h!(get_attachment))
+        .doc("attachments", "An attachment's bytes")
+        .returns(any),
+];
 
 fn upload_request() -> Value {
     object(&[("filename", string()), ("size", integer())])

@@ -16,36 +16,34 @@ use crate::domain::encoding::{b64_decode, b64_fixed};
 use crate::error::{ApiError, ApiResult};
 use crate::{args, h};
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Post, "/v1/auth", Access::Public, h!(login))
-            .doc("auth", "Log in (or sign up) by signing a challenge with an Ed25519 key")
-            .body(auth_request)
-            .returns(token_response),
-        route(Method::Post, "/v1/auth/request", Access::Public, h!(terminal_request))
-            .doc("auth", "Terminal pairing: create or poll a request")
-            .body(pairing_request)
-            .returns(pairing_state),
-        route(Method::Get, "/v1/auth/request/status", Access::Public, h!(terminal_status))
-            .doc("auth", "Terminal pairing status for a public key")
-            .returns(pairing_status),
-        route(Method::Post, "/v1/auth/response", Access::User, h!(terminal_response))
-            .doc("auth", "Approve a terminal pairing")
-            .body(pairing_response)
-            .returns(success),
-        route(Method::Post, "/v1/auth/account/request", Access::Public, h!(account_request))
-            .doc("auth", "Account pairing: create or poll a request")
-            .body(pairing_request)
-            .returns(pairing_state),
-        route(Method::Post, "/v1/auth/account/response", Access::User, h!(account_response))
-            .doc("auth", "Approve an account pairing")
-            .body(pairing_response)
-            .returns(success),
-        route(Method::Post, "/v1/auth/logout", Access::User, h!(logout))
-            .doc("auth", "Revoke the presented token")
-            .returns(success),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Post, "/v1/auth", Access::Public, h!(login))
+        .doc("auth", "Log in (or sign up) by signing a challenge with an Ed25519 key")
+        .body(auth_request)
+        .returns(token_response),
+    route(Method::Post, "/v1/auth/request", Access::Public, h!(terminal_request))
+        .doc("auth", "Terminal pairing: create or poll a request")
+        .body(pairing_request)
+        .returns(pairing_state),
+    route(Method::Get, "/v1/auth/request/status", Access::Public, h!(terminal_status))
+        .doc("auth", "Terminal pairing status for a public key")
+        .returns(pairing_status),
+    route(Method::Post, "/v1/auth/response", Access::User, h!(terminal_response))
+        .doc("auth", "Approve a terminal pairing")
+        .body(pairing_response)
+        .returns(success),
+    route(Method::Post, "/v1/auth/account/request", Access::Public, h!(account_request))
+        .doc("auth", "Account pairing: create or poll a request")
+        .body(pairing_request)
+        .returns(pairing_state),
+    route(Method::Post, "/v1/auth/account/response", Access::User, h!(account_response))
+        .doc("auth", "Approve an account pairing")
+        .body(pairing_response)
+        .returns(success),
+    route(Method::Post, "/v1/auth/logout", Access::User, h!(logout))
+        .doc("auth", "Revoke the presented token")
+        .returns(success),
+];
 
 fn auth_request() -> Value {
     object(&[("publicKey", string()), ("challenge", string()), ("signature", string())])

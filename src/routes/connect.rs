@@ -23,34 +23,32 @@ use crate::events::account::field_changed;
 use crate::upstream;
 use crate::{args, h};
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Get, "/v1/connect/github/params", Access::User, h!(github_params))
-            .doc("connect", "GitHub OAuth authorize URL with a 5-minute state token")
-            .returns(url_response),
-        route(Method::Get, "/v1/connect/github/callback", Access::Public, h!(github_callback))
-            .doc("connect", "GitHub OAuth redirect target; redirects to the app"),
-        route(Method::Post, "/v1/connect/github/webhook", Access::Public, h!(github_webhook))
-            .doc("connect", "GitHub webhook (X-Hub-Signature-256 HMAC-SHA256)")
-            .returns(received_response),
-        route(Method::Delete, "/v1/connect/github", Access::User, h!(github_disconnect))
-            .doc("connect", "Disconnect GitHub and forget its token")
-            .returns(success),
-        route(Method::Get, "/v1/connect/tokens", Access::User, h!(list_tokens))
-            .doc("connect", "Every stored AI vendor token, decrypted")
-            .returns(tokens_response),
-        route(Method::Post, "/v1/connect/:vendor/register", Access::User, h!(register))
-            .doc("connect", "Store an AI vendor token (openai, anthropic, gemini), encrypted")
-            .body(register_body)
-            .returns(success),
-        route(Method::Get, "/v1/connect/:vendor/token", Access::User, h!(get_token))
-            .doc("connect", "The decrypted vendor token, or null")
-            .returns(token_response),
-        route(Method::Delete, "/v1/connect/:vendor", Access::User, h!(delete_token))
-            .doc("connect", "Remove a vendor token (404 when absent)")
-            .returns(success),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Get, "/v1/connect/github/params", Access::User, h!(github_params))
+        .doc("connect", "GitHub OAuth authorize URL with a 5-minute state token")
+        .returns(url_response),
+    route(Method::Get, "/v1/connect/github/callback", Access::Public, h!(github_callback))
+        .doc("connect", "GitHub OAuth redirect target; redirects to the app"),
+    route(Method::Post, "/v1/connect/github/webhook", Access::Public, h!(github_webhook))
+        .doc("connect", "GitHub webhook (X-Hub-Signature-256 HMAC-SHA256)")
+        .returns(received_response),
+    route(Method::Delete, "/v1/connect/github", Access::User, h!(github_disconnect))
+        .doc("connect", "Disconnect GitHub and forget its token")
+        .returns(success),
+    route(Method::Get, "/v1/connect/tokens", Access::User, h!(list_tokens))
+        .doc("connect", "Every stored AI vendor token, decrypted")
+        .returns(tokens_response),
+    route(Method::Post, "/v1/connect/:vendor/register", Access::User, h!(register))
+        .doc("connect", "Store an AI vendor token (openai, anthropic, gemini), encrypted")
+        .body(register_body)
+        .returns(success),
+    route(Method::Get, "/v1/connect/:vendor/token", Access::User, h!(get_token))
+        .doc("connect", "The decrypted vendor token, or null")
+        .returns(token_response),
+    route(Method::Delete, "/v1/connect/:vendor", Access::User, h!(delete_token))
+        .doc("connect", "Remove a vendor token (404 when absent)")
+        .returns(success),
+];
 
 fn url_response() -> Value {
     object(&[("url", string())])

@@ -36,26 +36,24 @@ const STALE_TOKEN_MS: i64 = 86_400_000;
 /// Account /24s inside 10.0.0.0/8: 10.0.1.0/24 up to 10.255.255.0/24.
 const MAX_SUBNET: i64 = 65_535;
 
-pub fn routes() -> Vec<Route> {
-    // `/v1/connect/:token/{status,provision,revoke}` end in literals no vendor route uses
-    // (`/v1/connect/:vendor/token`, `/register`, `/v1/connect/github/...`), so they coexist.
-    vec![
-        route(Method::Post, "/v1/connect-tokens", Access::User, h!(create_token))
-            .doc("connect", "Mint a one-time connect token for a new device")
-            .body(create_request)
-            .returns(create_response),
-        route(Method::Get, "/v1/connect/:token/status", Access::Public, h!(token_status))
-            .doc("connect", "A connect token's state: pending, provisioned, revoked or expired")
-            .returns(status_response),
-        route(Method::Post, "/v1/connect/:token/provision", Access::Public, h!(provision))
-            .doc("connect", "Provision a device and its WireGuard peer with a connect token (single use)")
-            .body(provision_request)
-            .returns(provision_response),
-        route(Method::Post, "/v1/connect/:token/revoke", Access::User, h!(revoke))
-            .doc("connect", "Revoke a pending connect token (owner)")
-            .returns(revoke_response),
-    ]
-}
+// `/v1/connect/:token/{status,provision,revoke}` end in literals no vendor route uses
+// (`/v1/connect/:vendor/token`, `/register`, `/v1/connect/github/...`), so they coexist.
+pub const ROUTES: &[Route] = &[
+    route(Method::Post, "/v1/connect-tokens", Access::User, h!(create_token))
+        .doc("connect", "Mint a one-time connect token for a new device")
+        .body(create_request)
+        .returns(create_response),
+    route(Method::Get, "/v1/connect/:token/status", Access::Public, h!(token_status))
+        .doc("connect", "A connect token's state: pending, provisioned, revoked or expired")
+        .returns(status_response),
+    route(Method::Post, "/v1/connect/:token/provision", Access::Public, h!(provision))
+        .doc("connect", "Provision a device and its WireGuard peer with a connect token (single use)")
+        .body(provision_request)
+        .returns(provision_response),
+    route(Method::Post, "/v1/connect/:token/revoke", Access::User, h!(revoke))
+        .doc("connect", "Revoke a pending connect token (owner)")
+        .returns(revoke_response),
+];
 
 fn create_request() -> Value {
     object(&[("deviceName?", string()), ("ttl?", integer())])

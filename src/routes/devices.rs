@@ -26,44 +26,42 @@ use crate::{args, h};
 const MAX_PENDING_ENROLLMENTS: i64 = 100;
 const STALE_ENROLLMENT_MS: i64 = 86_400_000;
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Post, "/v1/provisioning/token", Access::User, h!(provisioning_token))
-            .doc("devices", "Start (or refresh, with nodeId) a device enrollment")
-            .body(token_request)
-            .returns(token_response),
-        // Before the `:ref` routes: the first match in table order wins.
-        route(Method::Post, "/v1/devices/register", Access::Public, h!(register))
-            .doc("devices", "A device registers with its single-use provisioning token")
-            .body(register_request)
-            .returns(registered),
-        route(Method::Get, "/v1/devices", Access::User, h!(list_devices))
-            .doc("devices", "The account's devices")
-            .returns(device_list),
-        route(Method::Get, "/v1/devices/:ref", Access::User, h!(get_device))
-            .doc("devices", "A device by uuid or deviceId")
-            .returns(device_schema),
-        route(Method::Patch, "/v1/devices/:ref", Access::User, h!(patch_device))
-            .doc("devices", "Rename a device or set its API endpoint (null clears)")
-            .body(patch_request)
-            .returns(device_schema),
-        route(Method::Get, "/v1/devices/:ref/provisioned", Access::User, h!(device_provisioned))
-            .doc("devices", "Whether a device is provisioned")
-            .returns(provisioned_response),
-        route(Method::Post, "/v1/devices/:ref/reset", Access::User, h!(reset_device))
-            .doc("devices", "Unprovision a device: clears its deviceId, API key and peer, keeps its uuid")
-            .returns(device_schema),
-        route(Method::Delete, "/v1/devices/:ref", Access::User, h!(delete_device))
-            .doc("devices", "Delete a device (and its gateway peer)")
-            .returns(success),
-        route(Method::Get, "/v1/device", Access::Device, h!(device_self))
-            .doc("devices", "The calling device's own record (device API key)")
-            .returns(device_schema),
-        route(Method::Post, "/v1/device/heartbeat", Access::Device, h!(heartbeat))
-            .doc("devices", "The calling device reports it is alive (device API key)")
-            .returns(heartbeat_response),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Post, "/v1/provisioning/token", Access::User, h!(provisioning_token))
+        .doc("devices", "Start (or refresh, with nodeId) a device enrollment")
+        .body(token_request)
+        .returns(token_response),
+    // Before the `:ref` routes: the first match in table order wins.
+    route(Method::Post, "/v1/devices/register", Access::Public, h!(register))
+        .doc("devices", "A device registers with its single-use provisioning token")
+        .body(register_request)
+        .returns(registered),
+    route(Method::Get, "/v1/devices", Access::User, h!(list_devices))
+        .doc("devices", "The account's devices")
+        .returns(device_list),
+    route(Method::Get, "/v1/devices/:ref", Access::User, h!(get_device))
+        .doc("devices", "A device by uuid or deviceId")
+        .returns(device_schema),
+    route(Method::Patch, "/v1/devices/:ref", Access::User, h!(patch_device))
+        .doc("devices", "Rename a device or set its API endpoint (null clears)")
+        .body(patch_request)
+        .returns(device_schema),
+    route(Method::Get, "/v1/devices/:ref/provisioned", Access::User, h!(device_provisioned))
+        .doc("devices", "Whether a device is provisioned")
+        .returns(provisioned_response),
+    route(Method::Post, "/v1/devices/:ref/reset", Access::User, h!(reset_device))
+        .doc("devices", "Unprovision a device: clears its deviceId, API key and peer, keeps its uuid")
+        .returns(device_schema),
+    route(Method::Delete, "/v1/devices/:ref", Access::User, h!(delete_device))
+        .doc("devices", "Delete a device (and its gateway peer)")
+        .returns(success),
+    route(Method::Get, "/v1/device", Access::Device, h!(device_self))
+        .doc("devices", "The calling device's own record (device API key)")
+        .returns(device_schema),
+    route(Method::Post, "/v1/device/heartbeat", Access::Device, h!(heartbeat))
+        .doc("devices", "The calling device reports it is alive (device API key)")
+        .returns(heartbeat_response),
+];
 
 pub fn device_schema() -> Value {
     let s = || nullable(string());

@@ -13,11 +13,9 @@ use crate::domain::limit;
 use crate::error::ApiResult;
 use crate::{args, h};
 
-pub fn routes() -> Vec<Route> {
-    vec![route(Method::Get, "/v1/feed", Access::User, h!(get_feed))
-        .doc("feed", "Feed items newest first; `before`/`after` take `cursor_<n>` or `0-<n>`")
-        .returns(feed_schema)]
-}
+pub const ROUTES: &[Route] = &[route(Method::Get, "/v1/feed", Access::User, h!(get_feed))
+    .doc("feed", "Feed items newest first; `before`/`after` take `cursor_<n>` or `0-<n>`")
+    .returns(feed_schema)];
 
 fn feed_schema() -> Value {
     object(&[

@@ -25,46 +25,42 @@ const MAX_RECORDS: usize = 500;
 /// JavaScript's largest safe integer: the clients parse every number as a double.
 const MAX_WHOLE: i64 = (1 << 53) - 1;
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Post, "/v1/auth/import", Access::Public, h!(account))
-            .doc("import", "Sign in as for /v1/auth, keeping the account id a token of this server names")
-            .body(account_schema)
-            .returns(|| {
-                object(&[("success", boolean()), ("token", string()), ("accountId", string()), ("idKept", boolean())])
-            }),
-        route(Method::Post, "/v1/import/sessions", Access::User, h!(sessions))
-            .doc("import", "Sessions as another server holds them (ids, versions, timestamps)")
-            .body(|| object(&[("sessions", array(session_schema()))]))
-            .returns(written),
-        route(Method::Post, "/v1/import/sessions/:id/messages", Access::User, h!(messages))
-            .doc("import", "A session's messages as another server holds them (ids, seqs, localIds)")
-            .body(|| object(&[("messages", array(message_schema()))]))
-            .returns(written),
-        route(Method::Post, "/v1/import/machines", Access::User, h!(machines))
-            .doc("import", "Machines as another server holds them")
-            .body(|| object(&[("machines", array(machine_schema()))]))
-            .returns(written),
-        route(Method::Post, "/v1/import/artifacts", Access::User, h!(artifacts))
-            .doc("import", "Artifacts, header and body, as another server holds them")
-            .body(|| object(&[("artifacts", array(artifact_schema()))]))
-            .returns(written),
-        route(Method::Post, "/v1/import/access-keys", Access::User, h!(access_keys))
-            .doc("import", "Access keys of the account's sessions and machines, with their versions")
-            .body(|| object(&[("keys", array(access_key_schema()))]))
-            .returns(written),
-        route(Method::Post, "/v1/import/settings", Access::User, h!(settings))
-            .doc("import", "The account's settings ciphertext, when its version is newer")
-            .body(|| object(&[("settings", nullable(string())), ("settingsVersion", integer())]))
-            .returns(written),
-        route(Method::Post, "/v1/import/kv", Access::User, h!(kv))
-            .doc("import", "KV items with their versions")
-            .body(|| {
-                object(&[("items", array(object(&[("key", string()), ("value", string()), ("version", integer())])))])
-            })
-            .returns(written),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Post, "/v1/auth/import", Access::Public, h!(account))
+        .doc("import", "Sign in as for /v1/auth, keeping the account id a token of this server names")
+        .body(account_schema)
+        .returns(|| {
+            object(&[("success", boolean()), ("token", string()), ("accountId", string()), ("idKept", boolean())])
+        }),
+    route(Method::Post, "/v1/import/sessions", Access::User, h!(sessions))
+        .doc("import", "Sessions as another server holds them (ids, versions, timestamps)")
+        .body(|| object(&[("sessions", array(session_schema()))]))
+        .returns(written),
+    route(Method::Post, "/v1/import/sessions/:id/messages", Access::User, h!(messages))
+        .doc("import", "A session's messages as another server holds them (ids, seqs, localIds)")
+        .body(|| object(&[("messages", array(message_schema()))]))
+        .returns(written),
+    route(Method::Post, "/v1/import/machines", Access::User, h!(machines))
+        .doc("import", "Machines as another server holds them")
+        .body(|| object(&[("machines", array(machine_schema()))]))
+        .returns(written),
+    route(Method::Post, "/v1/import/artifacts", Access::User, h!(artifacts))
+        .doc("import", "Artifacts, header and body, as another server holds them")
+        .body(|| object(&[("artifacts", array(artifact_schema()))]))
+        .returns(written),
+    route(Method::Post, "/v1/import/access-keys", Access::User, h!(access_keys))
+        .doc("import", "Access keys of the account's sessions and machines, with their versions")
+        .body(|| object(&[("keys", array(access_key_schema()))]))
+        .returns(written),
+    route(Method::Post, "/v1/import/settings", Access::User, h!(settings))
+        .doc("import", "The account's settings ciphertext, when its version is newer")
+        .body(|| object(&[("settings", nullable(string())), ("settingsVersion", integer())]))
+        .returns(written),
+    route(Method::Post, "/v1/import/kv", Access::User, h!(kv))
+        .doc("import", "KV items with their versions")
+        .body(|| object(&[("items", array(object(&[("key", string()), ("value", string()), ("version", integer())])))]))
+        .returns(written),
+];
 
 fn account_schema() -> Value {
     object(&[("publicKey", string()), ("challenge", string()), ("signature", string()), ("sourceToken?", string())])

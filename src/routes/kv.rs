@@ -21,24 +21,22 @@ use crate::events::{Outbox, Recipients};
 use crate::realtime::publish;
 use crate::{args, h};
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Get, "/v1/kv", Access::User, h!(list))
-            .doc("kv", "Items by key, optionally under a prefix")
-            .returns(|| object(&[("items", array(item_schema()))])),
-        route(Method::Post, "/v1/kv", Access::User, h!(mutate))
-            .doc("kv", "Atomic batch of creates (version -1), updates and deletes (value null)")
-            .body(mutate_schema)
-            .returns(mutate_result),
-        route(Method::Post, "/v1/kv/bulk", Access::User, h!(bulk))
-            .doc("kv", "The existing items among up to 100 keys")
-            .body(|| object(&[("keys", array(string()))]))
-            .returns(|| object(&[("values", array(item_schema()))])),
-        route(Method::Get, "/v1/kv/:key", Access::User, h!(get_one))
-            .doc("kv", "One item; 404 when absent")
-            .returns(item_schema),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Get, "/v1/kv", Access::User, h!(list))
+        .doc("kv", "Items by key, optionally under a prefix")
+        .returns(|| object(&[("items", array(item_schema()))])),
+    route(Method::Post, "/v1/kv", Access::User, h!(mutate))
+        .doc("kv", "Atomic batch of creates (version -1), updates and deletes (value null)")
+        .body(mutate_schema)
+        .returns(mutate_result),
+    route(Method::Post, "/v1/kv/bulk", Access::User, h!(bulk))
+        .doc("kv", "The existing items among up to 100 keys")
+        .body(|| object(&[("keys", array(string()))]))
+        .returns(|| object(&[("values", array(item_schema()))])),
+    route(Method::Get, "/v1/kv/:key", Access::User, h!(get_one))
+        .doc("kv", "One item; 404 when absent")
+        .returns(item_schema),
+];
 
 fn item_schema() -> Value {
     object(&[("key", string()), ("value", string()), ("version", integer())])

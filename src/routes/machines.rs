@@ -19,44 +19,42 @@ use crate::h;
 const LIST_DEFAULT: u32 = 50;
 const LIST_MAX: u32 = 500;
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Post, "/v1/machines", Access::User, h!(register))
-            .doc(
-                "machines",
-                "Register a machine, or return the caller's existing one unchanged (409: another account's id)",
-            )
-            .body(register_body)
-            .returns(machine_wrapper),
-        route(Method::Get, "/v1/machines", Access::User, h!(list))
-            .doc(
-                "machines",
-                "Machines, most recently active first: a bare array for stock Happy clients, {machines} otherwise",
-            )
-            .returns(machine_list),
-        route(Method::Get, "/v1/machines/:id", Access::User, h!(get))
-            .doc("machines", "One machine")
-            .returns(machine_wrapper),
-        route(Method::Put, "/v1/machines/:id/status", Access::User, h!(update_status))
-            .doc("machines", "Refresh lastActiveAt; optionally set active, metadata, daemonState")
-            .body(status_body)
-            .returns(status_response),
-        route(Method::Delete, "/v1/machines/:id", Access::User, h!(delete))
-            .doc("machines", "Delete a machine and its access keys")
-            .returns(success),
-        route(Method::Get, "/v1/access-keys/:sessionId/:machineId", Access::User, h!(get_access_key))
-            .doc("access-keys", "The access key of a session on a machine, or null")
-            .returns(access_key_get),
-        route(Method::Post, "/v1/access-keys/:sessionId/:machineId", Access::User, h!(create_access_key))
-            .doc("access-keys", "Create an access key (409 when one exists)")
-            .body(access_key_create_body)
-            .returns(access_key_create_response),
-        route(Method::Put, "/v1/access-keys/:sessionId/:machineId", Access::User, h!(update_access_key))
-            .doc("access-keys", "Compare-and-set an access key")
-            .body(access_key_update_body)
-            .returns(access_key_update_response),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Post, "/v1/machines", Access::User, h!(register))
+        .doc(
+            "machines",
+            "Register a machine, or return the caller's existing one unchanged (409: another account's id)",
+        )
+        .body(register_body)
+        .returns(machine_wrapper),
+    route(Method::Get, "/v1/machines", Access::User, h!(list))
+        .doc(
+            "machines",
+            "Machines, most recently active first: a bare array for stock Happy clients, {machines} otherwise",
+        )
+        .returns(machine_list),
+    route(Method::Get, "/v1/machines/:id", Access::User, h!(get))
+        .doc("machines", "One machine")
+        .returns(machine_wrapper),
+    route(Method::Put, "/v1/machines/:id/status", Access::User, h!(update_status))
+        .doc("machines", "Refresh lastActiveAt; optionally set active, metadata, daemonState")
+        .body(status_body)
+        .returns(status_response),
+    route(Method::Delete, "/v1/machines/:id", Access::User, h!(delete))
+        .doc("machines", "Delete a machine and its access keys")
+        .returns(success),
+    route(Method::Get, "/v1/access-keys/:sessionId/:machineId", Access::User, h!(get_access_key))
+        .doc("access-keys", "The access key of a session on a machine, or null")
+        .returns(access_key_get),
+    route(Method::Post, "/v1/access-keys/:sessionId/:machineId", Access::User, h!(create_access_key))
+        .doc("access-keys", "Create an access key (409 when one exists)")
+        .body(access_key_create_body)
+        .returns(access_key_create_response),
+    route(Method::Put, "/v1/access-keys/:sessionId/:machineId", Access::User, h!(update_access_key))
+        .doc("access-keys", "Compare-and-set an access key")
+        .body(access_key_update_body)
+        .returns(access_key_update_response),
+];
 
 fn machine_schema() -> Value {
     object(&[

@@ -12,11 +12,9 @@ use crate::db::plans::PlanLimits;
 use crate::error::ApiResult;
 use crate::h;
 
-pub fn routes() -> Vec<Route> {
-    vec![route(Method::Get, "/v1/plans", Access::Public, h!(list_plans))
-        .doc("plans", "Plans and their limits")
-        .returns(plans_response)]
-}
+pub const ROUTES: &[Route] = &[route(Method::Get, "/v1/plans", Access::Public, h!(list_plans))
+    .doc("plans", "Plans and their limits")
+    .returns(plans_response)];
 
 pub fn limits_schema() -> Value {
     object(&[

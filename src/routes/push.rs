@@ -21,27 +21,25 @@ const MAX_TOKEN_CHARS: usize = 512;
 /// More tokens than devices anyone has; keeps one account from growing the table without bound.
 const MAX_TOKENS: i64 = 100;
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Post, "/v1/push-tokens", Access::User, h!(register))
-            .doc("push", "Register a push token (idempotent)")
-            .body(token_body)
-            .returns(success),
-        route(Method::Get, "/v1/push-tokens", Access::User, h!(list))
-            .doc("push", "The account's push tokens")
-            .returns(list_schema),
-        route(Method::Delete, "/v1/push-tokens/:token", Access::User, h!(remove))
-            .doc("push", "Forget a push token")
-            .returns(success),
-        route(Method::Post, "/v1/sessions/:id/push-event", Access::User, h!(push_event))
-            .doc(
-                "push",
-                "Announce a session event (done, permission, question) to the session's sockets and the account's devices; suppressed while the app is in the foreground",
-            )
-            .body(push_event_body)
-            .returns(push_event_response),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Post, "/v1/push-tokens", Access::User, h!(register))
+        .doc("push", "Register a push token (idempotent)")
+        .body(token_body)
+        .returns(success),
+    route(Method::Get, "/v1/push-tokens", Access::User, h!(list))
+        .doc("push", "The account's push tokens")
+        .returns(list_schema),
+    route(Method::Delete, "/v1/push-tokens/:token", Access::User, h!(remove))
+        .doc("push", "Forget a push token")
+        .returns(success),
+    route(Method::Post, "/v1/sessions/:id/push-event", Access::User, h!(push_event))
+        .doc(
+            "push",
+            "Announce a session event (done, permission, question) to the session's sockets and the account's devices; suppressed while the app is in the foreground",
+        )
+        .body(push_event_body)
+        .returns(push_event_response),
+];
 
 fn token_body() -> Value {
     object(&[("token", string())])

@@ -19,49 +19,47 @@ use crate::h;
 /// GET /v1/sessions returns at most this many (docs/compatibility.md#sessions-and-messages).
 const V1_LIST_MAX: u32 = 150;
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Get, "/v1/sessions", Access::User, h!(list_v1))
-            .doc("sessions", "The 150 most recently updated sessions")
-            .returns(session_list),
-        route(Method::Get, "/v2/sessions/active", Access::User, h!(list_active))
-            .doc("sessions", "Sessions active in the last 15 minutes (limit 1..500, default 150)")
-            .returns(session_list),
-        route(Method::Get, "/v2/sessions", Access::User, h!(list_v2))
-            .doc("sessions", "Sessions newest first, paged by an opaque cursor; changedSince as ms or ISO 8601")
-            .returns(session_page),
-        route(Method::Post, "/v1/sessions", Access::User, h!(create))
-            .doc("sessions", "Create a session, or return the live one with this tag")
-            .body(create_body)
-            .returns(session_wrapper),
-        route(Method::Get, "/v1/sessions/:id", Access::User, h!(get))
-            .doc("sessions", "One session")
-            .returns(session_wrapper),
-        route(Method::Delete, "/v1/sessions/:id", Access::User, h!(delete))
-            .doc("sessions", "Delete a session (kept as a hidden, inactive row; messages and access keys dropped)")
-            .returns(success),
-        route(Method::Post, "/v1/sessions/:id/archive", Access::User, h!(archive))
-            .doc("sessions", "Mark a session inactive")
-            .returns(success),
-        route(Method::Post, "/v1/sessions/:id/messages", Access::User, h!(post_v1_message))
-            .doc("messages", "Store one message (idempotent by localId)")
-            .body(v1_message_body)
-            .returns(v1_message_response),
-        route(Method::Get, "/v1/sessions/:id/messages", Access::User, h!(list_v1_messages))
-            .doc("messages", "Messages newest first (limit 1..150, default 150), older than before_seq")
-            .returns(message_list),
-        route(Method::Get, "/v3/sessions/:id/messages", Access::User, h!(list_v3_messages))
-            .doc(
-                "messages",
-                "Messages after after_seq (ascending) or before before_seq (descending); limit 1..500, default 100",
-            )
-            .returns(message_list),
-        route(Method::Post, "/v3/sessions/:id/messages", Access::User, h!(post_v3_messages))
-            .doc("messages", "Store 1..100 messages, idempotent by localId")
-            .body(v3_post_body)
-            .returns(v3_post_response),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Get, "/v1/sessions", Access::User, h!(list_v1))
+        .doc("sessions", "The 150 most recently updated sessions")
+        .returns(session_list),
+    route(Method::Get, "/v2/sessions/active", Access::User, h!(list_active))
+        .doc("sessions", "Sessions active in the last 15 minutes (limit 1..500, default 150)")
+        .returns(session_list),
+    route(Method::Get, "/v2/sessions", Access::User, h!(list_v2))
+        .doc("sessions", "Sessions newest first, paged by an opaque cursor; changedSince as ms or ISO 8601")
+        .returns(session_page),
+    route(Method::Post, "/v1/sessions", Access::User, h!(create))
+        .doc("sessions", "Create a session, or return the live one with this tag")
+        .body(create_body)
+        .returns(session_wrapper),
+    route(Method::Get, "/v1/sessions/:id", Access::User, h!(get))
+        .doc("sessions", "One session")
+        .returns(session_wrapper),
+    route(Method::Delete, "/v1/sessions/:id", Access::User, h!(delete))
+        .doc("sessions", "Delete a session (kept as a hidden, inactive row; messages and access keys dropped)")
+        .returns(success),
+    route(Method::Post, "/v1/sessions/:id/archive", Access::User, h!(archive))
+        .doc("sessions", "Mark a session inactive")
+        .returns(success),
+    route(Method::Post, "/v1/sessions/:id/messages", Access::User, h!(post_v1_message))
+        .doc("messages", "Store one message (idempotent by localId)")
+        .body(v1_message_body)
+        .returns(v1_message_response),
+    route(Method::Get, "/v1/sessions/:id/messages", Access::User, h!(list_v1_messages))
+        .doc("messages", "Messages newest first (limit 1..150, default 150), older than before_seq")
+        .returns(message_list),
+    route(Method::Get, "/v3/sessions/:id/messages", Access::User, h!(list_v3_messages))
+        .doc(
+            "messages",
+            "Messages after after_seq (ascending) or before before_seq (descending); limit 1..500, default 100",
+        )
+        .returns(message_list),
+    route(Method::Post, "/v3/sessions/:id/messages", Access::User, h!(post_v3_messages))
+        .doc("messages", "Store 1..100 messages, idempotent by localId")
+        .body(v3_post_body)
+        .returns(v3_post_response),
+];
 
 fn session_schema() -> Value {
     object(&[

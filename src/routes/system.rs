@@ -4,24 +4,22 @@ use serde_json::json;
 use worker::{Method, Response};
 
 use crate::app::ctx::Ctx;
+use crate::app::openapi;
 use crate::app::respond::{json, json_status};
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
-use crate::app::{openapi, with_routes};
 use crate::config::now_ms;
 use crate::domain::time::iso8601;
 use crate::error::ApiResult;
 use crate::h;
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Get, "/", Access::Public, h!(welcome)).doc("system", "Welcome").returns(welcome_schema),
-        route(Method::Get, "/health", Access::Public, h!(health))
-            .doc("system", "Liveness and D1 reachability (503 when D1 fails)")
-            .returns(health_schema),
-        route(Method::Get, "/openapi.json", Access::Public, h!(openapi_json)).doc("system", "This document"),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Get, "/", Access::Public, h!(welcome)).doc("system", "Welcome").returns(welcome_schema),
+    route(Method::Get, "/health", Access::Public, h!(health))
+        .doc("system", "Liveness and D1 reachability (503 when D1 fails)")
+        .returns(health_schema),
+    route(Method::Get, "/openapi.json", Access::Public, h!(openapi_json)).doc("system", "This document"),
+];
 
 fn welcome_schema() -> serde_json::Value {
     object(&[("message", string()), ("version", string())])
@@ -55,5 +53,5 @@ async fn health(ctx: Ctx) -> ApiResult<Response> {
 }
 
 async fn openapi_json(_: Ctx) -> ApiResult<Response> {
-    json(&with_routes(openapi::document))
+    json(&openapi::document(super::all()))
 }

@@ -43,31 +43,29 @@ use crate::storage::writer::ObjectWriter;
 use crate::storage::{self, unreferenced, Category};
 use crate::{args, h};
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Post, "/v1/uploads", Access::User, h!(upload))
-            .doc("uploads", "Upload a file (multipart/form-data: file, category, reuseKey); 403 beyond the plan's upload quota")
-            .returns(upload_response),
-        route(Method::Get, "/v1/uploads", Access::User, h!(list))
-            .doc("uploads", "List the caller's files (category, cursor, limit 1-200)")
-            .returns(list_response),
-        route(Method::Post, "/v1/uploads/avatar", Access::User, h!(upload_avatar))
-            .doc("uploads", "Upload the profile avatar (multipart/form-data: file) and set it on the account; 403 beyond the plan's upload quota")
-            .returns(avatar_response),
-        route(Method::Post, "/v1/uploads/sweep", Access::User, h!(sweep))
-            .doc("uploads", "Remove the caller's stored objects that no file references (after a failed write)")
-            .returns(sweep_response),
-        route(Method::Get, "/v1/uploads/:id", Access::User, h!(get_file))
-            .doc("uploads", "File metadata and its download URL")
-            .returns(file_response),
-        route(Method::Get, "/v1/uploads/:id/download", Access::User, h!(download))
-            .doc("uploads", "File content (ETag/If-None-Match, single Range)")
-            .returns(any),
-        route(Method::Delete, "/v1/uploads/:id", Access::User, h!(delete_file))
-            .doc("uploads", "Delete a file from D1 and R2")
-            .returns(success),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Post, "/v1/uploads", Access::User, h!(upload))
+        .doc("uploads", "Upload a file (multipart/form-data: file, category, reuseKey); 403 beyond the plan's upload quota")
+        .returns(upload_response),
+    route(Method::Get, "/v1/uploads", Access::User, h!(list))
+        .doc("uploads", "List the caller's files (category, cursor, limit 1-200)")
+        .returns(list_response),
+    route(Method::Post, "/v1/uploads/avatar", Access::User, h!(upload_avatar))
+        .doc("uploads", "Upload the profile avatar (multipart/form-data: file) and set it on the account; 403 beyond the plan's upload quota")
+        .returns(avatar_response),
+    route(Method::Post, "/v1/uploads/sweep", Access::User, h!(sweep))
+        .doc("uploads", "Remove the caller's stored objects that no file references (after a failed write)")
+        .returns(sweep_response),
+    route(Method::Get, "/v1/uploads/:id", Access::User, h!(get_file))
+        .doc("uploads", "File metadata and its download URL")
+        .returns(file_response),
+    route(Method::Get, "/v1/uploads/:id/download", Access::User, h!(download))
+        .doc("uploads", "File content (ETag/If-None-Match, single Range)")
+        .returns(any),
+    route(Method::Delete, "/v1/uploads/:id", Access::User, h!(delete_file))
+        .doc("uploads", "Delete a file from D1 and R2")
+        .returns(success),
+];
 
 fn file_schema() -> Value {
     object(&[

@@ -15,12 +15,10 @@ use crate::domain::usage::GroupBy;
 use crate::error::{ApiError, ApiResult};
 use crate::h;
 
-pub fn routes() -> Vec<Route> {
-    vec![route(Method::Post, "/v1/usage/query", Access::User, h!(query))
-        .doc("usage", "Usage totals per hour or day (404 for a session that is not the caller's)")
-        .body(query_schema)
-        .returns(result_schema)]
-}
+pub const ROUTES: &[Route] = &[route(Method::Post, "/v1/usage/query", Access::User, h!(query))
+    .doc("usage", "Usage totals per hour or day (404 for a session that is not the caller's)")
+    .body(query_schema)
+    .returns(result_schema)];
 
 fn query_schema() -> Value {
     object(&[

@@ -26,34 +26,32 @@ use crate::{args, h};
 const MAX_QUERY_CHARS: usize = 64;
 const MAX_ID_CHARS: usize = 128;
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        // The search paths come before `/:id` so "search" is never taken for an id.
-        route(Method::Get, "/v1/users/search", Access::User, h!(search))
-            .doc("users", "Users whose username starts with `query` (case-insensitive)")
-            .returns(users_schema),
-        route(Method::Get, "/v1/user/search", Access::User, h!(search))
-            .doc("users", "Alias of /v1/users/search (stock app path)")
-            .returns(users_schema),
-        route(Method::Get, "/v1/users/:id", Access::User, h!(get_user))
-            .doc("users", "A user's profile with the caller's relationship status")
-            .returns(user_schema),
-        route(Method::Get, "/v1/user/:id", Access::User, h!(get_user))
-            .doc("users", "Alias of /v1/users/:id (stock app path)")
-            .returns(user_schema),
-        route(Method::Post, "/v1/friends/add", Access::User, h!(add_friend))
-            .doc("friends", "Send a friend request, or accept the other user's")
-            .body(uid_schema)
-            .returns(friend_result),
-        route(Method::Post, "/v1/friends/remove", Access::User, h!(remove_friend))
-            .doc("friends", "Cancel a request, decline one, or unfriend")
-            .body(uid_schema)
-            .returns(friend_result),
-        route(Method::Get, "/v1/friends", Access::User, h!(list_friends))
-            .doc("friends", "Friends and open requests either way")
-            .returns(friends_schema),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    // The search paths come before `/:id` so "search" is never taken for an id.
+    route(Method::Get, "/v1/users/search", Access::User, h!(search))
+        .doc("users", "Users whose username starts with `query` (case-insensitive)")
+        .returns(users_schema),
+    route(Method::Get, "/v1/user/search", Access::User, h!(search))
+        .doc("users", "Alias of /v1/users/search (stock app path)")
+        .returns(users_schema),
+    route(Method::Get, "/v1/users/:id", Access::User, h!(get_user))
+        .doc("users", "A user's profile with the caller's relationship status")
+        .returns(user_schema),
+    route(Method::Get, "/v1/user/:id", Access::User, h!(get_user))
+        .doc("users", "Alias of /v1/users/:id (stock app path)")
+        .returns(user_schema),
+    route(Method::Post, "/v1/friends/add", Access::User, h!(add_friend))
+        .doc("friends", "Send a friend request, or accept the other user's")
+        .body(uid_schema)
+        .returns(friend_result),
+    route(Method::Post, "/v1/friends/remove", Access::User, h!(remove_friend))
+        .doc("friends", "Cancel a request, decline one, or unfriend")
+        .body(uid_schema)
+        .returns(friend_result),
+    route(Method::Get, "/v1/friends", Access::User, h!(list_friends))
+        .doc("friends", "Friends and open requests either way")
+        .returns(friends_schema),
+];
 
 fn profile_schema() -> Value {
     object(&[

@@ -16,23 +16,16 @@ use crate::h;
 /// Debug log lines beyond this are cut; the sink is for humans and AI reading logs.
 const MAX_LOG_CHARS: usize = 16 * 1024;
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Post, "/v1/version", Access::Public, h!(check_version))
-            .doc("version", "Update URL when the app is below the configured minimum, else null")
-            .body(|| object(&[("platform", string()), ("version", string()), ("app_id", string())]))
-            .returns(|| object(&[("updateUrl", nullable(string()))])),
-        route(
-            Method::Post,
-            "/logs-combined-from-cli-and-mobile-for-simple-ai-debugging",
-            Access::Public,
-            h!(debug_log),
-        )
+pub const ROUTES: &[Route] = &[
+    route(Method::Post, "/v1/version", Access::Public, h!(check_version))
+        .doc("version", "Update URL when the app is below the configured minimum, else null")
+        .body(|| object(&[("platform", string()), ("version", string()), ("app_id", string())]))
+        .returns(|| object(&[("updateUrl", nullable(string()))])),
+    route(Method::Post, "/logs-combined-from-cli-and-mobile-for-simple-ai-debugging", Access::Public, h!(debug_log))
         .doc("dev", "Log sink, enabled only by DANGEROUSLY_LOG_TO_SERVER_FOR_AI_AUTO_DEBUGGING (404 otherwise)")
         .body(|| object(&[("message", string()), ("level?", string()), ("source?", string())]))
         .returns(success),
-    ]
-}
+];
 
 #[derive(Deserialize)]
 struct VersionBody {

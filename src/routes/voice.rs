@@ -28,21 +28,19 @@ use crate::{args, h};
 const DEFAULT_MONTHLY_LIMIT_SECONDS: i64 = 3600;
 const DEFAULT_CONVERSATION_SECONDS: i64 = 600;
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Post, "/v1/voice/token", Access::User, h!(voice_token))
-            .doc("voice", "ElevenLabs conversation token, for accounts with an active subscription")
-            .body(token_request)
-            .returns(token_response),
-        route(Method::Post, "/v1/voice/conversations", Access::User, h!(start_conversation))
-            .doc("voice", "Start an ElevenLabs conversation within the account's monthly voice allowance")
-            .body(|| object(&[("agentId", string())]))
-            .returns(conversation_response),
-        route(Method::Get, "/v1/voice/usage", Access::User, h!(voice_usage))
-            .doc("voice", "Voice seconds charged this month (UTC) and the monthly allowance")
-            .returns(usage_response),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Post, "/v1/voice/token", Access::User, h!(voice_token))
+        .doc("voice", "ElevenLabs conversation token, for accounts with an active subscription")
+        .body(token_request)
+        .returns(token_response),
+    route(Method::Post, "/v1/voice/conversations", Access::User, h!(start_conversation))
+        .doc("voice", "Start an ElevenLabs conversation within the account's monthly voice allowance")
+        .body(|| object(&[("agentId", string())]))
+        .returns(conversation_response),
+    route(Method::Get, "/v1/voice/usage", Access::User, h!(voice_usage))
+        .doc("voice", "Voice seconds charged this month (UTC) and the monthly allowance")
+        .returns(usage_response),
+];
 
 fn conversation_response() -> Value {
     one_of(vec![

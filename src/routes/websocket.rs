@@ -19,23 +19,21 @@ use crate::realtime::hub::TICKET_TTL_MS;
 use crate::realtime::select::Filter;
 use crate::realtime::{call_hub, connect_hub, connect_lobby, rejected_socket};
 
-pub fn routes() -> Vec<Route> {
-    vec![
-        route(Method::Get, "/v1/updates", Access::Public, h!(upgrade))
-            .doc("realtime", "WebSocket upgrade: raw JSON frames, or Socket.IO with EIO=4&transport=websocket"),
-        route(Method::Get, "/v1/websocket", Access::Public, h!(upgrade)).doc("realtime", "WebSocket upgrade (alias)"),
-        route(Method::Post, "/v1/websocket/ticket", Access::User, h!(ticket))
-            .doc("realtime", "A short-lived single-use ticket for ?ticket= WebSocket auth")
-            .returns(ticket_schema),
-        route(Method::Get, "/v1/websocket/stats", Access::User, h!(stats))
-            .doc("realtime", "The caller's open connections")
-            .returns(stats_schema),
-        route(Method::Post, "/v1/websocket/broadcast", Access::User, h!(broadcast))
-            .doc("realtime", "Send a message to the caller's connections, optionally filtered")
-            .body(broadcast_schema)
-            .returns(broadcast_result),
-    ]
-}
+pub const ROUTES: &[Route] = &[
+    route(Method::Get, "/v1/updates", Access::Public, h!(upgrade))
+        .doc("realtime", "WebSocket upgrade: raw JSON frames, or Socket.IO with EIO=4&transport=websocket"),
+    route(Method::Get, "/v1/websocket", Access::Public, h!(upgrade)).doc("realtime", "WebSocket upgrade (alias)"),
+    route(Method::Post, "/v1/websocket/ticket", Access::User, h!(ticket))
+        .doc("realtime", "A short-lived single-use ticket for ?ticket= WebSocket auth")
+        .returns(ticket_schema),
+    route(Method::Get, "/v1/websocket/stats", Access::User, h!(stats))
+        .doc("realtime", "The caller's open connections")
+        .returns(stats_schema),
+    route(Method::Post, "/v1/websocket/broadcast", Access::User, h!(broadcast))
+        .doc("realtime", "Send a message to the caller's connections, optionally filtered")
+        .body(broadcast_schema)
+        .returns(broadcast_result),
+];
 
 fn ticket_schema() -> Value {
     object(&[("ticket", string()), ("expiresAt", integer()), ("expiresIn", integer())])
