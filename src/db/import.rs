@@ -211,3 +211,38 @@ pub async fn settings(db: &Db, account: &str, settings: Option<&str>, version: i
     )
     .await
 }
+
+/// An account's names and username, as the source holds them.
+pub struct Profile {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+}
+
+/// The account's names and username, written when any differs (the username compared exactly,
+/// so a change of case lands) and the username is free here: no other account holds it, in the
+/// column's case-insensitive sense. `None` when another account holds it: nothing is written.
+pub async fn profile(db: &Db, account: &str, p: &Profile, now: i64) -> ApiResult<Option<u64>> {
+    let results = db
+        .batch(vec![
+            db.stmt(
+                "UPDATE accounts SET first_name = ?2, last_name = ?3, username = ?4, updated_at = ?5
+                 WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM accounts WHERE username = ?4 AND id != ?1)
+                     AND (first_name IS NOT ?2 OR last_name IS NOT ?3 OR username IS NOT ?4 COLLATE BINARY)",
+                args![account, &p.first_name, &p.last_name, &p.username, now],
+            )?,
+            db.stmt(
+                "SELECT EXISTS (SELECT 1 FROM accounts WHERE username = ?2 AND id != ?1) AS taken",
+                args![account, &p.username],
+            )?,
+        ])
+        .await?;
+    #[derive(Deserialize)]
+    struct Taken {
+        taken: i64,
+    }
+    match first_row::<Taken>(&results[1])? {
+        Some(Taken { taken: 0 }) => Ok(Some(changes(&results[0]))),
+        _ => Ok(None),
+    }
+}

@@ -19,6 +19,7 @@ use crate::db::import;
 use crate::domain::fields::{bounded, bounded_opt, message_ciphertext, opaque, MAX_ACCESS_KEY, MAX_ID, MAX_KEY};
 use crate::error::{ApiError, ApiResult};
 use crate::h;
+use crate::routes::account::{check_username, MAX_NAME_CHARS};
 
 /// Records per import call: a v2 sessions page is at most 200, a v3 messages page 500.
 const MAX_RECORDS: usize = 500;
@@ -56,6 +57,16 @@ pub fn routes() -> Vec<Route> {
         route(Method::Post, "/v1/import/settings", Access::User, h!(settings))
             .doc("import", "The account's settings ciphertext, when its version is newer")
             .body(|| object(&[("settings", nullable(string())), ("settingsVersion", integer())]))
+            .returns(written),
+        route(Method::Post, "/v1/import/profile", Access::User, h!(profile))
+            .doc("import", "The account's names and username as another server holds them (409 username-taken)")
+            .body(|| {
+                object(&[
+                    ("firstName", nullable(string())),
+                    ("lastName", nullable(string())),
+                    ("username", nullable(string())),
+                ])
+            })
             .returns(written),
         route(Method::Post, "/v1/import/kv", Access::User, h!(kv))
             .doc("import", "KV items with their versions")
@@ -414,5 +425,32 @@ async fn settings(mut ctx: Ctx) -> ApiResult<Response> {
     whole("settingsVersion", &[body.settings_version])?;
     let written =
         import::settings(&ctx.db()?, ctx.user_id()?, body.settings.as_deref(), body.settings_version, now_ms()).await?;
+    answer(1, written)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileBody {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    username: Option<String>,
+}
+
+/// The names and username, under this server's own limits (a name may be empty, as the Node
+/// server allows); a username another account holds here is a 409 and nothing is written.
+async fn profile(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: ProfileBody = ctx.json().await?;
+    for (field, name) in [("firstName", &body.first_name), ("lastName", &body.last_name)] {
+        if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
+            return Err(ApiError::bad_request(format!("{field} must be at most {MAX_NAME_CHARS} characters")));
+        }
+    }
+    if let Some(u) = &body.username {
+        check_username(u)?;
+    }
+    let names = import::Profile { first_name: body.first_name, last_name: body.last_name, username: body.username };
+    let written = import::profile(&ctx.db()?, ctx.user_id()?, &names, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::conflict("username-taken").with("success", false))?;
     answer(1, written)
 }

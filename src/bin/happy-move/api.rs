@@ -114,8 +114,14 @@ impl Server {
     }
 
     pub fn get(&self, path: &str) -> Result<Value, String> {
+        self.get_query(path, &[])
+    }
+
+    /// GET with query parameters, percent-encoded (a KV prefix may hold any character).
+    pub fn get_query(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, String> {
         self.agent
             .get(&format!("{}{path}", self.base))
+            .query_pairs(query.iter().copied())
             .set("Authorization", &format!("Bearer {}", self.token))
             .call()
             .map_err(|e| failure(&self.base, path, e))?
