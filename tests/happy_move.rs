@@ -2,6 +2,8 @@
 //! a second fresh one, byte for byte, through a kill and a second run.
 
 mod common;
+#[path = "support/multipart.rs"]
+mod multipart;
 #[path = "support/ws.rs"]
 mod ws;
 
@@ -117,6 +119,10 @@ fn seed(app: &TestApp, token: &str) -> Vec<String> {
     let names = json!({"firstName": "Ada", "lastName": "Lovelace", "username": format!("mover{}", std::process::id())});
     let r = app.put("/v1/account", Some(token), names);
     assert_eq!(r.status, 200, "{}", r.text);
+    let avatar = multipart::form(Some(("me.png", "image/png", &multipart::png(48, 40))), &[]);
+    let form = format!("multipart/form-data; boundary={}", multipart::BOUNDARY);
+    let r = app.request_raw("POST", "/v1/uploads/avatar", Some(token), &form, &avatar);
+    assert_eq!(r.status, 200, "{}", r.text);
     for (i, sid) in sessions.iter().take(3).enumerate() {
         let r = app.post(&format!("/v1/access-keys/{sid}/move-m1"), Some(token), json!({"data": format!("a2V5{i}")}));
         assert_eq!(r.status, 200, "{}", r.text);
@@ -222,6 +228,13 @@ fn an_account_moves_verbatim_resumes_after_a_kill_and_a_second_run_copies_nothin
 
     // The profile's names and username, and every KV item, past the first 1,000 too.
     assert_eq!(names(&dest, &account.token), json!(["Ada", "Lovelace", format!("mover{}", std::process::id())]));
+    // The avatar image was uploaded to the destination (its own path and URL, the dimensions it
+    // read from the image), once: the second run found the images' SHA-256 equal.
+    let avatar = |app: &TestApp| app.get("/v1/account/profile", Some(&account.token)).body["avatar"].clone();
+    let (here, there) = (avatar(&dest), avatar(source));
+    assert_eq!((&here["width"], &here["height"]), (&json!(48), &json!(40)), "{here}");
+    assert!(here["url"].as_str().unwrap().starts_with(&dest.base) && here["path"] != there["path"], "{here}");
+    assert_eq!(row(&out, "account"), [2, 0, 2, 0], "{out}");
     assert_eq!(row(&out, "kv"), [KV_ITEMS as u64 + 2, 0, KV_ITEMS as u64 + 2, 0], "{out}");
     let past_first_page = |app: &TestApp| app.get("/v1/kv?prefix=k1&limit=1000", Some(&account.token)).body;
     assert_eq!(past_first_page(&dest)["items"].as_array().unwrap().len(), KV_ITEMS - 1000);
@@ -305,7 +318,7 @@ fn dry_run_counts_and_writes_nothing() {
     let (code, out, err) = happy_move(&["--from", &app.base, "--to", &dest.base, "--secret-file", &file, "--dry-run"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("sessions   1 ") && out.contains("messages   30\n"), "{out}");
-    assert!(out.contains("profile    no names or username"), "{out}");
+    assert!(out.contains("profile    no names, username or avatar"), "{out}");
     // The destination was not signed in on: the account does not exist there.
     dest.get("/v1/sessions", Some(&account.token)).assert_error(401);
 }

@@ -21,8 +21,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::h;
 use crate::routes::account::{check_username, MAX_NAME_CHARS};
 
-/// Records per import call: a v2 sessions page is at most 200, a v3 messages page 500.
-const MAX_RECORDS: usize = 500;
+/// Records per import call: few enough that one call's CPU stays well under the Free plan's
+/// 10 ms a request (a full v3 page of 500 messages measured 5.1 ms, 9.5 ms as a 1 MB body,
+/// local D1 included: bench/RESULTS.md), so a client sends a v2 or v3 page in parts.
+const MAX_RECORDS: usize = 100;
 /// JavaScript's largest safe integer: the clients parse every number as a double.
 const MAX_WHOLE: i64 = (1 << 53) - 1;
 

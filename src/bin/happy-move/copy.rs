@@ -40,14 +40,14 @@ fn written(answer: &Value) -> u64 {
     answer["written"].as_u64().unwrap_or(0)
 }
 
-/// A page of a request: at most 200 records and about 512 KB, under the import routes' 500
-/// records and 1 MB bodies (an artifact larger than that goes alone); a v3 page of 500 messages
-/// goes in several.
+/// A page of a request: at most 100 records (the import routes' cap) and about 128 KB, so one
+/// import's worker CPU stays under 5 ms, half the Free plan's 10 (bench/RESULTS.md); a record
+/// larger than that goes alone. A v2 or v3 page goes in several.
 fn pages(records: &[Value]) -> Vec<&[Value]> {
     let (mut out, mut start, mut bytes) = (Vec::new(), 0, 0);
     for (i, r) in records.iter().enumerate() {
         let size = r.to_string().len();
-        if i > start && (i - start == 200 || bytes + size > 512 * 1024) {
+        if i > start && (i - start == 100 || bytes + size > 128 * 1024) {
             out.push(&records[start..i]);
             (start, bytes) = (i, 0);
         }
@@ -90,18 +90,34 @@ pub struct Outcome {
 }
 
 /// The account's settings and profile: the settings when newer, the profile's names and
-/// username as the source has them. A profile the destination refuses (a username another
-/// account holds there, a field beyond its limits) is a note; the verification reports it.
-fn account(dest: &Server, records: &[Value], notes: &mut Vec<String>) -> Result<u64, String> {
+/// username as the source has them, and its avatar image uploaded again when the destination's
+/// differs (an avatar the source lacks is left). What the destination refuses (a username
+/// another account holds there, a field or image beyond its limits) is a note; the verification
+/// reports it.
+fn account(source: &Server, dest: &Server, records: &[Value], notes: &mut Vec<String>) -> Result<u64, String> {
     let [settings, profile] = records else { return Err("the account's records are not settings and profile".into()) };
     let body = json!({"settings": settings["settings"], "settingsVersion": settings["settingsVersion"]});
     let mut total = written(&dest.post("/v1/import/settings", body)?);
     let body: serde_json::Map<String, Value> =
         PROFILE_FIELDS.iter().map(|f| (f.to_string(), profile[*f].clone())).collect();
+    let refused = |e: String, notes: &mut Vec<String>, what: &str| {
+        if !e.contains(" answered 4") {
+            return Err(e);
+        }
+        notes.push(format!("{what} not written: {e}"));
+        Ok(())
+    };
     match dest.post("/v1/import/profile", Value::Object(body)) {
         Ok(answer) => total += written(&answer),
-        Err(e) if e.contains(" answered 4") => notes.push(format!("profile not written: {e}")),
-        Err(e) => return Err(e),
+        Err(e) => refused(e, notes, "profile")?,
+    }
+    if profile["avatar"].is_string() && records::account(dest)?[1]["avatar"] != profile["avatar"] {
+        if let Some((image, content_type)) = records::avatar(source)? {
+            match dest.post_file("/v1/uploads/avatar", &content_type, &image) {
+                Ok(_) => total += 1,
+                Err(e) => refused(e, notes, "avatar")?,
+            }
+        }
     }
     Ok(total)
 }
@@ -129,7 +145,7 @@ pub fn run(source: &Server, dest: &Server) -> Result<Outcome, String> {
     let records = records::account(source)?;
     let mut tally = Tally::new(Kind::Account);
     tally.source = records.len();
-    tally.written = account(dest, &records, &mut notes)?;
+    tally.written = account(source, dest, &records, &mut notes)?;
     tallies.push((tally, records));
 
     // Messages: per session, only those after the destination's seq.

@@ -38,10 +38,11 @@ fn dry_run(source: &api::Server) -> Result<(), Failure> {
     let account = records::account(source)?;
     let set: Vec<&str> = records::PROFILE_FIELDS
         .iter()
+        .chain(&["avatar"])
         .copied()
         .filter(|f| account[1][*f].as_str().is_some_and(|v| !v.is_empty()))
         .collect();
-    println!("  profile    {}", if set.is_empty() { "no names or username".into() } else { set.join(", ") });
+    println!("  profile    {}", if set.is_empty() { "no names, username or avatar".into() } else { set.join(", ") });
     if let Some(w) = warning {
         println!("warning: {w}");
     }

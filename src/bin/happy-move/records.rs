@@ -74,7 +74,7 @@ impl Kind {
             ],
             Kind::AccessKey => &["sessionId", "machineId", "data", "dataVersion", "createdAt", "updatedAt"],
             Kind::Kv => &["key", "value", "version"],
-            Kind::Account => &["record", "settings", "settingsVersion", "firstName", "lastName", "username"],
+            Kind::Account => &["record", "settings", "settingsVersion", "firstName", "lastName", "username", "avatar"],
         }
     }
 
@@ -167,7 +167,7 @@ const KV_PAGE: usize = 1000;
 /// defined order (the Node server sorts by its database's collation), so a full page under a
 /// prefix is split by the next character: the key equal to the prefix, then the prefix plus each
 /// printable ASCII character and each other character the page shows there, recursively. Whole
-/// whenever the keys are printable ASCII (those the app writes are); a key holding another
+/// whenever the keys are printable ASCII; a key holding another
 /// character at a split position that no listed key shows could be missed, so the warning says
 /// when that was possible: a page was full and some key holds such a character.
 pub fn kv(server: &Server) -> Result<(Vec<Value>, Option<String>), String> {
@@ -234,8 +234,9 @@ pub fn access_keys(server: &Server, sessions: &[String], machines: &[String]) ->
     Ok(out)
 }
 
-/// The account's records: its settings (ciphertext and version) and its profile's names and
-/// username, each marked with what it is.
+/// The account's records: its settings (ciphertext and version) and its profile's names,
+/// username and avatar (the SHA-256 of its image: its path and URL are each server's own), each
+/// marked with what it is.
 pub fn account(server: &Server) -> Result<Vec<Value>, String> {
     let mut settings = server.get("/v1/account/settings")?;
     settings["record"] = json!("settings");
@@ -244,8 +245,28 @@ pub fn account(server: &Server) -> Result<Vec<Value>, String> {
     for field in PROFILE_FIELDS {
         carried[field] = profile.get(field).cloned().unwrap_or(Value::Null);
     }
+    if let Some((image, _)) = avatar_of(server, &profile)? {
+        carried["avatar"] = json!(hex(&Sha256::digest(&image)));
+    }
     Ok(vec![settings, carried])
 }
 
-/// The profile fields a move carries; the avatar and the GitHub link are not (README).
+/// The profile fields the import route takes; the avatar goes through the upload route and the
+/// GitHub link is not carried (README).
 pub const PROFILE_FIELDS: [&str; 3] = ["firstName", "lastName", "username"];
+
+/// The largest avatar read: the Happy server takes up to 5 MB.
+const MAX_AVATAR: u64 = 5 * 1024 * 1024;
+
+/// The account's avatar image and its content type, when it has one.
+pub fn avatar(server: &Server) -> Result<Option<(Vec<u8>, String)>, String> {
+    avatar_of(server, &server.get("/v1/account/profile")?)
+}
+
+fn avatar_of(server: &Server, profile: &Value) -> Result<Option<(Vec<u8>, String)>, String> {
+    profile["avatar"]["url"].as_str().map(|url| server.download(url, MAX_AVATAR)).transpose()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
