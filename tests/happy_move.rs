@@ -297,6 +297,10 @@ fn a_username_another_account_holds_is_reported_and_untouched() {
     let r = import(json!({"firstName": "", "lastName": "L", "username": "freename"}));
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(names(&dest, &account.token), json!(["", "L", "freename"]));
+    // A profile held here is never overwritten: it has no version to tell the newer side.
+    let r = import(json!({"firstName": "Other", "lastName": "Name", "username": "othername"}));
+    assert_eq!((r.status, &r.body["written"]), (200, &json!(0)), "{}", r.text);
+    assert_eq!(names(&dest, &account.token), json!(["", "L", "freename"]));
 }
 
 #[test]

@@ -61,7 +61,7 @@ pub fn routes() -> Vec<Route> {
             .body(|| object(&[("settings", nullable(string())), ("settingsVersion", integer())]))
             .returns(written),
         route(Method::Post, "/v1/import/profile", Access::User, h!(profile))
-            .doc("import", "The account's names and username as another server holds them (409 username-taken)")
+            .doc("import", "The account's names and username where it has none (409 username-taken)")
             .body(|| {
                 object(&[
                     ("firstName", nullable(string())),
@@ -438,8 +438,9 @@ struct ProfileBody {
     username: Option<String>,
 }
 
-/// The names and username, under this server's own limits (a name may be empty, as the Node
-/// server allows); a username another account holds here is a 409 and nothing is written.
+/// The names and username where the account has none, under this server's own limits (a name
+/// may be empty, as the Node server allows); a username another account holds here is a 409
+/// and nothing is written.
 async fn profile(mut ctx: Ctx) -> ApiResult<Response> {
     let body: ProfileBody = ctx.json().await?;
     for (field, name) in [("firstName", &body.first_name), ("lastName", &body.last_name)] {

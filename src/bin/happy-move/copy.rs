@@ -89,11 +89,11 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
-/// The account's settings and profile: the settings when newer, the profile's names and
-/// username as the source has them, and its avatar image uploaded again when the destination's
-/// differs (an avatar the source lacks is left). What the destination refuses (a username
-/// another account holds there, a field or image beyond its limits) is a note; the verification
-/// reports it.
+/// The account's settings and profile: the settings when newer; the profile's names, username
+/// and avatar image where the destination has none (a profile has no version: one held there
+/// is never overwritten, the verification reports a different one). What the destination
+/// refuses (a username another account holds there, a field or image beyond its limits) is a
+/// note.
 fn account(source: &Server, dest: &Server, records: &[Value], notes: &mut Vec<String>) -> Result<u64, String> {
     let [settings, profile] = records else { return Err("the account's records are not settings and profile".into()) };
     let body = json!({"settings": settings["settings"], "settingsVersion": settings["settingsVersion"]});
@@ -111,7 +111,7 @@ fn account(source: &Server, dest: &Server, records: &[Value], notes: &mut Vec<St
         Ok(answer) => total += written(&answer),
         Err(e) => refused(e, notes, "profile")?,
     }
-    if profile["avatar"].is_string() && records::account(dest)?[1]["avatar"] != profile["avatar"] {
+    if profile["avatar"].is_string() && records::account(dest)?[1]["avatar"].is_null() {
         if let Some((image, content_type)) = records::avatar(source)? {
             match dest.post_file("/v1/uploads/avatar", &content_type, &image) {
                 Ok(_) => total += 1,
