@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use happy_server::crypto::util::hex_lower;
+use happy_server::domain::kv::MAX_KEY_CHARS;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -167,9 +169,9 @@ const KV_PAGE: usize = 1000;
 /// defined order (the Node server sorts by its database's collation), so a full page under a
 /// prefix is split by the next character: the key equal to the prefix, then the prefix plus each
 /// printable ASCII character and each other character the page shows there, recursively. Whole
-/// whenever the keys are printable ASCII; a key holding another
-/// character at a split position that no listed key shows could be missed, so the warning says
-/// when that was possible: a page was full and some key holds such a character.
+/// whenever the keys are printable ASCII; a key holding another character at a split position
+/// that no listed key shows could be missed, so the warning says when that was possible: a page
+/// was full and some key holds such a character.
 pub fn kv(server: &Server) -> Result<(Vec<Value>, Option<String>), String> {
     let (mut found, mut prefixes, mut split) = (BTreeMap::new(), vec![String::new()], false);
     while let Some(prefix) = prefixes.pop() {
@@ -179,13 +181,18 @@ pub fn kv(server: &Server) -> Result<(Vec<Value>, Option<String>), String> {
         };
         let page = list(&server.get_query("/v1/kv", query)?, "items")?;
         let full = page.len() >= KV_PAGE;
-        let mut next: BTreeSet<char> = (' '..='~').collect();
+        let mut next = BTreeSet::new();
         for item in page {
             let key = Kind::Kv.id(&item);
-            next.extend(key.strip_prefix(prefix.as_str()).and_then(|rest| rest.chars().next()));
+            let Some(rest) = key.strip_prefix(prefix.as_str()) else {
+                return Err(format!("{}/v1/kv answered {key:?} under the prefix {prefix:?}", server.base));
+            };
+            next.extend(rest.chars().next());
             found.insert(key, item);
         }
-        if !full {
+        // Past this worker's longest key nothing more could be imported: a source answering full
+        // pages that deep is not splitting its keys, and the split stops there.
+        if !full || prefix.chars().count() >= MAX_KEY_CHARS {
             continue;
         }
         split = true;
@@ -194,6 +201,7 @@ pub fn kv(server: &Server) -> Result<(Vec<Value>, Option<String>), String> {
                 found.insert(Kind::Kv.id(&item), item);
             }
         }
+        next.extend(' '..='~');
         prefixes.extend(next.into_iter().map(|c| format!("{prefix}{c}")));
     }
     let unsure = split && found.keys().any(|k| k.chars().any(|c| !(' '..='~').contains(&c)));
@@ -246,7 +254,7 @@ pub fn account(server: &Server) -> Result<Vec<Value>, String> {
         carried[field] = profile.get(field).cloned().unwrap_or(Value::Null);
     }
     if let Some((image, _)) = avatar_of(server, &profile)? {
-        carried["avatar"] = json!(hex(&Sha256::digest(&image)));
+        carried["avatar"] = json!(hex_lower(&Sha256::digest(&image)));
     }
     Ok(vec![settings, carried])
 }
@@ -265,8 +273,4 @@ pub fn avatar(server: &Server) -> Result<Option<(Vec<u8>, String)>, String> {
 
 fn avatar_of(server: &Server, profile: &Value) -> Result<Option<(Vec<u8>, String)>, String> {
     profile["avatar"]["url"].as_str().map(|url| server.download(url, MAX_AVATAR)).transpose()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
