@@ -236,6 +236,7 @@ fn an_account_moves_verbatim_resumes_after_a_kill_and_a_second_run_copies_nothin
     assert!(here["url"].as_str().unwrap().starts_with(&dest.base) && here["path"] != there["path"], "{here}");
     assert_eq!(row(&out, "account"), [2, 0, 2, 0], "{out}");
     assert_eq!(row(&out, "kv"), [KV_ITEMS as u64 + 2, 0, KV_ITEMS as u64 + 2, 0], "{out}");
+    assert!(!out.contains("warning:"), "ASCII keys are read whole: {out}");
     let past_first_page = |app: &TestApp| app.get("/v1/kv?prefix=k1&limit=1000", Some(&account.token)).body;
     assert_eq!(past_first_page(&dest)["items"].as_array().unwrap().len(), KV_ITEMS - 1000);
     assert_eq!(past_first_page(&dest), past_first_page(source));
@@ -375,4 +376,23 @@ fn another_accounts_record_under_the_same_id_is_reported_and_untouched() {
     // The squatter's machine is as it was; the session moved.
     assert_eq!(dest.get("/v1/machines/move-taken", Some(&squatter.token)).body["machine"]["metadata"], "dGhlaXJz");
     assert_eq!(dest.get(&format!("/v1/sessions/{sid}"), Some(&account.token)).status, 200);
+}
+
+/// A full KV page of keys beyond printable ASCII: every item is still read (the split tries
+/// each character a page shows), and the move says loudly that one it never saw could be missed.
+#[test]
+fn kv_keys_beyond_ascii_in_a_full_page_are_read_and_warned_about() {
+    let app = app();
+    let account = app.new_account();
+    for batch in 0..10 {
+        let mutations: Vec<_> = (batch * 100..(batch + 1) * 100)
+            .map(|i| json!({"key": format!("é{i:04}"), "value": "dg==", "version": -1}))
+            .collect();
+        assert_eq!(app.post("/v1/kv", Some(&account.token), json!({ "mutations": mutations })).status, 200);
+    }
+    let file = secret_file("kv-unicode", &backup(&account.key.to_bytes()));
+    let (code, out, err) = happy_move(&["--from", &app.base, "--to", &app.base, "--secret-file", &file, "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("kv         1000\n"), "{out}");
+    assert!(out.contains("warning: KV keys hold characters beyond printable ASCII"), "{out}");
 }
