@@ -2,6 +2,8 @@
 //! a second fresh one, byte for byte, through a kill and a second run.
 
 mod common;
+#[path = "support/multipart.rs"]
+mod multipart;
 #[path = "support/ws.rs"]
 mod ws;
 
@@ -76,6 +78,9 @@ fn artifact_id(i: usize) -> String {
     format!("{:08x}-0000-4000-8000-{:012x}", std::process::id(), i)
 }
 
+/// KV items seeded beside "a" and "b/c": past the list route's 1,000.
+const KV_ITEMS: usize = 1200;
+
 fn seed(app: &TestApp, token: &str) -> Vec<String> {
     let mut sessions = Vec::new();
     for i in 0..50 {
@@ -104,6 +109,20 @@ fn seed(app: &TestApp, token: &str) -> Vec<String> {
     }
     let kv = json!({"mutations": [{"key": "a", "value": "dg==", "version": -1}, {"key": "b/c", "value": "dw==", "version": -1}]});
     assert_eq!(app.post("/v1/kv", Some(token), kv).status, 200);
+    // More KV items than the list route answers at once (1,000, no cursor).
+    for batch in 0..KV_ITEMS / 100 {
+        let mutations: Vec<_> = (batch * 100..(batch + 1) * 100)
+            .map(|i| json!({"key": format!("k{i:04}"), "value": format!("dmFs{i}"), "version": -1}))
+            .collect();
+        assert_eq!(app.post("/v1/kv", Some(token), json!({ "mutations": mutations })).status, 200);
+    }
+    let names = json!({"firstName": "Ada", "lastName": "Lovelace", "username": format!("mover{}", std::process::id())});
+    let r = app.put("/v1/account", Some(token), names);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let avatar = multipart::form(Some(("me.png", "image/png", &multipart::png(48, 40))), &[]);
+    let form = format!("multipart/form-data; boundary={}", multipart::BOUNDARY);
+    let r = app.request_raw("POST", "/v1/uploads/avatar", Some(token), &form, &avatar);
+    assert_eq!(r.status, 200, "{}", r.text);
     for (i, sid) in sessions.iter().take(3).enumerate() {
         let r = app.post(&format!("/v1/access-keys/{sid}/move-m1"), Some(token), json!({"data": format!("a2V5{i}")}));
         assert_eq!(r.status, 200, "{}", r.text);
@@ -146,10 +165,23 @@ fn written(summary: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// The profile fields a move carries, as the app reads them.
+fn names(app: &TestApp, token: &str) -> serde_json::Value {
+    let p = app.get("/v1/account/profile", Some(token)).body;
+    json!([p["firstName"], p["lastName"], p["username"]])
+}
+
+/// The summary's row of one kind: on the source, written now, equal on both sides, differing.
+fn row(summary: &str, kind: &str) -> Vec<u64> {
+    let line = summary.lines().find(|l| l.starts_with(&format!("| {kind} |"))).unwrap_or_else(|| panic!("{summary}"));
+    line.split('|').skip(2).filter_map(|c| c.trim().parse().ok()).collect()
+}
+
 #[test]
 fn an_account_moves_verbatim_resumes_after_a_kill_and_a_second_run_copies_nothing() {
     let source = app();
-    let dest = another_app();
+    // Sessions and machines without a heartbeat for 2 s go inactive there, once its sweep runs.
+    let dest = another_app_with(&[("INACTIVITY_TIMEOUT_MS", "2000")]);
     let account = source.new_account();
     let sessions = seed(source, &account.token);
     let file = secret_file("move", &format!("{}\n", backup(&account.key.to_bytes())));
@@ -193,6 +225,83 @@ fn an_account_moves_verbatim_resumes_after_a_kill_and_a_second_run_copies_nothin
     let rows = written(&out);
     assert_eq!(rows.len(), 7, "{out}");
     assert!(rows.iter().all(|(_, n)| *n == 0), "{out}");
+
+    // The profile's names and username, and every KV item, past the first 1,000 too.
+    assert_eq!(names(&dest, &account.token), json!(["Ada", "Lovelace", format!("mover{}", std::process::id())]));
+    // The avatar image was uploaded to the destination (its own path and URL, the dimensions it
+    // read from the image), once: the second run found the images' SHA-256 equal.
+    let avatar = |app: &TestApp| app.get("/v1/account/profile", Some(&account.token)).body["avatar"].clone();
+    let (here, there) = (avatar(&dest), avatar(source));
+    assert_eq!((&here["width"], &here["height"]), (&json!(48), &json!(40)), "{here}");
+    assert!(here["url"].as_str().unwrap().starts_with(&dest.base) && here["path"] != there["path"], "{here}");
+    assert_eq!(row(&out, "account"), [2, 0, 2, 0], "{out}");
+    assert_eq!(row(&out, "kv"), [KV_ITEMS as u64 + 2, 0, KV_ITEMS as u64 + 2, 0], "{out}");
+    assert!(!out.contains("warning:"), "ASCII keys are read whole: {out}");
+    let past_first_page = |app: &TestApp| app.get("/v1/kv?prefix=k1&limit=1000", Some(&account.token)).body;
+    assert_eq!(past_first_page(&dest)["items"].as_array().unwrap().len(), KV_ITEMS - 1000);
+    assert_eq!(past_first_page(&dest), past_first_page(source));
+
+    // The destination's inactivity sweep marks the moved sessions and machines inactive (armed
+    // by one heartbeat there): presence, not the account's data, so a run after it finds every
+    // record equal and writes nothing.
+    let mut cli = ws::Ws::connect(
+        &format!("ws://127.0.0.1:{}", dest.port),
+        &account.token,
+        "session-scoped",
+        Some(sessions[20].as_str()),
+    );
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    cli.send("session-alive", json!({"sid": sessions[20], "time": now, "thinking": false}));
+    let active = |app: &TestApp| {
+        let r = app.get("/v2/sessions?limit=200", Some(&account.token));
+        r.body["sessions"].as_array().unwrap().iter().filter(|s| s["active"] == true).count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while active(&dest) > 0 {
+        assert!(std::time::Instant::now() < deadline, "the destination's sweep did not run");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(active(source), 40);
+    let (code, out, err) = happy_move(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("verified: every record equal"), "{out}");
+    assert!(written(&out).iter().all(|(_, n)| *n == 0), "{out}");
+}
+
+/// A username another account holds on the destination: the profile is reported, that
+/// account's username stays, and the import route refuses hostile profiles with a 4xx.
+#[test]
+fn a_username_another_account_holds_is_reported_and_untouched() {
+    let source = app();
+    let dest = another_app();
+    let account = source.new_account();
+    let squatter = dest.new_account();
+    let username = format!("taken{}", std::process::id());
+    for (app, token, first) in [(source, &account.token, "Mover"), (&dest, &squatter.token, "Squatter")] {
+        let r = app.put("/v1/account", Some(token), json!({"firstName": first, "username": username}));
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let file = secret_file("username", &backup(&account.key.to_bytes()));
+    let (code, out, err) = happy_move(&["--from", &source.base, "--to", &dest.base, "--secret-file", &file]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("differs: account profile") && out.contains("username-taken"), "{out}");
+    assert_eq!(names(&dest, &squatter.token), json!(["Squatter", null, username]));
+    // Nothing of the refused profile landed, not even the names.
+    assert_eq!(names(&dest, &account.token), json!([null, null, null]));
+
+    let import = |body: serde_json::Value| dest.post("/v1/import/profile", Some(&account.token), body);
+    import(json!({"firstName": "x", "lastName": null, "username": username.to_uppercase()})).assert_error(409);
+    import(json!({"firstName": "y".repeat(65), "lastName": null, "username": null})).assert_error(400);
+    import(json!({"firstName": null, "lastName": null, "username": "has space"})).assert_error(400);
+    import(json!({"firstName": 7})).assert_error(400);
+    assert_eq!(names(&dest, &squatter.token), json!(["Squatter", null, username]));
+    let r = import(json!({"firstName": "", "lastName": "L", "username": "freename"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(names(&dest, &account.token), json!(["", "L", "freename"]));
+    // A profile held here is never overwritten: it has no version to tell the newer side.
+    let r = import(json!({"firstName": "Other", "lastName": "Name", "username": "othername"}));
+    assert_eq!((r.status, &r.body["written"]), (200, &json!(0)), "{}", r.text);
+    assert_eq!(names(&dest, &account.token), json!(["", "L", "freename"]));
 }
 
 #[test]
@@ -214,6 +323,7 @@ fn dry_run_counts_and_writes_nothing() {
     let (code, out, err) = happy_move(&["--from", &app.base, "--to", &dest.base, "--secret-file", &file, "--dry-run"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("sessions   1 ") && out.contains("messages   30\n"), "{out}");
+    assert!(out.contains("profile    no names, username or avatar"), "{out}");
     // The destination was not signed in on: the account does not exist there.
     dest.get("/v1/sessions", Some(&account.token)).assert_error(401);
 }
@@ -266,4 +376,23 @@ fn another_accounts_record_under_the_same_id_is_reported_and_untouched() {
     // The squatter's machine is as it was; the session moved.
     assert_eq!(dest.get("/v1/machines/move-taken", Some(&squatter.token)).body["machine"]["metadata"], "dGhlaXJz");
     assert_eq!(dest.get(&format!("/v1/sessions/{sid}"), Some(&account.token)).status, 200);
+}
+
+/// A full KV page of keys beyond printable ASCII: every item is still read (the split tries
+/// each character a page shows), and the move says loudly that one it never saw could be missed.
+#[test]
+fn kv_keys_beyond_ascii_in_a_full_page_are_read_and_warned_about() {
+    let app = app();
+    let account = app.new_account();
+    for batch in 0..10 {
+        let mutations: Vec<_> = (batch * 100..(batch + 1) * 100)
+            .map(|i| json!({"key": format!("é{i:04}"), "value": "dg==", "version": -1}))
+            .collect();
+        assert_eq!(app.post("/v1/kv", Some(&account.token), json!({ "mutations": mutations })).status, 200);
+    }
+    let file = secret_file("kv-unicode", &backup(&account.key.to_bytes()));
+    let (code, out, err) = happy_move(&["--from", &app.base, "--to", &app.base, "--secret-file", &file, "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("kv         1000\n"), "{out}");
+    assert!(out.contains("warning: KV keys hold characters beyond printable ASCII"), "{out}");
 }

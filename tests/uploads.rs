@@ -3,37 +3,16 @@
 //! the avatar, the orphan sweep, and other accounts' ids.
 
 mod common;
+#[path = "support/multipart.rs"]
+mod multipart;
 
 use common::*;
+use multipart::{form, png, BOUNDARY};
 use serde_json::Value;
-
-const BOUNDARY: &str = "----happy-test-boundary-7MA4YWxk";
 
 fn server() -> &'static TestApp {
     // Grace 0: the sweep tests create orphans and sweep them at once.
     app_with(&[("UPLOAD_SWEEP_GRACE_MS", "0")])
-}
-
-/// A multipart body: `fields` as text parts, then the file part (when given).
-fn form(file: Option<(&str, &str, &[u8])>, fields: &[(&str, &str)]) -> Vec<u8> {
-    let mut b = Vec::new();
-    if let Some((name, ct, data)) = file {
-        b.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {ct}\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        b.extend_from_slice(data);
-        b.extend_from_slice(b"\r\n");
-    }
-    for (k, v) in fields {
-        b.extend_from_slice(
-            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
-        );
-    }
-    b.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    b
 }
 
 fn send(app: &TestApp, path: &str, token: &str, body: &[u8]) -> Resp {
@@ -42,14 +21,6 @@ fn send(app: &TestApp, path: &str, token: &str, body: &[u8]) -> Resp {
 
 fn upload(app: &TestApp, token: &str, file: (&str, &str, &[u8]), fields: &[(&str, &str)]) -> Resp {
     send(app, "/v1/uploads", token, &form(Some(file), fields))
-}
-
-fn png(w: u32, h: u32) -> Vec<u8> {
-    let mut d = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    d.extend_from_slice(&w.to_be_bytes());
-    d.extend_from_slice(&h.to_be_bytes());
-    d.extend_from_slice(&[8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89]);
-    d
 }
 
 /// The objects R2 holds for an account, as the sweep lists them (`removed` must be empty when

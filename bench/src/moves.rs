@@ -1,6 +1,8 @@
 //! What a move costs: happy-move carrying a seeded account (50 sessions, 2,000 messages, two
 //! machines, access keys, KV, settings) from one fresh `wrangler dev` to another, timed end to
-//! end with its verification, then run again (nothing to write: what a repeated move costs).
+//! end with its verification, then run again (nothing to write: what a repeated move costs);
+//! then the worker CPU of single message imports, the largest request a move makes, against the
+//! Free plan's 10 ms a request.
 
 use std::process::Command;
 use std::time::Instant;
@@ -75,7 +77,7 @@ pub fn run() {
     }
     let file = std::env::temp_dir().join(format!("happy-bench-secret-{}", std::process::id()));
     std::fs::write(&file, URL_SAFE_NO_PAD.encode(secret)).unwrap();
-    println!("\nA move (happy-move, the seeded account: 50 sessions, 2,000 messages, 2 machines, 3 access keys, 1 KV item, the settings):\n");
+    println!("\nA move (happy-move, the seeded account: 50 sessions, 2,000 messages, 2 machines, 3 access keys, 1 KV item, the settings and the profile):\n");
     println!("| run | wall s | records | records/s | source worker CPU ms | destination worker CPU ms |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for run in ["first", "again (nothing to write)"] {
@@ -102,4 +104,77 @@ pub fn run() {
             (cpu(&dest) - d0) * 1000.0
         );
     }
+    import_cpu(&agent, &dest, &secret);
+}
+
+/// Messages imports measured one request at a time on the destination, its isolate warm.
+fn import_cpu(agent: &ureq::Agent, server: &Server, secret: &[u8; 32]) {
+    let Some(token) = post(agent, &format!("{}/v1/auth", server.base), None, &login_body_for(secret))
+        .ok()
+        .and_then(|a| a["token"].as_str().map(str::to_string))
+    else {
+        println!("- move: signing in on the destination failed");
+        return;
+    };
+    println!("\nOne messages import (POST /v1/import/sessions/:id/messages) into a session of its own, worker CPU (local D1 included), median of {SAMPLES} after {WARM}:\n");
+    println!("| request | body KB | worker CPU ms |");
+    println!("| --- | ---: | ---: |");
+    for (label, count, size) in [
+        ("100 messages of 16 B (the most a call takes)", 100, 16),
+        ("100 messages of 1,200 B (about the largest part happy-move sends)", 100, 1200),
+        ("100 messages of 9,000 B (a 0.9 MB body, near the 1 MB the route reads)", 100, 9000),
+    ] {
+        match import_page_cpu(agent, server, &token, count, size) {
+            Some((kb, ms)) => println!("| {label} | {kb:.0} | {ms:.2} |"),
+            None => println!("| {label} | - | failed |"),
+        }
+    }
+}
+
+const WARM: usize = 2;
+const SAMPLES: usize = 7;
+
+/// Body size (KB) and median worker CPU (ms) of importing `count` messages of `size` bytes of
+/// ciphertext each, every request into a fresh session (inserts, not conflicts).
+fn import_page_cpu(agent: &ureq::Agent, server: &Server, token: &str, count: usize, size: usize) -> Option<(f64, f64)> {
+    let tag = format!("cpu-{count}-{size}");
+    let sessions: Vec<_> = (0..WARM + SAMPLES)
+        .map(|s| {
+            json!({"id": format!("{tag}-{s}"), "metadata": "bQ==", "metadataVersion": 0, "agentState": null,
+                   "agentStateVersion": 0, "dataEncryptionKey": null, "active": false, "activeAt": 1,
+                   "createdAt": 1, "updatedAt": 1})
+        })
+        .collect();
+    post(
+        agent,
+        &format!("{}/v1/import/sessions", server.base),
+        Some(token),
+        &json!({ "sessions": sessions }).to_string(),
+    )
+    .ok()?;
+    let ciphertext = "Q".repeat(size);
+    let mut samples = Vec::new();
+    let mut kb = 0.0;
+    for s in 0..WARM + SAMPLES {
+        let messages: Vec<_> = (1..=count)
+            .map(|m| {
+                json!({"id": format!("{tag}-{s}-{m}"), "seq": m, "localId": format!("l{m}"),
+                       "content": {"t": "encrypted", "c": ciphertext}, "createdAt": m, "updatedAt": m})
+            })
+            .collect();
+        let body = json!({ "messages": messages }).to_string();
+        kb = body.len() as f64 / 1024.0;
+        let url = format!("{}/v1/import/sessions/{tag}-{s}/messages", server.base);
+        let before = server.worker_cpu_seconds()?;
+        let answer = post(agent, &url, Some(token), &body).ok()?;
+        let ms = (server.worker_cpu_seconds()? - before) * 1000.0;
+        if answer["written"].as_u64() != Some(count as u64) {
+            return None;
+        }
+        if s >= WARM {
+            samples.push(ms);
+        }
+    }
+    samples.sort_by(f64::total_cmp);
+    Some((kb, samples[SAMPLES / 2]))
 }

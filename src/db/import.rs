@@ -211,3 +211,44 @@ pub async fn settings(db: &Db, account: &str, settings: Option<&str>, version: i
     )
     .await
 }
+
+/// An account's names and username, as the source holds them.
+pub struct Profile {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+}
+
+/// The account's names and username where the account has none: the API gives a profile no
+/// version to tell which side is newer, so a value held here is never overwritten (the mover's
+/// verification reports a different one). The username is written only when free here: no
+/// other account holds it, in the column's case-insensitive sense. `None` when the account
+/// would take a username another account holds: nothing is written.
+pub async fn profile(db: &Db, account: &str, p: &Profile, now: i64) -> ApiResult<Option<u64>> {
+    let results = db
+        .batch(vec![
+            db.stmt(
+                "UPDATE accounts SET first_name = coalesce(first_name, ?2), last_name = coalesce(last_name, ?3),
+                     username = coalesce(username, ?4), updated_at = ?5
+                 WHERE id = ?1
+                     AND (username IS NOT NULL OR NOT EXISTS (SELECT 1 FROM accounts WHERE username = ?4 AND id != ?1))
+                     AND ((first_name IS NULL AND ?2 IS NOT NULL) OR (last_name IS NULL AND ?3 IS NOT NULL)
+                         OR (username IS NULL AND ?4 IS NOT NULL))",
+                args![account, &p.first_name, &p.last_name, &p.username, now],
+            )?,
+            db.stmt(
+                "SELECT username IS NULL AND EXISTS (SELECT 1 FROM accounts WHERE username = ?2 AND id != ?1) AS taken
+                 FROM accounts WHERE id = ?1",
+                args![account, &p.username],
+            )?,
+        ])
+        .await?;
+    #[derive(Deserialize)]
+    struct Taken {
+        taken: i64,
+    }
+    match first_row::<Taken>(&results[1])? {
+        Some(Taken { taken: 0 }) => Ok(Some(changes(&results[0]))),
+        _ => Ok(None),
+    }
+}

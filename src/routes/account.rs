@@ -20,7 +20,7 @@ use crate::realtime::publish;
 use crate::{args, h};
 
 const MAX_SETTINGS_BYTES: usize = 512 * 1024;
-const MAX_NAME_CHARS: usize = 64;
+pub const MAX_NAME_CHARS: usize = 64;
 const MAX_USERNAME_CHARS: usize = 32;
 
 pub const ROUTES: &[Route] = &[
@@ -140,7 +140,7 @@ struct ProfileEdit {
     username: Option<Option<String>>,
 }
 
-fn check_username(u: &str) -> ApiResult<()> {
+pub fn check_username(u: &str) -> ApiResult<()> {
     limit::text("username", u, MAX_USERNAME_CHARS)?;
     if !u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
         return Err(ApiError::bad_request("username may hold letters, digits, '_', '-' and '.' only"));

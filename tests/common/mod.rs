@@ -75,7 +75,12 @@ pub fn app_with(vars: &[(&str, &str)]) -> &'static TestApp {
 /// A second server of its own (fresh state, the same master secret), beside [`app`]'s: for
 /// what moves between two servers. It stops when the test process ends.
 pub fn another_app() -> TestApp {
-    TestApp::spawn(&[])
+    another_app_with(&[])
+}
+
+/// [`another_app`] with extra `--var NAME:VALUE`s.
+pub fn another_app_with(vars: &[(&str, &str)]) -> TestApp {
+    TestApp::spawn(vars)
 }
 
 fn repo() -> PathBuf {

@@ -1,6 +1,7 @@
 //! A Happy server as the move reads it: the ordinary HTTP API, signed in with the account's
 //! secret as the app signs in (an Ed25519 signature over a random challenge).
 
+use std::io::Read;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -113,9 +114,51 @@ impl Server {
             .map_err(|e| format!("{}{path} did not answer JSON: {e}", self.base))
     }
 
+    /// The bytes at `url`, at most `limit`, and their content type. The token goes only to this
+    /// server's own URLs (this worker's download route); a Node server's avatars are public.
+    pub fn download(&self, url: &str, limit: u64) -> Result<(Vec<u8>, String), String> {
+        let mut request = self.agent.get(url);
+        if url.starts_with(&format!("{}/", self.base)) {
+            request = request.set("Authorization", &format!("Bearer {}", self.token));
+        }
+        let answer = request.call().map_err(|e| failure(url, "", e))?;
+        let content_type = answer.content_type().to_string();
+        let mut bytes = Vec::new();
+        answer.into_reader().take(limit + 1).read_to_end(&mut bytes).map_err(|e| format!("reading {url}: {e}"))?;
+        if bytes.len() as u64 > limit {
+            return Err(format!("{url} holds more than {limit} bytes"));
+        }
+        Ok((bytes, content_type))
+    }
+
+    /// POSTs one file as the form field `file` (multipart/form-data).
+    pub fn post_file(&self, path: &str, content_type: &str, bytes: &[u8]) -> Result<Value, String> {
+        const BOUNDARY: &str = "happy-move-3f9a1c";
+        let mut body = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"avatar\"\r\nContent-Type: {content_type}\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        self.agent
+            .post(&format!("{}{path}", self.base))
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .set("Content-Type", &format!("multipart/form-data; boundary={BOUNDARY}"))
+            .send_bytes(&body)
+            .map_err(|e| failure(&self.base, path, e))?
+            .into_json()
+            .map_err(|e| format!("{}{path} did not answer JSON: {e}", self.base))
+    }
+
     pub fn get(&self, path: &str) -> Result<Value, String> {
+        self.get_query(path, &[])
+    }
+
+    /// GET with query parameters, percent-encoded (a KV prefix may hold any character).
+    pub fn get_query(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, String> {
         self.agent
             .get(&format!("{}{path}", self.base))
+            .query_pairs(query.iter().copied())
             .set("Authorization", &format!("Bearer {}", self.token))
             .call()
             .map_err(|e| failure(&self.base, path, e))?

@@ -9,7 +9,7 @@ use std::io::Write;
 use serde_json::{json, Value};
 
 use crate::api::Server;
-use crate::records::{self, Kind};
+use crate::records::{self, Kind, PROFILE_FIELDS};
 
 /// One kind's outcome.
 #[derive(Debug)]
@@ -40,13 +40,14 @@ fn written(answer: &Value) -> u64 {
     answer["written"].as_u64().unwrap_or(0)
 }
 
-/// A page of a request: at most 200 records and about 512 KB, under the import routes' 500
-/// records and 1 MB bodies (an artifact larger than that goes alone).
+/// A page of a request: at most 100 records (the import routes' cap) and about 128 KB, so one
+/// import's worker CPU stays under 5 ms, half the Free plan's 10 (bench/RESULTS.md); a record
+/// larger than that goes alone. A v2 or v3 page goes in several.
 fn pages(records: &[Value]) -> Vec<&[Value]> {
     let (mut out, mut start, mut bytes) = (Vec::new(), 0, 0);
     for (i, r) in records.iter().enumerate() {
         let size = r.to_string().len();
-        if i > start && (i - start == 200 || bytes + size > 512 * 1024) {
+        if i > start && (i - start == 100 || bytes + size > 128 * 1024) {
             out.push(&records[start..i]);
             (start, bytes) = (i, 0);
         }
@@ -81,8 +82,50 @@ fn compare(kind: Kind, tally: &mut Tally, source: &[Value], dest: &[Value]) {
     }
 }
 
-pub fn run(source: &Server, dest: &Server) -> Result<Vec<Tally>, String> {
-    let mut tallies = Vec::new();
+/// The tallies, and what the user should read beside them (records not written and why, a KV
+/// listing that may be incomplete).
+pub struct Outcome {
+    pub tallies: Vec<Tally>,
+    pub notes: Vec<String>,
+}
+
+/// The account's settings and profile: the settings when newer; the profile's names, username
+/// and avatar image where the destination has none (a profile has no version: one held there
+/// is never overwritten, the verification reports a different one). What the destination
+/// refuses (a username another account holds there, a field or image beyond its limits) is a
+/// note.
+fn account(source: &Server, dest: &Server, records: &[Value], notes: &mut Vec<String>) -> Result<u64, String> {
+    let [settings, profile] = records else { return Err("the account's records are not settings and profile".into()) };
+    let body = json!({"settings": settings["settings"], "settingsVersion": settings["settingsVersion"]});
+    let mut total = written(&dest.post("/v1/import/settings", body)?);
+    let body: serde_json::Map<String, Value> =
+        PROFILE_FIELDS.iter().map(|f| (f.to_string(), profile[*f].clone())).collect();
+    let refused = |e: String, notes: &mut Vec<String>, what: &str| {
+        if !e.contains(" answered 4") {
+            return Err(e);
+        }
+        notes.push(format!("{what} not written: {e}"));
+        Ok(())
+    };
+    match dest.post("/v1/import/profile", Value::Object(body)) {
+        Ok(answer) => total += written(&answer),
+        Err(e) => refused(e, notes, "profile")?,
+    }
+    if profile["avatar"].is_string() && records::account(dest)?[1]["avatar"].is_null() {
+        if let Some((image, content_type)) = records::avatar(source)? {
+            match dest.post_file("/v1/uploads/avatar", &content_type, &image) {
+                Ok(_) => total += 1,
+                Err(e) => refused(e, notes, "avatar")?,
+            }
+        }
+    }
+    Ok(total)
+}
+
+pub fn run(source: &Server, dest: &Server) -> Result<Outcome, String> {
+    let (mut tallies, mut notes) = (Vec::new(), Vec::new());
+    let (kv, kv_warning) = records::kv(source)?;
+    notes.extend(kv_warning);
     let sessions = records::sessions(source)?;
     let machines = records::machines(source)?;
     let ids = |records: &[Value], kind: Kind| records.iter().map(|r| kind.id(r)).collect::<Vec<_>>();
@@ -92,18 +135,18 @@ pub fn run(source: &Server, dest: &Server) -> Result<Vec<Tally>, String> {
         (Kind::Machine, machines, "/v1/import/machines", "machines"),
         (Kind::Artifact, records::artifacts(source)?, "/v1/import/artifacts", "artifacts"),
         (Kind::AccessKey, records::access_keys(source, &session_ids, &machine_ids)?, "/v1/import/access-keys", "keys"),
-        (Kind::Kv, records::kv(source)?, "/v1/import/kv", "items"),
+        (Kind::Kv, kv, "/v1/import/kv", "items"),
     ] {
         let mut tally = Tally::new(kind);
         tally.source = records.len();
         tally.written = send(dest, path, field, kind, &records)?;
         tallies.push((tally, records));
     }
-    let settings = records::settings(source)?;
-    let mut tally = Tally::new(Kind::Settings);
-    tally.source = 1;
-    tally.written = written(&dest.post("/v1/import/settings", settings[0].clone())?);
-    tallies.push((tally, settings));
+    let records = records::account(source)?;
+    let mut tally = Tally::new(Kind::Account);
+    tally.source = records.len();
+    tally.written = account(source, dest, &records, &mut notes)?;
+    tallies.push((tally, records));
 
     // Messages: per session, only those after the destination's seq.
     let there: HashMap<String, i64> =
@@ -122,7 +165,9 @@ pub fn run(source: &Server, dest: &Server) -> Result<Vec<Tally>, String> {
         let after = there.get(&id).copied().unwrap_or(0);
         let path = format!("/v1/import/sessions/{id}/messages");
         let outcome = records::message_pages(source, &id, after, |page| {
-            messages.written += written(&dest.post(&path, json!({ "messages": page }))?);
+            for part in pages(&page) {
+                messages.written += written(&dest.post(&path, json!({ "messages": part }))?);
+            }
             copied += page.len();
             progress(Kind::Message, copied.min(to_copy), to_copy.max(copied));
             Ok(())
@@ -145,8 +190,8 @@ pub fn run(source: &Server, dest: &Server) -> Result<Vec<Tally>, String> {
         records::machines(dest)?,
         records::artifacts(dest)?,
         records::access_keys(dest, &session_ids, &machine_ids)?,
-        records::kv(dest)?,
-        records::settings(dest)?,
+        records::kv(dest)?.0,
+        records::account(dest)?,
     ];
     let mut out = Vec::new();
     for ((mut tally, records), there) in tallies.into_iter().zip(dest_records) {
@@ -162,5 +207,5 @@ pub fn run(source: &Server, dest: &Server) -> Result<Vec<Tally>, String> {
         compare(Kind::Message, &mut messages, &from, &to);
     }
     out.insert(1, messages);
-    Ok(out)
+    Ok(Outcome { tallies: out, notes })
 }

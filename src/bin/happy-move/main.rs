@@ -33,7 +33,19 @@ fn dry_run(source: &api::Server) -> Result<(), Failure> {
     println!("  messages   {messages}");
     println!("  machines   {}", records::machines(source)?.len());
     println!("  artifacts  {}", records::artifacts(source)?.len());
-    println!("  kv         {}", records::kv(source)?.len());
+    let (kv, warning) = records::kv(source)?;
+    println!("  kv         {}", kv.len());
+    let account = records::account(source)?;
+    let set: Vec<&str> = records::PROFILE_FIELDS
+        .iter()
+        .chain(&["avatar"])
+        .copied()
+        .filter(|f| account[1][*f].as_str().is_some_and(|v| !v.is_empty()))
+        .collect();
+    println!("  profile    {}", if set.is_empty() { "no names, username or avatar".into() } else { set.join(", ") });
+    if let Some(w) = warning {
+        println!("warning: {w}");
+    }
     Ok(())
 }
 
@@ -61,7 +73,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
             "new id here (the servers do not share a master secret: sign in again on the new server)"
         }
     );
-    let tallies = copy::run(&source, &imported.server)?;
+    let copy::Outcome { tallies, notes } = copy::run(&source, &imported.server)?;
     let seconds = started.elapsed().as_secs_f64();
     println!("\n| kind | on the source | written now | equal on both sides | differing |");
     println!("| --- | ---: | ---: | ---: | ---: |");
@@ -72,6 +84,9 @@ fn run(args: &[String]) -> Result<(), Failure> {
         differing.extend(t.differing.iter().map(|id| format!("{} {id}", t.kind.name())));
     }
     println!("\n{records} records in {seconds:.1} s ({:.0} a second)", records as f64 / seconds.max(0.001));
+    for note in &notes {
+        println!("warning: {note}");
+    }
     if differing.is_empty() {
         println!("verified: every record equal on both sides");
         return Ok(());

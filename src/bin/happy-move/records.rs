@@ -1,8 +1,14 @@
 //! An account's records on a server, read page by page through the ordinary API, and each
-//! record's projection: the fields a move carries, so both sides compare field for field
-//! whatever else a server adds to its answers.
+//! record's projection: the fields a move carries verbatim, so both sides compare field for
+//! field whatever else a server adds to its answers. Presence (`active`, `activeAt` of sessions
+//! and machines) is carried but not compared: each server changes it on its own, with every
+//! heartbeat and inactivity sweep, so it is not the account's data.
 
-use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+use happy_server::crypto::util::hex_lower;
+use happy_server::domain::kv::MAX_KEY_CHARS;
+use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::api::Server;
@@ -15,7 +21,8 @@ pub enum Kind {
     Artifact,
     AccessKey,
     Kv,
-    Settings,
+    /// The account's own records: its settings and its profile (names, username).
+    Account,
 }
 
 impl Kind {
@@ -27,7 +34,7 @@ impl Kind {
             Kind::Artifact => "artifacts",
             Kind::AccessKey => "access keys",
             Kind::Kv => "kv",
-            Kind::Settings => "settings",
+            Kind::Account => "account",
         }
     }
 
@@ -41,8 +48,6 @@ impl Kind {
                 "agentState",
                 "agentStateVersion",
                 "dataEncryptionKey",
-                "active",
-                "activeAt",
                 "createdAt",
                 "updatedAt",
             ],
@@ -55,8 +60,6 @@ impl Kind {
                 "daemonStateVersion",
                 "dataEncryptionKey",
                 "seq",
-                "active",
-                "activeAt",
                 "createdAt",
                 "updatedAt",
             ],
@@ -73,7 +76,7 @@ impl Kind {
             ],
             Kind::AccessKey => &["sessionId", "machineId", "data", "dataVersion", "createdAt", "updatedAt"],
             Kind::Kv => &["key", "value", "version"],
-            Kind::Settings => &["settings", "settingsVersion"],
+            Kind::Account => &["record", "settings", "settingsVersion", "firstName", "lastName", "username", "avatar"],
         }
     }
 
@@ -83,7 +86,7 @@ impl Kind {
         match self {
             Kind::Kv => text("key"),
             Kind::AccessKey => format!("{}/{}", text("sessionId"), text("machineId")),
-            Kind::Settings => "settings".into(),
+            Kind::Account => text("record"),
             _ => text("id"),
         }
     }
@@ -159,9 +162,55 @@ pub fn machines(server: &Server) -> Result<Vec<Value>, String> {
     list(&server.get("/v1/machines?limit=500")?, "machines")
 }
 
-/// KV items: the list route has no cursor and stops at 1,000.
-pub fn kv(server: &Server) -> Result<Vec<Value>, String> {
-    list(&server.get("/v1/kv?limit=1000")?, "items")
+/// The most items a KV list answers (the Happy server's and this worker's cap); it has no cursor.
+const KV_PAGE: usize = 1000;
+
+/// Every KV item. The list route takes a prefix and at most 1,000 items, without a cursor or a
+/// defined order (the Node server sorts by its database's collation), so a full page under a
+/// prefix is split by the next character: the key equal to the prefix, then the prefix plus each
+/// printable ASCII character and each other character the page shows there, recursively. Whole
+/// whenever the keys are printable ASCII; a key holding another character at a split position
+/// that no listed key shows could be missed, so the warning says when that was possible: a page
+/// was full and some key holds such a character.
+pub fn kv(server: &Server) -> Result<(Vec<Value>, Option<String>), String> {
+    let (mut found, mut prefixes, mut split) = (BTreeMap::new(), vec![String::new()], false);
+    while let Some(prefix) = prefixes.pop() {
+        let query: &[(&str, &str)] = match prefix.as_str() {
+            "" => &[("limit", "1000")],
+            p => &[("prefix", p), ("limit", "1000")],
+        };
+        let page = list(&server.get_query("/v1/kv", query)?, "items")?;
+        let full = page.len() >= KV_PAGE;
+        let mut next = BTreeSet::new();
+        for item in page {
+            let key = Kind::Kv.id(&item);
+            let Some(rest) = key.strip_prefix(prefix.as_str()) else {
+                return Err(format!("{}/v1/kv answered {key:?} under the prefix {prefix:?}", server.base));
+            };
+            next.extend(rest.chars().next());
+            found.insert(key, item);
+        }
+        // Past this worker's longest key nothing more could be imported: a source answering full
+        // pages that deep is not splitting its keys, and the split stops there.
+        if !full || prefix.chars().count() >= MAX_KEY_CHARS {
+            continue;
+        }
+        split = true;
+        if !prefix.is_empty() && !found.contains_key(&prefix) {
+            for item in list(&server.post("/v1/kv/bulk", json!({ "keys": [prefix] }))?, "values")? {
+                found.insert(Kind::Kv.id(&item), item);
+            }
+        }
+        next.extend(' '..='~');
+        prefixes.extend(next.into_iter().map(|c| format!("{prefix}{c}")));
+    }
+    let unsure = split && found.keys().any(|k| k.chars().any(|c| !(' '..='~').contains(&c)));
+    let warning = unsure.then(|| {
+        "KV keys hold characters beyond printable ASCII and a list page was full: items under a character no \
+         listed key shows may be missing (the list route has no cursor)"
+            .to_string()
+    });
+    Ok((found.into_values().collect(), warning))
 }
 
 /// Every artifact with its body (the list carries headers only).
@@ -193,7 +242,35 @@ pub fn access_keys(server: &Server, sessions: &[String], machines: &[String]) ->
     Ok(out)
 }
 
-/// The account's settings ciphertext and version, as one record.
-pub fn settings(server: &Server) -> Result<Vec<Value>, String> {
-    Ok(vec![server.get("/v1/account/settings")?])
+/// The account's records: its settings (ciphertext and version) and its profile's names,
+/// username and avatar (the SHA-256 of its image: its path and URL are each server's own), each
+/// marked with what it is.
+pub fn account(server: &Server) -> Result<Vec<Value>, String> {
+    let mut settings = server.get("/v1/account/settings")?;
+    settings["record"] = json!("settings");
+    let profile = server.get("/v1/account/profile")?;
+    let mut carried = json!({"record": "profile"});
+    for field in PROFILE_FIELDS {
+        carried[field] = profile.get(field).cloned().unwrap_or(Value::Null);
+    }
+    if let Some((image, _)) = avatar_of(server, &profile)? {
+        carried["avatar"] = json!(hex_lower(&Sha256::digest(&image)));
+    }
+    Ok(vec![settings, carried])
+}
+
+/// The profile fields the import route takes; the avatar goes through the upload route and the
+/// GitHub link is not carried (README).
+pub const PROFILE_FIELDS: [&str; 3] = ["firstName", "lastName", "username"];
+
+/// The largest avatar read: the Happy server takes up to 5 MB.
+const MAX_AVATAR: u64 = 5 * 1024 * 1024;
+
+/// The account's avatar image and its content type, when it has one.
+pub fn avatar(server: &Server) -> Result<Option<(Vec<u8>, String)>, String> {
+    avatar_of(server, &server.get("/v1/account/profile")?)
+}
+
+fn avatar_of(server: &Server, profile: &Value) -> Result<Option<(Vec<u8>, String)>, String> {
+    profile["avatar"]["url"].as_str().map(|url| server.download(url, MAX_AVATAR)).transpose()
 }
