@@ -5,9 +5,11 @@
 //!   --seconds is each request scenario's total, taken in --rounds turns with the others.
 //!   --spawn starts `wrangler dev` from the repository (fresh local state) and also measures
 //!   cold start and workerd CPU per request. `--only cold` measures a fresh isolate's first
-//!   requests; `--only move` an account moved between two spawned servers (happy-move).
+//!   requests; `--only lazy` the wasm they compile (needs gdb); `--only move` an account moved
+//!   between two spawned servers (happy-move).
 
 mod cold;
+mod lazy;
 mod load;
 mod moves;
 mod scenarios;
@@ -73,6 +75,9 @@ fn main() {
     );
     if args.iter().any(|a| a == "--spawn") && opts.only.as_ref().is_none_or(|o| o.iter().any(|w| w == "cold")) {
         cold::run();
+    }
+    if args.iter().any(|a| a == "--spawn") && opts.only.as_ref().is_some_and(|o| o.iter().any(|w| w == "lazy")) {
+        lazy::run();
     }
     if args.iter().any(|a| a == "--spawn") && opts.only.as_ref().is_some_and(|o| o.iter().any(|w| w == "move")) {
         moves::run();

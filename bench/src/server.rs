@@ -219,6 +219,11 @@ impl Server {
             .unwrap_or(false)
     }
 
+    /// The workerd process that runs the worker (spawned servers only).
+    pub fn runtime_pid(&self) -> Option<u32> {
+        workerd::runtime_pid(self.root_pid?)
+    }
+
     /// CPU seconds used so far by both workerd processes under our wrangler (proxy and
     /// runtime), when we spawned it.
     pub fn workerd_cpu_seconds(&self) -> Option<f64> {

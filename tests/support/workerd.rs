@@ -18,6 +18,11 @@ pub fn cpu_seconds(root: u32, only_worker: bool) -> f64 {
         .sum()
 }
 
+/// The workerd process under `root` that runs the worker (the one with an inspector).
+pub fn runtime_pid(root: u32) -> Option<u32> {
+    workerd_pids(root).into_iter().find(|pid| cmdline(*pid).contains("--inspector-addr"))
+}
+
 fn cmdline(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().replace('\0', " ")
 }

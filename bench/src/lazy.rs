@@ -1,0 +1,213 @@
+//! What V8 compiles for a fresh isolate's first requests: the wasm functions it compiles lazily
+//! (on first call) and their bytes, counted with a gdb breakpoint on V8's `wasm::CompileLazy`
+//! inside the runtime that runs the worker (workerd ships with symbols). Unlike CPU time the
+//! count is the same on every run of a build, so it is the number to drive down for cheap cold
+//! requests: compiling them was most of a cold request's own CPU (bench/RESULTS.md). It also
+//! recurs: workerd signals memory pressure whenever it creates an isolate, and V8 then drops
+//! every module's baseline code. Needs gdb (Debian's `gdb`); skipped without it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::scenarios::new_account;
+use crate::server::{fresh_state, repo, Ready, Server};
+
+/// A function's index in the module (imports first) → its name and body size.
+struct Functions {
+    imports: usize,
+    sizes: Vec<usize>,
+    names: std::collections::HashMap<usize, String>,
+}
+
+fn leb(bytes: &[u8], at: &mut usize) -> Option<usize> {
+    let (mut value, mut shift) = (0usize, 0);
+    loop {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        value |= ((byte & 0x7f) as usize) << shift;
+        if byte < 0x80 {
+            return Some(value);
+        }
+        shift += 7;
+    }
+}
+
+fn name(bytes: &[u8], at: &mut usize) -> Option<String> {
+    let len = leb(bytes, at)?;
+    let s = String::from_utf8_lossy(bytes.get(*at..*at + len)?).into_owned();
+    *at += len;
+    Some(s)
+}
+
+/// Reads the import, code and name sections of a wasm module.
+fn functions(bytes: &[u8]) -> Option<Functions> {
+    let mut f = Functions { imports: 0, sizes: Vec::new(), names: Default::default() };
+    let mut at = 8;
+    while at < bytes.len() {
+        let id = bytes[at];
+        at += 1;
+        let len = leb(bytes, &mut at)?;
+        let (mut p, end) = (at, at + len);
+        match id {
+            2 => {
+                for _ in 0..leb(bytes, &mut p)? {
+                    name(bytes, &mut p)?;
+                    name(bytes, &mut p)?;
+                    let kind = bytes[p];
+                    p += 1;
+                    match kind {
+                        0 => {
+                            leb(bytes, &mut p)?;
+                            f.imports += 1;
+                        }
+                        // table: element type, then limits; memory: limits
+                        1 | 2 => {
+                            p += usize::from(kind == 1);
+                            let flags = bytes[p];
+                            p += 1;
+                            leb(bytes, &mut p)?;
+                            if flags & 1 == 1 {
+                                leb(bytes, &mut p)?;
+                            }
+                        }
+                        // global: value type, mutability
+                        3 => p += 2,
+                        // tag: attribute, type index
+                        _ => {
+                            p += 1;
+                            leb(bytes, &mut p)?;
+                        }
+                    }
+                }
+            }
+            10 => {
+                for _ in 0..leb(bytes, &mut p)? {
+                    let size = leb(bytes, &mut p)?;
+                    f.sizes.push(size);
+                    p += size;
+                }
+            }
+            0 if name(bytes, &mut p)? == "name" => {
+                while p < end {
+                    let sub = bytes[p];
+                    p += 1;
+                    let sub_end = leb(bytes, &mut p)? + p;
+                    if sub == 1 {
+                        for _ in 0..leb(bytes, &mut p)? {
+                            let index = leb(bytes, &mut p)?;
+                            f.names.insert(index, name(bytes, &mut p)?);
+                        }
+                    }
+                    p = sub_end;
+                }
+            }
+            _ => {}
+        }
+        at = end;
+    }
+    Some(f)
+}
+
+/// gdb attached to the worker's runtime, printing the index of every function V8 compiles lazily.
+struct Tracer {
+    gdb: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Tracer {
+    fn attach(pid: u32) -> Option<Tracer> {
+        let script = std::env::temp_dir().join(format!("happy-bench-lazy-{pid}.gdb"));
+        std::fs::write(
+            &script,
+            "set pagination off\nhandle SIGSEGV nostop noprint pass\nhandle SIGUSR1 nostop noprint pass\n\
+             handle SIGPIPE nostop noprint pass\nbreak v8::internal::wasm::CompileLazy\ncommands\nsilent\n\
+             printf \"LAZY %d\\n\", $rdx\ncont\nend\nprintf \"READY\\n\"\ncont\n",
+        )
+        .ok()?;
+        let mut gdb = Command::new("gdb")
+            .args(["-q", "-batch", "-x"])
+            .arg(&script)
+            .args(["-p", &pid.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        let out = BufReader::new(gdb.stdout.take()?);
+        std::thread::spawn(move || out.lines().map_while(Result::ok).for_each(|l| drop(tx.send(l))));
+        let tracer = Tracer { gdb, lines };
+        loop {
+            match tracer.lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(l) if l == "READY" => return Some(tracer),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The indices compiled since the last call, once compiling has stopped for a moment.
+    fn compiled(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(1500)) {
+            if let Some(i) = line.strip_prefix("LAZY ").and_then(|i| i.trim().parse().ok()) {
+                out.push(i);
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        let _ = self.gdb.kill();
+        let _ = self.gdb.wait();
+    }
+}
+
+type Step = (&'static str, fn(&ureq::Agent, &str, &str) -> bool);
+
+const STEPS: [Step; 3] = [
+    ("GET / (hello, no D1)", |a, base, _| a.get(&format!("{base}/")).call().is_ok()),
+    ("POST /v1/auth (sign-in: Ed25519 verify, D1 batch, token signing)", |a, base, _| new_account(a, base).is_some()),
+    ("GET /v1/sessions (token check, D1 read)", |a, base, token| {
+        a.get(&format!("{base}/v1/sessions")).set("Authorization", &format!("Bearer {token}")).call().is_ok()
+    }),
+];
+
+pub fn run() {
+    if Command::new("gdb").arg("--version").output().is_err() {
+        println!("\n- lazy compilation: skipped (needs gdb: apt-get install gdb)");
+        return;
+    }
+    let Some(funcs) = std::fs::read(repo().join("build/index_bg.wasm")).ok().as_deref().and_then(functions) else {
+        println!("\n- lazy compilation: build/index_bg.wasm unreadable (make build)");
+        return;
+    };
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build();
+    let state = fresh_state();
+    let Some(token) = new_account(&agent, &Server::spawn_at(&state, Ready::Health).base) else {
+        println!("\n- lazy compilation: no account could be made");
+        return;
+    };
+    println!("\nWasm compiled lazily by a fresh isolate's very first request (gdb on V8's wasm::CompileLazy):\n");
+    println!("| request | functions | KB of wasm | largest |");
+    println!("| --- | ---: | ---: | --- |");
+    for step in STEPS {
+        let server = Server::spawn_at(&state, Ready::Quiet);
+        let Some(tracer) = server.runtime_pid().and_then(Tracer::attach) else {
+            println!("| {} | gdb could not attach | | |", step.0);
+            continue;
+        };
+        let ok = (step.1)(&agent, &server.base, &token);
+        let compiled = tracer.compiled();
+        let sized = |i: &usize| funcs.sizes.get(i.wrapping_sub(funcs.imports)).copied().unwrap_or(0);
+        let bytes: usize = compiled.iter().map(sized).sum();
+        let largest = compiled.iter().max_by_key(|i| sized(i)).map_or(String::new(), |i| {
+            let name = funcs.names.get(i).map_or("?", String::as_str);
+            format!("{} ({:.1} KB)", name.split("::h").next().unwrap_or(name), sized(i) as f64 / 1000.0)
+        });
+        let status = if ok { "" } else { " (request failed)" };
+        println!("| {}{status} | {} | {:.1} | {largest} |", step.0, compiled.len(), bytes as f64 / 1000.0);
+    }
+}
