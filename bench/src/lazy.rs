@@ -165,6 +165,14 @@ impl Drop for Tracer {
     }
 }
 
+/// A symbol without rustc's `::h<16 hex>` suffix.
+fn without_hash(name: &str) -> &str {
+    match name.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => head,
+        _ => name,
+    }
+}
+
 type Step = (&'static str, fn(&ureq::Agent, &str, &str) -> bool);
 
 const STEPS: [Step; 3] = [
@@ -205,7 +213,7 @@ pub fn run() {
         let bytes: usize = compiled.iter().map(sized).sum();
         let largest = compiled.iter().max_by_key(|i| sized(i)).map_or(String::new(), |i| {
             let name = funcs.names.get(i).map_or("?", String::as_str);
-            format!("{} ({:.1} KB)", name.split("::h").next().unwrap_or(name), sized(i) as f64 / 1000.0)
+            format!("{} ({:.1} KB)", without_hash(name), sized(i) as f64 / 1000.0)
         });
         let status = if ok { "" } else { " (request failed)" };
         println!("| {}{status} | {} | {:.1} | {largest} |", step.0, compiled.len(), bytes as f64 / 1000.0);
