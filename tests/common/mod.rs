@@ -61,15 +61,33 @@ impl Account {
     }
 }
 
-static APP: OnceLock<TestApp> = OnceLock::new();
+/// The server of this test binary, and the `--var`s it was started with.
+static APP: OnceLock<(Vec<(String, String)>, TestApp)> = OnceLock::new();
 
-/// The server of this test binary, started on first use with extra `--var NAME:VALUE`s.
+/// The server of this test binary, started on first use with no extra vars.
 pub fn app() -> &'static TestApp {
     app_with(&[])
 }
 
+/// The server of this test binary, started on first use with extra `--var NAME:VALUE`s. One
+/// server serves the whole binary: a later call with other vars panics rather than hand back a
+/// server configured differently from what the caller asked for.
 pub fn app_with(vars: &[(&str, &str)]) -> &'static TestApp {
-    APP.get_or_init(|| TestApp::spawn(vars))
+    let wanted = sorted_vars(vars);
+    let (started, app) = APP.get_or_init(|| (wanted.clone(), TestApp::spawn(vars)));
+    assert!(
+        *started == wanted,
+        "app_with: this test binary's server was started with vars {started:?}, and is now asked for \
+         {wanted:?}; one binary has one server, so every call must pass the same vars \
+         (a second server of its own: another_app())"
+    );
+    app
+}
+
+fn sorted_vars(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    v.sort();
+    v
 }
 
 /// A second server of its own (fresh state, the same master secret), beside [`app`]'s: for
