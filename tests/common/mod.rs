@@ -403,14 +403,17 @@ impl StubReply {
     }
 }
 
-/// A local stand-in for an outside HTTP service (GitHub, RevenueCat, ElevenLabs): each request
-/// is answered by `handler` on its own thread. Returns the base URL to pass to the server.
-pub fn stub_server(handler: fn(&StubRequest) -> StubReply) -> String {
+/// A local stand-in for an outside HTTP service (GitHub, RevenueCat, ElevenLabs, the WireGuard
+/// gateway): each request is answered by `handler` on its own thread. Returns the base URL to
+/// pass to the server.
+pub fn stub_server(handler: impl Fn(&StubRequest) -> StubReply + Send + Sync + 'static) -> String {
     use std::io::{BufRead, BufReader, Write};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let handler = std::sync::Arc::new(handler);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
+            let handler = handler.clone();
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut line = String::new();
