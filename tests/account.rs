@@ -163,9 +163,7 @@ fn usage_query_answers_empty_buckets_and_validates() {
     );
     assert_eq!(r.body, json!({"usage": [], "groupBy": "hour", "totalReports": 0}));
     // A session filter needs the caller's own session.
-    let s = app.post("/v1/sessions", Some(&a.token), json!({"tag": "usage-test", "metadata": "m"}));
-    assert_eq!(s.status, 200, "{}", s.text);
-    let sid = s.body["session"]["id"].as_str().unwrap().to_string();
+    let sid = app.new_session(&a.token, "usage-test");
     let r = app.post("/v1/usage/query", Some(&a.token), json!({"sessionId": sid}));
     assert_eq!(r.body, json!({"usage": [], "groupBy": "day", "totalReports": 0}));
     let b = app.new_account();

@@ -8,12 +8,6 @@ use serde_json::{json, Value};
 
 const STOCK: &[(&str, &str)] = &[("X-Happy-Client", "ios/1.0.0")];
 
-fn uuid() -> String {
-    let b = random_bytes::<16>();
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
-}
-
 fn create(token: &str, id: &str, header: &str) -> Resp {
     app().post(
         "/v1/artifacts",

@@ -243,7 +243,7 @@ fn machine_activity(user: &mut RawSocket, machine_id: &str, active: bool, timeou
 
 /// `rpc-call` as the app sends it; returns the ack.
 fn rpc_call(user: &mut RawSocket, method: &str, params: &str) -> Value {
-    let ack_id = format!("rpc-{}", random_bytes::<4>().iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let ack_id = format!("rpc-{}", hex(&random_bytes::<4>()));
     user.send(json!({"event": "rpc-call", "ackId": ack_id, "data": {"method": method, "params": params}}));
     user.wait_for("rpc-call ack", Duration::from_secs(40), |f| f["event"] == "ack" && f["ackId"] == ack_id)["ack"]
         .clone()
@@ -255,17 +255,6 @@ fn machines(app: &TestApp, token: &str) -> Vec<Value> {
     let r = app.request("GET", "/v1/machines", Some(token), None, &[("X-Happy-Client", "web/1.0.0")]);
     assert_eq!(r.status, 200, "{}", r.text);
     r.body.as_array().unwrap_or_else(|| panic!("bare array expected: {}", r.text)).clone()
-}
-
-fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[test]

@@ -32,16 +32,8 @@ fn setup() -> (&'static TestApp, &'static StandInGateway) {
     (app, gw)
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
 fn wg_key() -> String {
     B64.encode(random_bytes::<32>())
-}
-
-fn patch(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> Resp {
-    app.request("PATCH", path, token, Some(&body), &[])
 }
 
 /// A fresh enrollment: (nodeId, provisioning token).
@@ -354,8 +346,7 @@ fn owners_manage_devices_by_uuid_or_device_id_and_others_see_404() {
     app.get("/v1/devices", None).assert_error(401);
 
     // Rename and set the endpoint; null clears; absent leaves alone.
-    let r = patch(
-        app,
+    let r = app.patch(
         &format!("/v1/devices/{device_id}"),
         t,
         json!({"deviceName": "den", "apiEndpoint": "https://api.example.com"}),
@@ -365,12 +356,12 @@ fn owners_manage_devices_by_uuid_or_device_id_and_others_see_404() {
         (r.body["deviceName"].as_str(), r.body["apiEndpoint"].as_str()),
         (Some("den"), Some("https://api.example.com"))
     );
-    let r = patch(app, &format!("/v1/devices/{uuid}"), t, json!({"apiEndpoint": null}));
+    let r = app.patch(&format!("/v1/devices/{uuid}"), t, json!({"apiEndpoint": null}));
     assert_eq!((r.body["deviceName"].as_str(), r.body["apiEndpoint"].as_str()), (Some("den"), None));
     for bad in
         [json!({"apiEndpoint": "ftp://x"}), json!({"deviceName": ""}), json!({"deviceName": 3}), json!({"other": 1})]
     {
-        patch(app, &format!("/v1/devices/{uuid}"), t, bad).assert_error(400);
+        app.patch(&format!("/v1/devices/{uuid}"), t, bad).assert_error(400);
     }
 
     // Another account: every route is 404, and nothing changed.
@@ -378,7 +369,7 @@ fn owners_manage_devices_by_uuid_or_device_id_and_others_see_404() {
     for reference in [&uuid, &device_id] {
         app.get(&format!("/v1/devices/{reference}"), o).assert_error(404);
         app.get(&format!("/v1/devices/{reference}/provisioned"), o).assert_error(404);
-        patch(app, &format!("/v1/devices/{reference}"), o, json!({"deviceName": "mine"})).assert_error(404);
+        app.patch(&format!("/v1/devices/{reference}"), o, json!({"deviceName": "mine"})).assert_error(404);
         app.post(&format!("/v1/devices/{reference}/reset"), o, json!({})).assert_error(404);
         app.delete(&format!("/v1/devices/{reference}"), o).assert_error(404);
     }

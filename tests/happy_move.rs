@@ -116,21 +116,16 @@ fn seed(app: &TestApp, token: &str) -> Vec<String> {
     let r = app.post("/v1/account/settings", Some(token), json!({"settings": "c2V0dGluZ3M=", "expectedVersion": 0}));
     assert_eq!(r.status, 200, "{}", r.text);
     // Ten sessions archived, as the CLI ends them: over its session socket.
-    let ws_base = format!("ws://127.0.0.1:{}", app.port);
     for sid in &sessions[..10] {
-        let mut cli = ws::Ws::connect(&ws_base, token, "session-scoped", Some(sid));
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let mut cli = ws::Ws::connect(app, token, "session-scoped", Some(sid));
+        let now = now_ms();
         cli.send("session-end", json!({"sid": sid, "time": now}));
     }
     let archived = || {
         let r = app.get("/v2/sessions?limit=200", Some(token));
         r.body["sessions"].as_array().unwrap().iter().filter(|s| s["active"] == false).count()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while archived() < 10 {
-        assert!(std::time::Instant::now() < deadline, "sessions were not archived");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_until("sessions archived", std::time::Duration::from_secs(10), || archived() >= 10);
     sessions
 }
 
@@ -199,11 +194,7 @@ fn an_account_moves_verbatim_resumes_after_a_kill_and_a_second_run_copies_nothin
 fn dry_run_counts_and_writes_nothing() {
     let app = app();
     let account = app.new_account();
-    let sid = app.post("/v1/sessions", Some(&account.token), json!({"tag": "dry", "metadata": "bQ=="})).body["session"]
-        ["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sid = app.new_session(&account.token, "dry");
     let messages: Vec<_> = (0..30).map(|i| json!({"localId": format!("d-{i}"), "content": "Yw=="})).collect();
     assert_eq!(
         app.post(&format!("/v3/sessions/{sid}/messages"), Some(&account.token), json!({ "messages": messages })).status,
@@ -252,11 +243,7 @@ fn another_accounts_record_under_the_same_id_is_reported_and_untouched() {
     assert_eq!(source.post("/v1/machines", Some(&account.token), machine).status, 200);
     let theirs = json!({"id": "move-taken", "metadata": "dGhlaXJz"});
     assert_eq!(dest.post("/v1/machines", Some(&squatter.token), theirs).status, 200);
-    let sid = source.post("/v1/sessions", Some(&account.token), json!({"tag": "t", "metadata": "bQ=="})).body
-        ["session"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sid = source.new_session(&account.token, "t");
 
     let file = secret_file("conflict", &backup(&account.key.to_bytes()));
     let (code, out, err) = happy_move(&["--from", &source.base, "--to", &dest.base, "--secret-file", &file]);

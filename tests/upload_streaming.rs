@@ -126,10 +126,9 @@ fn unfinished_multipart_uploads(app: &TestApp) -> usize {
 }
 
 fn stored_objects(app: &TestApp, token: &str) -> u64 {
-    let r = app.post("/v1/uploads/sweep", Some(token), json!({}));
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["removed"], json!([]), "no orphan expected");
-    r.body["scanned"].as_u64().unwrap()
+    let (scanned, removed) = app.sweep_uploads(token);
+    assert_eq!(removed, Vec::<Value>::new(), "no orphan expected");
+    scanned
 }
 
 #[test]
@@ -214,11 +213,7 @@ fn a_9_mb_attachment_streams_in_bounded_memory() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let app = server();
     let a = app.new_account();
-    let sid = app.post("/v1/sessions", Some(&a.token), json!({"tag": "att", "metadata": "bWV0YQ=="})).body["session"]
-        ["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sid = app.new_session(&a.token, "att");
     let announce = |size: usize| {
         let r = app.post(
             &format!("/v1/sessions/{sid}/attachments/request-upload"),

@@ -7,7 +7,6 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
@@ -22,15 +21,7 @@ pub struct RawSocket {
 impl RawSocket {
     /// Connected as `client_type`, scoped to `id` (`X-Session-Id` / `X-Machine-Id`).
     pub fn open(app: &TestApp, token: &str, client_type: &str, id: Option<&str>) -> RawSocket {
-        let mut req = app.ws_url("/v1/updates").into_client_request().unwrap();
-        let headers = req.headers_mut();
-        headers.insert("Authorization", format!("Bearer {token}").parse().unwrap());
-        headers.insert("X-Client-Type", client_type.parse().unwrap());
-        if let Some(id) = id {
-            let name = if client_type == "session-scoped" { "X-Session-Id" } else { "X-Machine-Id" };
-            headers.insert(name, id.parse().unwrap());
-        }
-        let (sock, _) = tungstenite::connect(req).expect("upgrade");
+        let (sock, _) = tungstenite::connect(app.updates_request(token, client_type, id)).expect("upgrade");
         let mut s = RawSocket { sock, unread: Vec::new() };
         s.wait_for("connected", Duration::from_secs(10), |f| f["event"] == "connected");
         s

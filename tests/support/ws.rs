@@ -6,10 +6,11 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
+
+use crate::common::TestApp;
 
 pub struct Ws {
     sock: WebSocket<MaybeTlsStream<TcpStream>>,
@@ -18,18 +19,9 @@ pub struct Ws {
 }
 
 impl Ws {
-    /// Header auth against `base_ws` (`ws://host:port`), waiting for `connected`.
-    pub fn connect(base_ws: &str, token: &str, client_type: &str, id: Option<&str>) -> Ws {
-        let mut req = format!("{base_ws}/v1/updates").into_client_request().unwrap();
-        let h = req.headers_mut();
-        h.insert("authorization", format!("Bearer {token}").parse().unwrap());
-        h.insert("x-client-type", client_type.parse().unwrap());
-        match (client_type, id) {
-            ("session-scoped", Some(id)) => h.insert("x-session-id", id.parse().unwrap()),
-            ("machine-scoped", Some(id)) => h.insert("x-machine-id", id.parse().unwrap()),
-            _ => None,
-        };
-        let (sock, _) = tungstenite::connect(req).expect("upgrade");
+    /// Header auth on `app` ([`TestApp::updates_request`]), waiting for `connected`.
+    pub fn connect(app: &TestApp, token: &str, client_type: &str, id: Option<&str>) -> Ws {
+        let (sock, _) = tungstenite::connect(app.updates_request(token, client_type, id)).expect("upgrade");
         let mut ws = Ws { sock, backlog: VecDeque::new() };
         ws.expect("connected");
         ws
