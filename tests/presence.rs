@@ -4,14 +4,14 @@
 //! of 10 minutes.
 
 mod common;
-#[path = "support/raw_socket.rs"]
-mod raw_socket;
+#[path = "support/ws.rs"]
+mod ws;
 
 use std::time::{Duration, Instant};
 
 use common::*;
-use raw_socket::RawSocket;
 use serde_json::json;
+use ws::Ws;
 
 const TIMEOUT_MS: u64 = 3_000;
 
@@ -38,12 +38,12 @@ fn silent_sessions_and_machines_go_inactive_and_come_back() {
     app.register_machine(&a.token, "m-quiet");
     let (session, machine) = (format!("/v1/sessions/{sid}"), "/v1/machines/m-quiet");
 
-    let mut user = RawSocket::open(app, &a.token, "user-scoped", None);
-    let mut cli = RawSocket::open(app, &a.token, "session-scoped", Some(&sid));
-    let mut daemon = RawSocket::open(app, &a.token, "machine-scoped", Some("m-quiet"));
-    let heartbeats = |cli: &mut RawSocket, daemon: &mut RawSocket| {
-        cli.send(json!({"event": "session-alive", "data": {"sid": sid, "time": now_ms(), "thinking": false}}));
-        daemon.send(json!({"event": "machine-alive", "data": {"machineId": "m-quiet", "time": now_ms()}}));
+    let mut user = Ws::connect(app, &a.token, "user-scoped", None);
+    let mut cli = Ws::connect(app, &a.token, "session-scoped", Some(&sid));
+    let mut daemon = Ws::connect(app, &a.token, "machine-scoped", Some("m-quiet"));
+    let heartbeats = |cli: &mut Ws, daemon: &mut Ws| {
+        cli.send("session-alive", json!({"sid": sid, "time": now_ms(), "thinking": false}));
+        daemon.send("machine-alive", json!({"machineId": "m-quiet", "time": now_ms()}));
     };
     heartbeats(&mut cli, &mut daemon);
     becomes(&a.token, &session, "session", true, Duration::from_secs(5));
