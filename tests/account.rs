@@ -96,19 +96,9 @@ fn settings_and_preferences_share_one_versioned_row() {
 fn concurrent_settings_writes_at_one_version_have_exactly_one_winner() {
     let app = app();
     let a = app.new_account();
-    let handles: Vec<_> = (0..12)
-        .map(|i| {
-            let token = a.token.clone();
-            std::thread::spawn(move || {
-                common::app().post(
-                    "/v1/account/settings",
-                    Some(&token),
-                    json!({"settings": format!("s{i}"), "expectedVersion": 0}),
-                )
-            })
-        })
-        .collect();
-    let results: Vec<Resp> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let results: Vec<Resp> = concurrently(12, |i| {
+        app.post("/v1/account/settings", Some(&a.token), json!({"settings": format!("s{i}"), "expectedVersion": 0}))
+    });
     let winners: Vec<usize> = (0..12).filter(|&i| results[i].body["success"] == true).collect();
     assert_eq!(winners.len(), 1);
     let now = app.get("/v1/account/settings", Some(&a.token)).body;

@@ -397,16 +397,10 @@ fn voice_conversations_within_the_monthly_allowance() {
 fn voice_conversations_never_overdraw_under_concurrent_starts() {
     let app = server();
     let a = app.new_account();
-    let threads: Vec<_> = (0..8)
-        .map(|_| {
-            let token = a.token.clone();
-            std::thread::spawn(move || {
-                server().post("/v1/voice/conversations", Some(&token), json!({"agentId": "agent-ok"})).body["allowed"]
-                    .clone()
-            })
-        })
-        .collect();
-    let granted = threads.into_iter().map(|t| t.join().unwrap()).filter(|v| *v == json!(true)).count();
+    let allowed = concurrently(8, |_| {
+        app.post("/v1/voice/conversations", Some(&a.token), json!({"agentId": "agent-ok"})).body["allowed"].clone()
+    });
+    let granted = allowed.into_iter().filter(|v| *v == json!(true)).count();
     assert_eq!(granted, 3);
     assert_eq!(app.get("/v1/voice/usage", Some(&a.token)).body["usedSeconds"], 900);
 }

@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::thread;
 
 use common::*;
 use serde_json::{json, Value};
@@ -94,13 +93,8 @@ fn concurrent_registrations_of_one_id_create_one_machine() {
     let app = app();
     let a = app.new_account();
     let id = new_id("m");
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let (token, id) = (a.token.clone(), id.clone());
-            thread::spawn(move || common::app().register_machine(&token, &id)["createdAt"].clone())
-        })
-        .collect();
-    let created: BTreeSet<String> = handles.into_iter().map(|h| h.join().unwrap().to_string()).collect();
+    let created: BTreeSet<String> =
+        concurrently(8, |_| app.register_machine(&a.token, &id)["createdAt"].to_string()).into_iter().collect();
     assert_eq!(created.len(), 1);
 }
 
@@ -261,15 +255,9 @@ fn concurrent_compare_and_set_at_one_version_has_one_winner() {
     let sid = app.new_session(&a.token, &new_id("t"));
     let path = format!("/v1/access-keys/{sid}/{mid}");
     assert_eq!(app.post(&path, Some(&a.token), json!({"data": "k1"})).status, 200);
-    let handles: Vec<_> = (0..6)
-        .map(|i| {
-            let (token, path) = (a.token.clone(), path.clone());
-            thread::spawn(move || {
-                common::app().put(&path, Some(&token), json!({"data": format!("v{i}"), "expectedVersion": 1})).body
-            })
-        })
-        .collect();
-    let results: Vec<Value> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let results: Vec<Value> = concurrently(6, |i| {
+        app.put(&path, Some(&a.token), json!({"data": format!("v{i}"), "expectedVersion": 1})).body
+    });
     let winners: Vec<&Value> = results.iter().filter(|r| r["success"] == true).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     assert_eq!(winners[0]["version"], 2);

@@ -20,12 +20,7 @@ fn server() -> &'static TestApp {
 
 /// Puts the account on a test plan allowing `max` sockets (the 4005 test stays quick).
 fn limit_connections(token: &str, max: usize) {
-    let plan = format!("test-ws-{max}");
-    server().d1(&format!(
-        "INSERT OR IGNORE INTO plans (id, name, devices_per_account, ws_connections_per_user, upload_bytes_per_account, sort_order)
-         VALUES ('{plan}', 'Test', 3, {max}, 1073741824, 90)"
-    ));
-    server().d1(&format!("UPDATE accounts SET plan = '{plan}' WHERE id = '{}'", user_id_of(token)));
+    server().put_on_test_plan(token, &format!("test-ws-{max}"), max as u64, 1 << 30);
 }
 
 /// A Socket.IO socket by hand: the open packet, then CONNECT with `auth`; returns the socket

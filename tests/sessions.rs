@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::thread;
 
 use common::*;
 use serde_json::{json, Value};
@@ -300,26 +299,19 @@ fn concurrent_message_posts_get_seqs_one_to_twenty_exactly_once() {
     let app = app();
     let a = app.new_account();
     let sid = app.new_session(&a.token, &new_id("tag"));
-    let handles: Vec<_> = (0..20)
-        .map(|i| {
-            let (token, sid) = (a.token.clone(), sid.clone());
-            thread::spawn(move || {
-                let app = common::app();
-                let r = if i % 2 == 0 {
-                    app.post(&format!("/v1/sessions/{sid}/messages"), Some(&token), json!({"content": format!("c{i}")}))
-                } else {
-                    app.post_messages(&token, &sid, &[(&format!("l{i}"), &format!("c{i}"))])
-                };
-                assert_eq!(r.status, 200, "{}", r.text);
-                if i % 2 == 0 {
-                    r.body["message"]["seq"].as_i64().unwrap()
-                } else {
-                    r.body["messages"][0]["seq"].as_i64().unwrap()
-                }
-            })
-        })
-        .collect();
-    let mut got: Vec<i64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let mut got: Vec<i64> = concurrently(20, |i| {
+        let r = if i % 2 == 0 {
+            app.post(&format!("/v1/sessions/{sid}/messages"), Some(&a.token), json!({"content": format!("c{i}")}))
+        } else {
+            app.post_messages(&a.token, &sid, &[(&format!("l{i}"), &format!("c{i}"))])
+        };
+        assert_eq!(r.status, 200, "{}", r.text);
+        if i % 2 == 0 {
+            r.body["message"]["seq"].as_i64().unwrap()
+        } else {
+            r.body["messages"][0]["seq"].as_i64().unwrap()
+        }
+    });
     got.sort();
     assert_eq!(got, (1..=20).collect::<Vec<_>>());
     let all = app.get(&format!("/v3/sessions/{sid}/messages"), Some(&a.token));
@@ -332,15 +324,11 @@ fn concurrent_retries_of_one_local_id_store_it_once() {
     let app = app();
     let a = app.new_account();
     let sid = app.new_session(&a.token, &new_id("tag"));
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let (token, sid) = (a.token.clone(), sid.clone());
-            thread::spawn(move || {
-                common::app().post_messages(&token, &sid, &[("same", "c")]).body["messages"][0]["id"].clone()
-            })
-        })
-        .collect();
-    let ids: BTreeSet<String> = handles.into_iter().map(|h| h.join().unwrap().as_str().unwrap().to_string()).collect();
+    let ids: BTreeSet<String> = concurrently(8, |_| {
+        app.post_messages(&a.token, &sid, &[("same", "c")]).body["messages"][0]["id"].as_str().unwrap().to_string()
+    })
+    .into_iter()
+    .collect();
     assert_eq!(ids.len(), 1);
     assert_eq!(seqs(&app.get(&format!("/v3/sessions/{sid}/messages"), Some(&a.token))), vec![1]);
 }
@@ -350,13 +338,7 @@ fn concurrent_creates_with_one_tag_give_one_session() {
     let app = app();
     let a = app.new_account();
     let tag = new_id("tag");
-    let handles: Vec<_> = (0..10)
-        .map(|_| {
-            let (token, tag) = (a.token.clone(), tag.clone());
-            thread::spawn(move || common::app().new_session(&token, &tag))
-        })
-        .collect();
-    let ids: BTreeSet<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let ids: BTreeSet<String> = concurrently(10, |_| app.new_session(&a.token, &tag)).into_iter().collect();
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert_eq!(app.get("/v1/sessions", Some(&a.token)).body["sessions"].as_array().unwrap().len(), 1);
 }

@@ -261,11 +261,7 @@ fn an_upload_over_the_quota_is_refused_as_it_streams() {
     let app = server();
     let a = app.new_account();
     let max = MB;
-    app.d1(&format!(
-        "INSERT OR IGNORE INTO plans (id, name, devices_per_account, ws_connections_per_user, upload_bytes_per_account, sort_order)
-         VALUES ('stream-1mb', 'Test', 3, 20, {max}, 91)"
-    ));
-    app.d1(&format!("UPDATE accounts SET plan = 'stream-1mb' WHERE id = '{}'", user_id_of(&a.token)));
+    app.put_on_test_plan(&a.token, "stream-1mb", 20, max as u64);
     let (status, body) = send_form(app, &a.token, Form::new(20 * MB, &[]));
     assert_eq!(status, 403, "{body}");
     assert_eq!(

@@ -275,21 +275,10 @@ fn reuse_key_replaces_the_earlier_file_and_its_object() {
     assert_eq!(app.sweep_uploads(&a.token), (1, vec![]));
 
     // Racing uploads with one key still end with exactly one row and one object.
-    let token = a.token.clone();
-    let threads: Vec<_> = (0..8)
-        .map(|i| {
-            let token = token.clone();
-            std::thread::spawn(move || {
-                let r = server().upload(
-                    &token,
-                    ("r.txt", "text/plain", format!("race {i}").as_bytes()),
-                    &[("reuseKey", "race")],
-                );
-                assert_eq!(r.status, 200, "{}", r.text);
-            })
-        })
-        .collect();
-    threads.into_iter().for_each(|t| t.join().unwrap());
+    concurrently(8, |i| {
+        let r = app.upload(&a.token, ("r.txt", "text/plain", format!("race {i}").as_bytes()), &[("reuseKey", "race")]);
+        assert_eq!(r.status, 200, "{}", r.text);
+    });
     let race = app.get("/v1/uploads", Some(&a.token));
     assert_eq!(race.body["files"].as_array().unwrap().iter().filter(|f| f["reuseKey"] == "race").count(), 1);
     assert_eq!(app.sweep_uploads(&a.token), (2, vec![]));
@@ -382,12 +371,7 @@ fn another_accounts_files_are_404() {
 
 /// Puts the account on a test plan with an upload quota of `max` bytes.
 fn limit_uploads(app: &TestApp, token: &str, max: u64) {
-    let plan = format!("test-upload-{max}");
-    app.d1(&format!(
-        "INSERT OR IGNORE INTO plans (id, name, devices_per_account, ws_connections_per_user, upload_bytes_per_account, sort_order)
-         VALUES ('{plan}', 'Test', 3, 20, {max}, 90)"
-    ));
-    app.d1(&format!("UPDATE accounts SET plan = '{plan}' WHERE id = '{}'", user_id_of(token)));
+    app.put_on_test_plan(token, &format!("test-upload-{max}"), 20, max);
 }
 
 fn assert_quota_refused(r: &Resp, max: u64) {
@@ -431,13 +415,8 @@ fn uploads_stop_at_the_plans_quota() {
     // Racing uploads never overshoot: 10 × 30 bytes into 100 leaves exactly 3.
     let b = app.new_account();
     limit_uploads(app, &b.token, 100);
-    let threads: Vec<_> = (0..10)
-        .map(|_| {
-            let token = b.token.clone();
-            std::thread::spawn(move || server().upload(&token, ("r.txt", "text/plain", &[b'r'; 30]), &[]).status)
-        })
-        .collect();
-    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let statuses: Vec<u16> =
+        concurrently(10, |_| app.upload(&b.token, ("r.txt", "text/plain", &[b'r'; 30]), &[]).status);
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 7, "{statuses:?}");
     assert_eq!(app.sweep_uploads(&b.token), (3, vec![]));

@@ -159,6 +159,16 @@ pub fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) 
     }
 }
 
+/// Runs `f(0)` … `f(n - 1)` at once, one thread each, and returns their results in order (races
+/// on one row, one key, one version).
+pub fn concurrently<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = (0..n).map(|i| s.spawn(move || f(i))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 /// Polls until `f` holds (effects of socket events land concurrently with later frames);
 /// panics naming `what` after `timeout`.
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -409,6 +419,16 @@ impl TestApp {
     /// POST /v1/uploads with the file `(name, content type, bytes)` and text `fields`.
     pub fn upload(&self, token: &str, file: (&str, &str, &[u8]), fields: &[(&str, &str)]) -> Resp {
         self.send_multipart("/v1/uploads", token, &multipart(Some(file), fields))
+    }
+
+    /// Puts the account on a test plan `plan` (3 devices) allowing `ws_connections` sockets and
+    /// `upload_bytes` of uploads, written straight into D1 (the API has no plan writes).
+    pub fn put_on_test_plan(&self, token: &str, plan: &str, ws_connections: u64, upload_bytes: u64) {
+        self.d1(&format!(
+            "INSERT OR IGNORE INTO plans (id, name, devices_per_account, ws_connections_per_user, upload_bytes_per_account, sort_order)
+             VALUES ('{plan}', 'Test', 3, {ws_connections}, {upload_bytes}, 90)"
+        ));
+        self.d1(&format!("UPDATE accounts SET plan = '{plan}' WHERE id = '{}'", user_id_of(token)));
     }
 
     /// The upgrade request of a socket on /v1/updates with header auth, as `client_type`
