@@ -424,34 +424,28 @@ fn thirty_mixed_concurrent_writers_get_seqs_1_to_30_once() {
     let a = app.new_account();
     let sid = server().new_session(&a.token, "race");
     let mut watcher = Ws::connect(server(), &a.token, "user-scoped", None);
-    let threads: Vec<_> = (0..30)
-        .map(|i| {
-            let (token, sid) = (a.token.clone(), sid.clone());
-            std::thread::spawn(move || {
-                let local = format!("w-{i}");
-                match i % 3 {
-                    0 => {
-                        let body = json!({"messages": [{"localId": local, "content": "djM="}]});
-                        let r = server().post(&format!("/v3/sessions/{sid}/messages"), Some(&token), body);
-                        assert_eq!(r.status, 200, "{}", r.text);
-                    }
-                    1 => {
-                        let body = json!({"localId": local, "content": {"t": "encrypted", "c": "djE="}});
-                        let r = server().post(&format!("/v1/sessions/{sid}/messages"), Some(&token), body);
-                        assert_eq!(r.status, 200, "{}", r.text);
-                    }
-                    _ => {
-                        // Each socket writer on its own session-scoped socket, as a legacy CLI.
-                        let mut ws = Ws::connect(server(), &token, "session-scoped", Some(&sid));
-                        ws.send("message", json!({"sid": sid, "message": "c29jaw==", "localId": local}));
-                        assert_eq!(ws.call("ping", json!({})), json!({}));
-                        ws.close();
-                    }
-                }
-            })
-        })
-        .collect();
-    threads.into_iter().for_each(|t| t.join().unwrap());
+    concurrently(30, |i| {
+        let local = format!("w-{i}");
+        match i % 3 {
+            0 => {
+                let body = json!({"messages": [{"localId": local, "content": "djM="}]});
+                let r = app.post(&format!("/v3/sessions/{sid}/messages"), Some(&a.token), body);
+                assert_eq!(r.status, 200, "{}", r.text);
+            }
+            1 => {
+                let body = json!({"localId": local, "content": {"t": "encrypted", "c": "djE="}});
+                let r = app.post(&format!("/v1/sessions/{sid}/messages"), Some(&a.token), body);
+                assert_eq!(r.status, 200, "{}", r.text);
+            }
+            _ => {
+                // Each socket writer on its own session-scoped socket, as a legacy CLI.
+                let mut ws = Ws::connect(app, &a.token, "session-scoped", Some(&sid));
+                ws.send("message", json!({"sid": sid, "message": "c29jaw==", "localId": local}));
+                assert_eq!(ws.call("ping", json!({})), json!({}));
+                ws.close();
+            }
+        }
+    });
     // Socket writes are not acked: wait until all 30 are stored.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let msgs = loop {

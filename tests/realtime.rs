@@ -382,13 +382,7 @@ fn a_hundred_rapid_updates_arrive_in_seq_order() {
     let a = server().new_account();
     let sid = server().new_session(&a.token, "burst");
     let mut ws = Ws::connected(&a.token, "user-scoped", None);
-    let threads: Vec<_> = (0..10)
-        .map(|t| {
-            let (token, sid) = (a.token.clone(), sid.clone());
-            std::thread::spawn(move || (0..10).for_each(|i| post_message(&token, &sid, &format!("{t}-{i}"))))
-        })
-        .collect();
-    threads.into_iter().for_each(|t| t.join().unwrap());
+    concurrently(10, |t| (0..10).for_each(|i| post_message(&a.token, &sid, &format!("{t}-{i}"))));
     let seqs: Vec<i64> = (0..100).map(|_| seq_of(&ws.expect("update"))).collect();
     assert_eq!(seqs, (2..102).collect::<Vec<_>>(), "strictly increasing, no gap, no duplicate");
     ws.close();
