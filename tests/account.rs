@@ -96,19 +96,9 @@ fn settings_and_preferences_share_one_versioned_row() {
 fn concurrent_settings_writes_at_one_version_have_exactly_one_winner() {
     let app = app();
     let a = app.new_account();
-    let handles: Vec<_> = (0..12)
-        .map(|i| {
-            let token = a.token.clone();
-            std::thread::spawn(move || {
-                common::app().post(
-                    "/v1/account/settings",
-                    Some(&token),
-                    json!({"settings": format!("s{i}"), "expectedVersion": 0}),
-                )
-            })
-        })
-        .collect();
-    let results: Vec<Resp> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let results: Vec<Resp> = concurrently(12, |i| {
+        app.post("/v1/account/settings", Some(&a.token), json!({"settings": format!("s{i}"), "expectedVersion": 0}))
+    });
     let winners: Vec<usize> = (0..12).filter(|&i| results[i].body["success"] == true).collect();
     assert_eq!(winners.len(), 1);
     let now = app.get("/v1/account/settings", Some(&a.token)).body;
@@ -163,9 +153,7 @@ fn usage_query_answers_empty_buckets_and_validates() {
     );
     assert_eq!(r.body, json!({"usage": [], "groupBy": "hour", "totalReports": 0}));
     // A session filter needs the caller's own session.
-    let s = app.post("/v1/sessions", Some(&a.token), json!({"tag": "usage-test", "metadata": "m"}));
-    assert_eq!(s.status, 200, "{}", s.text);
-    let sid = s.body["session"]["id"].as_str().unwrap().to_string();
+    let sid = app.new_session(&a.token, "usage-test");
     let r = app.post("/v1/usage/query", Some(&a.token), json!({"sessionId": sid}));
     assert_eq!(r.body, json!({"usage": [], "groupBy": "day", "totalReports": 0}));
     let b = app.new_account();

@@ -8,12 +8,6 @@ use serde_json::{json, Value};
 
 const STOCK: &[(&str, &str)] = &[("X-Happy-Client", "ios/1.0.0")];
 
-fn uuid() -> String {
-    let b = random_bytes::<16>();
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
-}
-
 fn create(token: &str, id: &str, header: &str) -> Resp {
     app().post(
         "/v1/artifacts",
@@ -178,15 +172,9 @@ fn concurrent_updates_at_one_version_have_exactly_one_winner() {
     let id = uuid();
     create(&a.token, &id, "h1");
     let path = format!("/v1/artifacts/{id}");
-    let handles: Vec<_> = (0..12)
-        .map(|i| {
-            let (path, token) = (path.clone(), a.token.clone());
-            std::thread::spawn(move || {
-                common::app().post(&path, Some(&token), json!({"header": format!("h-{i}"), "expectedHeaderVersion": 1}))
-            })
-        })
-        .collect();
-    let results: Vec<Resp> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let results: Vec<Resp> = concurrently(12, |i| {
+        app.post(&path, Some(&a.token), json!({"header": format!("h-{i}"), "expectedHeaderVersion": 1}))
+    });
     let winners: Vec<&Resp> = results.iter().filter(|r| r.body["success"] == true).collect();
     assert_eq!(winners.len(), 1, "exactly one CAS wins");
     for r in results.iter().filter(|r| r.body["success"] == false) {
@@ -202,13 +190,7 @@ fn concurrent_creates_of_one_id_make_one_artifact() {
     let app = app();
     let a = app.new_account();
     let id = uuid();
-    let handles: Vec<_> = (0..8)
-        .map(|i| {
-            let (id, token) = (id.clone(), a.token.clone());
-            std::thread::spawn(move || create(&token, &id, &format!("h-{i}")))
-        })
-        .collect();
-    let results: Vec<Resp> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let results: Vec<Resp> = concurrently(8, |i| create(&a.token, &id, &format!("h-{i}")));
     assert!(results.iter().all(|r| r.status == 200));
     assert!(results.iter().all(|r| r.body == results[0].body), "all see the single winner");
 }

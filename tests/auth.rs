@@ -9,10 +9,6 @@ use ed25519_dalek::{Signer, SigningKey};
 use happy_server::auth::token::{derive_seed, TokenKey, TokenKind};
 use serde_json::{json, Map};
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
 fn native_key(secret: &str) -> TokenKey {
     TokenKey::native("handy", &derive_seed(secret, "handy", TokenKind::Persistent))
 }
@@ -28,7 +24,7 @@ fn login_creates_the_account_once_and_issues_privacy_kit_tokens() {
     assert_eq!(user_id_of(&t1), user_id_of(&t2));
     // The token verifies with the privacy-kit algorithm and the shared secret, as the Node
     // server would verify it.
-    let verified = native_key(MASTER_SECRET).verify_now(&t1, now_ms() + 2000).expect("verifies natively");
+    let verified = native_key(MASTER_SECRET).verify_now(&t1, now_ms() as u64 + 2000).expect("verifies natively");
     assert_eq!(verified.user_id(), Some(user_id_of(&t1).as_str()));
     assert!(verified.uuid.is_some());
     // A different key is a different account.
@@ -41,7 +37,7 @@ fn tokens_minted_by_the_node_algorithm_are_accepted_and_other_secrets_are_not() 
     let app = app();
     let account = app.new_account();
     let user = user_id_of(&account.token);
-    let now = now_ms() - 2000;
+    let now = now_ms() as u64 - 2000;
     let node_token =
         native_key(MASTER_SECRET).mint_now(&user, &Map::new(), now, None, "11111111-1111-4111-8111-111111111111");
     let r =
@@ -126,7 +122,7 @@ fn terminal_pairing_round_trip() {
     assert_eq!(r.body["response"], response.as_str());
     let token = r.body["token"].as_str().unwrap();
     assert_eq!(user_id_of(token), user_id_of(&approver.token));
-    let verified = native_key(MASTER_SECRET).verify_now(token, now_ms() + 2000).unwrap();
+    let verified = native_key(MASTER_SECRET).verify_now(token, now_ms() as u64 + 2000).unwrap();
     assert!(verified.extras["session"].is_string(), "terminal tokens carry the request id");
 
     // Unknown keys and bad keys.

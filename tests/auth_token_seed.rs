@@ -14,7 +14,7 @@ fn configured_seed_replaces_the_derivation() {
     // The master secret differs on purpose: only the configured seed can explain the tokens.
     let app = app_with(&[("HAPPY_TOKEN_SEED", &hex_lower(&seed))]);
     let account = app.new_account();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let now = now_ms() as u64;
     let key = TokenKey::native("handy", &seed);
     assert!(key.verify_now(&account.token, now + 2000).is_some(), "signed with the configured seed");
     let minted = key.mint_now(
@@ -34,7 +34,7 @@ fn configured_seed_replaces_the_derivation() {
 fn a_valid_token_for_an_account_not_held_here_is_401() {
     let seed = derive_seed("seed-owner-secret", "handy", TokenKind::Persistent);
     let app = app_with(&[("HAPPY_TOKEN_SEED", &hex_lower(&seed))]);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let now = now_ms() as u64;
     let key = TokenKey::native("handy", &seed);
     let stranger = key.mint_now(
         "cmnotheldhere0000000000000",

@@ -6,8 +6,8 @@
 //! ephemerals, `rpc-call` into the daemon). No Claude binary is needed for the daemon.
 
 mod common;
-#[path = "support/raw_socket.rs"]
-mod raw_socket;
+#[path = "support/ws.rs"]
+mod ws;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -15,8 +15,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use raw_socket::RawSocket;
 use serde_json::{json, Value};
+use ws::Ws;
 
 /// The daemon's Socket.IO client drops a socket that gets no Engine.IO ping within
 /// pingInterval + pingTimeout of the open packet (25 s + 20 s as the worker announces them).
@@ -227,7 +227,7 @@ fn node_box(args: &[&str]) -> String {
 }
 
 /// The next `update` whose body is `t` (for this machine, if given).
-fn update(user: &mut RawSocket, t: &str, machine_id: Option<&str>) -> Value {
+fn update(user: &mut Ws, t: &str, machine_id: Option<&str>) -> Value {
     user.wait_for(&format!("update {t}"), Duration::from_secs(30), |f| {
         f["event"] == "update"
             && f["data"]["body"]["t"] == t
@@ -237,16 +237,13 @@ fn update(user: &mut RawSocket, t: &str, machine_id: Option<&str>) -> Value {
 }
 
 /// The next `machine-activity` ephemeral of this machine with this `active`.
-fn machine_activity(user: &mut RawSocket, machine_id: &str, active: bool, timeout: Duration) -> Value {
+fn machine_activity(user: &mut Ws, machine_id: &str, active: bool, timeout: Duration) -> Value {
     user.activity("machine-activity", machine_id, active, timeout)
 }
 
 /// `rpc-call` as the app sends it; returns the ack.
-fn rpc_call(user: &mut RawSocket, method: &str, params: &str) -> Value {
-    let ack_id = format!("rpc-{}", random_bytes::<4>().iter().map(|b| format!("{b:02x}")).collect::<String>());
-    user.send(json!({"event": "rpc-call", "ackId": ack_id, "data": {"method": method, "params": params}}));
-    user.wait_for("rpc-call ack", Duration::from_secs(40), |f| f["event"] == "ack" && f["ackId"] == ack_id)["ack"]
-        .clone()
+fn rpc_call(user: &mut Ws, method: &str, params: &str) -> Value {
+    user.call_within("rpc-call", json!({"method": method, "params": params}), Duration::from_secs(40))
 }
 
 /// GET /v1/machines as the app calls it (`X-Happy-Client`: the bare array,
@@ -255,17 +252,6 @@ fn machines(app: &TestApp, token: &str) -> Vec<Value> {
     let r = app.request("GET", "/v1/machines", Some(token), None, &[("X-Happy-Client", "web/1.0.0")]);
     assert_eq!(r.status, 200, "{}", r.text);
     r.body.as_array().unwrap_or_else(|| panic!("bare array expected: {}", r.text)).clone()
-}
-
-fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[test]
@@ -284,7 +270,7 @@ fn daemon_lifecycle(cli: &Cli) {
     let app = app();
     let account = app.new_account();
     let m = Machine::new(app, &account.token);
-    let mut user = RawSocket::open(app, &account.token, "user-scoped", None);
+    let mut user = Ws::connect(app, &account.token, "user-scoped", None);
 
     // Start: POST /v1/machines (new-machine to the app), the machine-scoped socket, its
     // `machine-update-state` (update-machine with the daemon state) and presence.

@@ -64,16 +64,6 @@ fn server() -> &'static TestApp {
     ])
 }
 
-fn ws_base() -> String {
-    format!("ws://127.0.0.1:{}", server().port)
-}
-
-fn new_session(token: &str, tag: &str) -> String {
-    let r = server().post("/v1/sessions", Some(token), json!({"tag": tag, "metadata": "bWV0YQ=="}));
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["session"]["id"].as_str().unwrap().to_string()
-}
-
 fn add_push_token(token: &str, push: &str) {
     let r = server().post("/v1/push-tokens", Some(token), json!({ "token": push }));
     assert_eq!(r.status, 200, "{}", r.text);
@@ -91,7 +81,7 @@ fn done() -> Value {
 fn push_event_results_and_delivery() {
     let app = server();
     let a = app.new_account();
-    let sid = new_session(&a.token, "push");
+    let sid = server().new_session(&a.token, "push");
     assert_eq!(push_event(&a.token, &sid, done()).body, json!({"success": true, "result": "no_tokens", "tokens": 0}));
 
     add_push_token(&a.token, "ExponentPushToken[ok-1]");
@@ -120,7 +110,7 @@ fn push_event_results_and_delivery() {
 
     // Only rejected tokens: failed.
     let b = app.new_account();
-    let sb = new_session(&b.token, "push");
+    let sb = server().new_session(&b.token, "push");
     add_push_token(&b.token, "ExponentPushToken[bad-1]");
     let r = push_event(&b.token, &sb, done());
     assert_eq!(r.body, json!({"success": true, "result": "failed", "tokens": 1, "delivered": 0, "reason": "invalid"}));
@@ -134,7 +124,7 @@ fn push_service_errors_and_hangs_are_failed_not_errors() {
         ("ExponentPushToken[hang]", "push service: timed out"),
     ] {
         let a = app.new_account();
-        let sid = new_session(&a.token, "p");
+        let sid = server().new_session(&a.token, "p");
         add_push_token(&a.token, push);
         let started = std::time::Instant::now();
         let r = push_event(&a.token, &sid, done());
@@ -147,11 +137,11 @@ fn push_service_errors_and_hangs_are_failed_not_errors() {
 fn push_event_reaches_session_sockets_and_is_suppressed_while_the_app_is_active() {
     let app = server();
     let a = app.new_account();
-    let (sid, other) = (new_session(&a.token, "s"), new_session(&a.token, "o"));
+    let (sid, other) = (server().new_session(&a.token, "s"), server().new_session(&a.token, "o"));
     add_push_token(&a.token, "ExponentPushToken[ok-x]");
-    let mut user = Ws::connect(&ws_base(), &a.token, "user-scoped", None);
-    let mut cli = Ws::connect(&ws_base(), &a.token, "session-scoped", Some(&sid));
-    let mut elsewhere = Ws::connect(&ws_base(), &a.token, "session-scoped", Some(&other));
+    let mut user = Ws::connect(server(), &a.token, "user-scoped", None);
+    let mut cli = Ws::connect(server(), &a.token, "session-scoped", Some(&sid));
+    let mut elsewhere = Ws::connect(server(), &a.token, "session-scoped", Some(&other));
 
     let r = push_event(&a.token, &sid, json!({"kind": "permission", "title": "Allow?", "body": "rm -rf build"}));
     assert_eq!(r.body["result"], "sent", "no socket reported app-state active: {}", r.text);
@@ -191,7 +181,7 @@ fn push_event_reaches_session_sockets_and_is_suppressed_while_the_app_is_active(
 fn push_event_validation_auth_and_ownership() {
     let app = server();
     let (a, b) = (app.new_account(), app.new_account());
-    let sid = new_session(&a.token, "v");
+    let sid = server().new_session(&a.token, "v");
     let bad = [
         json!({"kind": "other", "title": "t", "body": "b"}),
         json!({"kind": "done", "title": "", "body": "b"}),
@@ -233,7 +223,7 @@ fn path_of(url: &str) -> String {
 fn attachments_round_trip() {
     let app = server();
     let a = app.new_account();
-    let sid = new_session(&a.token, "att");
+    let sid = server().new_session(&a.token, "att");
     let r = request_upload(&a.token, &sid, 5);
     assert_eq!(r.status, 200, "{}", r.text);
     let reference = r.body["ref"].as_str().unwrap().to_string();
@@ -262,7 +252,7 @@ fn attachments_round_trip() {
     assert_eq!(got, (200, b"\x00\x01\xfe\xffz".to_vec()));
 
     // Refs outside this session are 400; a file never announced cannot be PUT.
-    let other = new_session(&a.token, "att2");
+    let other = server().new_session(&a.token, "att2");
     for bad in [
         format!("sessions/{other}/attachments/{file}"),
         format!("sessions/{sid}/attachments/../../x"),
@@ -300,7 +290,7 @@ fn raw_get(path: &str, token: &str) -> (u16, Vec<u8>) {
 fn attachment_sizes_auth_and_ownership() {
     let app = server();
     let (a, b) = (app.new_account(), app.new_account());
-    let sid = new_session(&a.token, "att");
+    let sid = server().new_session(&a.token, "att");
     let ten_mib = 10 * 1024 * 1024;
     request_upload(&a.token, &sid, ten_mib + 1).assert_error(413);
     request_upload(&a.token, &sid, -1).assert_error(400);
@@ -344,7 +334,7 @@ fn attachment_sizes_auth_and_ownership() {
 fn attachments_are_rate_limited_per_account() {
     let app = server();
     let (a, b) = (app.new_account(), app.new_account());
-    let sid = new_session(&a.token, "rl");
+    let sid = server().new_session(&a.token, "rl");
     let probe = format!("/v1/sessions/{sid}/attachments/none.enc");
     within_one_rate_window(20);
     let mut statuses = Vec::new();
@@ -358,7 +348,7 @@ fn attachments_are_rate_limited_per_account() {
     assert!((1..=60).contains(&retry));
     request_upload(&a.token, &sid, 1).assert_error(429);
     // Another account has its own budget.
-    let sb = new_session(&b.token, "rl");
+    let sb = server().new_session(&b.token, "rl");
     assert_eq!(request_upload(&b.token, &sb, 1).status, 200);
 }
 
@@ -407,16 +397,10 @@ fn voice_conversations_within_the_monthly_allowance() {
 fn voice_conversations_never_overdraw_under_concurrent_starts() {
     let app = server();
     let a = app.new_account();
-    let threads: Vec<_> = (0..8)
-        .map(|_| {
-            let token = a.token.clone();
-            std::thread::spawn(move || {
-                server().post("/v1/voice/conversations", Some(&token), json!({"agentId": "agent-ok"})).body["allowed"]
-                    .clone()
-            })
-        })
-        .collect();
-    let granted = threads.into_iter().map(|t| t.join().unwrap()).filter(|v| *v == json!(true)).count();
+    let allowed = concurrently(8, |_| {
+        app.post("/v1/voice/conversations", Some(&a.token), json!({"agentId": "agent-ok"})).body["allowed"].clone()
+    });
+    let granted = allowed.into_iter().filter(|v| *v == json!(true)).count();
     assert_eq!(granted, 3);
     assert_eq!(app.get("/v1/voice/usage", Some(&a.token)).body["usedSeconds"], 900);
 }
@@ -438,36 +422,30 @@ fn voice_validation_and_auth() {
 fn thirty_mixed_concurrent_writers_get_seqs_1_to_30_once() {
     let app = server();
     let a = app.new_account();
-    let sid = new_session(&a.token, "race");
-    let mut watcher = Ws::connect(&ws_base(), &a.token, "user-scoped", None);
-    let threads: Vec<_> = (0..30)
-        .map(|i| {
-            let (token, sid) = (a.token.clone(), sid.clone());
-            std::thread::spawn(move || {
-                let local = format!("w-{i}");
-                match i % 3 {
-                    0 => {
-                        let body = json!({"messages": [{"localId": local, "content": "djM="}]});
-                        let r = server().post(&format!("/v3/sessions/{sid}/messages"), Some(&token), body);
-                        assert_eq!(r.status, 200, "{}", r.text);
-                    }
-                    1 => {
-                        let body = json!({"localId": local, "content": {"t": "encrypted", "c": "djE="}});
-                        let r = server().post(&format!("/v1/sessions/{sid}/messages"), Some(&token), body);
-                        assert_eq!(r.status, 200, "{}", r.text);
-                    }
-                    _ => {
-                        // Each socket writer on its own session-scoped socket, as a legacy CLI.
-                        let mut ws = Ws::connect(&ws_base(), &token, "session-scoped", Some(&sid));
-                        ws.send("message", json!({"sid": sid, "message": "c29jaw==", "localId": local}));
-                        assert_eq!(ws.call("ping", json!({})), json!({}));
-                        ws.close();
-                    }
-                }
-            })
-        })
-        .collect();
-    threads.into_iter().for_each(|t| t.join().unwrap());
+    let sid = server().new_session(&a.token, "race");
+    let mut watcher = Ws::connect(server(), &a.token, "user-scoped", None);
+    concurrently(30, |i| {
+        let local = format!("w-{i}");
+        match i % 3 {
+            0 => {
+                let body = json!({"messages": [{"localId": local, "content": "djM="}]});
+                let r = app.post(&format!("/v3/sessions/{sid}/messages"), Some(&a.token), body);
+                assert_eq!(r.status, 200, "{}", r.text);
+            }
+            1 => {
+                let body = json!({"localId": local, "content": {"t": "encrypted", "c": "djE="}});
+                let r = app.post(&format!("/v1/sessions/{sid}/messages"), Some(&a.token), body);
+                assert_eq!(r.status, 200, "{}", r.text);
+            }
+            _ => {
+                // Each socket writer on its own session-scoped socket, as a legacy CLI.
+                let mut ws = Ws::connect(app, &a.token, "session-scoped", Some(&sid));
+                ws.send("message", json!({"sid": sid, "message": "c29jaw==", "localId": local}));
+                assert_eq!(ws.call("ping", json!({})), json!({}));
+                ws.close();
+            }
+        }
+    });
     // Socket writes are not acked: wait until all 30 are stored.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let msgs = loop {
@@ -496,11 +474,6 @@ fn thirty_mixed_concurrent_writers_get_seqs_1_to_30_once() {
     seen.sort();
     assert_eq!(seen, (1..=30).collect::<Vec<_>>());
     watcher.close();
-}
-
-fn uuid() -> String {
-    let h: String = random_bytes::<16>().iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
 }
 
 const HAPPY_CLIENT: (&str, &str) = ("X-Happy-Client", "ios/1.7.0");
@@ -573,9 +546,9 @@ fn conflict_c5_deleted_sessions_are_gone_for_sockets_too() {
     let app = server();
     let a = app.new_account();
     let t = Some(a.token.as_str());
-    let sid = new_session(&a.token, "c5");
-    let mut user = Ws::connect(&ws_base(), &a.token, "user-scoped", None);
-    let mut cli = Ws::connect(&ws_base(), &a.token, "session-scoped", Some(&sid));
+    let sid = server().new_session(&a.token, "c5");
+    let mut user = Ws::connect(server(), &a.token, "user-scoped", None);
+    let mut cli = Ws::connect(server(), &a.token, "session-scoped", Some(&sid));
     for h in [vec![], vec![HAPPY_CLIENT]] {
         let r = app.request("DELETE", &format!("/v1/sessions/{sid}"), t, None, &h);
         if h.is_empty() {
@@ -599,7 +572,7 @@ fn conflict_c5_deleted_sessions_are_gone_for_sockets_too() {
     let ack = cli.call("update-metadata", json!({"sid": sid, "metadata": "eA==", "expectedVersion": 0}));
     assert_eq!(ack, json!({"result": "error"}));
     cli.send("message", json!({"sid": sid, "message": "eA==", "localId": "after-delete"}));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now = now_ms();
     cli.send("session-alive", json!({"sid": sid, "time": now}));
     cli.call("ping", json!({}));
     assert!(user.drain(Duration::from_millis(700)).is_empty(), "no update or activity for a deleted session");

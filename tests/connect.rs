@@ -146,10 +146,6 @@ fn github_key() -> TokenKey {
     TokenKey::native("github-happy", &derive_seed(MASTER_SECRET, "github-happy", TokenKind::Ephemeral))
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
 /// The state of a fresh authorize URL for `token`'s account.
 fn state_for(app: &TestApp, token: &str) -> String {
     let r = app.get("/v1/connect/github/params", Some(token));
@@ -178,9 +174,12 @@ fn github_params_carry_a_five_minute_state_for_the_caller() {
     assert!(url.contains("redirect_uri=https%3A%2F%2Fapi.example%2Fv1%2Fconnect%2Fgithub%2Fcallback"), "{url}");
     assert!(url.contains("scope=read%3Auser%2Cuser%3Aemail%2Cread%3Aorg%2Ccodespace"), "{url}");
     let state = state_for(app, &a.token);
-    let verified = github_key().verify_now(&state, now_ms() + 1000).expect("a github-happy token");
+    let verified = github_key().verify_now(&state, now_ms() as u64 + 1000).expect("a github-happy token");
     assert_eq!(verified.user_id(), Some(user_id_of(&a.token).as_str()));
-    assert!(github_key().verify_now(&state, now_ms() + 5 * 60 * 1000 + 2000).is_none(), "expires after 5 minutes");
+    assert!(
+        github_key().verify_now(&state, now_ms() as u64 + 5 * 60 * 1000 + 2000).is_none(),
+        "expires after 5 minutes"
+    );
     app.get("/v1/connect/github/params", None).assert_error(401);
 }
 
@@ -247,8 +246,13 @@ fn github_callback_failures_redirect_with_a_reason() {
     assert_eq!(callback(app, "code=good-1&state=not-a-token"), "error=invalid_state");
     // A state minted for another service (an account token) is not a GitHub state.
     assert_eq!(callback(app, &format!("code=good-1&state={}", a.token)), "error=invalid_state");
-    let expired =
-        github_key().mint_now(&user_id_of(&a.token), &Default::default(), now_ms() - 600_000, Some(300_000), "j");
+    let expired = github_key().mint_now(
+        &user_id_of(&a.token),
+        &Default::default(),
+        now_ms() as u64 - 600_000,
+        Some(300_000),
+        "j",
+    );
     assert_eq!(callback(app, &format!("code=good-1&state={expired}")), "error=invalid_state");
     assert_eq!(callback(app, &format!("code=bad&state={}", state_for(app, &a.token))), "error=token_exchange_failed");
     assert_eq!(

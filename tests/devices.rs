@@ -5,7 +5,7 @@ mod common;
 #[path = "support/gateway.rs"]
 mod gateway;
 
-use std::sync::{Arc, Barrier, OnceLock};
+use std::sync::{Barrier, OnceLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -32,16 +32,8 @@ fn setup() -> (&'static TestApp, &'static StandInGateway) {
     (app, gw)
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
 fn wg_key() -> String {
     B64.encode(random_bytes::<32>())
-}
-
-fn patch(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> Resp {
-    app.request("PATCH", path, token, Some(&body), &[])
 }
 
 /// A fresh enrollment: (nodeId, provisioning token).
@@ -222,18 +214,12 @@ fn concurrent_registrations_with_one_token_have_exactly_one_winner() {
     let owner = app.new_account();
     let (node, token) = enroll(app, &owner.token, json!({}));
     let n = 12;
-    let barrier = Arc::new(Barrier::new(n));
-    let handles: Vec<_> = (0..n)
-        .map(|_| {
-            let (barrier, node, token) = (barrier.clone(), node.clone(), token.clone());
-            std::thread::spawn(move || {
-                barrier.wait();
-                let r = register(setup().0, &node, &token);
-                (r.status, r.body["apiKey"].as_str().map(str::to_string))
-            })
-        })
-        .collect();
-    let results: Vec<(u16, Option<String>)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let barrier = Barrier::new(n);
+    let results: Vec<(u16, Option<String>)> = concurrently(n, |_| {
+        barrier.wait();
+        let r = register(app, &node, &token);
+        (r.status, r.body["apiKey"].as_str().map(str::to_string))
+    });
     let winners: Vec<&String> = results.iter().filter(|(s, _)| *s == 200).filter_map(|(_, k)| k.as_ref()).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     assert!(results.iter().all(|(s, _)| *s == 200 || *s == 401), "{results:?}");
@@ -290,18 +276,12 @@ fn concurrent_registrations_never_exceed_the_device_limit() {
     let (app, _) = setup();
     let owner = app.new_account();
     let enrollments: Vec<(String, String)> = (0..8).map(|_| enroll(app, &owner.token, json!({}))).collect();
-    let barrier = Arc::new(Barrier::new(enrollments.len()));
-    let handles: Vec<_> = enrollments
-        .into_iter()
-        .map(|(node, token)| {
-            let barrier = barrier.clone();
-            std::thread::spawn(move || {
-                barrier.wait();
-                register(setup().0, &node, &token).status
-            })
-        })
-        .collect();
-    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let barrier = Barrier::new(enrollments.len());
+    let statuses: Vec<u16> = concurrently(enrollments.len(), |i| {
+        let (node, token) = &enrollments[i];
+        barrier.wait();
+        register(app, node, token).status
+    });
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), BASIC_DEVICES, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 8 - BASIC_DEVICES, "{statuses:?}");
     assert_eq!(device_count(app, &owner.token), BASIC_DEVICES);
@@ -354,8 +334,7 @@ fn owners_manage_devices_by_uuid_or_device_id_and_others_see_404() {
     app.get("/v1/devices", None).assert_error(401);
 
     // Rename and set the endpoint; null clears; absent leaves alone.
-    let r = patch(
-        app,
+    let r = app.patch(
         &format!("/v1/devices/{device_id}"),
         t,
         json!({"deviceName": "den", "apiEndpoint": "https://api.example.com"}),
@@ -365,12 +344,12 @@ fn owners_manage_devices_by_uuid_or_device_id_and_others_see_404() {
         (r.body["deviceName"].as_str(), r.body["apiEndpoint"].as_str()),
         (Some("den"), Some("https://api.example.com"))
     );
-    let r = patch(app, &format!("/v1/devices/{uuid}"), t, json!({"apiEndpoint": null}));
+    let r = app.patch(&format!("/v1/devices/{uuid}"), t, json!({"apiEndpoint": null}));
     assert_eq!((r.body["deviceName"].as_str(), r.body["apiEndpoint"].as_str()), (Some("den"), None));
     for bad in
         [json!({"apiEndpoint": "ftp://x"}), json!({"deviceName": ""}), json!({"deviceName": 3}), json!({"other": 1})]
     {
-        patch(app, &format!("/v1/devices/{uuid}"), t, bad).assert_error(400);
+        app.patch(&format!("/v1/devices/{uuid}"), t, bad).assert_error(400);
     }
 
     // Another account: every route is 404, and nothing changed.
@@ -378,7 +357,7 @@ fn owners_manage_devices_by_uuid_or_device_id_and_others_see_404() {
     for reference in [&uuid, &device_id] {
         app.get(&format!("/v1/devices/{reference}"), o).assert_error(404);
         app.get(&format!("/v1/devices/{reference}/provisioned"), o).assert_error(404);
-        patch(app, &format!("/v1/devices/{reference}"), o, json!({"deviceName": "mine"})).assert_error(404);
+        app.patch(&format!("/v1/devices/{reference}"), o, json!({"deviceName": "mine"})).assert_error(404);
         app.post(&format!("/v1/devices/{reference}/reset"), o, json!({})).assert_error(404);
         app.delete(&format!("/v1/devices/{reference}"), o).assert_error(404);
     }
@@ -587,19 +566,13 @@ fn concurrent_provisions_with_one_connect_token_have_exactly_one_winner() {
     let owner = app.new_account();
     let token = connect_token(app, &owner.token, json!({}));
     let n = 8;
-    let barrier = Arc::new(Barrier::new(n));
-    let handles: Vec<_> = (0..n)
-        .map(|_| {
-            let (barrier, token) = (barrier.clone(), token.clone());
-            std::thread::spawn(move || {
-                let key = wg_key();
-                barrier.wait();
-                let r = setup().0.post(&format!("/v1/connect/{token}/provision"), None, json!({"publicKey": key}));
-                (r.status, key, r.body["device"]["uuid"].as_str().map(str::to_string))
-            })
-        })
-        .collect();
-    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let barrier = Barrier::new(n);
+    let results: Vec<_> = concurrently(n, |_| {
+        let key = wg_key();
+        barrier.wait();
+        let r = app.post(&format!("/v1/connect/{token}/provision"), None, json!({"publicKey": key}));
+        (r.status, key, r.body["device"]["uuid"].as_str().map(str::to_string))
+    });
     let winners: Vec<_> = results.iter().filter(|(s, _, _)| *s == 200).collect();
     assert_eq!(winners.len(), 1, "{:?}", results.iter().map(|r| r.0).collect::<Vec<_>>());
     assert!(results.iter().all(|(s, _, _)| *s == 200 || *s == 409));

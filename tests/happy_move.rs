@@ -2,8 +2,6 @@
 //! a second fresh one, byte for byte, through a kill and a second run.
 
 mod common;
-#[path = "support/multipart.rs"]
-mod multipart;
 #[path = "support/ws.rs"]
 mod ws;
 
@@ -119,9 +117,8 @@ fn seed(app: &TestApp, token: &str) -> Vec<String> {
     let names = json!({"firstName": "Ada", "lastName": "Lovelace", "username": format!("mover{}", std::process::id())});
     let r = app.put("/v1/account", Some(token), names);
     assert_eq!(r.status, 200, "{}", r.text);
-    let avatar = multipart::form(Some(("me.png", "image/png", &multipart::png(48, 40))), &[]);
-    let form = format!("multipart/form-data; boundary={}", multipart::BOUNDARY);
-    let r = app.request_raw("POST", "/v1/uploads/avatar", Some(token), &form, &avatar);
+    let avatar = multipart(Some(("me.png", "image/png", &png(48, 40))), &[]);
+    let r = app.send_multipart("/v1/uploads/avatar", token, &avatar);
     assert_eq!(r.status, 200, "{}", r.text);
     for (i, sid) in sessions.iter().take(3).enumerate() {
         let r = app.post(&format!("/v1/access-keys/{sid}/move-m1"), Some(token), json!({"data": format!("a2V5{i}")}));
@@ -135,21 +132,16 @@ fn seed(app: &TestApp, token: &str) -> Vec<String> {
     let r = app.post("/v1/account/settings", Some(token), json!({"settings": "c2V0dGluZ3M=", "expectedVersion": 0}));
     assert_eq!(r.status, 200, "{}", r.text);
     // Ten sessions archived, as the CLI ends them: over its session socket.
-    let ws_base = format!("ws://127.0.0.1:{}", app.port);
     for sid in &sessions[..10] {
-        let mut cli = ws::Ws::connect(&ws_base, token, "session-scoped", Some(sid));
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let mut cli = ws::Ws::connect(app, token, "session-scoped", Some(sid));
+        let now = now_ms();
         cli.send("session-end", json!({"sid": sid, "time": now}));
     }
     let archived = || {
         let r = app.get("/v2/sessions?limit=200", Some(token));
         r.body["sessions"].as_array().unwrap().iter().filter(|s| s["active"] == false).count()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while archived() < 10 {
-        assert!(std::time::Instant::now() < deadline, "sessions were not archived");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_until("sessions archived", std::time::Duration::from_secs(10), || archived() >= 10);
     sessions
 }
 
@@ -244,12 +236,7 @@ fn an_account_moves_verbatim_resumes_after_a_kill_and_a_second_run_copies_nothin
     // The destination's inactivity sweep marks the moved sessions and machines inactive (armed
     // by one heartbeat there): presence, not the account's data, so a run after it finds every
     // record equal and writes nothing.
-    let mut cli = ws::Ws::connect(
-        &format!("ws://127.0.0.1:{}", dest.port),
-        &account.token,
-        "session-scoped",
-        Some(sessions[20].as_str()),
-    );
+    let mut cli = ws::Ws::connect(&dest, &account.token, "session-scoped", Some(sessions[20].as_str()));
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     cli.send("session-alive", json!({"sid": sessions[20], "time": now, "thinking": false}));
     let active = |app: &TestApp| {
@@ -308,11 +295,7 @@ fn a_username_another_account_holds_is_reported_and_untouched() {
 fn dry_run_counts_and_writes_nothing() {
     let app = app();
     let account = app.new_account();
-    let sid = app.post("/v1/sessions", Some(&account.token), json!({"tag": "dry", "metadata": "bQ=="})).body["session"]
-        ["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sid = app.new_session(&account.token, "dry");
     let messages: Vec<_> = (0..30).map(|i| json!({"localId": format!("d-{i}"), "content": "Yw=="})).collect();
     assert_eq!(
         app.post(&format!("/v3/sessions/{sid}/messages"), Some(&account.token), json!({ "messages": messages })).status,
@@ -362,11 +345,7 @@ fn another_accounts_record_under_the_same_id_is_reported_and_untouched() {
     assert_eq!(source.post("/v1/machines", Some(&account.token), machine).status, 200);
     let theirs = json!({"id": "move-taken", "metadata": "dGhlaXJz"});
     assert_eq!(dest.post("/v1/machines", Some(&squatter.token), theirs).status, 200);
-    let sid = source.post("/v1/sessions", Some(&account.token), json!({"tag": "t", "metadata": "bQ=="})).body
-        ["session"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sid = source.new_session(&account.token, "t");
 
     let file = secret_file("conflict", &backup(&account.key.to_bytes()));
     let (code, out, err) = happy_move(&["--from", &source.base, "--to", &dest.base, "--secret-file", &file]);

@@ -155,22 +155,16 @@ fn concurrent_batches_at_one_version_have_exactly_one_winner() {
         &a.token,
         json!([{"key": "counter", "value": "0", "version": -1}, {"key": "other", "value": "0", "version": -1}]),
     );
-    let handles: Vec<_> = (0..12)
-        .map(|i| {
-            let token = a.token.clone();
-            std::thread::spawn(move || {
-                mutate(
-                    &token,
-                    json!([
-                        {"key": "other", "value": format!("o{i}"), "version": 0},
-                        {"key": "counter", "value": format!("c{i}"), "version": 0},
-                        {"key": format!("new-{i}"), "value": "n", "version": -1}
-                    ]),
-                )
-            })
-        })
-        .collect();
-    let results: Vec<Resp> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let results: Vec<Resp> = concurrently(12, |i| {
+        mutate(
+            &a.token,
+            json!([
+                {"key": "other", "value": format!("o{i}"), "version": 0},
+                {"key": "counter", "value": format!("c{i}"), "version": 0},
+                {"key": format!("new-{i}"), "value": "n", "version": -1}
+            ]),
+        )
+    });
     let winners: Vec<usize> = (0..12).filter(|&i| results[i].status == 200).collect();
     assert_eq!(winners.len(), 1, "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
     assert!(results.iter().all(|r| r.status == 200 || r.status == 409));
@@ -187,15 +181,9 @@ fn concurrent_batches_at_one_version_have_exactly_one_winner() {
 fn concurrent_creates_of_one_key_have_exactly_one_winner() {
     let app = app();
     let a = app.new_account();
-    let handles: Vec<_> = (0..10)
-        .map(|i| {
-            let token = a.token.clone();
-            std::thread::spawn(move || {
-                mutate(&token, json!([{"key": "once", "value": format!("v{i}"), "version": -1}]))
-            })
-        })
-        .collect();
-    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap().status).collect();
+    let statuses: Vec<u16> = concurrently(10, |i| {
+        mutate(&a.token, json!([{"key": "once", "value": format!("v{i}"), "version": -1}])).status
+    });
     assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 1, "{statuses:?}");
     assert_eq!(app.get("/v1/kv/once", Some(&a.token)).body["version"], 0);
 }

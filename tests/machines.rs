@@ -4,18 +4,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::thread;
 
 use common::*;
 use serde_json::{json, Value};
-
-fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object().expect("object").keys().cloned().collect()
-}
-
-fn new_id(prefix: &str) -> String {
-    format!("{prefix}-{}", random_bytes::<8>().iter().map(|b| format!("{b:02x}")).collect::<String>())
-}
 
 const MACHINE_KEYS: &[&str] = &[
     "id",
@@ -32,17 +23,6 @@ const MACHINE_KEYS: &[&str] = &[
     "createdAt",
     "updatedAt",
 ];
-
-fn register(app: &TestApp, token: &str, id: &str) -> Value {
-    let r = app.post("/v1/machines", Some(token), json!({"id": id, "metadata": "bWV0YQ=="}));
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["machine"].clone()
-}
-
-fn session(app: &TestApp, token: &str) -> String {
-    let r = app.post("/v1/sessions", Some(token), json!({"tag": new_id("t"), "metadata": "m"}));
-    r.body["session"]["id"].as_str().unwrap().to_string()
-}
 
 #[test]
 fn every_route_requires_a_token() {
@@ -67,7 +47,7 @@ fn register_is_idempotent_and_another_accounts_id_is_409() {
     let (a, b) = (app.new_account(), app.new_account());
     let id = new_id("m");
     // Legacy CLI: no daemonState, no dataEncryptionKey.
-    let m = register(app, &a.token, &id);
+    let m = app.register_machine(&a.token, &id);
     let expected_keys: BTreeSet<String> = MACHINE_KEYS.iter().map(|s| s.to_string()).collect();
     assert_eq!(keys(&m), expected_keys);
     assert_eq!(m["id"], json!(id));
@@ -113,13 +93,8 @@ fn concurrent_registrations_of_one_id_create_one_machine() {
     let app = app();
     let a = app.new_account();
     let id = new_id("m");
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let (token, id) = (a.token.clone(), id.clone());
-            thread::spawn(move || register(common::app(), &token, &id)["createdAt"].clone())
-        })
-        .collect();
-    let created: BTreeSet<String> = handles.into_iter().map(|h| h.join().unwrap().to_string()).collect();
+    let created: BTreeSet<String> =
+        concurrently(8, |_| app.register_machine(&a.token, &id)["createdAt"].to_string()).into_iter().collect();
     assert_eq!(created.len(), 1);
 }
 
@@ -144,7 +119,7 @@ fn bad_input_is_400_and_writes_nothing() {
     app.get("/v1/machines?limit=0", t).assert_error(400);
     app.get("/v1/machines?activeOnly=maybe", t).assert_error(400);
     let id = new_id("m");
-    register(app, &a.token, &id);
+    app.register_machine(&a.token, &id);
     app.put(&format!("/v1/machines/{id}/status"), t, json!({"active": "yes"})).assert_error(400);
     app.put(&format!("/v1/machines/{id}/status"), t, json!({"metadata": ""})).assert_error(400);
 }
@@ -155,8 +130,8 @@ fn list_shape_follows_the_client_and_filters() {
     let a = app.new_account();
     let t = Some(a.token.as_str());
     let (m1, m2) = (new_id("m"), new_id("m"));
-    register(app, &a.token, &m1);
-    register(app, &a.token, &m2);
+    app.register_machine(&a.token, &m1);
+    app.register_machine(&a.token, &m2);
     let r = app.put(&format!("/v1/machines/{m1}/status"), t, json!({"active": true}));
     assert_eq!(r.status, 200, "{}", r.text);
 
@@ -184,7 +159,7 @@ fn status_updates_refresh_activity_and_bump_versions() {
     let a = app.new_account();
     let t = Some(a.token.as_str());
     let id = new_id("m");
-    let m = register(app, &a.token, &id);
+    let m = app.register_machine(&a.token, &id);
     std::thread::sleep(std::time::Duration::from_millis(5));
     let r = app.put(&format!("/v1/machines/{id}/status"), t, json!({}));
     assert_eq!(r.status, 200, "{}", r.text);
@@ -212,8 +187,8 @@ fn delete_removes_the_machine_and_its_access_keys() {
     let a = app.new_account();
     let t = Some(a.token.as_str());
     let id = new_id("m");
-    register(app, &a.token, &id);
-    let sid = session(app, &a.token);
+    app.register_machine(&a.token, &id);
+    let sid = app.new_session(&a.token, &new_id("t"));
     assert_eq!(app.post(&format!("/v1/access-keys/{sid}/{id}"), t, json!({"data": "k"})).status, 200);
     let r = app.delete(&format!("/v1/machines/{id}"), t);
     assert_eq!((r.status, r.body.clone()), (200, json!({"success": true})));
@@ -221,7 +196,7 @@ fn delete_removes_the_machine_and_its_access_keys() {
     app.delete(&format!("/v1/machines/{id}"), t).assert_error(404);
     app.get(&format!("/v1/access-keys/{sid}/{id}"), t).assert_error(404);
     // Re-registering the id starts fresh, without the old key.
-    register(app, &a.token, &id);
+    app.register_machine(&a.token, &id);
     assert_eq!(app.get(&format!("/v1/access-keys/{sid}/{id}"), t).body, json!({"accessKey": null}));
 }
 
@@ -231,8 +206,8 @@ fn access_keys_create_once_and_compare_and_set() {
     let (a, b) = (app.new_account(), app.new_account());
     let t = Some(a.token.as_str());
     let mid = new_id("m");
-    register(app, &a.token, &mid);
-    let sid = session(app, &a.token);
+    app.register_machine(&a.token, &mid);
+    let sid = app.new_session(&a.token, &new_id("t"));
     let path = format!("/v1/access-keys/{sid}/{mid}");
 
     assert_eq!(app.get(&path, t).body, json!({"accessKey": null}));
@@ -261,7 +236,7 @@ fn access_keys_create_once_and_compare_and_set() {
     app.put(&path, tb, json!({"data": "x", "expectedVersion": 2})).assert_error(404);
     app.get(&format!("/v1/access-keys/{sid}/nope"), t).assert_error(404);
     app.get(&format!("/v1/access-keys/nope/{mid}"), t).assert_error(404);
-    let other_sid = session(app, &a.token);
+    let other_sid = app.new_session(&a.token, &new_id("t"));
     app.put(&format!("/v1/access-keys/{other_sid}/{mid}"), t, json!({"data": "x", "expectedVersion": 1}))
         .assert_error(404);
     app.post(&path, t, json!({"data": ""})).assert_error(400);
@@ -276,19 +251,13 @@ fn concurrent_compare_and_set_at_one_version_has_one_winner() {
     let app = app();
     let a = app.new_account();
     let mid = new_id("m");
-    register(app, &a.token, &mid);
-    let sid = session(app, &a.token);
+    app.register_machine(&a.token, &mid);
+    let sid = app.new_session(&a.token, &new_id("t"));
     let path = format!("/v1/access-keys/{sid}/{mid}");
     assert_eq!(app.post(&path, Some(&a.token), json!({"data": "k1"})).status, 200);
-    let handles: Vec<_> = (0..6)
-        .map(|i| {
-            let (token, path) = (a.token.clone(), path.clone());
-            thread::spawn(move || {
-                common::app().put(&path, Some(&token), json!({"data": format!("v{i}"), "expectedVersion": 1})).body
-            })
-        })
-        .collect();
-    let results: Vec<Value> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let results: Vec<Value> = concurrently(6, |i| {
+        app.put(&path, Some(&a.token), json!({"data": format!("v{i}"), "expectedVersion": 1})).body
+    });
     let winners: Vec<&Value> = results.iter().filter(|r| r["success"] == true).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     assert_eq!(winners[0]["version"], 2);

@@ -30,17 +30,10 @@ struct Owned {
     attachment: String,
 }
 
-const BOUNDARY: &str = "----ownership-boundary";
-
 fn create_everything(app: &TestApp, token: &str) -> Owned {
     let t = Some(token);
-    let session = app.post("/v1/sessions", t, json!({"tag": "owned", "metadata": "bWV0YQ=="}));
-    let session = session.body["session"]["id"].as_str().unwrap().to_string();
-    let r = app.post(
-        &format!("/v3/sessions/{session}/messages"),
-        t,
-        json!({"messages": [{"content": "aGk=", "localId": "l1"}]}),
-    );
+    let session = app.new_session(token, "owned");
+    let r = app.post_messages(token, &session, &[("l1", "aGk=")]);
     assert_eq!(r.status, 200, "{}", r.text);
     let machine = format!("machine-{}", B64.encode(random_bytes::<6>()).replace(['/', '+', '='], "x"));
     assert_eq!(app.post("/v1/machines", t, json!({"id": machine, "metadata": "bQ=="})).status, 200);
@@ -57,12 +50,7 @@ fn create_everything(app: &TestApp, token: &str) -> Owned {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(app.post("/v1/push-tokens", t, json!({"token": "ExponentPushToken[owned]"})).status, 200);
     assert_eq!(app.post("/v1/connect/openai/register", t, json!({"token": "sk-owned"})).status, 200);
-    let mut form = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--{BOUNDARY}--\r\n"
-    )
-    .into_bytes();
-    let r = app.request_raw("POST", "/v1/uploads", t, &format!("multipart/form-data; boundary={BOUNDARY}"), &form);
-    form.clear();
+    let r = app.upload(token, ("a.txt", "text/plain", b"hello"), &[]);
     assert_eq!(r.status, 200, "{}", r.text);
     let upload = r.body["file"]["id"].as_str().unwrap().to_string();
     let r = app.post("/v1/provisioning/token", t, json!({}));
@@ -89,12 +77,6 @@ fn create_everything(app: &TestApp, token: &str) -> Owned {
     );
     assert_eq!(r.status, 200, "{}", r.text);
     Owned { session, machine, artifact, upload, device, connect_token, attachment }
-}
-
-fn uuid() -> String {
-    let b = random_bytes::<16>();
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
 }
 
 /// Everything A can read about the resources, to compare before and after B's attempts.

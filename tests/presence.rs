@@ -4,23 +4,19 @@
 //! of 10 minutes.
 
 mod common;
-#[path = "support/raw_socket.rs"]
-mod raw_socket;
+#[path = "support/ws.rs"]
+mod ws;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::*;
-use raw_socket::RawSocket;
 use serde_json::json;
+use ws::Ws;
 
 const TIMEOUT_MS: u64 = 3_000;
 
 fn server() -> &'static TestApp {
     app_with(&[("INACTIVITY_TIMEOUT_MS", "3000")])
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 fn active(token: &str, path: &str, key: &str) -> bool {
@@ -31,30 +27,23 @@ fn active(token: &str, path: &str, key: &str) -> bool {
 
 /// Polls until the item's `active` is `want` (socket events run concurrently with later frames).
 fn becomes(token: &str, path: &str, key: &str, want: bool, within: Duration) {
-    let deadline = Instant::now() + within;
-    while active(token, path, key) != want {
-        assert!(Instant::now() < deadline, "{path} should become active:{want} within {within:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(&format!("{path} should become active:{want}"), within, || active(token, path, key) == want);
 }
 
 #[test]
 fn silent_sessions_and_machines_go_inactive_and_come_back() {
     let app = server();
     let a = app.new_account();
-    let r = app.post("/v1/sessions", Some(&a.token), json!({"tag": "t", "metadata": "bWV0YQ=="}));
-    assert_eq!(r.status, 200, "{}", r.text);
-    let sid = r.body["session"]["id"].as_str().unwrap().to_string();
-    let r = app.post("/v1/machines", Some(&a.token), json!({"id": "m-quiet", "metadata": "bWV0YQ=="}));
-    assert_eq!(r.status, 200, "{}", r.text);
+    let sid = app.new_session(&a.token, "t");
+    app.register_machine(&a.token, "m-quiet");
     let (session, machine) = (format!("/v1/sessions/{sid}"), "/v1/machines/m-quiet");
 
-    let mut user = RawSocket::open(app, &a.token, "user-scoped", None);
-    let mut cli = RawSocket::open(app, &a.token, "session-scoped", Some(&sid));
-    let mut daemon = RawSocket::open(app, &a.token, "machine-scoped", Some("m-quiet"));
-    let heartbeats = |cli: &mut RawSocket, daemon: &mut RawSocket| {
-        cli.send(json!({"event": "session-alive", "data": {"sid": sid, "time": now_ms(), "thinking": false}}));
-        daemon.send(json!({"event": "machine-alive", "data": {"machineId": "m-quiet", "time": now_ms()}}));
+    let mut user = Ws::connect(app, &a.token, "user-scoped", None);
+    let mut cli = Ws::connect(app, &a.token, "session-scoped", Some(&sid));
+    let mut daemon = Ws::connect(app, &a.token, "machine-scoped", Some("m-quiet"));
+    let heartbeats = |cli: &mut Ws, daemon: &mut Ws| {
+        cli.send("session-alive", json!({"sid": sid, "time": now_ms(), "thinking": false}));
+        daemon.send("machine-alive", json!({"machineId": "m-quiet", "time": now_ms()}));
     };
     heartbeats(&mut cli, &mut daemon);
     becomes(&a.token, &session, "session", true, Duration::from_secs(5));

@@ -20,12 +20,7 @@ fn server() -> &'static TestApp {
 
 /// Puts the account on a test plan allowing `max` sockets (the 4005 test stays quick).
 fn limit_connections(token: &str, max: usize) {
-    let plan = format!("test-ws-{max}");
-    server().d1(&format!(
-        "INSERT OR IGNORE INTO plans (id, name, devices_per_account, ws_connections_per_user, upload_bytes_per_account, sort_order)
-         VALUES ('{plan}', 'Test', 3, {max}, 1073741824, 90)"
-    ));
-    server().d1(&format!("UPDATE accounts SET plan = '{plan}' WHERE id = '{}'", user_id_of(token)));
+    server().put_on_test_plan(token, &format!("test-ws-{max}"), max as u64, 1 << 30);
 }
 
 /// A Socket.IO socket by hand: the open packet, then CONNECT with `auth`; returns the socket
@@ -260,8 +255,7 @@ fn machine_presence_reaches_user_scoped_sockets() {
 #[test]
 fn a_machine_goes_inactive_when_its_last_socket_leaves() {
     let a = server().new_account();
-    let r = server().post("/v1/machines", Some(&a.token), json!({"id": "m-off", "metadata": "bWV0YQ=="}));
-    assert_eq!(r.status, 200, "{}", r.text);
+    server().register_machine(&a.token, "m-off");
     let active = || {
         let r = server().get("/v1/machines/m-off", Some(&a.token));
         assert_eq!(r.status, 200, "{}", r.text);
@@ -269,14 +263,10 @@ fn a_machine_goes_inactive_when_its_last_socket_leaves() {
     };
     // Socket events are handled concurrently with later frames: poll for their effect.
     let becomes = |want: bool| {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while active() != want {
-            assert!(Instant::now() < deadline, "machine active should become {want}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until(&format!("machine active should become {want}"), Duration::from_secs(5), || active() == want);
     };
     let alive = |ws: &mut Ws| {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let now = now_ms();
         ws.send(json!({"event": "machine-alive", "data": {"machineId": "m-off", "time": now}}));
     };
     let mut app = Ws::connected(&a.token, "user-scoped", None);
@@ -351,15 +341,8 @@ fn engine_io_long_polling_and_plain_gets_are_refused_with_json() {
     app.get("/v1/updates", None).assert_error(426);
 }
 
-fn new_session(token: &str, tag: &str) -> String {
-    let r = server().post("/v1/sessions", Some(token), json!({"tag": tag, "metadata": "bWV0YQ=="}));
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["session"]["id"].as_str().unwrap().to_string()
-}
-
 fn post_message(token: &str, sid: &str, local_id: &str) {
-    let body = json!({"messages": [{"localId": local_id, "content": "Y2lwaGVy"}]});
-    let r = server().post(&format!("/v3/sessions/{sid}/messages"), Some(token), body);
+    let r = server().post_messages(token, sid, &[(local_id, "Y2lwaGVy")]);
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
@@ -370,7 +353,7 @@ fn seq_of(update: &Value) -> i64 {
 #[test]
 fn updates_reach_user_scoped_and_the_matching_session_only() {
     let a = server().new_account();
-    let (s1, s2) = (new_session(&a.token, "t1"), new_session(&a.token, "t2"));
+    let (s1, s2) = (server().new_session(&a.token, "t1"), server().new_session(&a.token, "t2"));
     let mut user = Ws::connected(&a.token, "user-scoped", None);
     let mut in_s1 = Ws::connected(&a.token, "session-scoped", Some(&s1));
     let mut in_s2 = Ws::connected(&a.token, "session-scoped", Some(&s2));
@@ -397,15 +380,9 @@ fn updates_reach_user_scoped_and_the_matching_session_only() {
 #[test]
 fn a_hundred_rapid_updates_arrive_in_seq_order() {
     let a = server().new_account();
-    let sid = new_session(&a.token, "burst");
+    let sid = server().new_session(&a.token, "burst");
     let mut ws = Ws::connected(&a.token, "user-scoped", None);
-    let threads: Vec<_> = (0..10)
-        .map(|t| {
-            let (token, sid) = (a.token.clone(), sid.clone());
-            std::thread::spawn(move || (0..10).for_each(|i| post_message(&token, &sid, &format!("{t}-{i}"))))
-        })
-        .collect();
-    threads.into_iter().for_each(|t| t.join().unwrap());
+    concurrently(10, |t| (0..10).for_each(|i| post_message(&a.token, &sid, &format!("{t}-{i}"))));
     let seqs: Vec<i64> = (0..100).map(|_| seq_of(&ws.expect("update"))).collect();
     assert_eq!(seqs, (2..102).collect::<Vec<_>>(), "strictly increasing, no gap, no duplicate");
     ws.close();
@@ -414,7 +391,7 @@ fn a_hundred_rapid_updates_arrive_in_seq_order() {
 #[test]
 fn reconnect_catches_up_with_no_gap() {
     let a = server().new_account();
-    let sid = new_session(&a.token, "cu");
+    let sid = server().new_session(&a.token, "cu");
     let mut ws = Ws::connected(&a.token, "user-scoped", None);
     post_message(&a.token, &sid, "a");
     let seen = seq_of(&ws.expect("update"));
@@ -443,7 +420,7 @@ fn reconnect_catches_up_with_no_gap() {
 #[test]
 fn socket_events_write_through_the_ops() {
     let a = server().new_account();
-    let sid = new_session(&a.token, "ev");
+    let sid = server().new_session(&a.token, "ev");
     let mut user = Ws::connected(&a.token, "user-scoped", None);
     let mut cli = Ws::connected(&a.token, "session-scoped", Some(&sid));
 
@@ -473,7 +450,7 @@ fn socket_events_write_through_the_ops() {
     assert_eq!(cli.expect("ack")["ack"], json!({"result": "error"}));
 
     // `session-alive`: `activity` to user-scoped sockets.
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now = now_ms();
     cli.send(json!({"event": "session-alive", "data": {"sid": sid, "time": now, "thinking": true}}));
     let e = user.expect("ephemeral");
     assert_eq!(e["data"], json!({"type": "activity", "id": sid, "active": true, "activeAt": now, "thinking": true}));
@@ -497,7 +474,7 @@ fn stock_socket_io_clients_work_end_to_end() {
         assert!(ok.is_ok_and(|s| s.success()), "npm ci in tests/js");
     }
     let a = server().new_account();
-    let sid = new_session(&a.token, "sio");
+    let sid = server().new_session(&a.token, "sio");
     let out = std::process::Command::new("node")
         .arg(js.join("socketio.mjs"))
         .args([&server().base, &a.token, &sid, "machine-sio"])
@@ -539,11 +516,6 @@ fn engine_io_heartbeat_comes_from_the_server() {
     ws.close();
 }
 
-fn artifact_id() -> String {
-    let h: String = random_bytes::<16>().iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
-}
-
 /// The artifact events answer with upstream's ack shapes, run the HTTP routes' ops (same rows,
 /// same updates) and keep accounts apart.
 #[test]
@@ -552,11 +524,11 @@ fn artifact_socket_events_share_the_http_ops() {
     let mut app = Ws::connected(&a.token, "user-scoped", None);
     let mut other = Ws::connected(&a.token, "user-scoped", None);
     let call = |ws: &mut Ws, event: &str, data: Value| -> Value {
-        let id = random_id();
+        let id = hex(&random_bytes::<6>());
         ws.send(json!({"event": event, "ackId": id, "data": data}));
         ws.expect_where(Duration::from_secs(10), |f| f["event"] == "ack" && f["ackId"] == id.as_str())["ack"].clone()
     };
-    let id = artifact_id();
+    let id = uuid();
     let created = call(
         &mut app,
         "artifact-create",
@@ -620,10 +592,6 @@ fn artifact_socket_events_share_the_http_ops() {
     for ws in [app, other, b_ws] {
         ws.close();
     }
-}
-
-fn random_id() -> String {
-    random_bytes::<6>().iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Frames over `maxPayload` (1e6 bytes) close the socket with 1009, whichever way it came in
@@ -713,9 +681,7 @@ fn lobby_stats(token: &str) -> Value {
 fn stock_and_raw_clients_live_in_lobbies_through_minutes_of_traffic() {
     let seconds: u64 = std::env::var("HAPPY_SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
     let a = server().new_account();
-    let session = server().post("/v1/sessions", Some(&a.token), json!({"tag": "soak", "metadata": "bWV0YQ=="}));
-    assert_eq!(session.status, 200, "{}", session.text);
-    let sid = session.body["session"]["id"].as_str().unwrap().to_string();
+    let sid = server().new_session(&a.token, "soak");
 
     let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
     let mut node = Command::new("node")

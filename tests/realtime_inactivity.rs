@@ -6,7 +6,7 @@ mod common;
 #[path = "support/realtime_ws.rs"]
 mod ws;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
@@ -17,10 +17,6 @@ const TIMEOUT_MS: u64 = 5_000;
 
 fn server() -> &'static TestApp {
     app_with(&[("INACTIVITY_TIMEOUT_MS", "5000")])
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 fn active(table: &str, id: &str) -> i64 {
@@ -47,10 +43,9 @@ fn ephemeral(ws: &mut Ws, kind: &str, id: &str, active: bool, within: Duration) 
 fn stale_sessions_and_machines_go_inactive_and_idle_objects_stay_asleep() {
     let app = server();
     let a = app.new_account();
-    let sid = new_session(&a.token, "idle");
+    let sid = app.new_session(&a.token, "idle");
     let mid = "machine-idle";
-    let r = app.post("/v1/machines", Some(&a.token), json!({"id": mid, "metadata": "bQ=="}));
-    assert_eq!(r.status, 200, "{}", r.text);
+    app.register_machine(&a.token, mid);
     let mut user = Ws::connected(&a.token, "user-scoped", None);
     // A daemon that connects, reports alive once, then hangs (socket open, no heartbeats).
     let mut daemon = Ws::connected(&a.token, "machine-scoped", Some(mid));
@@ -98,18 +93,10 @@ fn stale_sessions_and_machines_go_inactive_and_idle_objects_stay_asleep() {
     user.close();
 }
 
-fn new_session(token: &str, tag: &str) -> String {
-    let r = server().post("/v1/sessions", Some(token), json!({"tag": tag, "metadata": "bQ=="}));
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["session"]["id"].as_str().unwrap().to_string()
-}
-
 fn wait_inactive(sid: &str) {
-    let deadline = Instant::now() + Duration::from_millis(TIMEOUT_MS * 4);
-    while active("sessions", sid) == 1 {
-        assert!(Instant::now() < deadline, "session {sid} never went inactive");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_until(&format!("session {sid} inactive"), Duration::from_millis(TIMEOUT_MS * 4), || {
+        active("sessions", sid) != 1
+    });
 }
 
 /// Each object sweeps its own account only.
@@ -117,11 +104,11 @@ fn wait_inactive(sid: &str) {
 fn the_sweep_touches_only_its_own_account() {
     let app = server();
     let (a, b) = (app.new_account(), app.new_account());
-    let sid_b = new_session(&b.token, "b");
+    let sid_b = server().new_session(&b.token, "b");
     wait_inactive(&sid_b);
     // b's object is idle now; its row turns stale-active behind its back.
     app.d1(&format!("UPDATE sessions SET active = 1, last_active_at = 1 WHERE id = '{sid_b}'"));
-    let sid_a = new_session(&a.token, "a");
+    let sid_a = server().new_session(&a.token, "a");
     wait_inactive(&sid_a);
     assert_eq!(active("sessions", &sid_b), 1, "a's sweep touched b's session");
 }

@@ -4,14 +4,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::thread;
 
 use common::*;
 use serde_json::{json, Value};
-
-fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object().expect("object").keys().cloned().collect()
-}
 
 fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()
@@ -31,29 +26,6 @@ const SESSION_KEYS: &[&str] = &[
     "dataEncryptionKey",
     "lastMessage",
 ];
-
-fn new_tag() -> String {
-    format!("tag-{}", hex(&random_bytes::<8>()))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn create_session(app: &TestApp, token: &str, tag: &str) -> Value {
-    let r = app.post(
-        "/v1/sessions",
-        Some(token),
-        json!({"tag": tag, "metadata": "bWV0YQ==", "agentState": null, "dataEncryptionKey": null}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["session"].clone()
-}
-
-fn post_v3(app: &TestApp, token: &str, sid: &str, msgs: &[(&str, &str)]) -> Resp {
-    let messages: Vec<Value> = msgs.iter().map(|(l, c)| json!({"localId": l, "content": c})).collect();
-    app.post(&format!("/v3/sessions/{sid}/messages"), Some(token), json!({ "messages": messages }))
-}
 
 fn seqs(r: &Resp) -> Vec<i64> {
     r.body["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect()
@@ -84,7 +56,7 @@ fn every_route_requires_a_token() {
 fn create_is_idempotent_by_tag_and_lists_exact_shapes() {
     let app = app();
     let a = app.new_account();
-    let tag = new_tag();
+    let tag = new_id("tag");
     let r = app.post("/v1/sessions", Some(&a.token), json!({"tag": tag, "metadata": "m1"}));
     assert_eq!(r.status, 200, "{}", r.text);
     let s = &r.body["session"];
@@ -113,7 +85,7 @@ fn create_is_idempotent_by_tag_and_lists_exact_shapes() {
     let other = app.post(
         "/v1/sessions",
         Some(&a.token),
-        json!({"tag": new_tag(), "metadata": "m", "agentState": "st", "dataEncryptionKey": "a2V5"}),
+        json!({"tag": new_id("tag"), "metadata": "m", "agentState": "st", "dataEncryptionKey": "a2V5"}),
     );
     assert_eq!(other.body["session"]["agentState"], "st");
     assert_eq!(other.body["session"]["dataEncryptionKey"], "a2V5");
@@ -141,9 +113,9 @@ fn create_is_idempotent_by_tag_and_lists_exact_shapes() {
 fn another_accounts_session_is_404_on_every_route() {
     let app = app();
     let (a, b) = (app.new_account(), app.new_account());
-    let s = create_session(app, &a.token, &new_tag());
+    let s = app.create_session(&a.token, &new_id("tag"));
     let sid = s["id"].as_str().unwrap();
-    assert_eq!(post_v3(app, &a.token, sid, &[("l1", "c1")]).status, 200);
+    assert_eq!(app.post_messages(&a.token, sid, &[("l1", "c1")]).status, 200);
     let t = Some(b.token.as_str());
     app.get(&format!("/v1/sessions/{sid}"), t).assert_error(404);
     app.delete(&format!("/v1/sessions/{sid}"), t).assert_error(404);
@@ -153,7 +125,7 @@ fn another_accounts_session_is_404_on_every_route() {
     let r = app.get(&format!("/v3/sessions/{sid}/messages"), t);
     r.assert_error(404);
     assert_eq!(r.body["error"], "Session not found");
-    post_v3(app, &b.token, sid, &[("l2", "c2")]).assert_error(404);
+    app.post_messages(&b.token, sid, &[("l2", "c2")]).assert_error(404);
     assert_eq!(app.get("/v1/sessions", t).body["sessions"], json!([]));
     // Nothing of B's attempts landed.
     assert_eq!(seqs(&app.get(&format!("/v3/sessions/{sid}/messages"), Some(&a.token))), vec![1]);
@@ -180,7 +152,7 @@ fn bad_input_is_rejected_and_writes_nothing() {
     let big = json!({"tag": "t", "metadata": "m".repeat(1024 * 1024 + 1)});
     app.post("/v1/sessions", t, big).assert_error(413);
 
-    let sid = create_session(app, &a.token, &new_tag())["id"].as_str().unwrap().to_string();
+    let sid = app.new_session(&a.token, &new_id("tag"));
     let v1 = format!("/v1/sessions/{sid}/messages");
     for content in [json!({"encrypted": "x"}), json!({"t": "plain", "c": "x"}), json!(5), json!(""), json!(null)] {
         app.post(&v1, t, json!({"content": content})).assert_error(400);
@@ -218,7 +190,7 @@ fn listed_messages_are_the_posted_messages() {
     let app = app();
     let a = app.new_account();
     let t = Some(a.token.as_str());
-    let sid = create_session(app, &a.token, &new_tag())["id"].as_str().unwrap().to_string();
+    let sid = app.new_session(&a.token, &new_id("tag"));
     let v1 = format!("/v1/sessions/{sid}/messages");
     let posted: Vec<Value> = [json!({"content": "Zmlyc3Q=", "localId": "l-1"}), json!({"content": "c2Vjb25k"})]
         .into_iter()
@@ -242,7 +214,7 @@ fn v1_messages_store_encrypted_content_and_are_idempotent_by_local_id() {
     let app = app();
     let a = app.new_account();
     let t = Some(a.token.as_str());
-    let sid = create_session(app, &a.token, &new_tag())["id"].as_str().unwrap().to_string();
+    let sid = app.new_session(&a.token, &new_id("tag"));
     let path = format!("/v1/sessions/{sid}/messages");
     let r = app.post(&path, t, json!({"content": "c1"}));
     assert_eq!(r.status, 200, "{}", r.text);
@@ -280,17 +252,17 @@ fn v3_post_is_idempotent_and_pages_both_ways() {
     let app = app();
     let a = app.new_account();
     let t = Some(a.token.as_str());
-    let sid = create_session(app, &a.token, &new_tag())["id"].as_str().unwrap().to_string();
+    let sid = app.new_session(&a.token, &new_id("tag"));
 
     // A duplicate inside the batch collapses to the first.
-    let r = post_v3(app, &a.token, &sid, &[("a", "ca"), ("b", "cb"), ("a", "other")]);
+    let r = app.post_messages(&a.token, &sid, &[("a", "ca"), ("b", "cb"), ("a", "other")]);
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(seqs(&r), vec![1, 2]);
     for m in r.body["messages"].as_array().unwrap() {
         assert_eq!(keys(m), set(&["id", "seq", "localId", "createdAt", "updatedAt"]), "no content");
     }
     // A retry (plus one new) returns the stored ones unchanged, and numbers only the new one.
-    let r2 = post_v3(app, &a.token, &sid, &[("b", "x"), ("a", "y"), ("c", "cc")]);
+    let r2 = app.post_messages(&a.token, &sid, &[("b", "x"), ("a", "y"), ("c", "cc")]);
     assert_eq!(seqs(&r2), vec![1, 2, 3]);
     assert_eq!(r2.body["messages"][0], r.body["messages"][0]);
     assert_eq!(r2.body["messages"][1], r.body["messages"][1]);
@@ -301,7 +273,7 @@ fn v3_post_is_idempotent_and_pages_both_ways() {
 
     let batch: Vec<(String, String)> = (4..=25).map(|i| (format!("l{i}"), format!("c{i}"))).collect();
     let refs: Vec<(&str, &str)> = batch.iter().map(|(l, c)| (l.as_str(), c.as_str())).collect();
-    assert_eq!(seqs(&post_v3(app, &a.token, &sid, &refs)), (4..=25).collect::<Vec<_>>());
+    assert_eq!(seqs(&app.post_messages(&a.token, &sid, &refs)), (4..=25).collect::<Vec<_>>());
 
     let get = |q: &str| app.get(&format!("/v3/sessions/{sid}/messages?{q}"), t);
     let p = get("after_seq=0&limit=10");
@@ -326,27 +298,20 @@ fn v3_post_is_idempotent_and_pages_both_ways() {
 fn concurrent_message_posts_get_seqs_one_to_twenty_exactly_once() {
     let app = app();
     let a = app.new_account();
-    let sid = create_session(app, &a.token, &new_tag())["id"].as_str().unwrap().to_string();
-    let handles: Vec<_> = (0..20)
-        .map(|i| {
-            let (token, sid) = (a.token.clone(), sid.clone());
-            thread::spawn(move || {
-                let app = common::app();
-                let r = if i % 2 == 0 {
-                    app.post(&format!("/v1/sessions/{sid}/messages"), Some(&token), json!({"content": format!("c{i}")}))
-                } else {
-                    post_v3(app, &token, &sid, &[(&format!("l{i}"), &format!("c{i}"))])
-                };
-                assert_eq!(r.status, 200, "{}", r.text);
-                if i % 2 == 0 {
-                    r.body["message"]["seq"].as_i64().unwrap()
-                } else {
-                    r.body["messages"][0]["seq"].as_i64().unwrap()
-                }
-            })
-        })
-        .collect();
-    let mut got: Vec<i64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let sid = app.new_session(&a.token, &new_id("tag"));
+    let mut got: Vec<i64> = concurrently(20, |i| {
+        let r = if i % 2 == 0 {
+            app.post(&format!("/v1/sessions/{sid}/messages"), Some(&a.token), json!({"content": format!("c{i}")}))
+        } else {
+            app.post_messages(&a.token, &sid, &[(&format!("l{i}"), &format!("c{i}"))])
+        };
+        assert_eq!(r.status, 200, "{}", r.text);
+        if i % 2 == 0 {
+            r.body["message"]["seq"].as_i64().unwrap()
+        } else {
+            r.body["messages"][0]["seq"].as_i64().unwrap()
+        }
+    });
     got.sort();
     assert_eq!(got, (1..=20).collect::<Vec<_>>());
     let all = app.get(&format!("/v3/sessions/{sid}/messages"), Some(&a.token));
@@ -358,16 +323,12 @@ fn concurrent_message_posts_get_seqs_one_to_twenty_exactly_once() {
 fn concurrent_retries_of_one_local_id_store_it_once() {
     let app = app();
     let a = app.new_account();
-    let sid = create_session(app, &a.token, &new_tag())["id"].as_str().unwrap().to_string();
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let (token, sid) = (a.token.clone(), sid.clone());
-            thread::spawn(move || {
-                post_v3(common::app(), &token, &sid, &[("same", "c")]).body["messages"][0]["id"].clone()
-            })
-        })
-        .collect();
-    let ids: BTreeSet<String> = handles.into_iter().map(|h| h.join().unwrap().as_str().unwrap().to_string()).collect();
+    let sid = app.new_session(&a.token, &new_id("tag"));
+    let ids: BTreeSet<String> = concurrently(8, |_| {
+        app.post_messages(&a.token, &sid, &[("same", "c")]).body["messages"][0]["id"].as_str().unwrap().to_string()
+    })
+    .into_iter()
+    .collect();
     assert_eq!(ids.len(), 1);
     assert_eq!(seqs(&app.get(&format!("/v3/sessions/{sid}/messages"), Some(&a.token))), vec![1]);
 }
@@ -376,14 +337,8 @@ fn concurrent_retries_of_one_local_id_store_it_once() {
 fn concurrent_creates_with_one_tag_give_one_session() {
     let app = app();
     let a = app.new_account();
-    let tag = new_tag();
-    let handles: Vec<_> = (0..10)
-        .map(|_| {
-            let (token, tag) = (a.token.clone(), tag.clone());
-            thread::spawn(move || create_session(common::app(), &token, &tag)["id"].as_str().unwrap().to_string())
-        })
-        .collect();
-    let ids: BTreeSet<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let tag = new_id("tag");
+    let ids: BTreeSet<String> = concurrently(10, |_| app.new_session(&a.token, &tag)).into_iter().collect();
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert_eq!(app.get("/v1/sessions", Some(&a.token)).body["sessions"].as_array().unwrap().len(), 1);
 }
@@ -393,11 +348,11 @@ fn deleted_sessions_disappear_everywhere_and_free_their_tag() {
     let app = app();
     let a = app.new_account();
     let t = Some(a.token.as_str());
-    let tag = new_tag();
-    let sid = create_session(app, &a.token, &tag)["id"].as_str().unwrap().to_string();
-    let keep = create_session(app, &a.token, &new_tag())["id"].as_str().unwrap().to_string();
-    assert_eq!(post_v3(app, &a.token, &sid, &[("l", "c")]).status, 200);
-    let mid = format!("m-{}", hex(&random_bytes::<8>()));
+    let tag = new_id("tag");
+    let sid = app.new_session(&a.token, &tag);
+    let keep = app.new_session(&a.token, &new_id("tag"));
+    assert_eq!(app.post_messages(&a.token, &sid, &[("l", "c")]).status, 200);
+    let mid = new_id("m");
     assert_eq!(app.post("/v1/machines", t, json!({"id": mid, "metadata": "m"})).status, 200);
     assert_eq!(app.post(&format!("/v1/access-keys/{sid}/{mid}"), t, json!({"data": "k"})).status, 200);
 
@@ -408,7 +363,7 @@ fn deleted_sessions_disappear_everywhere_and_free_their_tag() {
     app.delete(&format!("/v1/sessions/{sid}"), t).assert_error(404);
     app.post(&format!("/v1/sessions/{sid}/archive"), t, json!({})).assert_error(404);
     app.get(&format!("/v3/sessions/{sid}/messages"), t).assert_error(404);
-    post_v3(app, &a.token, &sid, &[("l2", "c")]).assert_error(404);
+    app.post_messages(&a.token, &sid, &[("l2", "c")]).assert_error(404);
     app.get(&format!("/v1/sessions/{sid}/messages"), t).assert_error(404);
     app.post(&format!("/v1/sessions/{sid}/messages"), t, json!({"content": "c"})).assert_error(404);
     app.get(&format!("/v1/access-keys/{sid}/{mid}"), t).assert_error(404);
@@ -420,7 +375,7 @@ fn deleted_sessions_disappear_everywhere_and_free_their_tag() {
     assert_eq!(ids(app.get("/v2/sessions/active", t)), vec![keep]);
 
     // The tag is free again: a new session.
-    let again = create_session(app, &a.token, &tag);
+    let again = app.create_session(&a.token, &tag);
     assert_ne!(again["id"], json!(sid));
     assert_eq!(again["seq"], 0);
 }
@@ -430,9 +385,8 @@ fn archive_marks_inactive_and_v2_lists_page_and_filter() {
     let app = app();
     let a = app.new_account();
     let t = Some(a.token.as_str());
-    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 1;
-    let ids: Vec<String> =
-        (0..5).map(|_| create_session(app, &a.token, &new_tag())["id"].as_str().unwrap().to_string()).collect();
+    let before = now_ms() - 1;
+    let ids: Vec<String> = (0..5).map(|_| app.new_session(&a.token, &new_id("tag"))).collect();
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;

@@ -152,12 +152,10 @@ fn cancelled_requests_and_bad_targets() {
 fn concurrent_mutual_adds_end_as_friends() {
     let (a, a_id, _) = named("ra");
     let (b, b_id, _) = named("rb");
-    let mut handles = Vec::new();
-    for i in 0..6 {
-        let (token, uid) = if i % 2 == 0 { (a.token.clone(), b_id.clone()) } else { (b.token.clone(), a_id.clone()) };
-        handles.push(std::thread::spawn(move || add(&token, &uid).status));
-    }
-    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let statuses: Vec<u16> = concurrently(6, |i| {
+        let (token, uid) = if i % 2 == 0 { (&a.token, &b_id) } else { (&b.token, &a_id) };
+        add(token, uid).status
+    });
     assert!(statuses.iter().all(|&s| s == 200 || s == 409), "{statuses:?}");
     assert_eq!(status_of(&a.token, &b_id), "friend");
     assert_eq!(status_of(&b.token, &a_id), "friend");

@@ -126,10 +126,9 @@ fn unfinished_multipart_uploads(app: &TestApp) -> usize {
 }
 
 fn stored_objects(app: &TestApp, token: &str) -> u64 {
-    let r = app.post("/v1/uploads/sweep", Some(token), json!({}));
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["removed"], json!([]), "no orphan expected");
-    r.body["scanned"].as_u64().unwrap()
+    let (scanned, removed) = app.sweep_uploads(token);
+    assert_eq!(removed, Vec::<Value>::new(), "no orphan expected");
+    scanned
 }
 
 #[test]
@@ -214,11 +213,7 @@ fn a_9_mb_attachment_streams_in_bounded_memory() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let app = server();
     let a = app.new_account();
-    let sid = app.post("/v1/sessions", Some(&a.token), json!({"tag": "att", "metadata": "bWV0YQ=="})).body["session"]
-        ["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sid = app.new_session(&a.token, "att");
     let announce = |size: usize| {
         let r = app.post(
             &format!("/v1/sessions/{sid}/attachments/request-upload"),
@@ -266,11 +261,7 @@ fn an_upload_over_the_quota_is_refused_as_it_streams() {
     let app = server();
     let a = app.new_account();
     let max = MB;
-    app.d1(&format!(
-        "INSERT OR IGNORE INTO plans (id, name, devices_per_account, ws_connections_per_user, upload_bytes_per_account, sort_order)
-         VALUES ('stream-1mb', 'Test', 3, 20, {max}, 91)"
-    ));
-    app.d1(&format!("UPDATE accounts SET plan = 'stream-1mb' WHERE id = '{}'", user_id_of(&a.token)));
+    app.put_on_test_plan(&a.token, "stream-1mb", 20, max as u64);
     let (status, body) = send_form(app, &a.token, Form::new(20 * MB, &[]));
     assert_eq!(status, 403, "{body}");
     assert_eq!(

@@ -3,11 +3,8 @@
 //! the avatar, the orphan sweep, and other accounts' ids.
 
 mod common;
-#[path = "support/multipart.rs"]
-mod multipart;
 
 use common::*;
-use multipart::{form, png, BOUNDARY};
 use serde_json::Value;
 
 fn server() -> &'static TestApp {
@@ -15,33 +12,13 @@ fn server() -> &'static TestApp {
     app_with(&[("UPLOAD_SWEEP_GRACE_MS", "0")])
 }
 
-fn send(app: &TestApp, path: &str, token: &str, body: &[u8]) -> Resp {
-    app.request_raw("POST", path, Some(token), &format!("multipart/form-data; boundary={BOUNDARY}"), body)
-}
-
-fn upload(app: &TestApp, token: &str, file: (&str, &str, &[u8]), fields: &[(&str, &str)]) -> Resp {
-    send(app, "/v1/uploads", token, &form(Some(file), fields))
-}
-
-/// The objects R2 holds for an account, as the sweep lists them (`removed` must be empty when
-/// nothing is orphaned).
-fn stored_objects(app: &TestApp, token: &str) -> (u64, Vec<Value>) {
-    let r = app.post("/v1/uploads/sweep", Some(token), serde_json::json!({}));
-    assert_eq!(r.status, 200, "{}", r.text);
-    (r.body["scanned"].as_u64().unwrap(), r.body["removed"].as_array().unwrap().clone())
-}
-
 #[test]
 fn upload_get_list_download_delete() {
     let app = server();
     let a = app.new_account();
     let user = user_id_of(&a.token);
-    let r = upload(
-        app,
-        &a.token,
-        ("hello.txt", "text/plain; charset=utf-8", b"hello, world"),
-        &[("category", "documents")],
-    );
+    let r =
+        app.upload(&a.token, ("hello.txt", "text/plain; charset=utf-8", b"hello, world"), &[("category", "documents")]);
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["success"], true);
     let f = &r.body["file"];
@@ -70,7 +47,7 @@ fn upload_get_list_download_delete() {
     assert!(etag.starts_with('"'), "{etag}");
 
     // Images get their dimensions from the header.
-    let p = upload(app, &a.token, ("p.png", "image/png", &png(640, 480)), &[]);
+    let p = app.upload(&a.token, ("p.png", "image/png", &png(640, 480)), &[]);
     assert_eq!(p.status, 200, "{}", p.text);
     assert_eq!((p.body["file"]["width"].as_i64(), p.body["file"]["height"].as_i64()), (Some(640), Some(480)));
     assert_eq!(p.body["file"]["category"], "files");
@@ -87,14 +64,14 @@ fn upload_get_list_download_delete() {
     app.get(&format!("/v1/uploads/{id}/download"), Some(&a.token)).assert_error(404);
     app.delete(&format!("/v1/uploads/{id}"), Some(&a.token)).assert_error(404);
     // Its object is gone from R2 too: only the PNG is left.
-    assert_eq!(stored_objects(app, &a.token), (1, vec![]));
+    assert_eq!(app.sweep_uploads(&a.token), (1, vec![]));
 }
 
 #[test]
 fn conditional_and_ranged_downloads() {
     let app = server();
     let a = app.new_account();
-    let r = upload(app, &a.token, ("digits.txt", "text/plain", b"0123456789"), &[]);
+    let r = app.upload(&a.token, ("digits.txt", "text/plain", b"0123456789"), &[]);
     let path = format!("/v1/uploads/{}/download", r.body["file"]["id"].as_str().unwrap());
     let etag = app.get(&path, Some(&a.token)).header("etag").unwrap().to_string();
 
@@ -133,17 +110,18 @@ fn oversize_uploads_are_413_and_store_nothing() {
     let app = server();
     let a = app.new_account();
     let big_avatar = png(1, 1).into_iter().chain(std::iter::repeat_n(0u8, 5 * 1024 * 1024)).collect::<Vec<_>>();
-    send(app, "/v1/uploads/avatar", &a.token, &form(Some(("a.png", "image/png", &big_avatar)), &[])).assert_error(413);
-    upload(app, &a.token, ("a.png", "image/png", &big_avatar), &[("category", "avatars")]).assert_error(413);
+    app.send_multipart("/v1/uploads/avatar", &a.token, &multipart(Some(("a.png", "image/png", &big_avatar)), &[]))
+        .assert_error(413);
+    app.upload(&a.token, ("a.png", "image/png", &big_avatar), &[("category", "avatars")]).assert_error(413);
     // 50 MB + 1 byte of valid text as a document.
     let big_doc = vec![b'a'; 50 * 1024 * 1024 + 1];
-    upload(app, &a.token, ("a.txt", "text/plain", &big_doc), &[("category", "documents")]).assert_error(413);
+    app.upload(&a.token, ("a.txt", "text/plain", &big_doc), &[("category", "documents")]).assert_error(413);
     // The same bytes fit the general category.
-    let ok = upload(app, &a.token, ("a.txt", "text/plain", &big_doc), &[]);
+    let ok = app.upload(&a.token, ("a.txt", "text/plain", &big_doc), &[]);
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert_eq!(ok.body["file"]["size"], 50 * 1024 * 1024 + 1);
     assert_eq!(app.get("/v1/uploads", Some(&a.token)).body["files"].as_array().unwrap().len(), 1);
-    assert_eq!(stored_objects(app, &a.token), (1, vec![]));
+    assert_eq!(app.sweep_uploads(&a.token), (1, vec![]));
 }
 
 /// The route reads bodies in 1 MiB windows without copying the file into wasm: a character
@@ -158,7 +136,7 @@ fn large_files_are_checked_whole_and_stored_byte_exact() {
 
     // 3.6 MB of a 3-byte character: window edges fall inside characters.
     let text = "€".repeat(1_200_000) + "end";
-    let r = upload(app, &a.token, ("euro.txt", "text/plain", text.as_bytes()), &[("category", "documents")]);
+    let r = app.upload(&a.token, ("euro.txt", "text/plain", text.as_bytes()), &[("category", "documents")]);
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["file"]["size"], text.len());
     assert!(download(&r).text == text, "stored text differs");
@@ -166,23 +144,23 @@ fn large_files_are_checked_whole_and_stored_byte_exact() {
     // One invalid byte 2.5 MB in is refused like a short file's.
     let mut bad = text.clone().into_bytes();
     bad[2_500_000] = 0xff;
-    upload(app, &a.token, ("bad.txt", "text/plain", &bad), &[]).assert_error(415);
+    app.upload(&a.token, ("bad.txt", "text/plain", &bad), &[]).assert_error(415);
 
     // A PDF holding the boundary followed by other bytes (not a delimiter) across the first
     // window edge of its part, then its fields after it.
     let mut pdf = b"%PDF-1.4\n".to_vec();
     pdf.resize((1 << 20) - 4, b'x');
-    pdf.extend_from_slice(format!("\r\n--{BOUNDARY}X\r\n").as_bytes());
+    pdf.extend_from_slice(format!("\r\n--{MULTIPART_BOUNDARY}X\r\n").as_bytes());
     pdf.resize(2_000_000, b'y');
     let r =
-        upload(app, &a.token, ("big.pdf", "application/pdf", &pdf), &[("category", "documents"), ("reuseKey", "big")]);
+        app.upload(&a.token, ("big.pdf", "application/pdf", &pdf), &[("category", "documents"), ("reuseKey", "big")]);
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         (r.body["file"]["size"].as_u64(), r.body["file"]["category"].as_str()),
         (Some(2_000_000), Some("documents"))
     );
     assert!(download(&r).text.as_bytes() == pdf, "stored PDF differs");
-    assert_eq!(stored_objects(app, &a.token), (2, vec![]));
+    assert_eq!(app.sweep_uploads(&a.token), (2, vec![]));
 }
 
 #[test]
@@ -202,11 +180,12 @@ fn spoofed_or_disallowed_content_is_415_and_stores_nothing() {
         ("x.bin", "application/octet-stream", b"\x00\x01\x02", &[]),
         ("x.pdf", "application/pdf", b"%PDF-1.4", &[("category", "avatars")][..]),
     ] {
-        upload(app, &a.token, (name, ct, data), fields).assert_error(415);
+        app.upload(&a.token, (name, ct, data), fields).assert_error(415);
     }
-    send(app, "/v1/uploads/avatar", &a.token, &form(Some(("x.txt", "text/plain", b"hi")), &[])).assert_error(415);
+    app.send_multipart("/v1/uploads/avatar", &a.token, &multipart(Some(("x.txt", "text/plain", b"hi")), &[]))
+        .assert_error(415);
     assert_eq!(app.get("/v1/uploads", Some(&a.token)).body["files"], serde_json::json!([]));
-    assert_eq!(stored_objects(app, &a.token), (0, vec![]));
+    assert_eq!(app.sweep_uploads(&a.token), (0, vec![]));
 }
 
 #[test]
@@ -216,20 +195,21 @@ fn bad_requests_are_json_400_and_auth_is_required() {
     let png = png(1, 1);
     app.request_raw("POST", "/v1/uploads", Some(&a.token), "application/json", b"{}").assert_error(400);
     app.request_raw("POST", "/v1/uploads", Some(&a.token), "multipart/form-data", b"x").assert_error(400);
-    send(app, "/v1/uploads", &a.token, b"garbage").assert_error(400);
-    send(app, "/v1/uploads", &a.token, &form(None, &[("category", "files")])).assert_error(400);
-    upload(app, &a.token, ("p.png", "image/png", &png), &[("category", "music")]).assert_error(400);
-    upload(app, &a.token, ("p.png", "image/png", &png), &[("reuseKey", "profile-avatar")]).assert_error(400);
-    upload(app, &a.token, ("p.png", "image/png", &png), &[("reuseKey", &"k".repeat(129))]).assert_error(400);
+    app.send_multipart("/v1/uploads", &a.token, b"garbage").assert_error(400);
+    app.send_multipart("/v1/uploads", &a.token, &multipart(None, &[("category", "files")])).assert_error(400);
+    app.upload(&a.token, ("p.png", "image/png", &png), &[("category", "music")]).assert_error(400);
+    app.upload(&a.token, ("p.png", "image/png", &png), &[("reuseKey", "profile-avatar")]).assert_error(400);
+    app.upload(&a.token, ("p.png", "image/png", &png), &[("reuseKey", &"k".repeat(129))]).assert_error(400);
     // Fields are read only when short: a long one is refused unread.
-    let r = upload(app, &a.token, ("p.png", "image/png", &png), &[("category", &"c".repeat(2000))]);
+    let r = app.upload(&a.token, ("p.png", "image/png", &png), &[("category", &"c".repeat(2000))]);
     r.assert_error(400);
     assert_eq!(r.body["error"], "category is too long");
     for q in ["limit=0", "limit=201", "limit=x", "cursor=nope", "category=music"] {
         app.get(&format!("/v1/uploads?{q}"), Some(&a.token)).assert_error(400);
     }
     app.get("/v1/uploads", None).assert_error(401);
-    send(app, "/v1/uploads", "bad-token", &form(Some(("p.png", "image/png", &png)), &[])).assert_error(401);
+    app.send_multipart("/v1/uploads", "bad-token", &multipart(Some(("p.png", "image/png", &png)), &[]))
+        .assert_error(401);
     app.get("/v1/uploads/x/download", None).assert_error(401);
     app.delete("/v1/uploads/x", None).assert_error(401);
 }
@@ -240,7 +220,7 @@ fn pagination_walks_every_file_once() {
     let a = app.new_account();
     let mut ids: Vec<String> = (0..5)
         .map(|i| {
-            let r = upload(app, &a.token, (&format!("{i}.txt"), "text/plain", format!("file {i}").as_bytes()), &[]);
+            let r = app.upload(&a.token, (&format!("{i}.txt"), "text/plain", format!("file {i}").as_bytes()), &[]);
             r.body["file"]["id"].as_str().unwrap().to_string()
         })
         .collect();
@@ -271,7 +251,7 @@ fn reuse_key_replaces_the_earlier_file_and_its_object() {
     let mut ids = Vec::new();
     for i in 0..3 {
         let r =
-            upload(app, &a.token, ("n.txt", "text/plain", format!("version {i}").as_bytes()), &[("reuseKey", "notes")]);
+            app.upload(&a.token, ("n.txt", "text/plain", format!("version {i}").as_bytes()), &[("reuseKey", "notes")]);
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.body["file"]["reuseKey"], "notes");
         ids.push(r.body["file"]["id"].as_str().unwrap().to_string());
@@ -284,31 +264,19 @@ fn reuse_key_replaces_the_earlier_file_and_its_object() {
         app.get(&format!("/v1/uploads/{old}"), Some(&a.token)).assert_error(404);
     }
     assert_eq!(app.get(&format!("/v1/uploads/{}/download", ids[2]), Some(&a.token)).text, "version 2");
-    assert_eq!(stored_objects(app, &a.token), (1, vec![]));
+    assert_eq!(app.sweep_uploads(&a.token), (1, vec![]));
 
     // Racing uploads with one key still end with exactly one row and one object.
-    let token = a.token.clone();
-    let threads: Vec<_> = (0..8)
-        .map(|i| {
-            let token = token.clone();
-            std::thread::spawn(move || {
-                let r = upload(
-                    server(),
-                    &token,
-                    ("r.txt", "text/plain", format!("race {i}").as_bytes()),
-                    &[("reuseKey", "race")],
-                );
-                assert_eq!(r.status, 200, "{}", r.text);
-            })
-        })
-        .collect();
-    threads.into_iter().for_each(|t| t.join().unwrap());
+    concurrently(8, |i| {
+        let r = app.upload(&a.token, ("r.txt", "text/plain", format!("race {i}").as_bytes()), &[("reuseKey", "race")]);
+        assert_eq!(r.status, 200, "{}", r.text);
+    });
     let race = app.get("/v1/uploads", Some(&a.token));
     assert_eq!(race.body["files"].as_array().unwrap().iter().filter(|f| f["reuseKey"] == "race").count(), 1);
-    assert_eq!(stored_objects(app, &a.token), (2, vec![]));
+    assert_eq!(app.sweep_uploads(&a.token), (2, vec![]));
     // A different account's key space is separate.
     let b = app.new_account();
-    upload(app, &b.token, ("n.txt", "text/plain", b"b's notes"), &[("reuseKey", "notes")]);
+    app.upload(&b.token, ("n.txt", "text/plain", b"b's notes"), &[("reuseKey", "notes")]);
     assert_eq!(app.get("/v1/uploads", Some(&a.token)).body["files"].as_array().unwrap().len(), 2);
 }
 
@@ -318,7 +286,11 @@ fn avatar_upload_sets_the_account_avatar_and_replaces_the_previous_one() {
     let a = app.new_account();
     let user = user_id_of(&a.token);
     let seq_before = app.d1(&format!("SELECT seq FROM accounts WHERE id = '{user}'"))[0]["seq"].as_i64().unwrap();
-    let first = send(app, "/v1/uploads/avatar", &a.token, &form(Some(("me.png", "image/png", &png(64, 32))), &[]));
+    let first = app.send_multipart(
+        "/v1/uploads/avatar",
+        &a.token,
+        &multipart(Some(("me.png", "image/png", &png(64, 32))), &[]),
+    );
     assert_eq!(first.status, 200, "{}", first.text);
     let av = &first.body["avatar"];
     assert_eq!(first.body["success"], true);
@@ -326,7 +298,11 @@ fn avatar_upload_sets_the_account_avatar_and_replaces_the_previous_one() {
     assert_eq!((av["width"].as_i64(), av["height"].as_i64()), (Some(64), Some(32)));
     assert_eq!(av["contentType"], "image/png");
 
-    let second = send(app, "/v1/uploads/avatar", &a.token, &form(Some(("me2.png", "image/png", &png(128, 128))), &[]));
+    let second = app.send_multipart(
+        "/v1/uploads/avatar",
+        &a.token,
+        &multipart(Some(("me2.png", "image/png", &png(128, 128))), &[]),
+    );
     assert_eq!(second.status, 200, "{}", second.text);
     let path = second.body["avatar"]["path"].as_str().unwrap();
     let row = &app.d1(&format!("SELECT avatar, seq FROM accounts WHERE id = '{user}'"))[0];
@@ -338,7 +314,7 @@ fn avatar_upload_sets_the_account_avatar_and_replaces_the_previous_one() {
     assert_eq!(row["seq"].as_i64().unwrap(), seq_before + 2, "one seq per avatar change");
     let avatars = app.get("/v1/uploads?category=avatars", Some(&a.token));
     assert_eq!(avatars.body["files"].as_array().unwrap().len(), 1);
-    assert_eq!(stored_objects(app, &a.token), (1, vec![]));
+    assert_eq!(app.sweep_uploads(&a.token), (1, vec![]));
 
     // Deleting the avatar's file clears the avatar (and bumps the seq once more).
     let id = second.body["avatar"]["id"].as_str().unwrap();
@@ -353,7 +329,7 @@ fn sweep_removes_objects_no_row_references() {
     let app = server();
     let a = app.new_account();
     let user = user_id_of(&a.token);
-    let kept = upload(app, &a.token, ("k.txt", "text/plain", b"kept"), &[]);
+    let kept = app.upload(&a.token, ("k.txt", "text/plain", b"kept"), &[]);
     let orphan = format!("files/{user}/orphan.txt");
     app.r2_put(&orphan, b"left behind by a failed batch");
     // Another account's orphan is not this account's to sweep.
@@ -361,13 +337,13 @@ fn sweep_removes_objects_no_row_references() {
     let other = format!("files/{}/orphan.txt", user_id_of(&b.token));
     app.r2_put(&other, b"b's orphan");
 
-    let (scanned, removed) = stored_objects(app, &a.token);
+    let (scanned, removed) = app.sweep_uploads(&a.token);
     assert_eq!(scanned, 2);
     assert_eq!(removed, vec![Value::from(orphan)]);
-    assert_eq!(stored_objects(app, &a.token), (1, vec![]));
+    assert_eq!(app.sweep_uploads(&a.token), (1, vec![]));
     let id = kept.body["file"]["id"].as_str().unwrap();
     assert_eq!(app.get(&format!("/v1/uploads/{id}/download"), Some(&a.token)).text, "kept");
-    assert_eq!(stored_objects(app, &b.token), (1, vec![Value::from(other)]));
+    assert_eq!(app.sweep_uploads(&b.token), (1, vec![Value::from(other)]));
 }
 
 #[test]
@@ -375,7 +351,7 @@ fn another_accounts_files_are_404() {
     let app = server();
     let a = app.new_account();
     let b = app.new_account();
-    let r = upload(app, &a.token, ("s.txt", "text/plain", b"secret"), &[]);
+    let r = app.upload(&a.token, ("s.txt", "text/plain", b"secret"), &[]);
     let id = r.body["file"]["id"].as_str().unwrap();
     app.get(&format!("/v1/uploads/{id}"), Some(&b.token)).assert_error(404);
     app.get(&format!("/v1/uploads/{id}/download"), Some(&b.token)).assert_error(404);
@@ -387,12 +363,7 @@ fn another_accounts_files_are_404() {
 
 /// Puts the account on a test plan with an upload quota of `max` bytes.
 fn limit_uploads(app: &TestApp, token: &str, max: u64) {
-    let plan = format!("test-upload-{max}");
-    app.d1(&format!(
-        "INSERT OR IGNORE INTO plans (id, name, devices_per_account, ws_connections_per_user, upload_bytes_per_account, sort_order)
-         VALUES ('{plan}', 'Test', 3, 20, {max}, 90)"
-    ));
-    app.d1(&format!("UPDATE accounts SET plan = '{plan}' WHERE id = '{}'", user_id_of(token)));
+    app.put_on_test_plan(token, &format!("test-upload-{max}"), 20, max);
 }
 
 fn assert_quota_refused(r: &Resp, max: u64) {
@@ -410,39 +381,35 @@ fn uploads_stop_at_the_plans_quota() {
     let user = user_id_of(&a.token);
     limit_uploads(app, &a.token, 100);
     let text = |n: usize| vec![b'q'; n];
-    assert_eq!(upload(app, &a.token, ("doc.txt", "text/plain", &text(60)), &[("reuseKey", "doc")]).status, 200);
-    assert_quota_refused(&upload(app, &a.token, ("b.txt", "text/plain", &text(41)), &[]), 100);
-    assert_eq!(stored_objects(app, &a.token), (1, vec![]), "the refused file's object is removed");
-    assert_eq!(upload(app, &a.token, ("c.txt", "text/plain", &text(40)), &[]).status, 200, "exactly the quota fits");
+    assert_eq!(app.upload(&a.token, ("doc.txt", "text/plain", &text(60)), &[("reuseKey", "doc")]).status, 200);
+    assert_quota_refused(&app.upload(&a.token, ("b.txt", "text/plain", &text(41)), &[]), 100);
+    assert_eq!(app.sweep_uploads(&a.token), (1, vec![]), "the refused file's object is removed");
+    assert_eq!(app.upload(&a.token, ("c.txt", "text/plain", &text(40)), &[]).status, 200, "exactly the quota fits");
 
     // Replacing the 60-byte doc with 70 bytes would make 110: refused, and the old doc stays.
-    assert_quota_refused(&upload(app, &a.token, ("doc.txt", "text/plain", &text(70)), &[("reuseKey", "doc")]), 100);
+    assert_quota_refused(&app.upload(&a.token, ("doc.txt", "text/plain", &text(70)), &[("reuseKey", "doc")]), 100);
     let files = app.get("/v1/uploads", Some(&a.token)).body["files"].as_array().unwrap().clone();
     let doc: Vec<&Value> = files.iter().filter(|f| f["reuseKey"] == "doc").collect();
     assert_eq!((files.len(), doc.len(), doc[0]["size"].as_u64()), (2, 1, Some(60)));
     // With 50 bytes it fits once the old one is freed.
-    assert_eq!(upload(app, &a.token, ("doc.txt", "text/plain", &text(50)), &[("reuseKey", "doc")]).status, 200);
-    assert_eq!(stored_objects(app, &a.token), (2, vec![]));
+    assert_eq!(app.upload(&a.token, ("doc.txt", "text/plain", &text(50)), &[("reuseKey", "doc")]).status, 200);
+    assert_eq!(app.sweep_uploads(&a.token), (2, vec![]));
 
     // The avatar counts too; a refused one leaves the account as it was.
     let seq = |app: &TestApp| app.d1(&format!("SELECT seq, avatar FROM accounts WHERE id = '{user}'"))[0].clone();
     let before = seq(app);
-    let r = send(app, "/v1/uploads/avatar", &a.token, &form(Some(("me.png", "image/png", &png(8, 8))), &[]));
+    let r =
+        app.send_multipart("/v1/uploads/avatar", &a.token, &multipart(Some(("me.png", "image/png", &png(8, 8))), &[]));
     assert_quota_refused(&r, 100);
     assert_eq!(seq(app), before);
-    assert_eq!(stored_objects(app, &a.token), (2, vec![]));
+    assert_eq!(app.sweep_uploads(&a.token), (2, vec![]));
 
     // Racing uploads never overshoot: 10 × 30 bytes into 100 leaves exactly 3.
     let b = app.new_account();
     limit_uploads(app, &b.token, 100);
-    let threads: Vec<_> = (0..10)
-        .map(|_| {
-            let token = b.token.clone();
-            std::thread::spawn(move || upload(server(), &token, ("r.txt", "text/plain", &[b'r'; 30]), &[]).status)
-        })
-        .collect();
-    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let statuses: Vec<u16> =
+        concurrently(10, |_| app.upload(&b.token, ("r.txt", "text/plain", &[b'r'; 30]), &[]).status);
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 7, "{statuses:?}");
-    assert_eq!(stored_objects(app, &b.token), (3, vec![]));
+    assert_eq!(app.sweep_uploads(&b.token), (3, vec![]));
 }

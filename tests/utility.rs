@@ -52,3 +52,12 @@ fn debug_log_sink_accepts_lines_when_enabled() {
     app.post("/logs-combined-from-cli-and-mobile-for-simple-ai-debugging", None, json!({"level": "info"}))
         .assert_error(400);
 }
+
+/// One server per test binary: asking for it again with other vars fails loudly instead of
+/// handing back the server started with the first ones.
+#[test]
+#[should_panic(expected = "one binary has one server")]
+fn asking_for_the_server_again_with_other_vars_panics() {
+    server();
+    app_with(&[("MIN_VERSION_IOS", "9.9.9")]);
+}

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
@@ -51,15 +51,6 @@ fn ok(r: Resp) -> Value {
     r.body
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
-fn uuid() -> String {
-    let h: String = random_bytes::<16>().iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
-}
-
 /// The update and ephemeral frames of a socket until it has been quiet for a second.
 fn frames(ws: &mut Ws) -> Vec<Value> {
     let mut out = Vec::new();
@@ -75,11 +66,10 @@ fn frames(ws: &mut Ws) -> Vec<Value> {
 #[test]
 fn every_event_body_matches_the_clients_schemas() {
     let app = app();
-    let ws_base = format!("ws://127.0.0.1:{}", app.port);
     let (a, b) = (app.new_account(), app.new_account());
     let (a_id, b_id) = (user_id_of(&a.token), user_id_of(&b.token));
     let t = Some(a.token.as_str());
-    let mut user = Ws::connect(&ws_base, &a.token, "user-scoped", None);
+    let mut user = Ws::connect(app, &a.token, "user-scoped", None);
 
     // Sessions and messages: new-session, new-message (v3, v1, socket), update-session.
     let sid = ok(app.post("/v1/sessions", t, json!({"tag": "wire", "metadata": "bWV0YQ==", "agentState": null})))
@@ -87,7 +77,7 @@ fn every_event_body_matches_the_clients_schemas() {
         .as_str()
         .unwrap()
         .to_string();
-    let mut cli = Ws::connect(&ws_base, &a.token, "session-scoped", Some(&sid));
+    let mut cli = Ws::connect(app, &a.token, "session-scoped", Some(&sid));
     ok(app.post(
         &format!("/v3/sessions/{sid}/messages"),
         t,
@@ -123,7 +113,7 @@ fn every_event_body_matches_the_clients_schemas() {
     // Machines: new-machine, machine-activity/-status, update-machine, delete-machine.
     let mid = format!("m-{}", &uuid()[..8]);
     ok(app.post("/v1/machines", t, json!({"id": mid, "metadata": "bWV0YQ==", "dataEncryptionKey": null})));
-    let mut daemon = Ws::connect(&ws_base, &a.token, "machine-scoped", Some(&mid));
+    let mut daemon = Ws::connect(app, &a.token, "machine-scoped", Some(&mid));
     let r = daemon.call("machine-update-metadata", json!({"machineId": mid, "metadata": "bTI=", "expectedVersion": 1}));
     assert_eq!(r["result"], "success", "{r}");
     let r = daemon.call("machine-update-state", json!({"machineId": mid, "daemonState": "ZA==", "expectedVersion": 0}));

@@ -61,15 +61,33 @@ impl Account {
     }
 }
 
-static APP: OnceLock<TestApp> = OnceLock::new();
+/// The server of this test binary, and the `--var`s it was started with.
+static APP: OnceLock<(Vec<(String, String)>, TestApp)> = OnceLock::new();
 
-/// The server of this test binary, started on first use with extra `--var NAME:VALUE`s.
+/// The server of this test binary, started on first use with no extra vars.
 pub fn app() -> &'static TestApp {
     app_with(&[])
 }
 
+/// The server of this test binary, started on first use with extra `--var NAME:VALUE`s. One
+/// server serves the whole binary: a later call with other vars panics rather than hand back a
+/// server configured differently from what the caller asked for.
 pub fn app_with(vars: &[(&str, &str)]) -> &'static TestApp {
-    APP.get_or_init(|| TestApp::spawn(vars))
+    let wanted = sorted_vars(vars);
+    let (started, app) = APP.get_or_init(|| (wanted.clone(), TestApp::spawn(vars)));
+    assert!(
+        *started == wanted,
+        "app_with: this test binary's server was started with vars {started:?}, and is now asked for \
+         {wanted:?}; one binary has one server, so every call must pass the same vars \
+         (a second server of its own: another_app())"
+    );
+    app
+}
+
+fn sorted_vars(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    v.sort();
+    v
 }
 
 /// A second server of its own (fresh state, the same master secret), beside [`app`]'s: for
@@ -106,6 +124,60 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     getrandom::getrandom(&mut b).unwrap();
     b
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh random id: `prefix-` and 16 hex digits.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{}", hex(&random_bytes::<8>()))
+}
+
+/// A fresh random UUID of version 4's shape (artifact and device ids, idempotency keys).
+pub fn uuid() -> String {
+    let h = hex(&random_bytes::<16>());
+    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+}
+
+/// Milliseconds since the Unix epoch, as the wire's timestamps count them.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// The key names of a JSON object.
+pub fn keys(v: &Value) -> std::collections::BTreeSet<String> {
+    v.as_object().expect("object").keys().cloned().collect()
+}
+
+/// Calls `f` every 100 ms until it returns `Some`; panics naming `what` after `timeout`.
+pub fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `f(0)` … `f(n - 1)` at once, one thread each, and returns their results in order (races
+/// on one row, one key, one version).
+pub fn concurrently<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = (0..n).map(|i| s.spawn(move || f(i))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// Polls until `f` holds (effects of socket events land concurrently with later frames);
+/// panics naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    poll(what, timeout, || f().then_some(()))
 }
 
 impl TestApp {
@@ -279,6 +351,9 @@ impl TestApp {
     pub fn put(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
         self.request("PUT", path, token, Some(&body), &[])
     }
+    pub fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.request("PATCH", path, token, Some(&body), &[])
+    }
     pub fn delete(&self, path: &str, token: Option<&str>) -> Resp {
         self.request("DELETE", path, token, None, &[])
     }
@@ -304,6 +379,119 @@ impl TestApp {
         assert_eq!(r.status, 200, "login: {}", r.text);
         r.body["token"].as_str().unwrap().to_string()
     }
+}
+
+/// Typed steps the tests share: each asserts the call succeeded and returns what it made.
+impl TestApp {
+    /// POST /v1/sessions with `tag` (metadata `bWV0YQ==`); the session object.
+    pub fn create_session(&self, token: &str, tag: &str) -> Value {
+        let r = self.post("/v1/sessions", Some(token), json!({"tag": tag, "metadata": "bWV0YQ=="}));
+        assert_eq!(r.status, 200, "create session: {}", r.text);
+        r.body["session"].clone()
+    }
+
+    /// [`Self::create_session`], returning only the id.
+    pub fn new_session(&self, token: &str, tag: &str) -> String {
+        self.create_session(token, tag)["id"].as_str().unwrap().to_string()
+    }
+
+    /// POST /v1/machines with `id` (metadata `bWV0YQ==`); the machine object.
+    pub fn register_machine(&self, token: &str, id: &str) -> Value {
+        let r = self.post("/v1/machines", Some(token), json!({"id": id, "metadata": "bWV0YQ=="}));
+        assert_eq!(r.status, 200, "register machine: {}", r.text);
+        r.body["machine"].clone()
+    }
+
+    /// POST /v3/sessions/{sid}/messages with `(localId, content)` pairs, as is.
+    pub fn post_messages(&self, token: &str, sid: &str, messages: &[(&str, &str)]) -> Resp {
+        let messages: Vec<Value> = messages.iter().map(|(l, c)| json!({"localId": l, "content": c})).collect();
+        self.post(&format!("/v3/sessions/{sid}/messages"), Some(token), json!({ "messages": messages }))
+    }
+
+    /// POST /v1/uploads/sweep for the account: (objects scanned, objects removed).
+    pub fn sweep_uploads(&self, token: &str) -> (u64, Vec<Value>) {
+        let r = self.post("/v1/uploads/sweep", Some(token), json!({}));
+        assert_eq!(r.status, 200, "sweep: {}", r.text);
+        (r.body["scanned"].as_u64().unwrap(), r.body["removed"].as_array().unwrap().clone())
+    }
+
+    /// POST a multipart body built by [`multipart`] to `path`.
+    pub fn send_multipart(&self, path: &str, token: &str, body: &[u8]) -> Resp {
+        let content_type = format!("multipart/form-data; boundary={MULTIPART_BOUNDARY}");
+        self.request_raw("POST", path, Some(token), &content_type, body)
+    }
+
+    /// POST /v1/uploads with the file `(name, content type, bytes)` and text `fields`.
+    pub fn upload(&self, token: &str, file: (&str, &str, &[u8]), fields: &[(&str, &str)]) -> Resp {
+        self.send_multipart("/v1/uploads", token, &multipart(Some(file), fields))
+    }
+
+    /// Puts the account on a test plan `plan` (3 devices) allowing `ws_connections` sockets and
+    /// `upload_bytes` of uploads, written straight into D1 (the API has no plan writes).
+    pub fn put_on_test_plan(&self, token: &str, plan: &str, ws_connections: u64, upload_bytes: u64) {
+        self.d1(&format!(
+            "INSERT OR IGNORE INTO plans (id, name, devices_per_account, ws_connections_per_user, upload_bytes_per_account, sort_order)
+             VALUES ('{plan}', 'Test', 3, {ws_connections}, {upload_bytes}, 90)"
+        ));
+        self.d1(&format!("UPDATE accounts SET plan = '{plan}' WHERE id = '{}'", user_id_of(token)));
+    }
+
+    /// The upgrade request of a socket on /v1/updates with header auth, as `client_type`
+    /// scoped to `id` (`X-Session-Id` for a session-scoped one, `X-Machine-Id` for a
+    /// machine-scoped one).
+    pub fn updates_request(
+        &self,
+        token: &str,
+        client_type: &str,
+        id: Option<&str>,
+    ) -> tungstenite::handshake::client::Request {
+        use tungstenite::client::IntoClientRequest;
+        let mut req = self.ws_url("/v1/updates").into_client_request().unwrap();
+        let h = req.headers_mut();
+        h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        h.insert("x-client-type", client_type.parse().unwrap());
+        match (client_type, id) {
+            ("session-scoped", Some(id)) => h.insert("x-session-id", id.parse().unwrap()),
+            ("machine-scoped", Some(id)) => h.insert("x-machine-id", id.parse().unwrap()),
+            _ => None,
+        };
+        req
+    }
+}
+
+/// The boundary of [`multipart`] bodies.
+pub const MULTIPART_BOUNDARY: &str = "----happy-test-boundary-7MA4YWxk";
+
+/// A multipart body: the file part `(name, content type, bytes)` (when given), then `fields` as
+/// text parts.
+pub fn multipart(file: Option<(&str, &str, &[u8])>, fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = Vec::new();
+    if let Some((name, ct, data)) = file {
+        b.extend_from_slice(
+            format!(
+                "--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {ct}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        b.extend_from_slice(data);
+        b.extend_from_slice(b"\r\n");
+    }
+    for (k, v) in fields {
+        b.extend_from_slice(
+            format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+        );
+    }
+    b.extend_from_slice(format!("--{MULTIPART_BOUNDARY}--\r\n").as_bytes());
+    b
+}
+
+/// A PNG signature and IHDR chunk of `w` × `h`: enough for the upload checks.
+pub fn png(w: u32, h: u32) -> Vec<u8> {
+    let mut d = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    d.extend_from_slice(&w.to_be_bytes());
+    d.extend_from_slice(&h.to_be_bytes());
+    d.extend_from_slice(&[8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89]);
+    d
 }
 
 /// The account id inside a token (the `sub` claim).
@@ -353,9 +541,7 @@ impl TestApp {
 
     /// Writes an object straight into this server's local R2 bucket (bypassing the API).
     pub fn r2_put(&self, key: &str, bytes: &[u8]) {
-        let file = self
-            .state_dir
-            .join(format!("r2-put-{}", random_bytes::<8>().iter().map(|b| format!("{b:02x}")).collect::<String>()));
+        let file = self.state_dir.join(new_id("r2-put"));
         std::fs::write(&file, bytes).unwrap();
         self.wrangler(&["r2", "object", "put", &format!("happy-uploads/{key}"), "--file", file.to_str().unwrap()]);
     }
@@ -390,14 +576,17 @@ impl StubReply {
     }
 }
 
-/// A local stand-in for an outside HTTP service (GitHub, RevenueCat, ElevenLabs): each request
-/// is answered by `handler` on its own thread. Returns the base URL to pass to the server.
-pub fn stub_server(handler: fn(&StubRequest) -> StubReply) -> String {
+/// A local stand-in for an outside HTTP service (GitHub, RevenueCat, ElevenLabs, the WireGuard
+/// gateway): each request is answered by `handler` on its own thread. Returns the base URL to
+/// pass to the server.
+pub fn stub_server(handler: impl Fn(&StubRequest) -> StubReply + Send + Sync + 'static) -> String {
     use std::io::{BufRead, BufReader, Write};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let handler = std::sync::Arc::new(handler);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
+            let handler = handler.clone();
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut line = String::new();

@@ -3,11 +3,11 @@
 //! still records the peer first (a partial apply), so a test can see the server take it back.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
+
+use crate::common::{stub_server, StubReply, StubRequest};
 
 #[derive(Default)]
 struct State {
@@ -24,16 +24,9 @@ pub struct StandInGateway {
 
 impl StandInGateway {
     pub fn start() -> StandInGateway {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let state = shared.clone();
-                std::thread::spawn(move || serve(stream, &state));
-            }
-        });
+        let url = stub_server(move |req| serve(req, &shared));
         StandInGateway { url, state }
     }
 
@@ -55,34 +48,13 @@ impl StandInGateway {
     }
 }
 
-fn serve(stream: TcpStream, state: &Mutex<State>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
-    let mut length = 0;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0u8; length];
-    let _ = reader.read_exact(&mut body);
-    let uuid = path.strip_prefix("/peers/").unwrap_or("").to_string();
+fn serve(req: &StubRequest, state: &Mutex<State>) -> StubReply {
+    let uuid = req.path.strip_prefix("/peers/").unwrap_or("").to_string();
     let status = {
         let mut s = state.lock().unwrap();
-        match method.as_str() {
+        match req.method.as_str() {
             "PUT" if !uuid.is_empty() => {
-                let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let v: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
                 let key = v["publicKey"].as_str().unwrap_or("").to_string();
                 let ip = v["allowedIp"].as_str().unwrap_or("").to_string();
                 let fail = s.failing_keys.contains(&key);
@@ -103,6 +75,5 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             _ => 400,
         }
     };
-    let mut stream = stream;
-    let _ = write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    StubReply { status, body: String::new(), delay: std::time::Duration::ZERO }
 }

@@ -31,21 +31,18 @@ impl Ws {
             let name = tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
             req.headers_mut().insert(name, v.parse().unwrap());
         }
+        Ws::upgrade(req)
+    }
+
+    /// Header auth ([`TestApp::updates_request`]).
+    pub fn bearer(token: &str, client_type: &str, id: Option<&str>) -> Ws {
+        Ws::upgrade(server().updates_request(token, client_type, id))
+    }
+
+    fn upgrade(req: tungstenite::handshake::client::Request) -> Ws {
         let (sock, resp) = tungstenite::connect(req).expect("upgrade");
         assert_eq!(resp.status(), 101);
         Ws { sock }
-    }
-
-    /// Header auth.
-    pub fn bearer(token: &str, client_type: &str, id: Option<&str>) -> Ws {
-        let auth = format!("Bearer {token}");
-        let mut headers = vec![("Authorization", auth.as_str()), ("X-Client-Type", client_type)];
-        match (client_type, id) {
-            ("session-scoped", Some(id)) => headers.push(("X-Session-Id", id)),
-            ("machine-scoped", Some(id)) => headers.push(("X-Machine-Id", id)),
-            _ => {}
-        }
-        Ws::open("/v1/updates", &headers)
     }
 
     /// Header auth, waiting for `connected`.

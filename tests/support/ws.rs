@@ -1,4 +1,7 @@
-//! A raw-framing WebSocket client for the tests (header auth, JSON frames).
+//! A socket on /v1/updates in the seed's raw framing with header auth, for tests that watch
+//! what the app (user-scoped) or a CLI (session- or machine-scoped) would receive. Frames read
+//! while waiting for another one are kept and served first later, so the order in which
+//! independent events arrive does not matter.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
@@ -6,59 +9,55 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
+use crate::common::TestApp;
+
 pub struct Ws {
     sock: WebSocket<MaybeTlsStream<TcpStream>>,
-    /// Frames read while waiting for another one (`expect`, `call`), served first later.
-    backlog: VecDeque<Value>,
+    /// Frames read while waiting for another one, oldest first.
+    pub unread: VecDeque<Value>,
 }
 
 impl Ws {
-    /// Header auth against `base_ws` (`ws://host:port`), waiting for `connected`.
-    pub fn connect(base_ws: &str, token: &str, client_type: &str, id: Option<&str>) -> Ws {
-        let mut req = format!("{base_ws}/v1/updates").into_client_request().unwrap();
-        let h = req.headers_mut();
-        h.insert("authorization", format!("Bearer {token}").parse().unwrap());
-        h.insert("x-client-type", client_type.parse().unwrap());
-        match (client_type, id) {
-            ("session-scoped", Some(id)) => h.insert("x-session-id", id.parse().unwrap()),
-            ("machine-scoped", Some(id)) => h.insert("x-machine-id", id.parse().unwrap()),
-            _ => None,
-        };
-        let (sock, _) = tungstenite::connect(req).expect("upgrade");
-        let mut ws = Ws { sock, backlog: VecDeque::new() };
+    /// Header auth on `app` as `client_type` scoped to `id` ([`TestApp::updates_request`]),
+    /// waiting for `connected`.
+    pub fn connect(app: &TestApp, token: &str, client_type: &str, id: Option<&str>) -> Ws {
+        let (sock, _) = tungstenite::connect(app.updates_request(token, client_type, id)).expect("upgrade");
+        let mut ws = Ws { sock, unread: VecDeque::new() };
         ws.expect("connected");
         ws
     }
 
+    /// Sends `{"event", "data"}`.
     pub fn send(&mut self, event: &str, data: Value) {
-        self.sock.send(Message::text(json!({"event": event, "data": data}).to_string())).unwrap();
+        self.send_frame(json!({"event": event, "data": data}));
     }
 
-    /// Sends with an ack id and returns the ack value.
+    /// Sends a whole frame as is.
+    pub fn send_frame(&mut self, frame: Value) {
+        self.sock.send(Message::text(frame.to_string())).unwrap();
+    }
+
+    /// Sends with an ack id and returns the ack value; panics after 10 s.
     pub fn call(&mut self, event: &str, data: Value) -> Value {
+        self.call_within(event, data, Duration::from_secs(10))
+    }
+
+    /// [`Self::call`], waiting up to `timeout` for the ack.
+    pub fn call_within(&mut self, event: &str, data: Value, timeout: Duration) -> Value {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = format!("a{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-        self.sock.send(Message::text(json!({"event": event, "data": data, "ackId": id}).to_string())).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            if let Some(f) = self.read(left) {
-                if f["event"] == "ack" && f["ackId"] == id.as_str() {
-                    return f["ack"].clone();
-                }
-                self.backlog.push_back(f);
-            }
-        }
-        panic!("no ack for {event} within 10 s");
+        self.send_frame(json!({"event": event, "data": data, "ackId": id}));
+        self.wait_for(&format!("ack of {event}"), timeout, |f| f["event"] == "ack" && f["ackId"] == id.as_str())["ack"]
+            .clone()
     }
 
-    /// The next frame, or `None` after `timeout` (or once closed).
+    /// The next frame, kept or new, or `None` after `timeout` (or once closed).
     pub fn recv(&mut self, timeout: Duration) -> Option<Value> {
-        if let Some(f) = self.backlog.pop_front() {
+        if let Some(f) = self.unread.pop_front() {
             return Some(f);
         }
         self.read(timeout)
@@ -77,22 +76,43 @@ impl Ws {
         }
     }
 
-    /// The next frame with this event name; frames passed over stay in the backlog. Panics
-    /// after 10 s.
-    pub fn expect(&mut self, event: &str) -> Value {
-        if let Some(i) = self.backlog.iter().position(|f| f["event"] == event) {
-            return self.backlog.remove(i).unwrap();
+    /// The first frame matching `want`, kept or new; frames passed over stay unread. Panics
+    /// naming `what` after `timeout`.
+    pub fn wait_for(&mut self, what: &str, timeout: Duration, want: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.unread.iter().position(&want) {
+            return self.unread.remove(i).unwrap();
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + timeout;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             if let Some(f) = self.read(left) {
-                if f["event"] == event {
+                if want(&f) {
                     return f;
                 }
-                self.backlog.push_back(f);
+                self.unread.push_back(f);
             }
         }
-        panic!("no {event} within 10 s");
+        panic!("no {what} within {timeout:?}; got {:?}", self.unread);
+    }
+
+    /// The next frame with this event name; panics after 10 s.
+    pub fn expect(&mut self, event: &str) -> Value {
+        self.wait_for(event, Duration::from_secs(10), |f| f["event"] == event)
+    }
+
+    /// The next ephemeral of this `type` about `id` with this `active`: its data.
+    pub fn activity(&mut self, kind: &str, id: &str, active: bool, timeout: Duration) -> Value {
+        self.wait_for(&format!("{kind} {id} active:{active}"), timeout, |f| {
+            f["event"] == "ephemeral"
+                && f["data"]["type"] == kind
+                && f["data"]["id"] == id
+                && f["data"]["active"] == active
+        })["data"]
+            .clone()
+    }
+
+    /// Forgets what arrived so far.
+    pub fn clear(&mut self) {
+        self.unread.clear();
     }
 
     /// Every frame arriving within `window` (all events).
@@ -110,6 +130,6 @@ impl Ws {
 
     pub fn close(mut self) {
         let _ = self.sock.close(Some(CloseFrame { code: 1000.into(), reason: "bye".into() }));
-        let _ = self.recv(Duration::from_millis(300));
+        let _ = self.read(Duration::from_millis(300));
     }
 }
