@@ -317,8 +317,14 @@ fn bad_input_exits_nonzero_and_says_why() {
     let account = app.new_account();
     let backup_file = secret_file("ok", &backup(&account.key.to_bytes()));
     let data_key = secret_file("data-key", r#"{"token":"t","encryption":{"publicKey":"cA==","machineKey":"bQ=="}}"#);
-    let cases: [(&[&str], &str); 4] = [
+    let stranger = secret_file("stranger", &backup(&[9; 32]));
+    // A web page where the API should be, as a mistyped URL gives.
+    let not_happy =
+        stub_server(|_| StubReply { status: 200, body: "<html>hello</html>".into(), delay: std::time::Duration::ZERO });
+    let cases: [(&[&str], &str); 6] = [
         (&["--from", &app.base, "--to", &app.base, "--secret-file", &data_key, "--dry-run"], "secret key backup"),
+        (&["--from", &app.base, "--to", &app.base, "--secret-file", &stranger, "--dry-run"], "is it the right one"),
+        (&["--from", &not_happy, "--to", &app.base, "--secret-file", &backup_file, "--dry-run"], "not a Happy server"),
         (
             &["--from", "http://127.0.0.1:9", "--to", &app.base, "--secret-file", &backup_file, "--dry-run"],
             "cannot reach",

@@ -49,6 +49,20 @@ fn dry_run(source: &api::Server) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Whether the signed-in source account holds anything to move. A well-formed but wrong secret
+/// signs in as a new, empty account (POST /v1/auth creates one), so an empty source is far more
+/// often that mistake than an account worth moving.
+fn holds_something(source: &api::Server) -> Result<bool, String> {
+    let account = records::account(source)?;
+    let profile = records::PROFILE_FIELDS.iter().chain(&["avatar"]).any(|f| account[1][*f].is_string());
+    Ok(profile
+        || !account[0]["settings"].is_null()
+        || !records::sessions(source)?.is_empty()
+        || !records::machines(source)?.is_empty()
+        || !records::artifacts(source)?.is_empty()
+        || !records::kv(source)?.0.is_empty())
+}
+
 fn run(args: &[String]) -> Result<(), Failure> {
     let usage = "usage: happy-move --from URL --to URL --secret-file FILE [--dry-run]";
     let (Some(from), Some(to), Some(file)) = (arg(args, "--from"), arg(args, "--to"), arg(args, "--secret-file"))
@@ -59,6 +73,12 @@ fn run(args: &[String]) -> Result<(), Failure> {
     let secret = secret::parse(&text)?;
     api::Server::probe(&to)?;
     let source = api::Server::sign_in(&from, &secret)?;
+    if !holds_something(&source)? {
+        return Err(Failure(format!(
+            "{from} holds no data for this secret: is it the right one? (a secret no account there had signs \
+             in as a new, empty account)"
+        )));
+    }
     if args.iter().any(|a| a == "--dry-run") {
         return dry_run(&source);
     }
