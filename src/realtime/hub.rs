@@ -27,20 +27,21 @@ use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 use worker::js_sys::JsString;
 use worker::{
-    durable_object, Delay, DurableObject, Env, Method, Request, Response, Result, SqlStorageValue, State, Url,
-    WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+    durable_object, Delay, DurableObject, Env, Request, Response, Result, SqlStorageValue, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
+use super::calls::{AppActive, Attach, Attached, Broadcasted, FromClient, HubCall, LobbyCall, Stubs, Ticket};
 use super::conn::{self, conn_tag, machine_tag, type_tag, ClientType, ConnMeta, Framing, Identity, Reject};
 use super::frame::{self, AckId, Incoming};
 use super::handlers::{self, Throttle};
 use super::inactivity::{self, Schedule};
 use super::order::{window_covers, Sequencer};
-use super::relay::{Attach, Attached, Delivered, FromClient, Outgoing};
+use super::relay::Outgoing;
 use super::rpc::{self, Pending, Target};
-use super::select::{Filter, Selection};
+use super::select::Selection;
 use super::timers::Timers;
-use super::{internal_request, random_id, send_js_text, send_rejection, sendable_close_code, sql_scalar, Stubs};
+use super::{random_id, send_js_text, send_rejection, sendable_close_code, sql_scalar};
 use crate::config::now_ms;
 use crate::crypto::util::random_token;
 use crate::db::{first_row, plans, rows, Db};
@@ -72,7 +73,7 @@ pub struct UserHub {
     remotes: RefCell<Option<Vec<Remote>>>,
     outgoing: RefCell<Outgoing>,
     /// The lobbies holding sockets of ours.
-    lobbies: Stubs,
+    lobbies: Stubs<LobbyCall>,
     /// Client frames relayed by lobbies since this object woke (GET /v1/websocket/stats).
     lobby_frames: Cell<u64>,
 }
@@ -127,12 +128,6 @@ struct RemoteRow {
     meta: String,
 }
 
-#[derive(Deserialize)]
-struct Broadcast {
-    message: Value,
-    filter: Filter,
-}
-
 impl DurableObject for UserHub {
     fn new(state: State, env: Env) -> Self {
         // Wake-ups are what idle sockets cost, reported by /v1/websocket/stats.
@@ -166,43 +161,38 @@ impl DurableObject for UserHub {
             inactivity,
             remotes: RefCell::new(None),
             outgoing: RefCell::new(Outgoing::default()),
-            lobbies: Stubs::new("LOBBY"),
+            lobbies: Stubs::default(),
             lobby_frames: Cell::new(0),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let url = req.url()?;
-        match (req.method(), url.path()) {
-            (Method::Get, "/connect") => self.accept_socket(&url).await,
-            (Method::Post, "/publish") => {
-                let outbox: Outbox = req.json().await?;
+        let Some(call) = HubCall::read(&mut req).await? else { return Response::error("Not found", 404) };
+        match call {
+            HubCall::Connect(ident) => self.accept_socket(ident).await,
+            HubCall::Publish(outbox) => {
                 self.publish(outbox).await;
                 self.flush().await;
                 Response::ok("")
             }
-            (Method::Post, "/ticket") => self.ticket(),
-            (Method::Get, "/app-active") => Response::from_json(&json!({"active": self.app_active()})),
-            (Method::Get, "/stats") => Response::from_json(&self.stats().await),
-            (Method::Post, "/broadcast") => {
-                let b: Broadcast = req.json().await?;
+            HubCall::Ticket => Response::from_json(&self.ticket()?),
+            HubCall::AppActive => Response::from_json(&AppActive { active: self.app_active() }),
+            HubCall::Stats => Response::from_json(&self.stats().await),
+            HubCall::Broadcast(b) => {
                 let delivered = self.send(&Selection::filter(&b.filter), "broadcast", &b.message);
                 self.flush().await;
-                Response::from_json(&json!({"success": true, "delivered": delivered}))
+                Response::from_json(&Broadcasted { success: true, delivered })
             }
-            (Method::Post, "/lobby/attach") => {
-                let attach: Attach = req.json().await?;
+            HubCall::Attach(attach) => {
                 let answer = self.attach(attach).await?;
                 self.flush().await;
                 Response::from_json(&answer)
             }
-            (Method::Post, "/lobby/frame") => {
-                let from: FromClient = req.json().await?;
+            HubCall::Frame(from) => {
                 self.relayed(from).await;
                 self.flush().await;
                 Response::ok("")
             }
-            _ => Response::error("Not found", 404),
         }
     }
 
@@ -262,12 +252,7 @@ impl DurableObject for UserHub {
 }
 
 impl UserHub {
-    async fn accept_socket(&self, url: &Url) -> Result<Response> {
-        let ident = url
-            .query_pairs()
-            .find(|(k, _)| k == "identity")
-            .and_then(|(_, v)| serde_json::from_str::<Identity>(&v).ok())
-            .ok_or_else(|| worker::Error::RustError("missing identity".into()))?;
+    async fn accept_socket(&self, ident: Identity) -> Result<Response> {
         let pair = WebSocketPair::new()?;
         let refuse = |r: Reject| -> Result<Response> {
             pair.server.accept()?;
@@ -429,7 +414,7 @@ impl UserHub {
         loop {
             let next = self.outgoing.borrow_mut().next_call();
             let Some((lobby, outs)) = next else { return };
-            let delivered = self.deliver_to(&lobby, &outs).await;
+            let delivered = self.lobbies.get(&self.env, &lobby).deliver(outs).await;
             self.outgoing.borrow_mut().done(&lobby);
             match delivered {
                 Ok(d) => {
@@ -440,16 +425,6 @@ impl UserHub {
                 Err(e) => worker::console_error!("delivery to lobby {lobby}: {e}"),
             }
         }
-    }
-
-    async fn deliver_to(&self, lobby: &str, outs: &[super::relay::Out]) -> Result<Delivered> {
-        let req = internal_request(Method::Post, "https://lobby/deliver", Some(serde_json::to_string(outs)?))?;
-        let mut resp = self.lobby_call(lobby, req).await?;
-        resp.json().await
-    }
-
-    async fn lobby_call(&self, lobby: &str, req: Request) -> Result<Response> {
-        self.lobbies.fetch(&self.env, lobby, req).await
     }
 
     /// GET /v1/websocket/stats: the seed's shape, plus where the sockets are held and what
@@ -463,14 +438,7 @@ impl UserHub {
         let mut stats = conn::stats(&metas);
         let mut lobby_wakeups = 0;
         for lobby in lobbies {
-            let woke = match Request::new("https://lobby/stats", Method::Get) {
-                Ok(req) => match self.lobby_call(&lobby, req).await {
-                    Ok(mut resp) => resp.json::<Value>().await.ok().and_then(|v| v["wakeups"].as_i64()),
-                    Err(_) => None,
-                },
-                Err(_) => None,
-            };
-            lobby_wakeups += woke.unwrap_or(0);
+            lobby_wakeups += self.lobbies.get(&self.env, &lobby).stats().await.map_or(0, |s| s.wakeups);
         }
         stats["wakeups"] = json!(Timers(&self.state).wakeups());
         stats["lobbySockets"] = json!(remote);
@@ -556,7 +524,7 @@ impl UserHub {
         Ok(self.inactivity.next(now, oldest))
     }
 
-    fn ticket(&self) -> Result<Response> {
+    fn ticket(&self) -> Result<Ticket> {
         let sql = self.state.storage().sql();
         let (secret, now) = (random_token(), now_ms());
         sql.exec("DELETE FROM tickets WHERE expires_at <= ?", vec![now.into()])?;
@@ -564,7 +532,7 @@ impl UserHub {
             "INSERT INTO tickets (secret, expires_at) VALUES (?, ?)",
             vec![SqlStorageValue::String(secret.clone()), (now + TICKET_TTL_MS).into()],
         )?;
-        Response::from_json(&json!({"secret": secret, "expiresAt": now + TICKET_TTL_MS}))
+        Ok(Ticket { secret, expires_at: now + TICKET_TTL_MS })
     }
 
     /// Single use: the object runs one event at a time, so the delete decides.
