@@ -32,9 +32,10 @@ use worker::{
 };
 
 use super::calls::{AppActive, Attach, Attached, Broadcasted, FromClient, HubCall, LobbyCall, Stubs, Ticket};
+use super::client_event::{AppState, ClientEvent, Label, Payload, RpcCall, RpcMethod};
 use super::conn::{self, conn_tag, machine_tag, type_tag, ClientType, ConnMeta, Framing, Identity, Reject};
 use super::frame::{self, AckId, Incoming};
-use super::handlers::{self, Throttle};
+use super::handlers::{self, OnError, Reply, Throttle};
 use super::inactivity::{self, Schedule};
 use super::order::{window_covers, Sequencer};
 use super::relay::Outgoing;
@@ -828,98 +829,119 @@ impl UserHub {
 
     /// Handles a client event; returns the ack value (an ack is sent only when asked for) and
     /// what to publish once it is sent.
-    async fn on_event(
-        &self,
-        peer: &Peer,
-        meta: &ConnMeta,
-        name: &str,
-        data: Value,
-        wants_ack: bool,
-    ) -> (Option<Value>, Outbox) {
-        if handlers::is_data_event(name) {
-            return match Db::from_env(&self.env) {
-                Ok(db) => handlers::handle(&db, &meta.user_id, meta, name, &data, &self.throttle).await,
-                Err(_) => (Some(json!({"error": "Database unavailable"})), Outbox::default()),
-            };
-        }
-        (self.on_relay_event(peer, meta, name, data, wants_ack).await, Outbox::default())
+    async fn on_event(&self, peer: &Peer, meta: &ConnMeta, name: &str, data: Value, wants_ack: bool) -> Reply {
+        let Some(event) = ClientEvent::parse(name, data) else {
+            return (Some(json!({"error": format!("Unknown event: {name}")})), Outbox::default());
+        };
+        self.serve(peer, meta, name, event, wants_ack)
+            .await
+            .unwrap_or_else(|e| (Some(json!({"error": e.message})), Outbox::default()))
     }
 
-    /// Events served by the object alone (heartbeat, RPC, app state, catch-up).
-    async fn on_relay_event(
+    /// The one dispatch of client events; fails only when D1 cannot be reached.
+    async fn serve(
         &self,
         peer: &Peer,
         meta: &ConnMeta,
         name: &str,
-        data: Value,
+        event: ClientEvent,
         wants_ack: bool,
-    ) -> Option<Value> {
-        let str_field = |k: &str| data.get(k).and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 512);
-        match name {
-            "ping" => {
+    ) -> std::result::Result<Reply, ApiError> {
+        let db = || Db::from_env(&self.env).map_err(|_| ApiError::new(503, "Database unavailable"));
+        let (user, throttle) = (meta.user_id.as_str(), &self.throttle);
+        let ack = |ack: Option<Value>| Ok((ack, Outbox::default()));
+        let (on_error, done) = match event {
+            ClientEvent::Ping(_) => {
                 if meta.framing == Framing::Raw && !wants_ack {
                     self.send_to(peer, PONG.to_string());
                 }
-                Some(json!({}))
+                return ack(Some(json!({})));
             }
-            "rpc-register" | "rpc-unregister" => {
-                let Some(method) = str_field("method") else {
-                    self.emit(peer, meta.framing, "rpc-error", &json!({"type": "register", "error": "Invalid method"}));
-                    return None;
-                };
-                let register = name == "rpc-register";
-                let saved = self.update_meta(peer, |m| {
-                    if register {
-                        m.add_rpc(method);
-                    } else {
-                        m.remove_rpc(method);
-                    }
-                });
-                if let Err(e) = saved {
-                    self.emit(peer, meta.framing, "rpc-error", &json!({"type": "register", "error": e.to_string()}));
-                    return None;
+            ClientEvent::RpcRegister(m) => return ack(self.rpc_register(peer, meta, m, true)),
+            ClientEvent::RpcUnregister(m) => return ack(self.rpc_register(peer, meta, m, false)),
+            ClientEvent::RpcCall(call) => return ack(Some(self.rpc_call(meta, call).await)),
+            ClientEvent::AppState(Payload(state)) => {
+                if let Ok(AppState { state }) = state {
+                    let _ = self.update_meta(peer, |m| m.app_state = Some(state.0));
                 }
-                let reply = if register { "rpc-registered" } else { "rpc-unregistered" };
-                self.emit(peer, meta.framing, reply, &json!({"method": method}));
-                if register {
-                    let waiting = std::mem::take(&mut self.inner.borrow_mut().waiters);
-                    let (wake, keep): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(m, _)| m == method);
-                    self.inner.borrow_mut().waiters.extend(keep.into_iter().filter(|(_, tx)| !tx.is_canceled()));
-                    for (_, tx) in wake {
-                        let _ = tx.send(());
-                    }
-                }
-                None
+                return ack(None);
             }
-            "rpc-call" => Some(self.rpc_call(meta, &data).await),
-            "app-state" => {
-                if let Some(state) = str_field("state") {
-                    let _ = self.update_meta(peer, |m| m.app_state = Some(state.to_string()));
-                }
-                None
-            }
-            "catch-up" => {
-                let after = data.get("afterSeq").and_then(Value::as_i64).unwrap_or(0);
-                match self.catch_up(meta, after) {
+            ClientEvent::CatchUp(Payload(c)) => {
+                let after = c.ok().and_then(|c| c.after_seq).unwrap_or(0);
+                return ack(Some(match self.catch_up(meta, after) {
                     Ok((frames, summary)) => {
                         for text in frames {
                             self.send_to(peer, text);
                         }
-                        Some(summary)
+                        summary
                     }
-                    Err(e) => Some(json!({"error": e.to_string()})),
-                }
+                    Err(e) => json!({"error": e.to_string()}),
+                }));
             }
-            _ => Some(json!({"error": format!("Unknown event: {name}")})),
-        }
+            ClientEvent::Message(e) => (OnError::Logged, handlers::message(&db()?, meta, e).await),
+            ClientEvent::SessionAlive(e) => (OnError::Logged, handlers::session_alive(&db()?, user, e, throttle).await),
+            ClientEvent::SessionEnd(e) => (OnError::Logged, handlers::session_end(&db()?, user, e).await),
+            ClientEvent::MachineAlive(e) => (OnError::Logged, handlers::machine_alive(&db()?, user, e, throttle).await),
+            ClientEvent::UpdateMetadata(e) => (OnError::Result, handlers::update_metadata(&db()?, user, e).await),
+            ClientEvent::UpdateState(e) => (OnError::Result, handlers::update_state(&db()?, user, e).await),
+            ClientEvent::MachineUpdateMetadata(e) => {
+                (OnError::ResultMessage, handlers::machine_update_metadata(&db()?, user, e).await)
+            }
+            ClientEvent::MachineUpdateState(e) => {
+                (OnError::ResultMessage, handlers::machine_update_state(&db()?, user, e).await)
+            }
+            ClientEvent::UsageReport(e) => (OnError::Success, handlers::usage_report(&db()?, user, e).await),
+            ClientEvent::AccessKeyGet(e) => (OnError::Ok, handlers::access_key_get(&db()?, user, e).await),
+            ClientEvent::ArtifactRead(e) => (OnError::ResultMessage, handlers::artifact_read(&db()?, user, e).await),
+            ClientEvent::ArtifactCreate(e) => {
+                (OnError::ResultMessage, handlers::artifact_create(&db()?, user, e).await)
+            }
+            ClientEvent::ArtifactUpdate(e) => {
+                (OnError::ResultMessage, handlers::artifact_update(&db()?, user, e).await)
+            }
+            ClientEvent::ArtifactDelete(e) => {
+                (OnError::ResultMessage, handlers::artifact_delete(&db()?, user, e).await)
+            }
+        };
+        Ok(on_error.reply(name, done))
     }
 
-    async fn rpc_call(&self, caller: &ConnMeta, data: &Value) -> Value {
+    /// `rpc-register` / `rpc-unregister`: answered with an event, never an ack value.
+    fn rpc_register(&self, peer: &Peer, meta: &ConnMeta, m: Payload<RpcMethod>, register: bool) -> Option<Value> {
+        let Ok(RpcMethod { method: Label(method) }) = m.0 else {
+            self.emit(peer, meta.framing, "rpc-error", &json!({"type": "register", "error": "Invalid method"}));
+            return None;
+        };
+        let saved = self.update_meta(peer, |m| {
+            if register {
+                m.add_rpc(&method);
+            } else {
+                m.remove_rpc(&method);
+            }
+        });
+        if let Err(e) = saved {
+            self.emit(peer, meta.framing, "rpc-error", &json!({"type": "register", "error": e.to_string()}));
+            return None;
+        }
+        let reply = if register { "rpc-registered" } else { "rpc-unregistered" };
+        self.emit(peer, meta.framing, reply, &json!({"method": method}));
+        if register {
+            let waiting = std::mem::take(&mut self.inner.borrow_mut().waiters);
+            let (wake, keep): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(m, _)| *m == method);
+            self.inner.borrow_mut().waiters.extend(keep.into_iter().filter(|(_, tx)| !tx.is_canceled()));
+            for (_, tx) in wake {
+                let _ = tx.send(());
+            }
+        }
+        None
+    }
+
+    async fn rpc_call(&self, caller: &ConnMeta, call: Payload<RpcCall>) -> Value {
         let fail = |error: &str| json!({"ok": false, "error": error});
-        let Some(method) = data.get("method").and_then(Value::as_str).filter(|m| !m.is_empty()) else {
+        let Some(RpcCall { method, params }) = call.0.ok().filter(|c| !c.method.is_empty()) else {
             return fail("Invalid RPC call");
         };
-        let params = data.get("params").cloned().unwrap_or(Value::Null);
+        let method = method.as_str();
         let give_up = now_ms() + rpc::WAIT_FOR_TARGET_MS as i64;
         let (target_peer, target) = loop {
             let sockets = self.sockets();

@@ -8,6 +8,7 @@
 //! authenticates the first packet and relays between the socket and the user's object (see
 //! there and `relay`). Every call to the objects goes through `calls`.
 pub mod calls;
+pub mod client_event;
 pub mod conn;
 pub mod frame;
 pub mod handlers;
