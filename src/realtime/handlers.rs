@@ -1,13 +1,14 @@
 //! Client events that write D1, over the teammates' ops (`db::sessions`, `db::messages`,
-//! `db::machines`, `db::access_keys`, `db::usage`). Each returns the ack value and the outbox
-//! the object publishes; the object itself only relays.
+//! `db::machines`, `db::access_keys`, `db::usage`). Each takes its parsed data
+//! (`client_event`) and returns the ack value and the outbox the object publishes; the hub's
+//! one dispatch (`UserHub::serve`) picks how each acks a failure ([`OnError`]).
 
 use std::collections::HashMap;
 
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::client_event::Payload;
 use super::conn::ConnMeta;
 use crate::config::now_ms;
 use crate::db::artifacts::{self, NewArtifact, Part, Updated};
@@ -58,30 +59,9 @@ fn session_key(session_id: &str) -> String {
     format!("s:{session_id}")
 }
 
-/// Whether `handle` serves this event.
-pub fn is_data_event(name: &str) -> bool {
-    matches!(
-        name,
-        "message"
-            | "session-alive"
-            | "session-end"
-            | "update-metadata"
-            | "update-state"
-            | "machine-alive"
-            | "machine-update-metadata"
-            | "machine-update-state"
-            | "usage-report"
-            | "access-key-get"
-            | "artifact-read"
-            | "artifact-create"
-            | "artifact-update"
-            | "artifact-delete"
-    )
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct MessageEvt {
+pub struct MessageEvt {
     sid: String,
     message: String,
     #[serde(default)]
@@ -89,7 +69,7 @@ struct MessageEvt {
 }
 
 #[derive(Deserialize)]
-struct AliveEvt {
+pub struct AliveEvt {
     sid: String,
     time: f64,
     #[serde(default)]
@@ -98,7 +78,7 @@ struct AliveEvt {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct MetadataEvt {
+pub struct MetadataEvt {
     sid: String,
     metadata: String,
     expected_version: i64,
@@ -106,7 +86,7 @@ struct MetadataEvt {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct StateEvt {
+pub struct StateEvt {
     sid: String,
     #[serde(default)]
     agent_state: Option<String>,
@@ -115,14 +95,14 @@ struct StateEvt {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct MachineAliveEvt {
+pub struct MachineAliveEvt {
     machine_id: String,
     time: f64,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct MachineMetadataEvt {
+pub struct MachineMetadataEvt {
     machine_id: String,
     metadata: String,
     expected_version: i64,
@@ -130,7 +110,7 @@ struct MachineMetadataEvt {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct MachineStateEvt {
+pub struct MachineStateEvt {
     machine_id: String,
     daemon_state: String,
     expected_version: i64,
@@ -138,7 +118,7 @@ struct MachineStateEvt {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct UsageEvt {
+pub struct UsageEvt {
     key: String,
     #[serde(default)]
     session_id: Option<String>,
@@ -148,13 +128,13 @@ struct UsageEvt {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ArtifactIdEvt {
+pub struct ArtifactIdEvt {
     artifact_id: String,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ArtifactCreateEvt {
+pub struct ArtifactCreateEvt {
     id: String,
     header: String,
     body: String,
@@ -164,14 +144,14 @@ struct ArtifactCreateEvt {
 /// A part of `artifact-update`: `{data, expectedVersion}`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ArtifactPartEvt {
+pub struct ArtifactPartEvt {
     data: String,
     expected_version: i64,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ArtifactUpdateEvt {
+pub struct ArtifactUpdateEvt {
     artifact_id: String,
     #[serde(default)]
     header: Option<ArtifactPartEvt>,
@@ -181,195 +161,188 @@ struct ArtifactUpdateEvt {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct AccessKeyEvt {
+pub struct AccessKeyEvt {
     session_id: String,
     machine_id: String,
 }
 
-fn parse<T: DeserializeOwned>(data: &Value) -> Result<T, ApiError> {
-    T::deserialize(data).map_err(|e| ApiError::bad_request(format!("Invalid event data: {e}")))
+/// What a client event answers: the ack value (`None`: `{}` when asked for) and what to publish.
+pub type Reply = (Option<Value>, Outbox);
+
+/// How an event acks a failure, bad data included (the stock clients' shapes).
+#[derive(Clone, Copy)]
+pub enum OnError {
+    /// Logged; acked `{}`.
+    Logged,
+    /// `{result: "error"}`.
+    Result,
+    /// `{result: "error", message}`.
+    ResultMessage,
+    /// `{success: false, error}`.
+    Success,
+    /// `{ok: false, error}`.
+    Ok,
 }
 
-/// Handles one data event; `(ack, outbox)`. Events without a meaningful ack return `None` (the
-/// caller acks `{}` when asked).
-pub async fn handle(
-    db: &Db,
-    user: &str,
-    conn: &ConnMeta,
-    name: &str,
-    data: &Value,
-    throttle: &std::cell::RefCell<Throttle>,
-) -> (Option<Value>, Outbox) {
-    let result = match name {
-        "message" => message(db, user, conn, data).await.map(|o| (None, o)),
-        "session-alive" => session_alive(db, user, data, throttle).await.map(|o| (None, o)),
-        "session-end" => match parse::<AliveEvt>(data) {
-            Ok(e) => sessions::session_end(db, user, &e.sid, e.time as i64).await.map(|o| (None, o)),
-            Err(e) => Err(e),
-        },
-        "update-metadata" => match parse::<MetadataEvt>(data) {
-            Ok(e) => sessions::update_metadata(db, user, &e.sid, &e.metadata, e.expected_version).await,
-            Err(e) => Err(e),
-        }
-        .map(|(ack, o)| (Some(ack), o))
-        .or_else(|_| Ok((Some(json!({"result": "error"})), Outbox::default()))),
-        "update-state" => match parse::<StateEvt>(data) {
-            Ok(e) => sessions::update_agent_state(db, user, &e.sid, e.agent_state.as_deref(), e.expected_version).await,
-            Err(e) => Err(e),
-        }
-        .map(|(ack, o)| (Some(ack), o))
-        .or_else(|_| Ok((Some(json!({"result": "error"})), Outbox::default()))),
-        "machine-alive" => machine_alive(db, user, data, throttle).await.map(|o| (None, o)),
-        "machine-update-metadata" => match parse::<MachineMetadataEvt>(data) {
-            Ok(e) => machines::update_metadata(db, user, &e.machine_id, &e.metadata, e.expected_version).await,
-            Err(e) => Err(e),
-        }
-        .map(|(ack, o)| (Some(ack), o))
-        .or_else(|e| Ok((Some(json!({"result": "error", "message": e.message})), Outbox::default()))),
-        "machine-update-state" => match parse::<MachineStateEvt>(data) {
-            Ok(e) => machines::update_daemon_state(db, user, &e.machine_id, &e.daemon_state, e.expected_version).await,
-            Err(e) => Err(e),
-        }
-        .map(|(ack, o)| (Some(ack), o))
-        .or_else(|e| Ok((Some(json!({"result": "error", "message": e.message})), Outbox::default()))),
-        "usage-report" => match parse::<UsageEvt>(data) {
-            Ok(e) => usage::record_usage(db, user, e.session_id.as_deref(), &e.key, &e.tokens, &e.cost).await,
-            Err(e) => Err(e),
-        }
-        .map(|(ack, o)| (Some(ack), o))
-        .or_else(|e| Ok((Some(json!({"success": false, "error": e.message})), Outbox::default()))),
-        "access-key-get" => match parse::<AccessKeyEvt>(data) {
-            Ok(e) => access_keys::get(db, user, &e.session_id, &e.machine_id).await,
-            Err(e) => Err(e),
-        }
-        .map(|mut v| {
-            v["ok"] = json!(true);
-            (Some(v), Outbox::default())
+impl OnError {
+    pub fn reply(self, event: &str, done: Result<Reply, ApiError>) -> Reply {
+        done.unwrap_or_else(|e| {
+            let ack = match self {
+                OnError::Logged => {
+                    worker::console_log!("socket event {event} failed: {e}");
+                    None
+                }
+                OnError::Result => Some(json!({"result": "error"})),
+                OnError::ResultMessage => Some(json!({"result": "error", "message": e.message})),
+                OnError::Success => Some(json!({"success": false, "error": e.message})),
+                OnError::Ok => Some(json!({"ok": false, "error": e.message})),
+            };
+            (ack, Outbox::default())
         })
-        .or_else(|e| Ok((Some(json!({"ok": false, "error": e.message})), Outbox::default()))),
-        "artifact-read" | "artifact-create" | "artifact-update" | "artifact-delete" => {
-            let (ack, outbox) = artifact_event(db, user, name, data)
-                .await
-                .unwrap_or_else(|e| (json!({"result": "error", "message": e.message}), Outbox::default()));
-            Ok((Some(ack), outbox))
-        }
-        _ => Err(ApiError::bad_request(format!("Unknown event: {name}"))),
-    };
-    result.unwrap_or_else(|e: ApiError| {
-        worker::console_log!("socket event {name} failed: {e}");
-        (None, Outbox::default())
-    })
+    }
+}
+
+fn acked((ack, outbox): (Value, Outbox)) -> Reply {
+    (Some(ack), outbox)
+}
+
+pub async fn session_end(db: &Db, user: &str, e: Payload<AliveEvt>) -> Result<Reply, ApiError> {
+    let e = e.0?;
+    Ok((None, sessions::session_end(db, user, &e.sid, e.time as i64).await?))
+}
+
+pub async fn update_metadata(db: &Db, user: &str, e: Payload<MetadataEvt>) -> Result<Reply, ApiError> {
+    let e = e.0?;
+    sessions::update_metadata(db, user, &e.sid, &e.metadata, e.expected_version).await.map(acked)
+}
+
+pub async fn update_state(db: &Db, user: &str, e: Payload<StateEvt>) -> Result<Reply, ApiError> {
+    let e = e.0?;
+    sessions::update_agent_state(db, user, &e.sid, e.agent_state.as_deref(), e.expected_version).await.map(acked)
+}
+
+pub async fn machine_update_metadata(db: &Db, user: &str, e: Payload<MachineMetadataEvt>) -> Result<Reply, ApiError> {
+    let e = e.0?;
+    machines::update_metadata(db, user, &e.machine_id, &e.metadata, e.expected_version).await.map(acked)
+}
+
+pub async fn machine_update_state(db: &Db, user: &str, e: Payload<MachineStateEvt>) -> Result<Reply, ApiError> {
+    let e = e.0?;
+    machines::update_daemon_state(db, user, &e.machine_id, &e.daemon_state, e.expected_version).await.map(acked)
+}
+
+pub async fn usage_report(db: &Db, user: &str, e: Payload<UsageEvt>) -> Result<Reply, ApiError> {
+    let e = e.0?;
+    usage::record_usage(db, user, e.session_id.as_deref(), &e.key, &e.tokens, &e.cost).await.map(acked)
+}
+
+pub async fn access_key_get(db: &Db, user: &str, e: Payload<AccessKeyEvt>) -> Result<Reply, ApiError> {
+    let e = e.0?;
+    let mut v = access_keys::get(db, user, &e.session_id, &e.machine_id).await?;
+    v["ok"] = json!(true);
+    Ok((Some(v), Outbox::default()))
 }
 
 /// The artifact events over the same ops as the HTTP routes; acks `{result: "success", ...}`,
 /// `{result: "version-mismatch", header?/body?: {currentVersion, currentData}}` or
 /// `{result: "error", message}` (upstream's shapes).
-async fn artifact_event(db: &Db, user: &str, name: &str, data: &Value) -> Result<(Value, Outbox), ApiError> {
-    match name {
-        "artifact-read" => {
-            let e: ArtifactIdEvt = parse(data)?;
-            let a = artifacts::get(db, user, &e.artifact_id).await?;
-            Ok((json!({"result": "success", "artifact": a.wire()}), Outbox::default()))
-        }
-        "artifact-create" => {
-            let e: ArtifactCreateEvt = parse(data)?;
-            let new = NewArtifact {
-                id: &e.id,
-                header: &e.header,
-                body: &e.body,
-                data_encryption_key: &e.data_encryption_key,
-            };
-            let (a, outbox) = artifacts::create(db, user, &new).await?;
-            Ok((json!({"result": "success", "artifact": a.wire()}), outbox))
-        }
-        "artifact-update" => {
-            let e: ArtifactUpdateEvt = parse(data)?;
-            let part = |p: Option<ArtifactPartEvt>| p.map(|p| Part { value: p.data, expected: p.expected_version });
-            let sent = |p: &Option<ArtifactPartEvt>| p.as_ref().map(|p| p.data.clone());
-            let (header_sent, body_sent) = (sent(&e.header), sent(&e.body));
-            let (updated, outbox) = artifacts::update(db, user, &e.artifact_id, part(e.header), part(e.body)).await?;
-            let mut ack = serde_json::Map::new();
-            match updated {
-                Updated::Applied { header, body } => {
-                    ack.insert("result".into(), "success".into());
-                    for (k, version, value) in [("header", header, header_sent), ("body", body, body_sent)] {
-                        if let (Some(version), Some(value)) = (version, value) {
-                            ack.insert(k.into(), json!({"version": version, "data": value}));
-                        }
-                    }
-                }
-                Updated::Mismatch { header, body } => {
-                    ack.insert("result".into(), "version-mismatch".into());
-                    for (k, current) in [("header", header), ("body", body)] {
-                        if let Some((version, value)) = current {
-                            ack.insert(k.into(), json!({"currentVersion": version, "currentData": value}));
-                        }
-                    }
+pub async fn artifact_read(db: &Db, user: &str, e: Payload<ArtifactIdEvt>) -> Result<Reply, ApiError> {
+    let a = artifacts::get(db, user, &e.0?.artifact_id).await?;
+    Ok((Some(json!({"result": "success", "artifact": a.wire()})), Outbox::default()))
+}
+
+pub async fn artifact_create(db: &Db, user: &str, e: Payload<ArtifactCreateEvt>) -> Result<Reply, ApiError> {
+    let e = e.0?;
+    let new = NewArtifact { id: &e.id, header: &e.header, body: &e.body, data_encryption_key: &e.data_encryption_key };
+    let (a, outbox) = artifacts::create(db, user, &new).await?;
+    Ok((Some(json!({"result": "success", "artifact": a.wire()})), outbox))
+}
+
+pub async fn artifact_update(db: &Db, user: &str, e: Payload<ArtifactUpdateEvt>) -> Result<Reply, ApiError> {
+    let e = e.0?;
+    let part = |p: Option<ArtifactPartEvt>| p.map(|p| Part { value: p.data, expected: p.expected_version });
+    let sent = |p: &Option<ArtifactPartEvt>| p.as_ref().map(|p| p.data.clone());
+    let (header_sent, body_sent) = (sent(&e.header), sent(&e.body));
+    let (updated, outbox) = artifacts::update(db, user, &e.artifact_id, part(e.header), part(e.body)).await?;
+    let mut ack = serde_json::Map::new();
+    match updated {
+        Updated::Applied { header, body } => {
+            ack.insert("result".into(), "success".into());
+            for (k, version, value) in [("header", header, header_sent), ("body", body, body_sent)] {
+                if let (Some(version), Some(value)) = (version, value) {
+                    ack.insert(k.into(), json!({"version": version, "data": value}));
                 }
             }
-            Ok((Value::Object(ack), outbox))
         }
-        "artifact-delete" => {
-            let e: ArtifactIdEvt = parse(data)?;
-            let outbox = artifacts::delete(db, user, &e.artifact_id).await?;
-            Ok((json!({"result": "success"}), outbox))
+        Updated::Mismatch { header, body } => {
+            ack.insert("result".into(), "version-mismatch".into());
+            for (k, current) in [("header", header), ("body", body)] {
+                if let Some((version, value)) = current {
+                    ack.insert(k.into(), json!({"currentVersion": version, "currentData": value}));
+                }
+            }
         }
-        _ => Err(ApiError::bad_request(format!("Unknown event: {name}"))),
     }
+    Ok((Some(Value::Object(ack)), outbox))
+}
+
+pub async fn artifact_delete(db: &Db, user: &str, e: Payload<ArtifactIdEvt>) -> Result<Reply, ApiError> {
+    let outbox = artifacts::delete(db, user, &e.0?.artifact_id).await?;
+    Ok((Some(json!({"result": "success"})), outbox))
 }
 
 /// Stored as content `{t:'encrypted', c: message}`; the sender does not get its own echo.
-async fn message(db: &Db, user: &str, conn: &ConnMeta, data: &Value) -> Result<Outbox, ApiError> {
-    let e: MessageEvt = parse(data)?;
+pub async fn message(db: &Db, conn: &ConnMeta, e: Payload<MessageEvt>) -> Result<Reply, ApiError> {
+    let (e, user) = (e.0?, &conn.user_id);
     let new = NewMessage { local_id: e.local_id, ciphertext: e.message };
     let (_, mut outbox) = messages::create_messages(db, user, &e.sid, vec![new]).await?;
     for u in &mut outbox.updates {
         u.skip = Some(conn.id.clone());
     }
-    Ok(outbox)
+    Ok((None, outbox))
 }
 
-async fn session_alive(
+pub async fn session_alive(
     db: &Db,
     user: &str,
-    data: &Value,
+    e: Payload<AliveEvt>,
     throttle: &std::cell::RefCell<Throttle>,
-) -> Result<Outbox, ApiError> {
-    let e: AliveEvt = parse(data)?;
+) -> Result<Reply, ApiError> {
+    let e = e.0?;
     let now = now_ms();
-    let Some(at) = sessions::heartbeat_time(e.time as i64, now) else { return Ok(Outbox::default()) };
+    let Some(at) = sessions::heartbeat_time(e.time as i64, now) else { return Ok((None, Outbox::default())) };
     let thinking = e.thinking.unwrap_or(false);
     let key = session_key(&e.sid);
     if throttle.borrow().recent(&key, now) {
         let body = events::sessions::activity(&e.sid, true, at, thinking);
-        return Ok(Outbox::default().ephemeral(body, Recipients::User));
+        return Ok((None, Outbox::default().ephemeral(body, Recipients::User)));
     }
     let outbox = sessions::session_alive(db, user, &e.sid, at, thinking).await?;
     if !outbox.is_empty() {
         throttle.borrow_mut().record(key, now);
     }
-    Ok(outbox)
+    Ok((None, outbox))
 }
 
-async fn machine_alive(
+pub async fn machine_alive(
     db: &Db,
     user: &str,
-    data: &Value,
+    e: Payload<MachineAliveEvt>,
     throttle: &std::cell::RefCell<Throttle>,
-) -> Result<Outbox, ApiError> {
-    let e: MachineAliveEvt = parse(data)?;
+) -> Result<Reply, ApiError> {
+    let e = e.0?;
     let now = now_ms();
-    let Some(at) = sessions::heartbeat_time(e.time as i64, now) else { return Ok(Outbox::default()) };
+    let Some(at) = sessions::heartbeat_time(e.time as i64, now) else { return Ok((None, Outbox::default())) };
     let key = machine_key(&e.machine_id);
     if throttle.borrow().recent(&key, now) {
         let body = events::machines::machine_activity(&e.machine_id, true, at);
-        return Ok(Outbox::default().ephemeral(body, Recipients::User));
+        return Ok((None, Outbox::default().ephemeral(body, Recipients::User)));
     }
     let outbox = machines::machine_alive(db, user, &e.machine_id, at).await?;
     if !outbox.is_empty() {
         throttle.borrow_mut().record(key, now);
     }
-    Ok(outbox)
+    Ok((None, outbox))
 }
 
 #[cfg(test)]
@@ -395,20 +368,31 @@ mod tests {
 
     #[test]
     fn event_payloads_parse_as_the_clients_send_them() {
-        let m: MessageEvt = parse(&json!({"sid": "s", "message": "YQ==", "localId": "l1"})).unwrap();
+        use crate::realtime::client_event::ClientEvent;
+        let parse = |name: &str, data: Value| ClientEvent::parse(name, data).expect("a known event");
+        let ClientEvent::Message(Payload(Ok(m))) =
+            parse("message", json!({"sid": "s", "message": "YQ==", "localId": "l1"}))
+        else {
+            panic!("message")
+        };
         assert_eq!((m.sid.as_str(), m.local_id.as_deref()), ("s", Some("l1")));
-        let a: AliveEvt = parse(&json!({"sid": "s", "time": 1.7e12, "thinking": true, "mode": "local"})).unwrap();
+        let alive = json!({"sid": "s", "time": 1.7e12, "thinking": true, "mode": "local"});
+        let ClientEvent::SessionAlive(Payload(Ok(a))) = parse("session-alive", alive) else { panic!("session-alive") };
         assert_eq!(a.time as i64, 1_700_000_000_000);
-        let s: StateEvt = parse(&json!({"sid": "s", "agentState": null, "expectedVersion": 2})).unwrap();
+        let state = json!({"sid": "s", "agentState": null, "expectedVersion": 2});
+        let ClientEvent::UpdateState(Payload(Ok(s))) = parse("update-state", state) else { panic!("update-state") };
         assert!(s.agent_state.is_none());
-        assert!(parse::<MetadataEvt>(&json!({"sid": "s"})).is_err());
-        let u: UsageEvt = parse(&json!({"key": "claude-session", "sessionId": "s", "tokens": {}, "cost": {}})).unwrap();
+        assert!(matches!(parse("update-metadata", json!({"sid": "s"})), ClientEvent::UpdateMetadata(Payload(Err(_)))));
+        let usage = json!({"key": "claude-session", "sessionId": "s", "tokens": {}, "cost": {}});
+        let ClientEvent::UsageReport(Payload(Ok(u))) = parse("usage-report", usage) else { panic!("usage-report") };
         assert_eq!(u.session_id.as_deref(), Some("s"));
-        assert!(is_data_event("machine-update-state") && !is_data_event("rpc-call"));
-        let u: ArtifactUpdateEvt =
-            parse(&json!({"artifactId": "a", "body": {"data": "b", "expectedVersion": 2}})).unwrap();
+        let update = json!({"artifactId": "a", "body": {"data": "b", "expectedVersion": 2}});
+        let ClientEvent::ArtifactUpdate(Payload(Ok(u))) = parse("artifact-update", update) else {
+            panic!("artifact-update")
+        };
         assert!(u.header.is_none() && u.body.is_some_and(|b| b.expected_version == 2));
-        assert!(parse::<ArtifactUpdateEvt>(&json!({"artifactId": "a", "header": {"data": "h"}})).is_err());
-        assert!(parse::<ArtifactIdEvt>(&json!({})).is_err() && is_data_event("artifact-delete"));
+        let no_version = json!({"artifactId": "a", "header": {"data": "h"}});
+        assert!(matches!(parse("artifact-update", no_version), ClientEvent::ArtifactUpdate(Payload(Err(_)))));
+        assert!(matches!(parse("artifact-delete", json!({})), ClientEvent::ArtifactDelete(Payload(Err(_)))));
     }
 }

@@ -27,20 +27,22 @@ use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 use worker::js_sys::JsString;
 use worker::{
-    durable_object, Delay, DurableObject, Env, Method, Request, Response, Result, SqlStorageValue, State, Url,
-    WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+    durable_object, Delay, DurableObject, Env, Request, Response, Result, SqlStorageValue, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
+use super::calls::{AppActive, Attach, Attached, Broadcasted, FromClient, HubCall, LobbyCall, Stubs, Ticket};
+use super::client_event::{AppState, ClientEvent, Label, Payload, RpcCall, RpcMethod};
 use super::conn::{self, conn_tag, machine_tag, type_tag, ClientType, ConnMeta, Framing, Identity, Reject};
 use super::frame::{self, AckId, Incoming};
-use super::handlers::{self, Throttle};
+use super::handlers::{self, OnError, Reply, Throttle};
 use super::inactivity::{self, Schedule};
 use super::order::{window_covers, Sequencer};
-use super::relay::{Attach, Attached, Delivered, FromClient, Outgoing};
+use super::relay::Outgoing;
 use super::rpc::{self, Pending, Target};
-use super::select::{Filter, Selection};
+use super::select::Selection;
 use super::timers::Timers;
-use super::{internal_request, random_id, send_js_text, send_rejection, sendable_close_code, sql_scalar, Stubs};
+use super::{random_id, send_js_text, send_rejection, sendable_close_code, sql_scalar};
 use crate::config::now_ms;
 use crate::crypto::util::random_token;
 use crate::db::{first_row, plans, rows, Db};
@@ -72,7 +74,7 @@ pub struct UserHub {
     remotes: RefCell<Option<Vec<Remote>>>,
     outgoing: RefCell<Outgoing>,
     /// The lobbies holding sockets of ours.
-    lobbies: Stubs,
+    lobbies: Stubs<LobbyCall>,
     /// Client frames relayed by lobbies since this object woke (GET /v1/websocket/stats).
     lobby_frames: Cell<u64>,
 }
@@ -127,12 +129,6 @@ struct RemoteRow {
     meta: String,
 }
 
-#[derive(Deserialize)]
-struct Broadcast {
-    message: Value,
-    filter: Filter,
-}
-
 impl DurableObject for UserHub {
     fn new(state: State, env: Env) -> Self {
         // Wake-ups are what idle sockets cost, reported by /v1/websocket/stats.
@@ -166,43 +162,38 @@ impl DurableObject for UserHub {
             inactivity,
             remotes: RefCell::new(None),
             outgoing: RefCell::new(Outgoing::default()),
-            lobbies: Stubs::new("LOBBY"),
+            lobbies: Stubs::default(),
             lobby_frames: Cell::new(0),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let url = req.url()?;
-        match (req.method(), url.path()) {
-            (Method::Get, "/connect") => self.accept_socket(&url).await,
-            (Method::Post, "/publish") => {
-                let outbox: Outbox = req.json().await?;
+        let Some(call) = HubCall::read(&mut req).await? else { return Response::error("Not found", 404) };
+        match call {
+            HubCall::Connect(ident) => self.accept_socket(ident).await,
+            HubCall::Publish(outbox) => {
                 self.publish(outbox).await;
                 self.flush().await;
                 Response::ok("")
             }
-            (Method::Post, "/ticket") => self.ticket(),
-            (Method::Get, "/app-active") => Response::from_json(&json!({"active": self.app_active()})),
-            (Method::Get, "/stats") => Response::from_json(&self.stats().await),
-            (Method::Post, "/broadcast") => {
-                let b: Broadcast = req.json().await?;
+            HubCall::Ticket => Response::from_json(&self.ticket()?),
+            HubCall::AppActive => Response::from_json(&AppActive { active: self.app_active() }),
+            HubCall::Stats => Response::from_json(&self.stats().await),
+            HubCall::Broadcast(b) => {
                 let delivered = self.send(&Selection::filter(&b.filter), "broadcast", &b.message);
                 self.flush().await;
-                Response::from_json(&json!({"success": true, "delivered": delivered}))
+                Response::from_json(&Broadcasted { success: true, delivered })
             }
-            (Method::Post, "/lobby/attach") => {
-                let attach: Attach = req.json().await?;
+            HubCall::Attach(attach) => {
                 let answer = self.attach(attach).await?;
                 self.flush().await;
                 Response::from_json(&answer)
             }
-            (Method::Post, "/lobby/frame") => {
-                let from: FromClient = req.json().await?;
+            HubCall::Frame(from) => {
                 self.relayed(from).await;
                 self.flush().await;
                 Response::ok("")
             }
-            _ => Response::error("Not found", 404),
         }
     }
 
@@ -262,12 +253,7 @@ impl DurableObject for UserHub {
 }
 
 impl UserHub {
-    async fn accept_socket(&self, url: &Url) -> Result<Response> {
-        let ident = url
-            .query_pairs()
-            .find(|(k, _)| k == "identity")
-            .and_then(|(_, v)| serde_json::from_str::<Identity>(&v).ok())
-            .ok_or_else(|| worker::Error::RustError("missing identity".into()))?;
+    async fn accept_socket(&self, ident: Identity) -> Result<Response> {
         let pair = WebSocketPair::new()?;
         let refuse = |r: Reject| -> Result<Response> {
             pair.server.accept()?;
@@ -429,7 +415,7 @@ impl UserHub {
         loop {
             let next = self.outgoing.borrow_mut().next_call();
             let Some((lobby, outs)) = next else { return };
-            let delivered = self.deliver_to(&lobby, &outs).await;
+            let delivered = self.lobbies.get(&self.env, &lobby).deliver(outs).await;
             self.outgoing.borrow_mut().done(&lobby);
             match delivered {
                 Ok(d) => {
@@ -440,16 +426,6 @@ impl UserHub {
                 Err(e) => worker::console_error!("delivery to lobby {lobby}: {e}"),
             }
         }
-    }
-
-    async fn deliver_to(&self, lobby: &str, outs: &[super::relay::Out]) -> Result<Delivered> {
-        let req = internal_request(Method::Post, "https://lobby/deliver", Some(serde_json::to_string(outs)?))?;
-        let mut resp = self.lobby_call(lobby, req).await?;
-        resp.json().await
-    }
-
-    async fn lobby_call(&self, lobby: &str, req: Request) -> Result<Response> {
-        self.lobbies.fetch(&self.env, lobby, req).await
     }
 
     /// GET /v1/websocket/stats: the seed's shape, plus where the sockets are held and what
@@ -463,14 +439,7 @@ impl UserHub {
         let mut stats = conn::stats(&metas);
         let mut lobby_wakeups = 0;
         for lobby in lobbies {
-            let woke = match Request::new("https://lobby/stats", Method::Get) {
-                Ok(req) => match self.lobby_call(&lobby, req).await {
-                    Ok(mut resp) => resp.json::<Value>().await.ok().and_then(|v| v["wakeups"].as_i64()),
-                    Err(_) => None,
-                },
-                Err(_) => None,
-            };
-            lobby_wakeups += woke.unwrap_or(0);
+            lobby_wakeups += self.lobbies.get(&self.env, &lobby).stats().await.map_or(0, |s| s.wakeups);
         }
         stats["wakeups"] = json!(Timers(&self.state).wakeups());
         stats["lobbySockets"] = json!(remote);
@@ -556,7 +525,7 @@ impl UserHub {
         Ok(self.inactivity.next(now, oldest))
     }
 
-    fn ticket(&self) -> Result<Response> {
+    fn ticket(&self) -> Result<Ticket> {
         let sql = self.state.storage().sql();
         let (secret, now) = (random_token(), now_ms());
         sql.exec("DELETE FROM tickets WHERE expires_at <= ?", vec![now.into()])?;
@@ -564,7 +533,7 @@ impl UserHub {
             "INSERT INTO tickets (secret, expires_at) VALUES (?, ?)",
             vec![SqlStorageValue::String(secret.clone()), (now + TICKET_TTL_MS).into()],
         )?;
-        Response::from_json(&json!({"secret": secret, "expiresAt": now + TICKET_TTL_MS}))
+        Ok(Ticket { secret, expires_at: now + TICKET_TTL_MS })
     }
 
     /// Single use: the object runs one event at a time, so the delete decides.
@@ -860,98 +829,119 @@ impl UserHub {
 
     /// Handles a client event; returns the ack value (an ack is sent only when asked for) and
     /// what to publish once it is sent.
-    async fn on_event(
-        &self,
-        peer: &Peer,
-        meta: &ConnMeta,
-        name: &str,
-        data: Value,
-        wants_ack: bool,
-    ) -> (Option<Value>, Outbox) {
-        if handlers::is_data_event(name) {
-            return match Db::from_env(&self.env) {
-                Ok(db) => handlers::handle(&db, &meta.user_id, meta, name, &data, &self.throttle).await,
-                Err(_) => (Some(json!({"error": "Database unavailable"})), Outbox::default()),
-            };
-        }
-        (self.on_relay_event(peer, meta, name, data, wants_ack).await, Outbox::default())
+    async fn on_event(&self, peer: &Peer, meta: &ConnMeta, name: &str, data: Value, wants_ack: bool) -> Reply {
+        let Some(event) = ClientEvent::parse(name, data) else {
+            return (Some(json!({"error": format!("Unknown event: {name}")})), Outbox::default());
+        };
+        self.serve(peer, meta, name, event, wants_ack)
+            .await
+            .unwrap_or_else(|e| (Some(json!({"error": e.message})), Outbox::default()))
     }
 
-    /// Events served by the object alone (heartbeat, RPC, app state, catch-up).
-    async fn on_relay_event(
+    /// The one dispatch of client events; fails only when D1 cannot be reached.
+    async fn serve(
         &self,
         peer: &Peer,
         meta: &ConnMeta,
         name: &str,
-        data: Value,
+        event: ClientEvent,
         wants_ack: bool,
-    ) -> Option<Value> {
-        let str_field = |k: &str| data.get(k).and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 512);
-        match name {
-            "ping" => {
+    ) -> std::result::Result<Reply, ApiError> {
+        let db = || Db::from_env(&self.env).map_err(|_| ApiError::new(503, "Database unavailable"));
+        let (user, throttle) = (meta.user_id.as_str(), &self.throttle);
+        let ack = |ack: Option<Value>| Ok((ack, Outbox::default()));
+        let (on_error, done) = match event {
+            ClientEvent::Ping(_) => {
                 if meta.framing == Framing::Raw && !wants_ack {
                     self.send_to(peer, PONG.to_string());
                 }
-                Some(json!({}))
+                return ack(Some(json!({})));
             }
-            "rpc-register" | "rpc-unregister" => {
-                let Some(method) = str_field("method") else {
-                    self.emit(peer, meta.framing, "rpc-error", &json!({"type": "register", "error": "Invalid method"}));
-                    return None;
-                };
-                let register = name == "rpc-register";
-                let saved = self.update_meta(peer, |m| {
-                    if register {
-                        m.add_rpc(method);
-                    } else {
-                        m.remove_rpc(method);
-                    }
-                });
-                if let Err(e) = saved {
-                    self.emit(peer, meta.framing, "rpc-error", &json!({"type": "register", "error": e.to_string()}));
-                    return None;
+            ClientEvent::RpcRegister(m) => return ack(self.rpc_register(peer, meta, m, true)),
+            ClientEvent::RpcUnregister(m) => return ack(self.rpc_register(peer, meta, m, false)),
+            ClientEvent::RpcCall(call) => return ack(Some(self.rpc_call(meta, call).await)),
+            ClientEvent::AppState(Payload(state)) => {
+                if let Ok(AppState { state }) = state {
+                    let _ = self.update_meta(peer, |m| m.app_state = Some(state.0));
                 }
-                let reply = if register { "rpc-registered" } else { "rpc-unregistered" };
-                self.emit(peer, meta.framing, reply, &json!({"method": method}));
-                if register {
-                    let waiting = std::mem::take(&mut self.inner.borrow_mut().waiters);
-                    let (wake, keep): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(m, _)| m == method);
-                    self.inner.borrow_mut().waiters.extend(keep.into_iter().filter(|(_, tx)| !tx.is_canceled()));
-                    for (_, tx) in wake {
-                        let _ = tx.send(());
-                    }
-                }
-                None
+                return ack(None);
             }
-            "rpc-call" => Some(self.rpc_call(meta, &data).await),
-            "app-state" => {
-                if let Some(state) = str_field("state") {
-                    let _ = self.update_meta(peer, |m| m.app_state = Some(state.to_string()));
-                }
-                None
-            }
-            "catch-up" => {
-                let after = data.get("afterSeq").and_then(Value::as_i64).unwrap_or(0);
-                match self.catch_up(meta, after) {
+            ClientEvent::CatchUp(Payload(c)) => {
+                let after = c.ok().and_then(|c| c.after_seq).unwrap_or(0);
+                return ack(Some(match self.catch_up(meta, after) {
                     Ok((frames, summary)) => {
                         for text in frames {
                             self.send_to(peer, text);
                         }
-                        Some(summary)
+                        summary
                     }
-                    Err(e) => Some(json!({"error": e.to_string()})),
-                }
+                    Err(e) => json!({"error": e.to_string()}),
+                }));
             }
-            _ => Some(json!({"error": format!("Unknown event: {name}")})),
-        }
+            ClientEvent::Message(e) => (OnError::Logged, handlers::message(&db()?, meta, e).await),
+            ClientEvent::SessionAlive(e) => (OnError::Logged, handlers::session_alive(&db()?, user, e, throttle).await),
+            ClientEvent::SessionEnd(e) => (OnError::Logged, handlers::session_end(&db()?, user, e).await),
+            ClientEvent::MachineAlive(e) => (OnError::Logged, handlers::machine_alive(&db()?, user, e, throttle).await),
+            ClientEvent::UpdateMetadata(e) => (OnError::Result, handlers::update_metadata(&db()?, user, e).await),
+            ClientEvent::UpdateState(e) => (OnError::Result, handlers::update_state(&db()?, user, e).await),
+            ClientEvent::MachineUpdateMetadata(e) => {
+                (OnError::ResultMessage, handlers::machine_update_metadata(&db()?, user, e).await)
+            }
+            ClientEvent::MachineUpdateState(e) => {
+                (OnError::ResultMessage, handlers::machine_update_state(&db()?, user, e).await)
+            }
+            ClientEvent::UsageReport(e) => (OnError::Success, handlers::usage_report(&db()?, user, e).await),
+            ClientEvent::AccessKeyGet(e) => (OnError::Ok, handlers::access_key_get(&db()?, user, e).await),
+            ClientEvent::ArtifactRead(e) => (OnError::ResultMessage, handlers::artifact_read(&db()?, user, e).await),
+            ClientEvent::ArtifactCreate(e) => {
+                (OnError::ResultMessage, handlers::artifact_create(&db()?, user, e).await)
+            }
+            ClientEvent::ArtifactUpdate(e) => {
+                (OnError::ResultMessage, handlers::artifact_update(&db()?, user, e).await)
+            }
+            ClientEvent::ArtifactDelete(e) => {
+                (OnError::ResultMessage, handlers::artifact_delete(&db()?, user, e).await)
+            }
+        };
+        Ok(on_error.reply(name, done))
     }
 
-    async fn rpc_call(&self, caller: &ConnMeta, data: &Value) -> Value {
+    /// `rpc-register` / `rpc-unregister`: answered with an event, never an ack value.
+    fn rpc_register(&self, peer: &Peer, meta: &ConnMeta, m: Payload<RpcMethod>, register: bool) -> Option<Value> {
+        let Ok(RpcMethod { method: Label(method) }) = m.0 else {
+            self.emit(peer, meta.framing, "rpc-error", &json!({"type": "register", "error": "Invalid method"}));
+            return None;
+        };
+        let saved = self.update_meta(peer, |m| {
+            if register {
+                m.add_rpc(&method);
+            } else {
+                m.remove_rpc(&method);
+            }
+        });
+        if let Err(e) = saved {
+            self.emit(peer, meta.framing, "rpc-error", &json!({"type": "register", "error": e.to_string()}));
+            return None;
+        }
+        let reply = if register { "rpc-registered" } else { "rpc-unregistered" };
+        self.emit(peer, meta.framing, reply, &json!({"method": method}));
+        if register {
+            let waiting = std::mem::take(&mut self.inner.borrow_mut().waiters);
+            let (wake, keep): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(m, _)| *m == method);
+            self.inner.borrow_mut().waiters.extend(keep.into_iter().filter(|(_, tx)| !tx.is_canceled()));
+            for (_, tx) in wake {
+                let _ = tx.send(());
+            }
+        }
+        None
+    }
+
+    async fn rpc_call(&self, caller: &ConnMeta, call: Payload<RpcCall>) -> Value {
         let fail = |error: &str| json!({"ok": false, "error": error});
-        let Some(method) = data.get("method").and_then(Value::as_str).filter(|m| !m.is_empty()) else {
+        let Some(RpcCall { method, params }) = call.0.ok().filter(|c| !c.method.is_empty()) else {
             return fail("Invalid RPC call");
         };
-        let params = data.get("params").cloned().unwrap_or(Value::Null);
+        let method = method.as_str();
         let give_up = now_ms() + rpc::WAIT_FOR_TARGET_MS as i64;
         let (target_peer, target) = loop {
             let sockets = self.sockets();

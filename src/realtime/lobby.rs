@@ -34,17 +34,18 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use worker::{
-    durable_object, DurableObject, Env, Method, Request, Response, Result, State, Url, WebSocket,
-    WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket, WebSocketIncomingMessage,
+    WebSocketPair, WebSocketRequestResponsePair,
 };
 
+use super::calls::{Attach, Attached, Delivered, FromClient, HubCall, LobbyCall, LobbyConnect, LobbyStats, Stubs};
 use super::conn::{framing_tag, Framing, Handshake, Identity, Reject, EIO_TAG};
 use super::frame::{self, Incoming, EIO_PING, EIO_PONG, MAX_PAYLOAD, MESSAGE_TOO_BIG, MESSAGE_TOO_BIG_REASON};
-use super::relay::{Attach, Attached, Delivered, FromClient, Out};
+use super::relay::Out;
 use super::timers::Timers;
-use super::{internal_request, random_id, send_js_text, send_rejection, sendable_close_code, Stubs};
+use super::{random_id, send_js_text, send_rejection, sendable_close_code};
 use crate::config::now_ms;
 
 /// Raw clients must authenticate within 5 s (the seed; docs/protocol.md#socket-authentication).
@@ -76,7 +77,7 @@ pub struct Lobby {
     state: State,
     env: Env,
     /// The users' objects this lobby calls.
-    hubs: Stubs,
+    hubs: Stubs<HubCall>,
     /// The sockets by connection id, rebuilt from the attachments once per wake: a delivery to
     /// 1,000 sockets is then 1,000 map lookups, not 1,000 runtime tag lookups.
     sockets: RefCell<Option<HashMap<String, WebSocket>>>,
@@ -88,19 +89,15 @@ impl DurableObject for Lobby {
         if let Ok(pair) = WebSocketRequestResponsePair::new(EIO_PONG, EIO_NOOP) {
             state.set_websocket_auto_response(&pair);
         }
-        Lobby { state, env, hubs: Stubs::new("USER_HUB"), sockets: RefCell::new(None) }
+        Lobby { state, env, hubs: Stubs::default(), sockets: RefCell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let url = req.url()?;
-        match (req.method(), url.path()) {
-            (Method::Get, "/connect") => self.accept(&url).await,
-            (Method::Post, "/deliver") => {
-                let outs: Vec<Out> = req.json().await?;
-                Response::from_json(&self.deliver(outs))
-            }
-            (Method::Get, "/stats") => Response::from_json(&json!({"wakeups": Timers(&self.state).wakeups()})),
-            _ => Response::error("Not found", 404),
+        let Some(call) = LobbyCall::read(&mut req).await? else { return Response::error("Not found", 404) };
+        match call {
+            LobbyCall::Connect(connect) => self.accept(connect).await,
+            LobbyCall::Deliver(outs) => Response::from_json(&self.deliver(outs)),
+            LobbyCall::Stats => Response::from_json(&LobbyStats { wakeups: Timers(&self.state).wakeups() }),
         }
     }
 
@@ -118,7 +115,7 @@ impl DurableObject for Lobby {
             return Ok(());
         }
         let frame = FromClient { conn: socket.conn.clone(), text: Some(text) };
-        if let Err(e) = self.call_hub(&user, "/lobby/frame", &frame).await {
+        if let Err(e) = self.hubs.get(&self.env, &user).frame(frame).await {
             worker::console_error!("lobby: frame to the hub: {e}");
         }
         Ok(())
@@ -177,10 +174,7 @@ impl DurableObject for Lobby {
 }
 
 impl Lobby {
-    async fn accept(&self, url: &Url) -> Result<Response> {
-        let query = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
-        let framing = if query("framing").as_deref() == Some("eio") { Framing::Eio } else { Framing::Raw };
-        let after_seq = query("afterSeq").and_then(|v| v.parse().ok());
+    async fn accept(&self, LobbyConnect { framing, after_seq }: LobbyConnect) -> Result<Response> {
         let now = now_ms();
         let timeout = if framing == Framing::Eio { EIO_CONNECT_TIMEOUT_MS } else { RAW_AUTH_TIMEOUT_MS };
         let socket = Waiting { conn: random_id(16), framing, user: None, deadline: now + timeout, after_seq };
@@ -217,12 +211,9 @@ impl Lobby {
         socket.user = Some(ident.user_id.clone());
         ws.serialize_attachment(&*socket)?;
         let lobby = self.state.id().name().unwrap_or_default();
+        let user = ident.user_id.clone();
         let attach = Attach { conn: socket.conn.clone(), lobby, identity: ident };
-        let answer = match self.call_hub(&attach.identity.user_id, "/lobby/attach", &attach).await {
-            Ok(mut resp) => resp.json::<Attached>().await,
-            Err(e) => Err(e),
-        };
-        match answer {
+        match self.hubs.get(&self.env, &user).attach(attach).await {
             Ok(Attached { refused: None }) => {}
             Ok(Attached { refused: Some(r) }) => send_rejection(ws, socket.framing, r),
             Err(e) => {
@@ -238,7 +229,7 @@ impl Lobby {
         self.with_sockets(|s| s.remove(&socket.conn));
         let Some(user) = &socket.user else { return };
         let gone = FromClient { conn: socket.conn.clone(), text: None };
-        if let Err(e) = self.call_hub(user, "/lobby/frame", &gone).await {
+        if let Err(e) = self.hubs.get(&self.env, user).frame(gone).await {
             worker::console_error!("lobby: telling the hub a socket left: {e}");
         }
     }
@@ -288,11 +279,6 @@ impl Lobby {
                 .collect()
         });
         f(sockets)
-    }
-
-    async fn call_hub(&self, user: &str, path: &str, body: &impl Serialize) -> Result<Response> {
-        let req = internal_request(Method::Post, &format!("https://hub{path}"), Some(serde_json::to_string(body)?))?;
-        self.hubs.fetch(&self.env, user, req).await
     }
 }
 

@@ -6,7 +6,9 @@
 //! [`conn::Identity`]. A socket whose credentials arrive inside it (Socket.IO CONNECT, raw
 //! first-frame auth) is accepted by a `lobby` object chosen before the user is known, which
 //! authenticates the first packet and relays between the socket and the user's object (see
-//! there and `relay`).
+//! there and `relay`). Every call to the objects goes through `calls`.
+pub mod calls;
+pub mod client_event;
 pub mod conn;
 pub mod frame;
 pub mod handlers;
@@ -19,23 +21,13 @@ pub mod rpc;
 pub mod select;
 pub mod timers;
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
-
-use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use worker::js_sys::JsString;
-use worker::{web_sys, Env, Method, Request, RequestInit, Response, WebSocket, WebSocketPair};
+use worker::{web_sys, Env, Response, WebSocket, WebSocketPair};
 
 use crate::crypto::util::random_bytes;
 use crate::events::Outbox;
-use conn::{Framing, Identity, Reject};
-
-/// The Durable Object of one account.
-pub fn hub_stub(env: &Env, user_id: &str) -> worker::Result<worker::Stub> {
-    env.durable_object("USER_HUB")?.id_from_name(user_id)?.get_stub()
-}
+use conn::{Framing, Reject};
 
 /// Hands committed events to the user's Durable Object without delaying the response. Delivery
 /// is best effort: the write has already succeeded.
@@ -46,60 +38,19 @@ pub fn publish(env: &Env, wctx: &worker::Context, user_id: &str, outbox: Outbox)
     let env = env.clone();
     let user_id = user_id.to_string();
     wctx.wait_until(async move {
-        if let Err(e) = send(&env, &user_id, &outbox).await {
+        if let Err(e) = calls::Hub::new(&env, &user_id).publish(outbox).await {
             worker::console_error!("publish to {user_id} failed: {e}");
         }
     });
 }
 
-async fn send(env: &Env, user_id: &str, outbox: &Outbox) -> worker::Result<()> {
-    call_hub(env, user_id, Method::Post, "/publish", Some(&serde_json::to_value(outbox)?)).await?;
-    Ok(())
-}
-
 /// Whether one of the user's app sockets reports `app-state` active; false when the object
 /// cannot be asked (a push then goes out rather than being lost).
 pub async fn app_active(env: &Env, user_id: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct AppActive {
-        active: bool,
-    }
-    match call_hub(env, user_id, Method::Get, "/app-active", None).await {
-        Ok(mut resp) => resp.json::<AppActive>().await.is_ok_and(|a| a.active),
-        Err(e) => {
-            worker::console_error!("app-active of {user_id}: {e}");
-            false
-        }
-    }
-}
-
-/// An internal request to the user's object.
-pub async fn call_hub(
-    env: &Env,
-    user_id: &str,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> worker::Result<Response> {
-    let req = internal_request(method, &format!("https://hub{path}"), body.map(Value::to_string))?;
-    hub_stub(env, user_id)?.fetch_with_request(req).await
-}
-
-/// A request from one of our parts to an object (the host is only a label).
-pub fn internal_request(method: Method, url: &str, body: Option<String>) -> worker::Result<Request> {
-    let mut init = RequestInit::new();
-    init.with_method(method);
-    if let Some(b) = body {
-        init.with_body(Some(b.into()));
-    }
-    Request::new_with_init(url, &init)
-}
-
-/// A WebSocket upgrade forwarded to an object, which answers with the 101 and its socket.
-fn upgrade_request(url: &worker::Url) -> worker::Result<Request> {
-    let req = internal_request(Method::Get, url.as_str(), None)?;
-    req.headers().set("upgrade", "websocket")?;
-    Ok(req)
+    calls::Hub::new(env, user_id).app_active().await.unwrap_or_else(|e| {
+        worker::console_error!("app-active of {user_id}: {e}");
+        false
+    })
 }
 
 /// The integer column `s` of the first row of a query on an object's SQLite, if any.
@@ -110,65 +61,6 @@ pub fn sql_scalar(state: &worker::State, query: &str, args: Vec<worker::SqlStora
     }
     let rows = state.storage().sql().exec(query, args).and_then(|c| c.to_array::<Scalar>()).ok()?;
     rows.into_iter().next().and_then(|r| r.s)
-}
-
-/// Stubs of one namespace's objects, kept per name: calls through one stub arrive in the order
-/// they were made (E-order), which the lobby ↔ hub relay relies on.
-pub struct Stubs {
-    binding: &'static str,
-    cache: RefCell<HashMap<String, Rc<worker::Stub>>>,
-}
-
-impl Stubs {
-    pub fn new(binding: &'static str) -> Stubs {
-        Stubs { binding, cache: RefCell::new(HashMap::new()) }
-    }
-
-    pub async fn fetch(&self, env: &Env, name: &str, req: Request) -> worker::Result<Response> {
-        let cached = self.cache.borrow().get(name).cloned();
-        let stub = match cached {
-            Some(stub) => stub,
-            None => {
-                let stub = Rc::new(env.durable_object(self.binding)?.id_from_name(name)?.get_stub()?);
-                self.cache.borrow_mut().insert(name.to_string(), stub.clone());
-                stub
-            }
-        };
-        let resp = stub.fetch_with_request(req).await;
-        if resp.is_err() {
-            // A failed stub stays broken: the next call makes a new one.
-            self.cache.borrow_mut().remove(name);
-        }
-        resp
-    }
-}
-
-/// The lobby for a client address: one client's sockets (app, daemon, sessions) meet there.
-fn lobby_stub(env: &Env, client_address: Option<&str>) -> worker::Result<worker::Stub> {
-    env.durable_object("LOBBY")?.id_from_name(client_address.unwrap_or("local"))?.get_stub()
-}
-
-/// Forwards an upgrade whose credentials come inside the socket to a lobby; the response
-/// carries its socket.
-pub async fn connect_lobby(
-    env: &Env,
-    client_address: Option<&str>,
-    framing: Framing,
-    after_seq: Option<i64>,
-) -> worker::Result<Response> {
-    let mut url = worker::Url::parse("https://lobby/connect")?;
-    url.query_pairs_mut().append_pair("framing", if framing == Framing::Eio { "eio" } else { "raw" });
-    if let Some(after) = after_seq {
-        url.query_pairs_mut().append_pair("afterSeq", &after.to_string());
-    }
-    lobby_stub(env, client_address)?.fetch_with_request(upgrade_request(&url)?).await
-}
-
-/// Forwards an authenticated upgrade to the user's object; the response carries its socket.
-pub async fn connect_hub(env: &Env, ident: &Identity) -> worker::Result<Response> {
-    let mut url = worker::Url::parse("https://hub/connect")?;
-    url.query_pairs_mut().append_pair("identity", &serde_json::to_string(ident)?);
-    hub_stub(env, &ident.user_id)?.fetch_with_request(upgrade_request(&url)?).await
 }
 
 /// Tells a client why it is refused, in its framing, and closes with the seed's code.

@@ -1,5 +1,5 @@
-//! The calls between a lobby and a user's object, and the hub's per-lobby outgoing queue.
-//! Pure: the objects only move these over `fetch`.
+//! The hub's per-lobby outgoing queue (the calls themselves are in `calls`). Pure: the objects
+//! only move its entries over `fetch`.
 //!
 //! Every frame for a socket held by a lobby goes through the queue of that lobby, in the order
 //! the hub produced it, and at most one call per lobby is in flight: the lobby sends each call's
@@ -10,29 +10,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-
-use super::conn::{Identity, Reject};
-
-/// Lobby → hub: a socket authenticated; the hub registers it under `conn` or refuses it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Attach {
-    pub conn: String,
-    pub lobby: String,
-    pub identity: Identity,
-}
-
-/// Hub → lobby, the answer to [`Attach`].
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Attached {
-    pub refused: Option<Reject>,
-}
-
-/// Lobby → hub: one client frame, or the socket's end (`text: None`).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct FromClient {
-    pub conn: String,
-    pub text: Option<String>,
-}
 
 /// Hub → lobby: what to do to its sockets, in order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,13 +29,6 @@ pub enum Out {
     Check {
         conns: Vec<String>,
     },
-}
-
-/// Lobby → hub, the answer to a delivery: the sockets it no longer holds (closed while the
-/// delivery was under way, or lost when the lobby restarted), which the hub then forgets.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Delivered {
-    pub gone: Vec<String>,
 }
 
 /// Frames waiting for their lobby, and which lobbies have a call in flight.
@@ -143,10 +113,8 @@ mod tests {
     }
 
     #[test]
-    fn calls_round_trip_as_json() {
+    fn frames_round_trip_as_json() {
         let out: Vec<Out> = serde_json::from_str(&serde_json::to_string(&vec![send("x", &["c"])]).unwrap()).unwrap();
         assert_eq!(out, vec![send("x", &["c"])]);
-        let refused: Attached = serde_json::from_str(r#"{"refused":"TooMany"}"#).unwrap();
-        assert_eq!(refused.refused, Some(Reject::TooMany));
     }
 }

@@ -1,7 +1,7 @@
 //! Which sockets get a message: event recipients (docs/protocol.md#recipients) and the seed's
 //! broadcast filters (docs/protocol.md#stats-and-broadcast), both reduced to a set of socket tags.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::conn::{
     conn_tag, framed_tag, framing_tag, machine_tag, session_tag, type_tag, ClientType, ConnMeta, Framing,
@@ -19,7 +19,7 @@ pub struct Selection {
 }
 
 /// POST /v1/websocket/broadcast `filter`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Filter {
     All,

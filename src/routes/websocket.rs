@@ -14,10 +14,11 @@ use crate::app::schema::*;
 use crate::auth::{bearer, verify_token};
 use crate::error::{ApiError, ApiResult};
 use crate::h;
+use crate::realtime::calls::{connect_hub, connect_lobby, Broadcast, Hub};
 use crate::realtime::conn::{Framing, Handshake, Identity, Reject};
 use crate::realtime::hub::TICKET_TTL_MS;
+use crate::realtime::rejected_socket;
 use crate::realtime::select::Filter;
-use crate::realtime::{call_hub, connect_hub, connect_lobby, rejected_socket};
 
 pub const ROUTES: &[Route] = &[
     route(Method::Get, "/v1/updates", Access::Public, h!(upgrade))
@@ -127,29 +128,21 @@ async fn upgrade(ctx: Ctx) -> ApiResult<Response> {
     let mut ident = Identity::new(&user_id, scope, Framing::Raw, &handshake);
     ident.ticket = ticket;
     ident.after_seq = after_seq;
-    Ok(connect_hub(&ctx.env, &ident).await?)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TicketRow {
-    secret: String,
-    expires_at: i64,
+    Ok(connect_hub(&ctx.env, ident).await?)
 }
 
 /// POST /v1/websocket/ticket: `<userId>.<secret>`; the user part routes the upgrade to the
 /// user's object, which alone knows (and consumes) the secret.
 async fn ticket(ctx: Ctx) -> ApiResult<Response> {
     let user_id = ctx.user_id()?;
-    let t: TicketRow = call_hub(&ctx.env, user_id, Method::Post, "/ticket", None).await?.json().await?;
+    let t = Hub::new(&ctx.env, user_id).ticket().await?;
     json(
         &json!({"ticket": format!("{user_id}.{}", t.secret), "expiresAt": t.expires_at, "expiresIn": TICKET_TTL_MS / 1000}),
     )
 }
 
 async fn stats(ctx: Ctx) -> ApiResult<Response> {
-    let body: Value = call_hub(&ctx.env, ctx.user_id()?, Method::Get, "/stats", None).await?.json().await?;
-    json(&body)
+    json(&Hub::new(&ctx.env, ctx.user_id()?).stats().await?)
 }
 
 #[derive(Deserialize)]
@@ -162,10 +155,7 @@ async fn broadcast(mut ctx: Ctx) -> ApiResult<Response> {
     let body: BroadcastBody = ctx.json().await?;
     let message = body.message.filter(|m| !m.is_null()).ok_or_else(|| ApiError::bad_request("message is required"))?;
     let filter = body.filter.unwrap_or_else(|| json!({"type": "all"}));
-    serde_json::from_value::<Filter>(filter.clone())
-        .map_err(|e| ApiError::bad_request(format!("Invalid filter: {e}")))?;
-    let req = json!({"message": message, "filter": filter});
-    let result: Value =
-        call_hub(&ctx.env, ctx.user_id()?, Method::Post, "/broadcast", Some(&req)).await?.json().await?;
-    json(&result)
+    let filter: Filter =
+        serde_json::from_value(filter).map_err(|e| ApiError::bad_request(format!("Invalid filter: {e}")))?;
+    json(&Hub::new(&ctx.env, ctx.user_id()?).broadcast(Broadcast { message, filter }).await?)
 }
