@@ -12,6 +12,7 @@ pub mod plans;
 pub mod sessions;
 pub mod usage;
 pub mod vendor_tokens;
+pub mod versioned;
 
 use serde::de::DeserializeOwned;
 use worker::wasm_bindgen::JsValue;

@@ -12,6 +12,7 @@ use super::conn::ConnMeta;
 use crate::config::now_ms;
 use crate::db::artifacts::{self, NewArtifact, Part, Updated};
 use crate::db::messages::{self, NewMessage};
+use crate::db::versioned::Outcome;
 use crate::db::{access_keys, machines, sessions, usage, Db};
 use crate::error::ApiError;
 use crate::events::{self, Outbox, Recipients};
@@ -186,6 +187,21 @@ struct AccessKeyEvt {
     machine_id: String,
 }
 
+/// The ack of a versioned update: `{result:'success', version, <key>}` with the new value,
+/// `{result:'version-mismatch', version, <key>}` with the current one, or `missing`.
+fn versioned_ack(outcome: Outcome, key: &str, missing: Value) -> Value {
+    let (result, current) = match outcome {
+        Outcome::Applied { current, .. } => ("success", current),
+        Outcome::Mismatch { current } => ("version-mismatch", current),
+        Outcome::Missing => return missing,
+    };
+    json!({"result": result, "version": current.version, key: current.value})
+}
+
+fn machine_missing() -> Value {
+    json!({"result": "error", "message": "Machine not found"})
+}
+
 fn parse<T: DeserializeOwned>(data: &Value) -> Result<T, ApiError> {
     T::deserialize(data).map_err(|e| ApiError::bad_request(format!("Invalid event data: {e}")))
 }
@@ -211,26 +227,26 @@ pub async fn handle(
             Ok(e) => sessions::update_metadata(db, user, &e.sid, &e.metadata, e.expected_version).await,
             Err(e) => Err(e),
         }
-        .map(|(ack, o)| (Some(ack), o))
+        .map(|(outcome, o)| (Some(versioned_ack(outcome, "metadata", json!({"result": "error"}))), o))
         .or_else(|_| Ok((Some(json!({"result": "error"})), Outbox::default()))),
         "update-state" => match parse::<StateEvt>(data) {
             Ok(e) => sessions::update_agent_state(db, user, &e.sid, e.agent_state.as_deref(), e.expected_version).await,
             Err(e) => Err(e),
         }
-        .map(|(ack, o)| (Some(ack), o))
+        .map(|(outcome, o)| (Some(versioned_ack(outcome, "agentState", json!({"result": "error"}))), o))
         .or_else(|_| Ok((Some(json!({"result": "error"})), Outbox::default()))),
         "machine-alive" => machine_alive(db, user, data, throttle).await.map(|o| (None, o)),
         "machine-update-metadata" => match parse::<MachineMetadataEvt>(data) {
             Ok(e) => machines::update_metadata(db, user, &e.machine_id, &e.metadata, e.expected_version).await,
             Err(e) => Err(e),
         }
-        .map(|(ack, o)| (Some(ack), o))
+        .map(|(outcome, o)| (Some(versioned_ack(outcome, "metadata", machine_missing())), o))
         .or_else(|e| Ok((Some(json!({"result": "error", "message": e.message})), Outbox::default()))),
         "machine-update-state" => match parse::<MachineStateEvt>(data) {
             Ok(e) => machines::update_daemon_state(db, user, &e.machine_id, &e.daemon_state, e.expected_version).await,
             Err(e) => Err(e),
         }
-        .map(|(ack, o)| (Some(ack), o))
+        .map(|(outcome, o)| (Some(versioned_ack(outcome, "daemonState", machine_missing())), o))
         .or_else(|e| Ok((Some(json!({"result": "error", "message": e.message})), Outbox::default()))),
         "usage-report" => match parse::<UsageEvt>(data) {
             Ok(e) => usage::record_usage(db, user, e.session_id.as_deref(), &e.key, &e.tokens, &e.cost).await,

@@ -10,7 +10,9 @@ use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::config::now_ms;
+use crate::db::accounts;
 use crate::db::vendor_tokens::connected_services;
+use crate::db::versioned::Outcome;
 use crate::db::{bump_account_seq_if, first_row, Db, SeqRow};
 use crate::domain::limit;
 use crate::error::{ApiError, ApiResult};
@@ -244,28 +246,18 @@ async fn set_settings(mut ctx: Ctx) -> ApiResult<Response> {
         limit::payload("settings", s, MAX_SETTINGS_BYTES)?;
     }
     let user = ctx.user_id()?.to_string();
-    let db = ctx.db()?;
-    let results = db
-        .batch(vec![
-            bump_account_seq_if(&db, &user, "settings_version = ?2", args![body.expected_version])?,
-            db.stmt(
-                "UPDATE accounts SET settings = ?2, settings_version = settings_version + 1, updated_at = ?4
-                 WHERE id = ?1 AND settings_version = ?3 RETURNING settings, settings_version",
-                args![&user, &body.settings, body.expected_version, now_ms()],
-            )?,
-            db.stmt("SELECT settings, settings_version FROM accounts WHERE id = ?1", args![&user])?,
-        ])
-        .await?;
-    if let (Some(seq), Some(row)) = (first_row::<SeqRow>(&results[0])?, first_row::<SettingsRow>(&results[1])?) {
-        let event = settings_changed(&user, row.settings.as_deref(), row.settings_version);
-        publish(&ctx.env, &ctx.wctx, &user, Outbox::default().update(seq.seq, event, Recipients::User));
-        return json(&json!({"success": true, "version": row.settings_version}));
+    match accounts::set_settings(&ctx.db()?, &user, body.settings.as_deref(), body.expected_version).await? {
+        Outcome::Applied { seq, current } => {
+            let event = settings_changed(&user, current.value.as_deref(), current.version);
+            publish(&ctx.env, &ctx.wctx, &user, Outbox::default().update(seq, event, Recipients::User));
+            json(&json!({"success": true, "version": current.version}))
+        }
+        Outcome::Mismatch { current } => json(&json!({
+            "success": false,
+            "error": "version-mismatch",
+            "currentVersion": current.version,
+            "currentSettings": current.value,
+        })),
+        Outcome::Missing => Err(ApiError::not_found("Account not found")),
     }
-    let current = first_row::<SettingsRow>(&results[2])?.ok_or_else(|| ApiError::not_found("Account not found"))?;
-    json(&json!({
-        "success": false,
-        "error": "version-mismatch",
-        "currentVersion": current.settings_version,
-        "currentSettings": current.settings,
-    }))
 }
