@@ -17,6 +17,9 @@ pub mod usage;
 pub mod vendor_tokens;
 pub mod versioned;
 
+#[cfg(test)]
+mod sql_only_here;
+
 use serde::de::DeserializeOwned;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
