@@ -4,6 +4,7 @@
 pub mod access_keys;
 pub mod accounts;
 pub mod artifacts;
+pub mod attachments;
 pub mod devices;
 pub mod feed;
 pub mod import;
@@ -16,6 +17,7 @@ pub mod sessions;
 pub mod usage;
 pub mod vendor_tokens;
 pub mod versioned;
+pub mod voice;
 
 #[cfg(test)]
 mod sql_only_here;
