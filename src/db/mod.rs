@@ -12,6 +12,7 @@ pub mod limits;
 pub mod machines;
 pub mod messages;
 pub mod plans;
+pub mod push_tokens;
 pub mod revoked_tokens;
 pub mod sessions;
 pub mod usage;

@@ -20,7 +20,6 @@ const NOT_YET_MOVED: &[&str] = &[
     "src/routes/connect_tokens.rs",
     "src/routes/devices.rs",
     "src/routes/kv.rs",
-    "src/routes/push.rs",
     "src/routes/uploads.rs",
     "src/routes/users.rs",
 ];
