@@ -6,7 +6,8 @@ use super::versioned::{self, Column, Outcome, Versioned};
 use super::{bump_account_seq_if, first_row, Db, SeqRow};
 use crate::args;
 use crate::config::now_ms;
-use crate::error::ApiResult;
+use crate::crypto::util::uuid_v4;
+use crate::error::{ApiError, ApiResult};
 
 /// The account's own profile columns.
 #[derive(Deserialize)]
@@ -96,4 +97,21 @@ pub async fn edit_profile(db: &Db, id: &str, edit: &ProfileChange<'_>) -> ApiRes
 /// GET /v1/account/settings: the settings and their version.
 pub async fn settings(db: &Db, id: &str) -> ApiResult<Option<Versioned>> {
     db.first("SELECT settings AS value, settings_version AS version FROM accounts WHERE id = ?1", args![id]).await
+}
+
+/// POST /v1/auth: the account of `public_key` (hex), created on first sight; its id.
+pub async fn upsert_by_public_key(db: &Db, public_key: &str) -> ApiResult<String> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+    }
+    let row: Row = db
+        .first(
+            "INSERT INTO accounts (id, public_key, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT(public_key) DO UPDATE SET updated_at = excluded.updated_at RETURNING id",
+            args![uuid_v4(), public_key, now_ms()],
+        )
+        .await?
+        .ok_or_else(|| ApiError::internal("account upsert returned nothing"))?;
+    Ok(row.id)
 }

@@ -11,6 +11,7 @@ pub mod import;
 pub mod limits;
 pub mod machines;
 pub mod messages;
+pub mod pairing;
 pub mod plans;
 pub mod push_tokens;
 pub mod revoked_tokens;
