@@ -3,9 +3,8 @@
 
 use serde::Deserialize;
 
-use crate::args;
 use crate::crypto::util::sha256_hex;
-use crate::db::Db;
+use crate::db::{devices, Db};
 use crate::error::{ApiError, ApiResult};
 
 /// The device calling a route with `Access::Device`.
@@ -18,10 +17,7 @@ pub struct AuthDevice {
 /// Resolves a device API key; unknown keys (and keys cleared by a reset) are 401.
 pub async fn verify_device_key(db: &Db, key: Option<String>) -> ApiResult<AuthDevice> {
     let key = key.ok_or_else(|| ApiError::unauthorized("Missing device API key"))?;
-    db.first::<AuthDevice>(
-        "SELECT uuid, account_id FROM devices WHERE api_key_hash = ?1",
-        args![sha256_hex(key.as_bytes())],
-    )
-    .await?
-    .ok_or_else(|| ApiError::unauthorized("Invalid device API key"))
+    devices::by_api_key_hash(db, &sha256_hex(key.as_bytes()))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("Invalid device API key"))
 }

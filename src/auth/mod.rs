@@ -7,16 +7,14 @@ pub mod token;
 
 use std::cell::RefCell;
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use worker::Env;
 
 use cache::{CachedToken, RevocationList, VerifiedCache};
 
-use crate::args;
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
-use crate::db::{accounts, Db};
+use crate::db::{accounts, revoked_tokens, Db};
 use crate::error::{ApiError, ApiResult};
 
 const VERIFIED_CACHE_CAPACITY: usize = 10_000;
@@ -81,12 +79,6 @@ fn invalid() -> ApiError {
     ApiError::unauthorized("Invalid token")
 }
 
-#[derive(Deserialize)]
-struct RevokedRow {
-    jti: String,
-    revoked_at: i64,
-}
-
 async fn sync_revocations(env: &Env) -> ApiResult<()> {
     let now = now_ms();
     let Some(cursor) = REVOKED.with(|r| {
@@ -95,20 +87,14 @@ async fn sync_revocations(env: &Env) -> ApiResult<()> {
     }) else {
         return Ok(());
     };
-    let rows: Vec<RevokedRow> = Db::from_env(env)?
-        .all("SELECT jti, revoked_at FROM revoked_tokens WHERE revoked_at >= ?1", args![cursor])
-        .await?;
+    let rows = revoked_tokens::since(&Db::from_env(env)?, cursor).await?;
     REVOKED.with(|r| r.borrow_mut().apply(rows.into_iter().map(|r| (r.jti, r.revoked_at)), now));
     Ok(())
 }
 
 /// Persists a revocation; every isolate honours it within one sync interval.
 pub async fn revoke(db: &Db, user_id: &str, jti: &str) -> ApiResult<()> {
-    db.run(
-        "INSERT INTO revoked_tokens (jti, account_id, revoked_at) VALUES (?1, ?2, ?3) ON CONFLICT(jti) DO NOTHING",
-        args![jti, user_id, now_ms()],
-    )
-    .await?;
+    revoked_tokens::insert(db, user_id, jti).await?;
     REVOKED.with(|r| r.borrow_mut().revoke_locally(jti));
     Ok(())
 }

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use crate::args;
 use crate::config::now_ms;
 use crate::db::sessions::heartbeat_time;
+use crate::db::versioned::{self, Column, Outcome};
 use crate::db::{bump_account_seq_if, first_row, Db, SeqRow};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, machines as ev, Outbox, Recipients};
@@ -238,87 +239,44 @@ pub async fn machine_offline(db: &Db, user_id: &str, machine_id: &str, at: i64) 
     Ok(changed > 0)
 }
 
-#[derive(Clone, Copy)]
-enum Field {
-    Metadata,
-    DaemonState,
-}
+/// Every write to a machine row bumps its own `seq` too.
+const METADATA: Column = Column {
+    table: "machines",
+    value: "metadata",
+    version: "metadata_version",
+    owned: OWNED,
+    also_set: ", seq = seq + 1",
+};
 
-#[derive(Deserialize)]
-struct VersionedRow {
-    value: Option<String>,
-    version: i64,
-}
+/// A daemon reporting its state is alive.
+const DAEMON_STATE: Column = Column {
+    table: "machines",
+    value: "daemon_state",
+    version: "daemon_state_version",
+    owned: OWNED,
+    also_set: ", seq = seq + 1, active = 1, last_active_at = ?5",
+};
 
-/// The compare-and-set of [`update_metadata`] and [`update_daemon_state`] (one batch: guarded
-/// seq bump, guarded write, current value).
-async fn compare_and_set(
-    db: &Db,
-    user_id: &str,
-    machine_id: &str,
-    field: Field,
-    value: &str,
-    expected_version: i64,
-) -> ApiResult<(Value, Outbox)> {
-    let (col, ver, key, extra) = match field {
-        Field::Metadata => ("metadata", "metadata_version", "metadata", ""),
-        // A daemon reporting its state is alive.
-        Field::DaemonState => {
-            ("daemon_state", "daemon_state_version", "daemonState", ", active = 1, last_active_at = ?5")
-        }
-    };
-    let matches = format!("{OWNED} AND {ver} = ?3");
-    let results = db
-        .batch(vec![
-            bump_account_seq_if(
-                db,
-                user_id,
-                &format!("EXISTS (SELECT 1 FROM machines WHERE {matches})"),
-                args![machine_id, expected_version],
-            )?,
-            db.stmt(
-                &format!(
-                    "UPDATE machines SET {col} = ?4, {ver} = {ver} + 1, seq = seq + 1, updated_at = ?5{extra}
-                     WHERE {matches} RETURNING {col} AS value, {ver} AS version"
-                ),
-                args![user_id, machine_id, expected_version, value, now_ms()],
-            )?,
-            db.stmt(
-                &format!("SELECT {col} AS value, {ver} AS version FROM machines WHERE {OWNED}"),
-                args![user_id, machine_id],
-            )?,
-        ])
-        .await?;
-    if let (Some(bump), Some(row)) = (first_row::<SeqRow>(&results[0])?, first_row::<VersionedRow>(&results[1])?) {
-        let body = match field {
-            Field::Metadata => {
-                ev::update_machine(machine_id, Some((row.value.as_deref().unwrap_or(""), row.version)), None)
-            }
-            Field::DaemonState => ev::update_machine(machine_id, None, Some((row.value.as_deref(), row.version))),
-        };
-        let ack = json!({"result": "success", "version": row.version, key: row.value});
-        return Ok((ack, Outbox::default().update(bump.seq, body, events::machine(machine_id))));
-    }
-    Ok(match first_row::<VersionedRow>(&results[2])? {
-        Some(current) => {
-            (json!({"result": "version-mismatch", "version": current.version, key: current.value}), Outbox::default())
-        }
-        None => (json!({"result": "error", "message": "Machine not found"}), Outbox::default()),
-    })
-}
-
-/// Socket `machine-update-metadata {machineId, metadata, expectedVersion}`. Ack:
-/// `{result:'success', version, metadata}` | `{result:'version-mismatch', version, metadata}`
-/// | `{result:'error', message}`. Success emits `update-machine {machineId, metadata}` to
-/// *machine*.
+/// Socket `machine-update-metadata {machineId, metadata, expectedVersion}`: compare-and-set of
+/// the metadata. Success emits `update-machine {machineId, metadata}` to *machine*.
 pub async fn update_metadata(
     db: &Db,
     user_id: &str,
     machine_id: &str,
     metadata: &str,
     expected_version: i64,
-) -> ApiResult<(Value, Outbox)> {
-    compare_and_set(db, user_id, machine_id, Field::Metadata, metadata, expected_version).await
+) -> ApiResult<(Outcome, Outbox)> {
+    let outcome =
+        versioned::compare_and_set(db, user_id, machine_id, &METADATA, Some(metadata), expected_version).await?;
+    let outbox = match &outcome {
+        Outcome::Applied { seq, current } => Outbox::default().update(
+            *seq,
+            ev::update_machine(machine_id, Some((current.value.as_deref().unwrap_or(""), current.version)), None),
+            events::machine(machine_id),
+        ),
+        _ => Outbox::default(),
+    };
+    Ok((outcome, outbox))
 }
 
 /// Socket `machine-update-state {machineId, daemonState, expectedVersion}`: as
@@ -329,6 +287,17 @@ pub async fn update_daemon_state(
     machine_id: &str,
     daemon_state: &str,
     expected_version: i64,
-) -> ApiResult<(Value, Outbox)> {
-    compare_and_set(db, user_id, machine_id, Field::DaemonState, daemon_state, expected_version).await
+) -> ApiResult<(Outcome, Outbox)> {
+    let outcome =
+        versioned::compare_and_set(db, user_id, machine_id, &DAEMON_STATE, Some(daemon_state), expected_version)
+            .await?;
+    let outbox = match &outcome {
+        Outcome::Applied { seq, current } => Outbox::default().update(
+            *seq,
+            ev::update_machine(machine_id, None, Some((current.value.as_deref(), current.version))),
+            events::machine(machine_id),
+        ),
+        _ => Outbox::default(),
+    };
+    Ok((outcome, outbox))
 }

@@ -4,14 +4,25 @@
 pub mod access_keys;
 pub mod accounts;
 pub mod artifacts;
+pub mod attachments;
+pub mod devices;
+pub mod feed;
 pub mod import;
 pub mod limits;
 pub mod machines;
 pub mod messages;
+pub mod pairing;
 pub mod plans;
+pub mod push_tokens;
+pub mod revoked_tokens;
 pub mod sessions;
 pub mod usage;
 pub mod vendor_tokens;
+pub mod versioned;
+pub mod voice;
+
+#[cfg(test)]
+mod sql_only_here;
 
 use serde::de::DeserializeOwned;
 use worker::wasm_bindgen::JsValue;
@@ -256,6 +267,11 @@ pub fn guard(db: &Db, predicate: &str, args: &[Arg]) -> ApiResult<D1PreparedStat
 }
 
 impl Db {
+    /// Whether D1 answers a trivial query (GET /health).
+    pub async fn reachable(&self) -> bool {
+        self.first::<serde_json::Value>("SELECT 1 AS ok", &[]).await.is_ok()
+    }
+
     /// Like [`Db::batch`], but a batch rolled back by a [`guard`] is `Ok(None)`.
     pub async fn batch_guarded(&self, stmts: Vec<D1PreparedStatement>) -> ApiResult<Option<Vec<D1Result>>> {
         match self.retry(Retry::Write, || self.inner.batch(stmts.clone())).await {

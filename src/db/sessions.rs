@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use crate::args;
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v7;
+use crate::db::versioned::{self, Column, Outcome};
 use crate::db::{bump_account_seq_if, first_row, Db, SeqRow};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, sessions as ev, Outbox, Recipients};
@@ -251,109 +252,56 @@ pub async fn session_end(db: &Db, user_id: &str, session_id: &str, time: i64) ->
     })
 }
 
-/// Which versioned field a compare-and-set writes.
-#[derive(Clone, Copy)]
-enum Field {
-    Metadata,
-    AgentState,
-}
+/// The session's metadata, for [`versioned::compare_and_set`].
+const METADATA: Column =
+    Column { table: "sessions", value: "metadata", version: "metadata_version", owned: LIVE, also_set: "" };
 
-impl Field {
-    fn columns(self) -> (&'static str, &'static str) {
-        match self {
-            Field::Metadata => ("metadata", "metadata_version"),
-            Field::AgentState => ("agent_state", "agent_state_version"),
-        }
-    }
-    fn wire(self) -> &'static str {
-        match self {
-            Field::Metadata => "metadata",
-            Field::AgentState => "agentState",
-        }
-    }
-}
+/// The session's agent state, for [`versioned::compare_and_set`].
+const AGENT_STATE: Column =
+    Column { table: "sessions", value: "agent_state", version: "agent_state_version", owned: LIVE, also_set: "" };
 
-#[derive(Deserialize)]
-struct VersionedRow {
-    value: Option<String>,
-    version: i64,
-}
-
-/// The compare-and-set of [`update_metadata`] and [`update_agent_state`]: the write, its
-/// account seq bump and the current value are one batch, so a lost race burns no seq and
-/// answers with the winner's value.
-async fn compare_and_set(
-    db: &Db,
-    user_id: &str,
-    session_id: &str,
-    field: Field,
-    value: Option<&str>,
-    expected_version: i64,
-) -> ApiResult<(Value, Outbox)> {
-    let (col, ver) = field.columns();
-    let matches = format!("{LIVE} AND {ver} = ?3");
-    let results = db
-        .batch(vec![
-            bump_account_seq_if(
-                db,
-                user_id,
-                &format!("EXISTS (SELECT 1 FROM sessions WHERE {matches})"),
-                args![session_id, expected_version],
-            )?,
-            db.stmt(
-                &format!(
-                    "UPDATE sessions SET {col} = ?4, {ver} = {ver} + 1, updated_at = ?5 WHERE {matches}
-                     RETURNING {col} AS value, {ver} AS version"
-                ),
-                args![user_id, session_id, expected_version, value, now_ms()],
-            )?,
-            db.stmt(
-                &format!("SELECT {col} AS value, {ver} AS version FROM sessions WHERE {LIVE}"),
-                args![user_id, session_id],
-            )?,
-        ])
-        .await?;
-    let key = field.wire();
-    if let (Some(bump), Some(row)) = (first_row::<SeqRow>(&results[0])?, first_row::<VersionedRow>(&results[1])?) {
-        let body = match field {
-            Field::Metadata => ev::update_session_metadata(session_id, row.value.as_deref().unwrap_or(""), row.version),
-            Field::AgentState => ev::update_session_agent_state(session_id, row.value.as_deref(), row.version),
-        };
-        let ack = json!({"result": "success", "version": row.version, key: row.value});
-        return Ok((ack, Outbox::default().update(bump.seq, body, events::session(session_id))));
-    }
-    Ok(match first_row::<VersionedRow>(&results[2])? {
-        Some(current) => {
-            (json!({"result": "version-mismatch", "version": current.version, key: current.value}), Outbox::default())
-        }
-        None => (json!({"result": "error"}), Outbox::default()),
-    })
-}
-
-/// Socket `update-metadata {sid, metadata, expectedVersion}`. Ack:
-/// `{result:'success', version, metadata}` | `{result:'version-mismatch', version, metadata}`
-/// (the current ones) | `{result:'error'}` (no such live session of the user). Success emits
-/// `update-session {id, metadata:{value, version}}` to *session*.
+/// Socket `update-metadata {sid, metadata, expectedVersion}`: compare-and-set of the metadata.
+/// Success emits `update-session {id, metadata:{value, version}}` to *session*.
 pub async fn update_metadata(
     db: &Db,
     user_id: &str,
     session_id: &str,
     metadata: &str,
     expected_version: i64,
-) -> ApiResult<(Value, Outbox)> {
-    compare_and_set(db, user_id, session_id, Field::Metadata, Some(metadata), expected_version).await
+) -> ApiResult<(Outcome, Outbox)> {
+    let outcome =
+        versioned::compare_and_set(db, user_id, session_id, &METADATA, Some(metadata), expected_version).await?;
+    let outbox = match &outcome {
+        Outcome::Applied { seq, current } => Outbox::default().update(
+            *seq,
+            ev::update_session_metadata(session_id, current.value.as_deref().unwrap_or(""), current.version),
+            events::session(session_id),
+        ),
+        _ => Outbox::default(),
+    };
+    Ok((outcome, outbox))
 }
 
 /// Socket `update-state {sid, agentState (or null), expectedVersion}`: as [`update_metadata`],
-/// with `agentState` in the ack and the `update-session` body.
+/// with `agentState` in the `update-session` body.
 pub async fn update_agent_state(
     db: &Db,
     user_id: &str,
     session_id: &str,
     agent_state: Option<&str>,
     expected_version: i64,
-) -> ApiResult<(Value, Outbox)> {
-    compare_and_set(db, user_id, session_id, Field::AgentState, agent_state, expected_version).await
+) -> ApiResult<(Outcome, Outbox)> {
+    let outcome =
+        versioned::compare_and_set(db, user_id, session_id, &AGENT_STATE, agent_state, expected_version).await?;
+    let outbox = match &outcome {
+        Outcome::Applied { seq, current } => Outbox::default().update(
+            *seq,
+            ev::update_session_agent_state(session_id, current.value.as_deref(), current.version),
+            events::session(session_id),
+        ),
+        _ => Outbox::default(),
+    };
+    Ok((outcome, outbox))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use super::conn::ConnMeta;
 use crate::config::now_ms;
 use crate::db::artifacts::{self, NewArtifact, Part, Updated};
 use crate::db::messages::{self, NewMessage};
+use crate::db::versioned::Outcome;
 use crate::db::{access_keys, machines, sessions, usage, Db};
 use crate::error::ApiError;
 use crate::events::{self, Outbox, Recipients};
@@ -211,24 +212,47 @@ pub async fn session_end(db: &Db, user: &str, e: Payload<AliveEvt>) -> Result<Re
     Ok((None, sessions::session_end(db, user, &e.sid, e.time as i64).await?))
 }
 
+/// The ack of a versioned update: `{result:'success', version, <key>}` with the new value,
+/// `{result:'version-mismatch', version, <key>}` with the current one, or `missing`.
+fn versioned_ack((outcome, outbox): (Outcome, Outbox), key: &str, missing: Value) -> Reply {
+    let (result, current) = match outcome {
+        Outcome::Applied { current, .. } => ("success", current),
+        Outcome::Mismatch { current } => ("version-mismatch", current),
+        Outcome::Missing => return (Some(missing), outbox),
+    };
+    (Some(json!({"result": result, "version": current.version, key: current.value})), outbox)
+}
+
+fn session_missing() -> Value {
+    json!({"result": "error"})
+}
+
+fn machine_missing() -> Value {
+    json!({"result": "error", "message": "Machine not found"})
+}
+
 pub async fn update_metadata(db: &Db, user: &str, e: Payload<MetadataEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
-    sessions::update_metadata(db, user, &e.sid, &e.metadata, e.expected_version).await.map(acked)
+    let done = sessions::update_metadata(db, user, &e.sid, &e.metadata, e.expected_version).await?;
+    Ok(versioned_ack(done, "metadata", session_missing()))
 }
 
 pub async fn update_state(db: &Db, user: &str, e: Payload<StateEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
-    sessions::update_agent_state(db, user, &e.sid, e.agent_state.as_deref(), e.expected_version).await.map(acked)
+    let done = sessions::update_agent_state(db, user, &e.sid, e.agent_state.as_deref(), e.expected_version).await?;
+    Ok(versioned_ack(done, "agentState", session_missing()))
 }
 
 pub async fn machine_update_metadata(db: &Db, user: &str, e: Payload<MachineMetadataEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
-    machines::update_metadata(db, user, &e.machine_id, &e.metadata, e.expected_version).await.map(acked)
+    let done = machines::update_metadata(db, user, &e.machine_id, &e.metadata, e.expected_version).await?;
+    Ok(versioned_ack(done, "metadata", machine_missing()))
 }
 
 pub async fn machine_update_state(db: &Db, user: &str, e: Payload<MachineStateEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
-    machines::update_daemon_state(db, user, &e.machine_id, &e.daemon_state, e.expected_version).await.map(acked)
+    let done = machines::update_daemon_state(db, user, &e.machine_id, &e.daemon_state, e.expected_version).await?;
+    Ok(versioned_ack(done, "daemonState", machine_missing()))
 }
 
 pub async fn usage_report(db: &Db, user: &str, e: Payload<UsageEvt>) -> Result<Reply, ApiError> {

@@ -10,14 +10,16 @@ use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::config::now_ms;
+use crate::db::accounts::{self, AccountRow, ProfileChange};
 use crate::db::vendor_tokens::connected_services;
-use crate::db::{bump_account_seq_if, first_row, Db, SeqRow};
+use crate::db::versioned::Outcome;
+use crate::db::Db;
 use crate::domain::limit;
 use crate::error::{ApiError, ApiResult};
 use crate::events::account::{profile_changed, settings_changed};
 use crate::events::{Outbox, Recipients};
+use crate::h;
 use crate::realtime::publish;
-use crate::{args, h};
 
 const MAX_SETTINGS_BYTES: usize = 512 * 1024;
 pub const MAX_NAME_CHARS: usize = 64;
@@ -84,18 +86,6 @@ fn settings_result() -> Value {
     ])
 }
 
-#[derive(Deserialize)]
-struct AccountRow {
-    id: String,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    username: Option<String>,
-    avatar: Option<String>,
-    github_profile: Option<String>,
-}
-
-const ACCOUNT_COLUMNS: &str = "id, first_name, last_name, username, avatar, github_profile";
-
 /// A stored JSON column (avatar, GitHub profile) as a value, `null` when absent or unreadable.
 pub fn json_column(raw: Option<&str>) -> Value {
     raw.and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null)
@@ -117,10 +107,7 @@ async fn profile(db: &Db, row: AccountRow) -> ApiResult<Value> {
 
 async fn get_account(ctx: Ctx) -> ApiResult<Response> {
     let db = ctx.db()?;
-    let row: AccountRow = db
-        .first(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"), args![ctx.user_id()?])
-        .await?
-        .ok_or_else(|| ApiError::not_found("Account not found"))?;
+    let row = accounts::get(&db, ctx.user_id()?).await?.ok_or_else(|| ApiError::not_found("Account not found"))?;
     json(&profile(&db, row).await?)
 }
 
@@ -169,62 +156,24 @@ async fn put_account(mut ctx: Ctx) -> ApiResult<Response> {
     }
     let user = ctx.user_id()?.to_string();
     let db = ctx.db()?;
-    let flag = |v: &Option<Option<String>>| v.is_some();
-    let value = |v: &Option<Option<String>>| v.clone().flatten();
-    // The username is free (case-insensitively, the column is NOCASE) unless another account
-    // holds it; the seq bump and the update test the same predicate in one transaction.
-    let free = "(?2 IS NULL OR NOT EXISTS (SELECT 1 FROM accounts WHERE username = ?2 AND id != ?1))";
-    let wanted_username = value(&edit.username);
-    let results = db
-        .batch(vec![
-            bump_account_seq_if(&db, &user, free, args![&wanted_username])?,
-            db.stmt(
-                &format!(
-                    "UPDATE accounts SET
-                       first_name = CASE WHEN ?3 THEN ?4 ELSE first_name END,
-                       last_name = CASE WHEN ?5 THEN ?6 ELSE last_name END,
-                       username = CASE WHEN ?7 THEN ?2 ELSE username END,
-                       updated_at = ?8
-                     WHERE id = ?1 AND {free} RETURNING {ACCOUNT_COLUMNS}"
-                ),
-                args![
-                    &user,
-                    &wanted_username,
-                    flag(&edit.first_name),
-                    value(&edit.first_name),
-                    flag(&edit.last_name),
-                    value(&edit.last_name),
-                    flag(&edit.username),
-                    now_ms()
-                ],
-            )?,
-        ])
-        .await?;
-    let (Some(seq), Some(row)) = (first_row::<SeqRow>(&results[0])?, first_row::<AccountRow>(&results[1])?) else {
-        return Err(ApiError::conflict("username-taken").with("success", false));
-    };
+    let edit = ProfileChange { first_name: &edit.first_name, last_name: &edit.last_name, username: &edit.username };
+    let (seq, row) = accounts::edit_profile(&db, &user, &edit)
+        .await?
+        .ok_or_else(|| ApiError::conflict("username-taken").with("success", false))?;
     publish(
         &ctx.env,
         &ctx.wctx,
         &user,
-        Outbox::default().update(seq.seq, profile_changed(&user, changed), Recipients::User),
+        Outbox::default().update(seq, profile_changed(&user, changed), Recipients::User),
     );
     json(&json!({"success": true, "profile": profile(&db, row).await?}))
 }
 
-#[derive(Deserialize)]
-struct SettingsRow {
-    settings: Option<String>,
-    settings_version: i64,
-}
-
 async fn get_settings(ctx: Ctx) -> ApiResult<Response> {
-    let row: SettingsRow = ctx
-        .db()?
-        .first("SELECT settings, settings_version FROM accounts WHERE id = ?1", args![ctx.user_id()?])
+    let settings = accounts::settings(&ctx.db()?, ctx.user_id()?)
         .await?
         .ok_or_else(|| ApiError::not_found("Account not found"))?;
-    json(&json!({"settings": row.settings, "settingsVersion": row.settings_version}))
+    json(&json!({"settings": settings.value, "settingsVersion": settings.version}))
 }
 
 #[derive(Deserialize)]
@@ -244,28 +193,18 @@ async fn set_settings(mut ctx: Ctx) -> ApiResult<Response> {
         limit::payload("settings", s, MAX_SETTINGS_BYTES)?;
     }
     let user = ctx.user_id()?.to_string();
-    let db = ctx.db()?;
-    let results = db
-        .batch(vec![
-            bump_account_seq_if(&db, &user, "settings_version = ?2", args![body.expected_version])?,
-            db.stmt(
-                "UPDATE accounts SET settings = ?2, settings_version = settings_version + 1, updated_at = ?4
-                 WHERE id = ?1 AND settings_version = ?3 RETURNING settings, settings_version",
-                args![&user, &body.settings, body.expected_version, now_ms()],
-            )?,
-            db.stmt("SELECT settings, settings_version FROM accounts WHERE id = ?1", args![&user])?,
-        ])
-        .await?;
-    if let (Some(seq), Some(row)) = (first_row::<SeqRow>(&results[0])?, first_row::<SettingsRow>(&results[1])?) {
-        let event = settings_changed(&user, row.settings.as_deref(), row.settings_version);
-        publish(&ctx.env, &ctx.wctx, &user, Outbox::default().update(seq.seq, event, Recipients::User));
-        return json(&json!({"success": true, "version": row.settings_version}));
+    match accounts::set_settings(&ctx.db()?, &user, body.settings.as_deref(), body.expected_version).await? {
+        Outcome::Applied { seq, current } => {
+            let event = settings_changed(&user, current.value.as_deref(), current.version);
+            publish(&ctx.env, &ctx.wctx, &user, Outbox::default().update(seq, event, Recipients::User));
+            json(&json!({"success": true, "version": current.version}))
+        }
+        Outcome::Mismatch { current } => json(&json!({
+            "success": false,
+            "error": "version-mismatch",
+            "currentVersion": current.version,
+            "currentSettings": current.value,
+        })),
+        Outcome::Missing => Err(ApiError::not_found("Account not found")),
     }
-    let current = first_row::<SettingsRow>(&results[2])?.ok_or_else(|| ApiError::not_found("Account not found"))?;
-    json(&json!({
-        "success": false,
-        "error": "version-mismatch",
-        "currentVersion": current.settings_version,
-        "currentSettings": current.settings,
-    }))
 }

@@ -12,14 +12,13 @@ use crate::app::ratelimit;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
-use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
-use crate::db::sessions;
+use crate::db::{attachments, sessions};
 use crate::domain::limit;
 use crate::error::{ApiError, ApiResult};
+use crate::h;
 use crate::storage::writer::ObjectWriter;
 use crate::storage::{self, MB};
-use crate::{args, h};
 
 /// The largest attachment (docs/compatibility.md#sessions-and-messages).
 const MAX_SIZE: i64 = 10 * MB as i64;
@@ -100,15 +99,7 @@ async fn request_upload(mut ctx: Ctx) -> ApiResult<Response> {
     let sid = ctx.param("id").to_string();
     let file = format!("{}.enc", uuid_v4());
     // Announced only for a live session of the caller: the insert reads the ownership itself.
-    let inserted = ctx
-        .db()?
-        .run(
-            "INSERT INTO session_attachments (session_id, file, size, created_at)
-             SELECT id, ?3, ?4, ?5 FROM sessions WHERE id = ?2 AND account_id = ?1 AND deleted_at IS NULL",
-            args![ctx.user_id()?, &sid, &file, body.size, now_ms()],
-        )
-        .await?;
-    if inserted == 0 {
+    if !attachments::announce(&ctx.db()?, ctx.user_id()?, &sid, &file, body.size).await? {
         return Err(sessions::not_found());
     }
     json(&json!({"ref": format!("{}{file}", prefix(&sid)), "uploadUrl": url_of(&ctx, &sid, &file), "method": "PUT"}))
@@ -130,29 +121,16 @@ async fn request_download(mut ctx: Ctx) -> ApiResult<Response> {
     json(&json!({"downloadUrl": url_of(&ctx, &sid, file)}))
 }
 
-#[derive(Deserialize)]
-struct Announced {
-    size: i64,
-}
-
 async fn put_attachment(mut ctx: Ctx) -> ApiResult<Response> {
     rate_limit(&ctx).await?;
     let (sid, file) = (ctx.param("id").to_string(), ctx.param("file").to_string());
     if !valid_file(&file) {
         return Err(not_found());
     }
-    let announced: Announced = ctx
-        .db()?
-        .first(
-            "SELECT a.size FROM session_attachments a JOIN sessions s ON s.id = a.session_id
-             WHERE a.session_id = ?2 AND a.file = ?3 AND s.account_id = ?1 AND s.deleted_at IS NULL",
-            args![ctx.user_id()?, &sid, &file],
-        )
-        .await?
-        .ok_or_else(not_found)?;
+    let size = attachments::announced_size(&ctx.db()?, ctx.user_id()?, &sid, &file).await?.ok_or_else(not_found)?;
     // Refuses more than announced (and so more than 10 MiB) with 413, from Content-Length first.
     // The bytes are opaque (end-to-end encrypted): they stream to R2 a part at a time.
-    let mut body = ctx.body_stream(announced.size.clamp(0, MAX_SIZE) as usize)?;
+    let mut body = ctx.body_stream(size.clamp(0, MAX_SIZE) as usize)?;
     let mut writer = ObjectWriter::new(&ctx.env, ctx.declared_length())?;
     writer.name(format!("{}{file}", prefix(&sid)), "application/octet-stream");
     let streamed = async {
@@ -168,12 +146,7 @@ async fn put_attachment(mut ctx: Ctx) -> ApiResult<Response> {
         return Err(e);
     }
     writer.finish().await?;
-    ctx.db()?
-        .run(
-            "UPDATE session_attachments SET uploaded_at = ?3 WHERE session_id = ?1 AND file = ?2",
-            args![&sid, &file, now_ms()],
-        )
-        .await?;
+    attachments::mark_uploaded(&ctx.db()?, &sid, &file).await?;
     json(&json!({"ok": true}))
 }
 

@@ -9,12 +9,13 @@ use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::auth;
-use crate::config::now_ms;
 use crate::crypto::ed25519;
-use crate::crypto::util::{hex_upper, uuid_v4};
+use crate::crypto::util::hex_upper;
+use crate::db::accounts;
+use crate::db::pairing::{self, Pairing};
 use crate::domain::encoding::{b64_decode, b64_fixed};
 use crate::error::{ApiError, ApiResult};
-use crate::{args, h};
+use crate::h;
 
 pub const ROUTES: &[Route] = &[
     route(Method::Post, "/v1/auth", Access::Public, h!(login))
@@ -96,21 +97,8 @@ async fn login(mut ctx: Ctx) -> ApiResult<Response> {
     let body: LoginBody = ctx.json().await?;
     let public_key = signing_key(&body.public_key, &body.challenge, &body.signature).await?;
 
-    let now = now_ms();
-    let db = ctx.db()?;
-    #[derive(Deserialize)]
-    struct Row {
-        id: String,
-    }
-    let row: Row = db
-        .first(
-            "INSERT INTO accounts (id, public_key, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
-             ON CONFLICT(public_key) DO UPDATE SET updated_at = excluded.updated_at RETURNING id",
-            args![uuid_v4(), hex_upper(&public_key), now],
-        )
-        .await?
-        .ok_or_else(|| ApiError::internal("account upsert returned nothing"))?;
-    let token = auth::mint(&ctx.env, &row.id, &Map::new()).await?;
+    let id = accounts::upsert_by_public_key(&ctx.db()?, &hex_upper(&public_key)).await?;
+    let token = auth::mint(&ctx.env, &id, &Map::new()).await?;
     json(&json!({"success": true, "token": token}))
 }
 
@@ -121,52 +109,15 @@ struct PairingBody {
     supports_v2: Option<bool>,
 }
 
-/// Which pairing flow: terminal (CLI → app) or account (app → app).
-#[derive(Clone, Copy)]
-enum Pairing {
-    Terminal,
-    Account,
-}
-
-impl Pairing {
-    fn table(self) -> &'static str {
-        match self {
-            Pairing::Terminal => "terminal_auth_requests",
-            Pairing::Account => "account_auth_requests",
-        }
-    }
-}
-
 /// A pairing key is an X25519 box public key: 32 bytes of standard base64.
 fn pairing_key(value: &str) -> ApiResult<String> {
     b64_fixed::<32>("publicKey", value).map(|k| hex_upper(&k)).map_err(|_| ApiError::unauthorized("Invalid public key"))
 }
 
-#[derive(Deserialize)]
-struct PairingRow {
-    id: String,
-    response: Option<String>,
-    response_account_id: Option<String>,
-    supports_v2: Option<i64>,
-}
-
 async fn pairing_request_route(mut ctx: Ctx, kind: Pairing) -> ApiResult<Response> {
     let body: PairingBody = ctx.json().await?;
     let key = pairing_key(&body.public_key)?;
-    let now = now_ms();
-    let sql = match kind {
-        Pairing::Terminal => "INSERT INTO terminal_auth_requests (id, public_key, supports_v2, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
-             ON CONFLICT(public_key) DO UPDATE SET updated_at = excluded.updated_at
-             RETURNING id, response, response_account_id, supports_v2",
-        Pairing::Account => "INSERT INTO account_auth_requests (id, public_key, created_at, updated_at) VALUES (?1, ?2, ?4, ?4)
-             ON CONFLICT(public_key) DO UPDATE SET updated_at = excluded.updated_at
-             RETURNING id, response, response_account_id, NULL AS supports_v2",
-    };
-    let row: PairingRow = ctx
-        .db()?
-        .first(sql, args![uuid_v4(), key, body.supports_v2.unwrap_or(false), now])
-        .await?
-        .ok_or_else(|| ApiError::internal("pairing upsert returned nothing"))?;
+    let row = pairing::request(&ctx.db()?, kind, &key, body.supports_v2.unwrap_or(false)).await?;
     match (row.response, row.response_account_id) {
         (Some(response), Some(account)) => {
             let mut extras = Map::new();
@@ -193,14 +144,7 @@ async fn terminal_status(ctx: Ctx) -> ApiResult<Response> {
     let Some(key) = ctx.query("publicKey").and_then(|k| pairing_key(&k).ok()) else {
         return json(&not_found);
     };
-    let row: Option<PairingRow> = ctx
-        .db()?
-        .first(
-            "SELECT id, response, response_account_id, supports_v2 FROM terminal_auth_requests WHERE public_key = ?1",
-            args![key],
-        )
-        .await?;
-    match row {
+    match pairing::terminal(&ctx.db()?, &key).await? {
         None => json(&not_found),
         Some(r) if r.response.is_some() => json(&json!({"status": "authorized", "supportsV2": false})),
         Some(r) => json(&json!({"status": "pending", "supportsV2": r.supports_v2.unwrap_or(0) != 0})),
@@ -221,23 +165,8 @@ async fn pairing_response_route(mut ctx: Ctx, kind: Pairing) -> ApiResult<Respon
     }
     let key = b64_fixed::<32>("publicKey", &body.public_key).map(|k| hex_upper(&k))?;
     let user = ctx.user_id()?.to_string();
-    let db = ctx.db()?;
-    // First response wins: the update only applies while the request is unanswered.
-    let changed = db
-        .run(
-            &format!(
-                "UPDATE {} SET response = ?1, response_account_id = ?2, updated_at = ?3 WHERE public_key = ?4 AND response IS NULL",
-                kind.table()
-            ),
-            args![body.response, user, now_ms(), &key],
-        )
-        .await?;
-    if changed == 0 {
-        let exists: Option<Value> =
-            db.first(&format!("SELECT 1 AS x FROM {} WHERE public_key = ?1", kind.table()), args![key]).await?;
-        if exists.is_none() {
-            return Err(ApiError::not_found("Request not found"));
-        }
+    if !pairing::respond(&ctx.db()?, kind, &key, &body.response, &user).await? {
+        return Err(ApiError::not_found("Request not found"));
     }
     json(&json!({"success": true}))
 }

@@ -1,6 +1,5 @@
 //! GET /v1/feed: the account's notifications, newest first, paged by counter cursors (C6).
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Method, Response};
 
@@ -8,10 +7,11 @@ use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
+use crate::db::feed;
 use crate::domain::feed_cursor::{self, CursorStyle};
 use crate::domain::limit;
 use crate::error::ApiResult;
-use crate::{args, h};
+use crate::h;
 
 pub const ROUTES: &[Route] = &[route(Method::Get, "/v1/feed", Access::User, h!(get_feed))
     .doc("feed", "Feed items newest first; `before`/`after` take `cursor_<n>` or `0-<n>`")
@@ -39,23 +39,7 @@ async fn get_feed(ctx: Ctx) -> ApiResult<Response> {
     let limit = limit::bounded("limit", ctx.query("limit"), 50, 1, 200)?;
     // The stock app parses `0-<n>`; it is the one client that sends X-Happy-Client.
     let style = if ctx.header("x-happy-client").is_some() { CursorStyle::Stock } else { CursorStyle::Seed };
-    #[derive(Deserialize)]
-    struct Row {
-        id: String,
-        counter: i64,
-        repeat_key: Option<String>,
-        body: String,
-        created_at: i64,
-    }
-    let mut rows: Vec<Row> = ctx
-        .db()?
-        .all(
-            "SELECT id, counter, repeat_key, body, created_at FROM feed_items
-             WHERE account_id = ?1 AND (?2 IS NULL OR counter < ?2) AND (?3 IS NULL OR counter > ?3)
-             ORDER BY counter DESC LIMIT ?4",
-            args![ctx.user_id()?, before, after, limit + 1],
-        )
-        .await?;
+    let mut rows = feed::page(&ctx.db()?, ctx.user_id()?, before, after, limit).await?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let items: Vec<Value> = rows

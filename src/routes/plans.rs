@@ -1,6 +1,5 @@
 //! Plans and their limits (public).
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Method, Response};
 
@@ -8,7 +7,7 @@ use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
-use crate::db::plans::PlanLimits;
+use crate::db::plans;
 use crate::error::ApiResult;
 use crate::h;
 
@@ -29,33 +28,10 @@ fn plans_response() -> Value {
 }
 
 async fn list_plans(ctx: Ctx) -> ApiResult<Response> {
-    #[derive(Deserialize)]
-    struct Row {
-        plan: String,
-        name: String,
-        devices_per_account: i64,
-        ws_connections_per_user: i64,
-        upload_bytes_per_account: i64,
-    }
-    let rows: Vec<Row> = ctx
-        .db()?
-        .all(
-            "SELECT id AS plan, name, devices_per_account, ws_connections_per_user, upload_bytes_per_account
-             FROM plans ORDER BY sort_order, id",
-            &[],
-        )
-        .await?;
-    let plans: Vec<Value> = rows
+    let plans: Vec<Value> = plans::list(&ctx.db()?)
+        .await?
         .into_iter()
-        .map(|r| {
-            let limits = PlanLimits {
-                plan: r.plan,
-                devices_per_account: r.devices_per_account,
-                ws_connections_per_user: r.ws_connections_per_user,
-                upload_bytes_per_account: r.upload_bytes_per_account,
-            };
-            json!({"id": limits.plan, "name": r.name, "limits": limits.wire()})
-        })
+        .map(|p| json!({"id": p.limits.plan, "name": p.name, "limits": p.limits.wire()}))
         .collect();
     json(&json!({ "plans": plans }))
 }

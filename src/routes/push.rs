@@ -10,12 +10,11 @@ use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::config::now_ms;
-use crate::crypto::util::uuid_v4;
-use crate::db::sessions;
+use crate::db::{push_tokens, sessions};
 use crate::domain::limit;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, sessions::session_event, Outbox};
-use crate::{args, h, upstream};
+use crate::{h, upstream};
 
 const MAX_TOKEN_CHARS: usize = 512;
 /// More tokens than devices anyone has; keeps one account from growing the table without bound.
@@ -157,30 +156,13 @@ fn result_of(tokens: usize, delivered: usize) -> &'static str {
     }
 }
 
-#[derive(Deserialize)]
-struct PushTarget {
-    owned: i64,
-    token: Option<String>,
-}
-
 async fn push_event(mut ctx: Ctx) -> ApiResult<Response> {
     let event: PushEventBody = ctx.json().await?;
     validate_event(&event)?;
     let user = ctx.user_id()?.to_string();
     let sid = ctx.param("id").to_string();
     let db = ctx.db()?;
-    // Ownership and the tokens in one read: one row per token, or one row without a token.
-    let targets: Vec<PushTarget> = db
-        .all(
-            "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?2 AND account_id = ?1 AND deleted_at IS NULL) AS owned,
-                    t.token FROM (SELECT 1) LEFT JOIN push_tokens t ON t.account_id = ?1 ORDER BY t.created_at, t.id",
-            args![&user, &sid],
-        )
-        .await?;
-    if targets.first().is_none_or(|t| t.owned == 0) {
-        return Err(sessions::not_found());
-    }
-    let tokens: Vec<String> = targets.into_iter().filter_map(|t| t.token).collect();
+    let tokens = push_tokens::for_session_push(&db, &user, &sid).await?.ok_or_else(sessions::not_found)?;
     let ephemeral = session_event(&sid, &event.kind, &event.title, &event.body, now_ms());
     crate::realtime::publish(&ctx.env, &ctx.wctx, &user, Outbox::default().ephemeral(ephemeral, events::session(&sid)));
     if tokens.is_empty() {
@@ -205,12 +187,7 @@ async fn push_event(mut ctx: Ctx) -> ApiResult<Response> {
     let Some(reply) = reply.json::<Value>() else { return json(&failed("push service reply is not JSON".into())) };
     let delivery = read_tickets(&tokens, &reply);
     if !delivery.unregistered.is_empty() {
-        let dead = Value::from(delivery.unregistered.clone()).to_string();
-        db.run(
-            "DELETE FROM push_tokens WHERE account_id = ?1 AND token IN (SELECT value FROM json_each(?2))",
-            args![&user, dead],
-        )
-        .await?;
+        push_tokens::remove_all(&db, &user, &delivery.unregistered).await?;
     }
     let mut out = json!({
         "success": true,
@@ -233,40 +210,16 @@ async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     let body: TokenBody = ctx.json().await?;
     let token = limit::text("token", &body.token, MAX_TOKEN_CHARS)?;
     let user = ctx.user_id()?.to_string();
-    let db = ctx.db()?;
-    // A known token only gets a new updatedAt; a new one is refused past the cap (oldest kept).
-    let changed = db
-        .run(
-            "INSERT INTO push_tokens (id, account_id, token, created_at, updated_at)
-             SELECT ?1, ?2, ?3, ?4, ?4
-             WHERE EXISTS (SELECT 1 FROM push_tokens WHERE account_id = ?2 AND token = ?3)
-                OR (SELECT COUNT(*) FROM push_tokens WHERE account_id = ?2) < ?5
-             ON CONFLICT (account_id, token) DO UPDATE SET updated_at = excluded.updated_at",
-            args![uuid_v4(), &user, token, now_ms(), MAX_TOKENS],
-        )
-        .await?;
-    if changed == 0 {
+    // A new token is refused past the cap (oldest kept).
+    if !push_tokens::register(&ctx.db()?, &user, token, MAX_TOKENS).await? {
         return Err(crate::error::ApiError::bad_request(format!("At most {MAX_TOKENS} push tokens per account")));
     }
     json(&json!({"success": true}))
 }
 
 async fn list(ctx: Ctx) -> ApiResult<Response> {
-    #[derive(Deserialize)]
-    struct Row {
-        id: String,
-        token: String,
-        created_at: i64,
-        updated_at: i64,
-    }
-    let rows: Vec<Row> = ctx
-        .db()?
-        .all(
-            "SELECT id, token, created_at, updated_at FROM push_tokens WHERE account_id = ?1 ORDER BY created_at, id",
-            args![ctx.user_id()?],
-        )
-        .await?;
-    let tokens: Vec<Value> = rows
+    let tokens: Vec<Value> = push_tokens::list(&ctx.db()?, ctx.user_id()?)
+        .await?
         .into_iter()
         .map(|r| json!({"id": r.id, "token": r.token, "createdAt": r.created_at, "updatedAt": r.updated_at}))
         .collect();
@@ -275,9 +228,7 @@ async fn list(ctx: Ctx) -> ApiResult<Response> {
 
 /// Deleting an unknown token succeeds too: the device only wants it gone.
 async fn remove(ctx: Ctx) -> ApiResult<Response> {
-    ctx.db()?
-        .run("DELETE FROM push_tokens WHERE account_id = ?1 AND token = ?2", args![ctx.user_id()?, ctx.param("token")])
-        .await?;
+    push_tokens::remove(&ctx.db()?, ctx.user_id()?, ctx.param("token")).await?;
     json(&json!({"success": true}))
 }
 

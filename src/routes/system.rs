@@ -40,7 +40,7 @@ async fn welcome(_: Ctx) -> ApiResult<Response> {
 
 async fn health(ctx: Ctx) -> ApiResult<Response> {
     let db_ok = match ctx.db() {
-        Ok(db) => db.first::<serde_json::Value>("SELECT 1 AS ok", &[]).await.is_ok(),
+        Ok(db) => db.reachable().await,
         Err(_) => false,
     };
     let body = json!({

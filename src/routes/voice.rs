@@ -18,12 +18,12 @@ use crate::auth::keys::master_secret;
 use crate::config::now_ms;
 use crate::crypto::secretbox::{master_key, path_key};
 use crate::crypto::util::{hex_lower, uuid_v4};
-use crate::db::{changes, first_row};
+use crate::db::voice::{self, Charge, NewCharge};
 use crate::domain::limit;
 use crate::domain::time::{month_start, parse_iso8601};
 use crate::error::{ApiError, ApiResult};
+use crate::h;
 use crate::upstream;
-use crate::{args, h};
 
 const DEFAULT_MONTHLY_LIMIT_SECONDS: i64 = 3600;
 const DEFAULT_CONVERSATION_SECONDS: i64 = 600;
@@ -153,14 +153,6 @@ fn allowance(ctx: &Ctx) -> (i64, i64) {
 }
 
 #[derive(Deserialize)]
-struct UsedRow {
-    used: i64,
-}
-
-const USED_THIS_MONTH: &str =
-    "SELECT coalesce(sum(seconds), 0) AS used FROM voice_conversations WHERE account_id = ?1 AND created_at >= ?2";
-
-#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ConversationBody {
     agent_id: String,
@@ -175,32 +167,21 @@ async fn start_conversation(mut ctx: Ctx) -> ApiResult<Response> {
     let (user, id, now) = (ctx.user_id()?.to_string(), uuid_v4(), now_ms());
     let since = month_start(now);
     let db = ctx.db()?;
-    // The charge is recorded only if it fits, decided inside the insert: concurrent starts
-    // cannot overdraw the allowance.
-    let results = db
-        .batch(vec![
-            db.stmt(
-                &format!(
-                    "INSERT INTO voice_conversations (id, account_id, agent_id, seconds, created_at)
-                     SELECT ?3, ?1, ?4, ?5, ?6 WHERE ({USED_THIS_MONTH}) + ?5 <= ?7"
-                ),
-                args![&user, since, &id, &body.agent_id, charge, now, limit_seconds],
-            )?,
-            db.stmt(&format!("{USED_THIS_MONTH} AND id != ?3"), args![&user, since, &id])?,
-        ])
-        .await?;
-    let used = first_row::<UsedRow>(&results[1])?.map_or(0, |r| r.used);
-    if changes(&results[0]) == 0 {
-        return json(&json!({
-            "allowed": false, "reason": "voice_hard_limit_reached", "usedSeconds": used,
-            "limitSeconds": limit_seconds, "agentId": body.agent_id,
-        }));
-    }
+    let charge = NewCharge { id: &id, agent_id: &body.agent_id, seconds: charge, now, since, limit: limit_seconds };
+    let used = match voice::charge(&db, &user, &charge).await? {
+        Charge::Charged { used } => used,
+        Charge::OverLimit { used } => {
+            return json(&json!({
+                "allowed": false, "reason": "voice_hard_limit_reached", "usedSeconds": used,
+                "limitSeconds": limit_seconds, "agentId": body.agent_id,
+            }))
+        }
+    };
     let token = match eleven_token(&ctx, &api_key, &body.agent_id).await {
         Ok(t) => t,
         Err(e) => {
             // No conversation happened: give the charge back.
-            db.run("DELETE FROM voice_conversations WHERE id = ?1", args![&id]).await?;
+            voice::refund(&db, &id).await?;
             return Err(e);
         }
     };
@@ -212,9 +193,9 @@ async fn start_conversation(mut ctx: Ctx) -> ApiResult<Response> {
 
 async fn voice_usage(ctx: Ctx) -> ApiResult<Response> {
     let (limit_seconds, _) = allowance(&ctx);
-    let used: Option<UsedRow> = ctx.db()?.first(USED_THIS_MONTH, args![ctx.user_id()?, month_start(now_ms())]).await?;
+    let used = voice::used_since(&ctx.db()?, ctx.user_id()?, month_start(now_ms())).await?;
     json(&json!({
-        "usedSeconds": used.map_or(0, |r| r.used), "limitSeconds": limit_seconds,
+        "usedSeconds": used, "limitSeconds": limit_seconds,
         "elevenUserId": eleven_user_id(&ctx)?,
     }))
 }
