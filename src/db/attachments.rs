@@ -38,10 +38,11 @@ pub async fn announced_size(db: &Db, user_id: &str, session_id: &str, file: &str
 }
 
 /// Marks `file` uploaded now (the caller read its announcement with [`announced_size`]).
-pub async fn mark_uploaded(db: &Db, session_id: &str, file: &str) -> ApiResult<()> {
+pub async fn mark_uploaded(db: &Db, user_id: &str, session_id: &str, file: &str) -> ApiResult<()> {
     db.run(
-        "UPDATE session_attachments SET uploaded_at = ?3 WHERE session_id = ?1 AND file = ?2",
-        args![session_id, file, now_ms()],
+        "UPDATE session_attachments SET uploaded_at = ?3 WHERE session_id = ?1 AND file = ?2
+         AND session_id IN (SELECT id FROM sessions WHERE account_id = ?4)",
+        args![session_id, file, now_ms(), user_id],
     )
     .await?;
     Ok(())

@@ -51,8 +51,8 @@ pub async fn charge(db: &Db, user_id: &str, c: &NewCharge<'_>) -> ApiResult<Char
 }
 
 /// Gives back the charge of a conversation that did not happen (`id` was minted by the caller).
-pub async fn refund(db: &Db, id: &str) -> ApiResult<()> {
-    db.run("DELETE FROM voice_conversations WHERE id = ?1", args![id]).await?;
+pub async fn refund(db: &Db, user_id: &str, id: &str) -> ApiResult<()> {
+    db.run("DELETE FROM voice_conversations WHERE id = ?1 AND account_id = ?2", args![id, user_id]).await?;
     Ok(())
 }
 

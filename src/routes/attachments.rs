@@ -146,7 +146,7 @@ async fn put_attachment(mut ctx: Ctx) -> ApiResult<Response> {
         return Err(e);
     }
     writer.finish().await?;
-    attachments::mark_uploaded(&ctx.db()?, &sid, &file).await?;
+    attachments::mark_uploaded(&ctx.db()?, ctx.user_id()?, &sid, &file).await?;
     json(&json!({"ok": true}))
 }
 

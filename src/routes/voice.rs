@@ -181,7 +181,7 @@ async fn start_conversation(mut ctx: Ctx) -> ApiResult<Response> {
         Ok(t) => t,
         Err(e) => {
             // No conversation happened: give the charge back.
-            voice::refund(&db, &id).await?;
+            voice::refund(&db, ctx.user_id()?, &id).await?;
             return Err(e);
         }
     };

@@ -299,6 +299,7 @@ impl TestApp {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Resp {
+        let _shared = LOCAL_FILES.read().unwrap_or_else(|e| e.into_inner());
         let mut req = self.agent.request(method, &format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.set("Authorization", &format!("Bearer {t}"));
@@ -320,6 +321,7 @@ impl TestApp {
 
     /// Sends raw bytes (bad JSON, oversize bodies, uploads).
     pub fn request_raw(&self, method: &str, path: &str, token: Option<&str>, content_type: &str, body: &[u8]) -> Resp {
+        let _shared = LOCAL_FILES.read().unwrap_or_else(|e| e.into_inner());
         let mut req = self.agent.request(method, &format!("{}{}", self.base, path)).set("Content-Type", content_type);
         if let Some(t) = token {
             req = req.set("Authorization", &format!("Bearer {t}"));
@@ -504,6 +506,7 @@ pub fn user_id_of(token: &str) -> String {
 
 impl TestApp {
     fn wrangler(&self, args: &[&str]) -> std::process::Output {
+        let _exclusive = LOCAL_FILES.write().unwrap_or_else(|e| e.into_inner());
         // The running workerd may hold the SQLite file busy for a moment: try a few times.
         let mut last = None;
         for _ in 0..4 {
@@ -546,6 +549,13 @@ impl TestApp {
         self.wrangler(&["r2", "object", "put", &format!("happy-uploads/{key}"), "--file", file.to_str().unwrap()]);
     }
 }
+
+/// `wrangler d1 execute` and `r2 object put` open the server's local SQLite files from another
+/// process and hold their lock meanwhile; a request of a parallel test that reaches local D1 then
+/// fails inside workerd with SQLITE_BUSY (surfacing as an opaque "internal error", a 500).
+/// Nothing on the platform shares D1's files, so the harness keeps the two apart: HTTP requests
+/// share this lock, out-of-process access takes it alone.
+static LOCAL_FILES: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// A request as a stand-in outside service saw it.
 #[derive(Clone, Debug)]
