@@ -8,24 +8,27 @@ export WASM_BINDGEN_BIN := $(CARGO_BIN)/wasm-bindgen
 export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 export WRANGLER_SEND_METRICS := false
 WRANGLER := node_modules/.bin/wrangler
+# Installs from a registry go through scripts/retry: a dropped connection is not a failed build.
+RETRY := scripts/retry
+NPM_NET := --fetch-retries=5 --fetch-retry-mintimeout=5000 --fetch-retry-maxtimeout=60000
 
 .PHONY: setup test-setup lint-setup build dev test lint fmt bench fuzz token-seed clean
 
 ## Installs what is missing to build and serve: wasm target, worker-build, wasm-bindgen CLI,
 ## wrangler and binaryen.
 setup: node_modules/.installed
-	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@rustup target list --installed | grep -q wasm32-unknown-unknown || $(RETRY) rustup target add wasm32-unknown-unknown
 	@command -v $(CARGO_BIN)/worker-build >/dev/null && $(CARGO_BIN)/worker-build --version | grep -q 0.8.7 \
-		|| cargo install worker-build --version 0.8.7 --locked
+		|| $(RETRY) cargo install worker-build --version 0.8.7 --locked
 	@$(WASM_BINDGEN_BIN) --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" \
-		|| cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+		|| $(RETRY) cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
 
 ## What the tests add: the published CLIs, socket.io-client and happy-wire, schemathesis.
 test-setup: setup tests/cli/node_modules/.installed tests/cli-legacy/node_modules/.installed \
 	tests/js/node_modules/.installed .venv/.installed
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-fund --no-audit
+	$(RETRY) npm ci $(NPM_NET) --no-fund --no-audit
 	@touch $@
 
 # The published Happy CLIs (tests/cli_daemon.rs) and socket.io-client (tests/realtime.rs), pinned
@@ -33,21 +36,21 @@ node_modules/.installed: package.json package-lock.json
 # packages of its dependencies are missing from the registry, so no lock can list them and
 # `npm ci` calls it out of sync; `npm install --no-save` installs the same locked tree.
 tests/cli/node_modules/.installed: tests/cli/package.json tests/cli/package-lock.json
-	npm install --prefix tests/cli --ignore-scripts --no-save --no-fund --no-audit
+	$(RETRY) npm install $(NPM_NET) --prefix tests/cli --ignore-scripts --no-save --no-fund --no-audit
 	@touch $@
 
 tests/cli-legacy/node_modules/.installed: tests/cli-legacy/package.json tests/cli-legacy/package-lock.json
-	npm ci --prefix tests/cli-legacy --ignore-scripts --no-fund --no-audit
+	$(RETRY) npm ci $(NPM_NET) --prefix tests/cli-legacy --ignore-scripts --no-fund --no-audit
 	@touch $@
 
 tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
-	npm ci --prefix tests/js --ignore-scripts --no-fund --no-audit
+	$(RETRY) npm ci $(NPM_NET) --prefix tests/js --ignore-scripts --no-fund --no-audit
 	@touch $@
 
 # schemathesis for the OpenAPI conformance test.
 .venv/.installed:
 	python3 -m venv .venv
-	.venv/bin/pip install --quiet schemathesis==4.32.5
+	$(RETRY) .venv/bin/pip install --quiet schemathesis==4.32.5
 	@touch $@
 
 ## Release build of the worker into build/.
@@ -69,8 +72,8 @@ test: build test-setup
 	cargo test
 
 lint-setup:
-	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-	@rustup component list --installed | grep -q clippy || rustup component add clippy rustfmt
+	@rustup target list --installed | grep -q wasm32-unknown-unknown || $(RETRY) rustup target add wasm32-unknown-unknown
+	@rustup component list --installed | grep -q clippy || $(RETRY) rustup component add clippy rustfmt
 
 lint:
 	cargo fmt --check
