@@ -173,6 +173,17 @@ fn without_hash(name: &str) -> &str {
     }
 }
 
+/// Every function a step compiled, largest first, in bench/target/lazy/: where to cut next.
+fn write_listing(step: &str, compiled: &[usize], funcs: &Functions, sized: &dyn Fn(&usize) -> usize) {
+    let mut rows: Vec<(usize, &str)> =
+        compiled.iter().map(|i| (sized(i), funcs.names.get(i).map_or("?", |n| without_hash(n)))).collect();
+    rows.sort_by(|a, b| b.cmp(a));
+    let text: String = rows.iter().map(|(size, name)| format!("{size:>7} {name}\n")).collect();
+    let dir = repo().join("bench/target/lazy");
+    let file: String = step.split(' ').take(2).collect::<Vec<_>>().join("_").replace(['/', ' '], "_");
+    let _ = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join(format!("{file}.txt")), text));
+}
+
 type Step = (&'static str, fn(&ureq::Agent, &str, &str) -> bool);
 
 const STEPS: [Step; 3] = [
@@ -215,6 +226,7 @@ pub fn run() {
             let name = funcs.names.get(i).map_or("?", String::as_str);
             format!("{} ({:.1} KB)", without_hash(name), sized(i) as f64 / 1000.0)
         });
+        write_listing(step.0, &compiled, &funcs, &sized);
         let status = if ok { "" } else { " (request failed)" };
         println!("| {}{status} | {} | {:.1} | {largest} |", step.0, compiled.len(), bytes as f64 / 1000.0);
     }

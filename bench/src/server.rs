@@ -54,7 +54,14 @@ pub fn wasm_size() -> Option<(usize, usize)> {
 const EMPTY_WORKER: &str = r#"export default {
   async fetch(request, env) {
     const path = new URL(request.url).pathname;
-    if (path === "/read") return Response.json(await env.DB.prepare("SELECT 1 AS one").first());
+    if (path === "/read") {
+      // ?n=3: as many D1 round trips, one after another, as a route of ours makes.
+      let row;
+      for (let i = Number(new URL(request.url).searchParams.get("n") ?? 1); i > 0; i--) {
+        row = await env.DB.prepare("SELECT 1 AS one").first();
+      }
+      return Response.json(row);
+    }
     if (path === "/write") {
       const id = request.headers.get("x-id") ?? "a";
       const [, row] = await env.DB.batch([
@@ -117,7 +124,7 @@ impl Server {
     }
 
     /// The runtime's own floor: a JavaScript worker with the same D1 binding, served by the same
-    /// wrangler with the same flags. `/` answers "ok"; `/read` runs `SELECT 1`; `/write` one
+    /// wrangler with the same flags. `/` answers "ok"; `/read?n=N` runs `SELECT 1` N times in turn; `/write` one
     /// batch of an insert and a select, as a sign-in's upsert does.
     pub fn spawn_empty_js() -> Server {
         let dir = std::env::temp_dir().join(format!("happy-bench-empty-{}", std::process::id()));
@@ -234,6 +241,11 @@ impl Server {
     /// excluded; local D1 and R2 included, which on the platform are not the worker's CPU).
     pub fn worker_cpu_seconds(&self) -> Option<f64> {
         Some(workerd::cpu_seconds(self.root_pid?, true))
+    }
+
+    /// The runtime's CPU on its request threads only (V8's background compiler and GC out).
+    pub fn request_thread_cpu_seconds(&self) -> Option<f64> {
+        workerd::request_thread_cpu_seconds(self.root_pid?)
     }
 
     /// Resident memory of both workerd processes, in bytes.

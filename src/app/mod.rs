@@ -11,6 +11,9 @@ pub mod respond;
 pub mod router;
 pub mod schema;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use worker::{Env, Method, Request, Response};
 
 use crate::auth::{self, bearer};
@@ -84,28 +87,40 @@ async fn dispatch(req: Request, env: Env, wctx: worker::Context, request_id: Str
         Access::Public | Access::Device => None,
     };
     let device = match access {
-        Access::Device => Some(
-            auth::device::verify_device_key(
-                &crate::db::Db::from_env(&env)?,
-                bearer(req.headers().get("authorization").ok().flatten()),
-            )
-            .await?,
-        ),
+        Access::Device => Some(device(&req, &env).await?),
         _ => None,
     };
     let ctx = Ctx { req, env, wctx, url, params, user, device, request_id, db: Default::default() };
     handler(ctx).await
 }
 
-async fn authenticate(req: &Request, env: &Env) -> ApiResult<auth::AuthUser> {
-    let token = bearer(req.headers().get("authorization").ok().flatten())
-        .ok_or_else(|| ApiError::unauthorized("Missing authorization header"))?;
-    auth::verify_token(env, &token).await
+/// A step of [`dispatch`] behind a dynamic call. Awaited directly, its code would be inlined
+/// into the fetch entry, which every request compiles on an isolate's first call (V8 compiles
+/// wasm function by function, lazily); boxed, only the requests that take it compile it.
+type Step<'a, T> = Pin<Box<dyn Future<Output = ApiResult<T>> + 'a>>;
+
+fn authenticate<'a>(req: &'a Request, env: &'a Env) -> Step<'a, auth::AuthUser> {
+    Box::pin(async move {
+        let token = bearer(req.headers().get("authorization").ok().flatten())
+            .ok_or_else(|| ApiError::unauthorized("Missing authorization header"))?;
+        auth::verify_token(env, &token).await
+    })
 }
 
-async fn rate_limit_auth(req: &Request, env: &Env) -> ApiResult<()> {
-    let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into());
-    ratelimit::enforce(env, &ratelimit::AUTH, &client).await
+/// Only the device routes.
+fn device<'a>(req: &'a Request, env: &'a Env) -> Step<'a, auth::device::AuthDevice> {
+    Box::pin(async move {
+        let key = bearer(req.headers().get("authorization").ok().flatten());
+        auth::device::verify_device_key(&crate::db::Db::from_env(env)?, key).await
+    })
+}
+
+/// Only the sign-in routes.
+fn rate_limit_auth<'a>(req: &'a Request, env: &'a Env) -> Step<'a, ()> {
+    Box::pin(async move {
+        let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into());
+        ratelimit::enforce(env, &ratelimit::AUTH, &client).await
+    })
 }
 
 #[cfg(test)]

@@ -30,12 +30,25 @@ fn cmdline(pid: u32) -> String {
 /// Time on CPU of every thread of `pid`, from schedstat (nanoseconds; /proc's stat counts
 /// 10 ms ticks, too coarse for one request).
 fn on_cpu_seconds(pid: u32) -> f64 {
+    threads_on_cpu(pid).map(|(_, ns)| ns).sum::<u64>() as f64 / 1e9
+}
+
+/// The same for the runtime's request threads only: without V8's background workers
+/// ("V8 DefaultWorke[r]", which tier wasm up to TurboFan and collect garbage concurrently),
+/// the part of a request's CPU that ran on the thread executing it.
+pub fn request_thread_cpu_seconds(root: u32) -> Option<f64> {
+    let pid = runtime_pid(root)?;
+    let ns: u64 = threads_on_cpu(pid).filter(|(name, _)| !name.starts_with("V8 DefaultWorke")).map(|(_, ns)| ns).sum();
+    Some(ns as f64 / 1e9)
+}
+
+/// Each thread of `pid`: its name and nanoseconds on CPU.
+fn threads_on_cpu(pid: u32) -> impl Iterator<Item = (String, u64)> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum::<u64>() as f64
-        / 1e9
+    tasks.filter_map(|t| {
+        let ns = std::fs::read_to_string(t.path().join("schedstat")).ok()?.split_whitespace().next()?.parse().ok()?;
+        Some((std::fs::read_to_string(t.path().join("comm")).ok()?.trim().to_string(), ns))
+    })
 }
 
 /// Resident memory of the workerd processes under `root`, in bytes.
