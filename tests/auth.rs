@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::*;
 use ed25519_dalek::{Signer, SigningKey};
-use happy_server::auth::token::{derive_seed, TokenKey, TokenKind};
+use happy_server::auth::token::{derive_seed, Claims, TokenKey, TokenKind};
 use serde_json::{json, Map};
 
 fn native_key(secret: &str) -> TokenKey {
@@ -38,14 +38,14 @@ fn tokens_minted_by_the_node_algorithm_are_accepted_and_other_secrets_are_not() 
     let account = app.new_account();
     let user = user_id_of(&account.token);
     let now = now_ms() as u64 - 2000;
-    let node_token =
-        native_key(MASTER_SECRET).mint_now(&user, &Map::new(), now, None, "11111111-1111-4111-8111-111111111111");
+    let no_extras = Map::new();
+    let claims = |jti| Claims { user: &user, extras: &no_extras, now_ms: now, ttl_ms: None, jti };
+    let node_token = native_key(MASTER_SECRET).mint_now(&claims("11111111-1111-4111-8111-111111111111"));
     let r =
         app.post("/v1/auth/response", Some(&node_token), json!({"publicKey": B64.encode([9u8; 32]), "response": "x"}));
     assert_eq!(r.status, 404, "authenticated, then no such request: {}", r.text);
 
-    let foreign =
-        native_key("another-secret").mint_now(&user, &Map::new(), now, None, "22222222-2222-4222-8222-222222222222");
+    let foreign = native_key("another-secret").mint_now(&claims("22222222-2222-4222-8222-222222222222"));
     app.post("/v1/auth/response", Some(&foreign), json!({})).assert_error(401);
     app.post("/v1/auth/response", Some("not-a-token"), json!({})).assert_error(401);
     app.post("/v1/auth/response", None, json!({})).assert_error(401);

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use happy_server::auth::token::{derive_seed, TokenKey, TokenKind};
+use happy_server::auth::token::{derive_seed, Claims, TokenKey, TokenKind};
 use happy_server::crypto::util::hex_lower;
 use serde_json::Map;
 
@@ -17,13 +17,13 @@ fn configured_seed_replaces_the_derivation() {
     let now = now_ms() as u64;
     let key = TokenKey::native("handy", &seed);
     assert!(key.verify_now(&account.token, now + 2000).is_some(), "signed with the configured seed");
-    let minted = key.mint_now(
-        &user_id_of(&account.token),
-        &Map::new(),
-        now - 2000,
-        None,
-        "33333333-3333-4333-8333-333333333333",
-    );
+    let minted = key.mint_now(&Claims {
+        user: &user_id_of(&account.token),
+        extras: &Map::new(),
+        now_ms: now - 2000,
+        ttl_ms: None,
+        jti: "33333333-3333-4333-8333-333333333333",
+    });
     assert_eq!(app.get("/v1/account/profile", Some(&minted)).status, 200);
 }
 
@@ -36,13 +36,13 @@ fn a_valid_token_for_an_account_not_held_here_is_401() {
     let app = app_with(&[("HAPPY_TOKEN_SEED", &hex_lower(&seed))]);
     let now = now_ms() as u64;
     let key = TokenKey::native("handy", &seed);
-    let stranger = key.mint_now(
-        "cmnotheldhere0000000000000",
-        &Map::new(),
-        now - 2000,
-        None,
-        "44444444-4444-4444-8444-444444444444",
-    );
+    let stranger = key.mint_now(&Claims {
+        user: "cmnotheldhere0000000000000",
+        extras: &Map::new(),
+        now_ms: now - 2000,
+        ttl_ms: None,
+        jti: "44444444-4444-4444-8444-444444444444",
+    });
     for path in ["/v1/account/profile", "/v1/sessions", "/v1/machines"] {
         let r = app.get(path, Some(&stranger));
         r.assert_error(401);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::*;
-use happy_server::auth::token::{derive_seed, TokenKey, TokenKind};
+use happy_server::auth::token::{derive_seed, Claims, TokenKey, TokenKind};
 use happy_server::crypto::secretbox::{master_key, open, path_key};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -154,12 +154,23 @@ fn state_for(app: &TestApp, token: &str) -> String {
     url.split("state=").nth(1).unwrap().split('&').next().unwrap().to_string()
 }
 
+/// Callbacks one at a time: each reads what the stand-in saw during it, and tests run in
+/// parallel threads.
+static ONE_CALLBACK: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    /// What the stand-in received during this thread's last callback.
+    static LAST_EXCHANGE: std::cell::RefCell<Vec<StubRequest>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Runs the callback; returns the query the browser was sent to the app with.
 fn callback(app: &TestApp, query: &str) -> String {
+    let _one = ONE_CALLBACK.lock().unwrap_or_else(|e| e.into_inner());
     SEEN.lock().unwrap().clear();
     let r = app.get(&format!("/v1/connect/github/callback?{query}"), None);
     assert_eq!(r.body, json!({"app": true}), "redirected to the app: {}", r.text);
-    let seen = SEEN.lock().unwrap();
+    let seen = SEEN.lock().unwrap().clone();
+    LAST_EXCHANGE.with(|last| *last.borrow_mut() = seen.clone());
     let app_hit = seen.iter().rev().find(|q| q.path.starts_with("/app")).expect("the app was reached");
     app_hit.path.split_once('?').map(|(_, q)| q.to_string()).unwrap_or_default()
 }
@@ -193,7 +204,7 @@ fn github_connect_stores_profile_and_sealed_token_then_disconnects() {
 
     let query = callback(app, &format!("code=good-4242&state={}", state_for(app, &a.token)));
     assert_eq!(query, "github=connected&user=octo4242");
-    let exchange = SEEN.lock().unwrap().clone();
+    let exchange = LAST_EXCHANGE.with(|last| last.borrow().clone());
     let token_req = exchange.iter().find(|r| r.path == "/login/oauth/access_token").unwrap();
     let sent: Value = serde_json::from_slice(&token_req.body).unwrap();
     assert_eq!(sent, json!({"client_id": "gh-client", "client_secret": "gh-secret", "code": "good-4242"}));
@@ -246,13 +257,13 @@ fn github_callback_failures_redirect_with_a_reason() {
     assert_eq!(callback(app, "code=good-1&state=not-a-token"), "error=invalid_state");
     // A state minted for another service (an account token) is not a GitHub state.
     assert_eq!(callback(app, &format!("code=good-1&state={}", a.token)), "error=invalid_state");
-    let expired = github_key().mint_now(
-        &user_id_of(&a.token),
-        &Default::default(),
-        now_ms() as u64 - 600_000,
-        Some(300_000),
-        "j",
-    );
+    let expired = github_key().mint_now(&Claims {
+        user: &user_id_of(&a.token),
+        extras: &Default::default(),
+        now_ms: now_ms() as u64 - 600_000,
+        ttl_ms: Some(300_000),
+        jti: "j",
+    });
     assert_eq!(callback(app, &format!("code=good-1&state={expired}")), "error=invalid_state");
     assert_eq!(callback(app, &format!("code=bad&state={}", state_for(app, &a.token))), "error=token_exchange_failed");
     assert_eq!(

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use worker::Env;
 
 use cache::{CachedToken, RevocationList, VerifiedCache};
+use token::Claims;
 
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
@@ -102,7 +103,8 @@ pub async fn revoke(db: &Db, user_id: &str, jti: &str) -> ApiResult<()> {
 /// Mints an account token (privacy-kit persistent, service `handy`).
 pub async fn mint(env: &Env, user_id: &str, extras: &Map<String, Value>) -> ApiResult<String> {
     let key = keys::account_key(env).await?;
-    key.mint(user_id, extras, now_ms() as u64, None, &uuid_v4()).await.ok_or_else(signing_failed)
+    let claims = Claims { user: user_id, extras, now_ms: now_ms() as u64, ttl_ms: None, jti: &uuid_v4() };
+    key.mint(&claims).await.ok_or_else(signing_failed)
 }
 
 #[cfg(test)]

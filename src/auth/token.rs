@@ -66,6 +66,20 @@ impl Verified {
     }
 }
 
+/// What a minted token says.
+pub struct Claims<'a> {
+    /// The account id (`sub`).
+    pub user: &'a str,
+    /// More claims, in order, before the registered ones.
+    pub extras: &'a Map<String, Value>,
+    /// Issue time (`iat`, `nbf`), ms since the epoch.
+    pub now_ms: u64,
+    /// Makes the token ephemeral: `exp` is `now_ms + ttl_ms`.
+    pub ttl_ms: Option<u64>,
+    /// The token's id (`jti`), which a revocation names.
+    pub jti: &'a str,
+}
+
 /// A signing and verifying key for one service (`handy`, `github-happy`).
 pub struct TokenKey {
     service: String,
@@ -82,29 +96,14 @@ impl TokenKey {
         self.keys.public()
     }
 
-    /// Mints a token. `ttl_ms` makes it ephemeral (adds `exp`). `None` only when the runtime
-    /// fails to sign.
-    pub async fn mint(
-        &self,
-        user: &str,
-        extras: &Map<String, Value>,
-        now_ms: u64,
-        ttl_ms: Option<u64>,
-        jti: &str,
-    ) -> Option<String> {
-        let signing_input = self.signing_input(user, extras, now_ms, ttl_ms, jti);
+    /// Mints a token. `None` only when the runtime fails to sign.
+    pub async fn mint(&self, claims: &Claims<'_>) -> Option<String> {
+        let signing_input = self.signing_input(claims);
         let signature = self.keys.sign(signing_input.as_bytes()).await?;
         Some(format!("{signing_input}.{}", B64URL.encode(signature)))
     }
 
-    fn signing_input(
-        &self,
-        user: &str,
-        extras: &Map<String, Value>,
-        now_ms: u64,
-        ttl_ms: Option<u64>,
-        jti: &str,
-    ) -> String {
+    fn signing_input(&self, &Claims { user, extras, now_ms, ttl_ms, jti }: &Claims<'_>) -> String {
         let iat = now_ms / 1000;
         let mut claims = Map::new();
         claims.insert("sub".into(), Value::from(user));
@@ -190,15 +189,8 @@ impl TokenKey {
         ready(TokenKey::from_seed(service, seed)).expect("dalek takes every seed")
     }
 
-    pub fn mint_now(
-        &self,
-        user: &str,
-        extras: &Map<String, Value>,
-        now_ms: u64,
-        ttl_ms: Option<u64>,
-        jti: &str,
-    ) -> String {
-        ready(self.mint(user, extras, now_ms, ttl_ms, jti)).expect("dalek always signs")
+    pub fn mint_now(&self, claims: &Claims<'_>) -> String {
+        ready(self.mint(claims)).expect("dalek always signs")
     }
 
     pub fn verify_now(&self, token: &str, now_ms: u64) -> Option<Verified> {
@@ -286,8 +278,13 @@ mod tests {
                 })
                 && !extras.values().any(|x| x.to_string().contains('.') || x.to_string().contains('e'));
             if simple {
-                let minted =
-                    key.mint_now(input["user"].as_str().unwrap(), &extras, now, None, case["jti"].as_str().unwrap());
+                let minted = key.mint_now(&Claims {
+                    user: input["user"].as_str().unwrap(),
+                    extras: &extras,
+                    now_ms: now,
+                    ttl_ms: None,
+                    jti: case["jti"].as_str().unwrap(),
+                });
                 assert_eq!(minted, case["token"].as_str().unwrap(), "{name}");
             }
             let token = case["token"].as_str().unwrap();
@@ -303,13 +300,13 @@ mod tests {
         let case = &v["ephemeral_tokens"][0];
         let now = case["now_ms"].as_u64().unwrap();
         let ttl = case["ttl_ms"].as_u64().unwrap();
-        let minted = key.mint_now(
-            case["input"]["user"].as_str().unwrap(),
-            &Map::new(),
-            now,
-            Some(ttl),
-            case["jti"].as_str().unwrap(),
-        );
+        let minted = key.mint_now(&Claims {
+            user: case["input"]["user"].as_str().unwrap(),
+            extras: &Map::new(),
+            now_ms: now,
+            ttl_ms: Some(ttl),
+            jti: case["jti"].as_str().unwrap(),
+        });
         assert_eq!(minted, case["token"].as_str().unwrap());
         let exp_ms = (now + ttl) / 1000 * 1000;
         assert_eq!(as_json(key.verify_now(&minted, now)), case["verify"]["at_now"]);

@@ -13,6 +13,7 @@ use crate::app::respond::{json, json_status};
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::auth::keys::github_key;
+use crate::auth::token::Claims;
 use crate::config::now_ms;
 use crate::crypto::util::{constant_time_eq, hex_decode, uuid_v4};
 use crate::crypto::vault::{open_string, seal_string};
@@ -137,11 +138,14 @@ async fn github_params(ctx: Ctx) -> ApiResult<Response> {
     let (Some(client_id), Some(redirect)) = (ctx.var("GITHUB_CLIENT_ID"), ctx.var("GITHUB_REDIRECT_URL")) else {
         return Err(ApiError::bad_request("GitHub OAuth not configured"));
     };
-    let state = github_key(&ctx.env)
-        .await?
-        .mint(ctx.user_id()?, &Map::new(), now_ms() as u64, Some(STATE_TTL_MS), &uuid_v4())
-        .await
-        .ok_or_else(crate::auth::signing_failed)?;
+    let claims = Claims {
+        user: ctx.user_id()?,
+        extras: &Map::new(),
+        now_ms: now_ms() as u64,
+        ttl_ms: Some(STATE_TTL_MS),
+        jti: &uuid_v4(),
+    };
+    let state = github_key(&ctx.env).await?.mint(&claims).await.ok_or_else(crate::auth::signing_failed)?;
     let url = Url::parse_with_params(
         &format!("{}/login/oauth/authorize", oauth_base(&ctx)),
         &[("client_id", client_id.as_str()), ("redirect_uri", &redirect), ("scope", SCOPES), ("state", &state)],
