@@ -1,8 +1,7 @@
 //! Access keys: one opaque blob per (session, machine) of an account, versioned for
 //! compare-and-set. Both the session (live) and the machine must be the caller's.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::args;
 use crate::config::now_ms;
@@ -26,20 +25,66 @@ struct LookupRow {
     updated_at: Option<i64>,
 }
 
+/// An access key as stored; serialized as the wire's `accessKey` object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessKey {
+    pub data: String,
+    pub data_version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 impl LookupRow {
     fn owned(&self) -> bool {
         self.session_ok != 0 && self.machine_ok != 0
     }
-    fn key(&self) -> Option<Value> {
-        Some(json!({
-            "data": self.data.as_ref()?,
-            "dataVersion": self.data_version?,
-            "createdAt": self.created_at?,
-            "updatedAt": self.updated_at?,
-        }))
+    fn key(self) -> Option<AccessKey> {
+        Some(AccessKey {
+            data: self.data?,
+            data_version: self.data_version?,
+            created_at: self.created_at?,
+            updated_at: self.updated_at?,
+        })
     }
 }
 
+/// What a read of the pair's key found.
+#[derive(Debug)]
+pub enum Found {
+    /// The pair is the account's: its key, if one was created.
+    Pair(Option<AccessKey>),
+    /// The session (live) or the machine is not the account's.
+    NotOwned,
+}
+
+/// What a create did.
+#[derive(Debug)]
+pub enum Created {
+    Created(AccessKey),
+    /// The pair already has a key; nothing was written.
+    Exists,
+    NotOwned,
+}
+
+/// What a compare-and-set did (the shape of `db::versioned::Outcome`, which has no room for
+/// the pair's ownership and numbers its writes with a seq that access keys do not bump).
+#[derive(Debug)]
+pub enum Updated {
+    /// Written: the key as it now is.
+    Applied {
+        current: AccessKey,
+    },
+    /// The expected version is stale: the key as another write left it.
+    Mismatch {
+        current: AccessKey,
+    },
+    /// The pair is the account's but has no key.
+    Missing,
+    NotOwned,
+}
+
+/// The answer (HTTP 404, socket error) for a pair that is not the caller's.
 pub fn not_found() -> ApiError {
     ApiError::not_found("Session or machine not found")
 }
@@ -48,20 +93,17 @@ fn lookup_row(result: &worker::D1Result) -> ApiResult<LookupRow> {
     first_row(result)?.ok_or_else(|| ApiError::internal("lookup returned nothing"))
 }
 
-/// GET: `{accessKey: {data, dataVersion, createdAt, updatedAt} | null}`.
-pub async fn get(db: &Db, user_id: &str, session_id: &str, machine_id: &str) -> ApiResult<Value> {
+/// The key of the account's (session, machine) pair.
+pub async fn get(db: &Db, user_id: &str, session_id: &str, machine_id: &str) -> ApiResult<Found> {
     let row: LookupRow = db
         .first(LOOKUP, args![user_id, session_id, machine_id])
         .await?
         .ok_or_else(|| ApiError::internal("lookup returned nothing"))?;
-    if !row.owned() {
-        return Err(not_found());
-    }
-    Ok(json!({"accessKey": row.key()}))
+    Ok(if row.owned() { Found::Pair(row.key()) } else { Found::NotOwned })
 }
 
-/// POST: `{success:true, accessKey}`; 409 when the key exists.
-pub async fn create(db: &Db, user_id: &str, session_id: &str, machine_id: &str, data: &str) -> ApiResult<Value> {
+/// Creates the pair's key at version 1 unless it has one.
+pub async fn create(db: &Db, user_id: &str, session_id: &str, machine_id: &str, data: &str) -> ApiResult<Created> {
     let now = now_ms();
     let results = db
         .batch(vec![
@@ -78,17 +120,16 @@ pub async fn create(db: &Db, user_id: &str, session_id: &str, machine_id: &str, 
         .await?;
     let row = lookup_row(&results[1])?;
     if !row.owned() {
-        return Err(not_found());
+        return Ok(Created::NotOwned);
     }
     if crate::db::changes(&results[0]) == 0 {
-        return Err(ApiError::conflict("Access key already exists"));
+        return Ok(Created::Exists);
     }
-    Ok(json!({"success": true, "accessKey": row.key()}))
+    row.key().map(Created::Created).ok_or_else(|| ApiError::internal("the created key was not read back"))
 }
 
-/// PUT: `{success:true, version}`, or on a stale `expected_version` 200
-/// `{success:false, error:'version-mismatch', currentVersion, currentData}`; 404 when the key
-/// does not exist.
+/// Writes `data` when the stored version is `expected_version`; the write and the read of the
+/// key as it then is are one batch.
 pub async fn update(
     db: &Db,
     user_id: &str,
@@ -96,7 +137,7 @@ pub async fn update(
     machine_id: &str,
     data: &str,
     expected_version: i64,
-) -> ApiResult<Value> {
+) -> ApiResult<Updated> {
     let results = db
         .batch(vec![
             db.stmt(
@@ -110,18 +151,12 @@ pub async fn update(
         .await?;
     let row = lookup_row(&results[1])?;
     if !row.owned() {
-        return Err(not_found());
+        return Ok(Updated::NotOwned);
     }
-    let (Some(current_data), Some(current_version)) = (row.data, row.data_version) else {
-        return Err(ApiError::not_found("Access key not found"));
-    };
-    if crate::db::changes(&results[0]) == 0 {
-        return Ok(json!({
-            "success": false,
-            "error": "version-mismatch",
-            "currentVersion": current_version,
-            "currentData": current_data,
-        }));
-    }
-    Ok(json!({"success": true, "version": current_version}))
+    let applied = crate::db::changes(&results[0]) != 0;
+    Ok(match row.key() {
+        None => Updated::Missing,
+        Some(current) if applied => Updated::Applied { current },
+        Some(current) => Updated::Mismatch { current },
+    })
 }

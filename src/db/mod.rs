@@ -8,6 +8,7 @@ pub mod attachments;
 pub mod devices;
 pub mod feed;
 pub mod import;
+pub mod kv;
 pub mod limits;
 pub mod machines;
 pub mod messages;

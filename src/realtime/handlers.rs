@@ -11,10 +11,11 @@ use serde_json::{json, Value};
 use super::client_event::Payload;
 use super::conn::ConnMeta;
 use crate::config::now_ms;
+use crate::db::access_keys::{self, Found};
 use crate::db::artifacts::{self, NewArtifact, Part, Updated};
 use crate::db::messages::{self, NewMessage};
 use crate::db::versioned::Outcome;
-use crate::db::{access_keys, machines, sessions, usage, Db};
+use crate::db::{machines, sessions, usage, Db};
 use crate::error::ApiError;
 use crate::events::{self, Outbox, Recipients};
 
@@ -262,9 +263,10 @@ pub async fn usage_report(db: &Db, user: &str, e: Payload<UsageEvt>) -> Result<R
 
 pub async fn access_key_get(db: &Db, user: &str, e: Payload<AccessKeyEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
-    let mut v = access_keys::get(db, user, &e.session_id, &e.machine_id).await?;
-    v["ok"] = json!(true);
-    Ok((Some(v), Outbox::default()))
+    match access_keys::get(db, user, &e.session_id, &e.machine_id).await? {
+        Found::Pair(key) => Ok((Some(json!({"accessKey": key, "ok": true})), Outbox::default())),
+        Found::NotOwned => Err(access_keys::not_found()),
+    }
 }
 
 /// The artifact events over the same ops as the HTTP routes; acks `{result: "success", ...}`,

@@ -11,20 +11,15 @@ use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::config::now_ms;
 use crate::crypto::util::{sha256_hex, uuid_v4};
-use crate::db::plans::{device_limit_sql, plan_limits};
-use crate::db::{first_row, Db};
+use crate::db::devices::{self, DevicePatch, EnrollmentToken, Refreshed, Registered, Registration};
+use crate::db::Db;
 use crate::domain::time::iso8601;
 use crate::enrollment::gateway::Gateway;
 use crate::enrollment::{
     api_endpoint, device_limit_error, device_ref, new_device_id, new_secret, text, ttl_secs, DeviceRow, DeviceWire,
-    DEVICE_COLUMNS,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::{args, h};
-
-/// Pending enrollments an account may hold at once; rows expired for a day are dropped first.
-const MAX_PENDING_ENROLLMENTS: i64 = 100;
-const STALE_ENROLLMENT_MS: i64 = 86_400_000;
+use crate::h;
 
 pub const ROUTES: &[Route] = &[
     route(Method::Post, "/v1/provisioning/token", Access::User, h!(provisioning_token))
@@ -122,11 +117,6 @@ struct TokenBody {
     ttl: Option<i64>,
 }
 
-#[derive(Deserialize)]
-struct NodeRow {
-    node_id: String,
-}
-
 async fn provisioning_token(mut ctx: Ctx) -> ApiResult<Response> {
     // An empty body is `{}`: curl users start an enrollment with no options.
     let bytes = ctx.body_bytes(MAX_JSON_BODY).await?;
@@ -139,75 +129,25 @@ async fn provisioning_token(mut ctx: Ctx) -> ApiResult<Response> {
     let now = now_ms();
     let expires_at = now + ttl * 1000;
     let hash = sha256_hex(token.as_bytes());
+    let stored = EnrollmentToken { token_hash: &hash, name: name.as_deref(), room: room.as_deref(), expires_at, now };
 
     let node_id = match body.node_id {
         None => {
             let node_id = uuid_v4();
-            let results = db
-                .batch(vec![
-                    db.stmt(
-                        "DELETE FROM provisioning_tokens WHERE account_id = ?1 AND expires_at < ?2",
-                        args![&user, now - STALE_ENROLLMENT_MS],
-                    )?,
-                    db.stmt(
-                        "INSERT INTO provisioning_tokens (node_id, account_id, token_hash, name, room, expires_at, created_at, updated_at)
-                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7
-                         WHERE (SELECT COUNT(*) FROM provisioning_tokens WHERE account_id = ?2) < ?8
-                         RETURNING node_id",
-                        args![&node_id, &user, &hash, &name, &room, expires_at, now, MAX_PENDING_ENROLLMENTS],
-                    )?,
-                ])
-                .await?;
-            first_row::<NodeRow>(&results[1])?
-                .ok_or_else(|| {
-                    ApiError::forbidden("Too many pending enrollments").with("max", MAX_PENDING_ENROLLMENTS)
-                })?
-                .node_id
+            if !devices::start_enrollment(&db, &user, &node_id, &stored).await? {
+                return Err(
+                    ApiError::forbidden("Too many pending enrollments").with("max", devices::MAX_PENDING_ENROLLMENTS)
+                );
+            }
+            node_id
         }
-        Some(node_id) => refresh_enrollment(&db, &user, &node_id, &hash, &name, &room, expires_at, now).await?,
+        Some(node_id) => match devices::refresh_enrollment(&db, &user, &node_id, &stored).await? {
+            Refreshed::Pending => node_id,
+            Refreshed::Provisioned => return Err(ApiError::conflict("Device is already provisioned; reset it first")),
+            Refreshed::Missing => return Err(ApiError::not_found("Enrollment not found")),
+        },
     };
     json(&json!({"token": token, "nodeId": node_id, "expiresAt": iso8601(expires_at), "expiresIn": ttl}))
-}
-
-/// A new token for the account's own pending enrollment (the old token dies with the hash it
-/// replaces) or for its own reset device (re-enrollment keeps the uuid).
-#[allow(clippy::too_many_arguments)]
-async fn refresh_enrollment(
-    db: &Db,
-    user: &str,
-    node_id: &str,
-    hash: &str,
-    name: &Option<String>,
-    room: &Option<String>,
-    expires_at: i64,
-    now: i64,
-) -> ApiResult<String> {
-    let results = db
-        .batch(vec![
-            db.stmt(
-                "UPDATE provisioning_tokens SET token_hash = ?3, expires_at = ?6, name = COALESCE(?4, name),
-                 room = COALESCE(?5, room), updated_at = ?7
-                 WHERE node_id = ?1 AND account_id = ?2 RETURNING node_id",
-                args![node_id, user, hash, name, room, expires_at, now],
-            )?,
-            // Ignored when the update above found the row (same node id and token hash).
-            db.stmt(
-                "INSERT OR IGNORE INTO provisioning_tokens (node_id, account_id, token_hash, name, room, expires_at, created_at, updated_at)
-                 SELECT uuid, account_id, ?3, COALESCE(?4, device_name), COALESCE(?5, room), ?6, ?7, ?7 FROM devices
-                 WHERE uuid = ?1 AND account_id = ?2 AND device_id IS NULL RETURNING node_id",
-                args![node_id, user, hash, name, room, expires_at, now],
-            )?,
-        ])
-        .await?;
-    if let Some(row) = first_row::<NodeRow>(&results[0])?.or(first_row::<NodeRow>(&results[1])?) {
-        return Ok(row.node_id);
-    }
-    let provisioned: Option<Value> =
-        db.first("SELECT 1 AS x FROM devices WHERE uuid = ?1 AND account_id = ?2", args![node_id, user]).await?;
-    Err(match provisioned {
-        Some(_) => ApiError::conflict("Device is already provisioned; reset it first"),
-        None => ApiError::not_found("Enrollment not found"),
-    })
 }
 
 #[derive(Deserialize)]
@@ -226,88 +166,33 @@ async fn register(mut ctx: Ctx) -> ApiResult<Response> {
         return Err(invalid_provisioning_token());
     }
     let db = ctx.db()?;
-    let hash = sha256_hex(body.provisioning_token.as_bytes());
-    let (claim, api_key, device_id, now) = (uuid_v4(), new_secret("dk_"), new_device_id(), now_ms());
+    let token_hash = sha256_hex(body.provisioning_token.as_bytes());
+    let (api_key, device_id) = (new_secret("dk_"), new_device_id());
     let key_hash = sha256_hex(api_key.as_bytes());
-    let node = body.node_id.as_str();
-    // One transaction: the guarded claim consumes the token only if it is valid, unexpired, the
-    // node is not a provisioned device, and the account is under its device limit (a reset
-    // device re-enrolling adds none); the upsert reads the claimed row; the delete spends it.
-    let results = db
-        .batch(vec![
-            db.stmt(
-                &format!(
-                    "UPDATE provisioning_tokens SET consumed_by = ?3
-                     WHERE node_id = ?1 AND token_hash = ?2 AND expires_at > ?4
-                       AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.uuid = ?1
-                                       AND (d.device_id IS NOT NULL OR d.account_id <> provisioning_tokens.account_id))
-                       AND (EXISTS (SELECT 1 FROM devices d WHERE d.uuid = ?1)
-                            OR (SELECT COUNT(*) FROM devices d WHERE d.account_id = provisioning_tokens.account_id) < {})",
-                    device_limit_sql("provisioning_tokens.account_id")
-                ),
-                args![node, &hash, &claim, now],
-            )?,
-            db.stmt(
-                "INSERT INTO devices (uuid, account_id, device_id, device_name, device_type, room, api_key_hash, registered_at, created_at, updated_at)
-                 SELECT node_id, account_id, ?3, COALESCE(?4, name), ?5, room, ?6, ?7, ?7, ?7
-                 FROM provisioning_tokens WHERE node_id = ?1 AND consumed_by = ?2
-                 ON CONFLICT(uuid) DO UPDATE SET device_id = excluded.device_id, api_key_hash = excluded.api_key_hash,
-                   device_name = excluded.device_name, device_type = COALESCE(excluded.device_type, devices.device_type),
-                   room = excluded.room, registered_at = excluded.registered_at, updated_at = excluded.updated_at",
-                args![node, &claim, &device_id, &name, &kind, &key_hash, now],
-            )?,
-            db.stmt("DELETE FROM provisioning_tokens WHERE node_id = ?1 AND consumed_by = ?2", args![node, &claim])?,
-            db.stmt(
-                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE uuid = ?1 AND api_key_hash = ?2"),
-                args![node, &key_hash],
-            )?,
-        ])
-        .await?;
-    if let Some(device) = first_row::<DeviceRow>(&results[3])? {
-        return json(&json!({"device": DeviceWire::from(device), "apiKey": api_key}));
+    let registration = Registration {
+        node_id: &body.node_id,
+        token_hash: &token_hash,
+        device_id: &device_id,
+        name: name.as_deref(),
+        kind: kind.as_deref(),
+        key_hash: &key_hash,
+    };
+    match devices::register(&db, &registration).await? {
+        Registered::Device(device) => json(&json!({"device": DeviceWire::from(*device), "apiKey": api_key})),
+        Registered::InvalidToken => Err(invalid_provisioning_token()),
+        Registered::Expired => Err(ApiError::unauthorized("Provisioning token expired")),
+        Registered::Provisioned => Err(ApiError::conflict("Device is already provisioned")),
+        Registered::OverLimit { limit } => Err(device_limit_error(limit)),
     }
-    Err(registration_failure(&db, node, &hash, now).await?)
 }
 
 fn invalid_provisioning_token() -> ApiError {
     ApiError::unauthorized("Invalid provisioning token")
 }
 
-/// Why a registration claimed nothing; the token was left untouched.
-async fn registration_failure(db: &Db, node: &str, hash: &str, now: i64) -> ApiResult<ApiError> {
-    #[derive(Deserialize)]
-    struct Row {
-        account_id: String,
-        expires_at: i64,
-    }
-    let Some(row) = db
-        .first::<Row>(
-            "SELECT account_id, expires_at FROM provisioning_tokens WHERE node_id = ?1 AND token_hash = ?2",
-            args![node, hash],
-        )
-        .await?
-    else {
-        return Ok(invalid_provisioning_token());
-    };
-    if row.expires_at <= now {
-        return Ok(ApiError::unauthorized("Provisioning token expired"));
-    }
-    let provisioned: Option<Value> =
-        db.first("SELECT 1 AS x FROM devices WHERE uuid = ?1 AND device_id IS NOT NULL", args![node]).await?;
-    if provisioned.is_some() {
-        return Ok(ApiError::conflict("Device is already provisioned"));
-    }
-    Ok(device_limit_error(plan_limits(db, &row.account_id).await?.devices_per_account))
-}
-
 /// The owner's device by uuid or deviceId; another account's ref is 404.
 async fn owned_device(db: &Db, user: &str, reference: &str) -> ApiResult<DeviceRow> {
-    db.first::<DeviceRow>(
-        &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE account_id = ?1 AND (uuid = ?2 OR device_id = ?2)"),
-        args![user, device_ref(reference)?],
-    )
-    .await?
-    .ok_or_else(device_not_found)
+    devices::owned(db, user, device_ref(reference)?).await?.ok_or_else(device_not_found)
 }
 
 fn device_not_found() -> ApiError {
@@ -315,13 +200,7 @@ fn device_not_found() -> ApiError {
 }
 
 async fn list_devices(ctx: Ctx) -> ApiResult<Response> {
-    let rows: Vec<DeviceRow> = ctx
-        .db()?
-        .all(
-            &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE account_id = ?1 ORDER BY created_at, uuid"),
-            args![ctx.user_id()?],
-        )
-        .await?;
+    let rows = devices::list(&ctx.db()?, ctx.user_id()?).await?;
     let devices: Vec<DeviceWire> = rows.into_iter().map(DeviceWire::from).collect();
     json(&json!({ "devices": devices }))
 }
@@ -354,34 +233,9 @@ async fn patch_device(mut ctx: Ctx) -> ApiResult<Response> {
     let body: PatchBody = ctx.json().await?;
     let name = body.device_name.map(|n| text("deviceName", n)).transpose()?;
     let endpoint = body.api_endpoint.map(|e| e.as_deref().map(api_endpoint).transpose()).transpose()?;
-    let user = ctx.user_id()?.to_string();
-    let reference = device_ref(ctx.param("ref"))?.to_string();
-    let db = ctx.db()?;
-    let results = db
-        .batch(vec![
-            db.stmt(
-                "UPDATE devices SET device_name = CASE WHEN ?3 THEN ?4 ELSE device_name END,
-                 api_endpoint = CASE WHEN ?5 THEN ?6 ELSE api_endpoint END, updated_at = ?7
-                 WHERE account_id = ?1 AND (uuid = ?2 OR device_id = ?2)",
-                args![
-                    &user,
-                    &reference,
-                    name.is_some(),
-                    name.flatten(),
-                    endpoint.is_some(),
-                    endpoint.flatten(),
-                    now_ms()
-                ],
-            )?,
-            db.stmt(
-                &format!(
-                    "SELECT {DEVICE_COLUMNS} FROM devices WHERE account_id = ?1 AND (uuid = ?2 OR device_id = ?2)"
-                ),
-                args![&user, &reference],
-            )?,
-        ])
-        .await?;
-    let device = first_row::<DeviceRow>(&results[1])?.ok_or_else(device_not_found)?;
+    let reference = device_ref(ctx.param("ref"))?;
+    let patch = DevicePatch { name, api_endpoint: endpoint };
+    let device = devices::update(&ctx.db()?, ctx.user_id()?, reference, patch).await?.ok_or_else(device_not_found)?;
     json(&DeviceWire::from(device))
 }
 
@@ -403,21 +257,7 @@ async fn reset_device(ctx: Ctx) -> ApiResult<Response> {
     let db = ctx.db()?;
     let device = owned_device(&db, &user, ctx.param("ref")).await?;
     remove_peer(&ctx, &device).await?;
-    // The uuid and the peer address stay: a re-enrolled device keeps both.
-    let results = db
-        .batch(vec![
-            db.stmt(
-                "UPDATE devices SET device_id = NULL, api_key_hash = NULL, registered_at = NULL, public_key = NULL,
-                 peer_active = 0, updated_at = ?3 WHERE account_id = ?1 AND uuid = ?2",
-                args![&user, &device.uuid, now_ms()],
-            )?,
-            db.stmt(
-                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE account_id = ?1 AND uuid = ?2"),
-                args![&user, &device.uuid],
-            )?,
-        ])
-        .await?;
-    let device = first_row::<DeviceRow>(&results[1])?.ok_or_else(device_not_found)?;
+    let device = devices::reset(&db, &user, &device.uuid).await?.ok_or_else(device_not_found)?;
     json(&DeviceWire::from(device))
 }
 
@@ -426,43 +266,20 @@ async fn delete_device(ctx: Ctx) -> ApiResult<Response> {
     let db = ctx.db()?;
     let device = owned_device(&db, &user, ctx.param("ref")).await?;
     remove_peer(&ctx, &device).await?;
-    // A pending connect token forgets the device (a later provision reserves a new one) and a
-    // pending re-enrollment of it dies with it.
-    db.batch(vec![
-        db.stmt("DELETE FROM devices WHERE account_id = ?1 AND uuid = ?2", args![&user, &device.uuid])?,
-        db.stmt(
-            "UPDATE connect_tokens SET device_uuid = NULL WHERE account_id = ?1 AND device_uuid = ?2",
-            args![&user, &device.uuid],
-        )?,
-        db.stmt("DELETE FROM provisioning_tokens WHERE account_id = ?1 AND node_id = ?2", args![&user, &device.uuid])?,
-    ])
-    .await?;
+    devices::delete(&db, &user, &device.uuid).await?;
     json(&json!({"success": true}))
 }
 
+fn invalid_device_key() -> ApiError {
+    ApiError::unauthorized("Invalid device API key")
+}
+
 async fn device_self(ctx: Ctx) -> ApiResult<Response> {
-    let uuid = &ctx.device()?.uuid;
-    let device = ctx
-        .db()?
-        .first::<DeviceRow>(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE uuid = ?1"), args![uuid])
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("Invalid device API key"))?;
+    let device = devices::by_uuid(&ctx.db()?, &ctx.device()?.uuid).await?.ok_or_else(invalid_device_key)?;
     json(&DeviceWire::from(device))
 }
 
 async fn heartbeat(ctx: Ctx) -> ApiResult<Response> {
-    #[derive(Deserialize)]
-    struct Row {
-        last_seen_at: i64,
-    }
-    let uuid = &ctx.device()?.uuid;
-    let row = ctx
-        .db()?
-        .first::<Row>(
-            "UPDATE devices SET last_seen_at = ?2 WHERE uuid = ?1 AND api_key_hash IS NOT NULL RETURNING last_seen_at",
-            args![uuid, now_ms()],
-        )
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("Invalid device API key"))?;
-    json(&json!({"success": true, "lastSeenAt": row.last_seen_at}))
+    let last_seen_at = devices::heartbeat(&ctx.db()?, &ctx.device()?.uuid).await?.ok_or_else(invalid_device_key)?;
+    json(&json!({"success": true, "lastSeenAt": last_seen_at}))
 }

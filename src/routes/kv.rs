@@ -1,6 +1,5 @@
-//! Per-account key-value store with optimistic versions. A mutation batch applies all or
-//! nothing: guarded writes, then a guard statement that aborts the transaction unless every
-//! write applied, so there is no gap between the version check and the write.
+//! Per-account key-value store with optimistic versions (`db::kv`): a mutation batch applies
+//! all or nothing.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -10,16 +9,14 @@ use crate::app::ctx::Ctx;
 use crate::app::respond::{json, json_status};
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
-use crate::config::now_ms;
-use crate::crypto::util::uuid_v4;
-use crate::db::{bump_account_seq, first_row, guard, rows, SeqRow};
-use crate::domain::kv::{self, Mutation, ABSENT};
+use crate::db::kv::{self as store, Item, Mutated};
+use crate::domain::kv::{self, Mutation};
 use crate::domain::limit;
 use crate::error::{ApiError, ApiResult};
 use crate::events::kv::kv_batch_update;
 use crate::events::{Outbox, Recipients};
+use crate::h;
 use crate::realtime::publish;
-use crate::{args, h};
 
 pub const ROUTES: &[Route] = &[
     route(Method::Get, "/v1/kv", Access::User, h!(list))
@@ -48,30 +45,15 @@ fn mutate_result() -> Value {
     object(&[("success", boolean()), ("results", array(object(&[("key", string()), ("version", integer())])))])
 }
 
-#[derive(Deserialize)]
-struct Item {
-    key: String,
-    value: String,
-    version: i64,
-}
-
-impl Item {
-    fn json(&self) -> Value {
-        json!({"key": self.key, "value": self.value, "version": self.version})
-    }
+fn item_json(item: &Item) -> Value {
+    json!({"key": item.key, "value": item.value, "version": item.version})
 }
 
 async fn get_one(ctx: Ctx) -> ApiResult<Response> {
     let key = kv::key(ctx.param("key"))?;
-    let item: Item = ctx
-        .db()?
-        .first(
-            "SELECT key, value, version FROM kv_items WHERE account_id = ?1 AND key = ?2 AND value IS NOT NULL",
-            args![ctx.user_id()?, key],
-        )
-        .await?
-        .ok_or_else(|| ApiError::not_found("Key not found"))?;
-    json(&item.json())
+    let item =
+        store::get(&ctx.db()?, ctx.user_id()?, key).await?.ok_or_else(|| ApiError::not_found("Key not found"))?;
+    json(&item_json(&item))
 }
 
 async fn list(ctx: Ctx) -> ApiResult<Response> {
@@ -80,16 +62,8 @@ async fn list(ctx: Ctx) -> ApiResult<Response> {
         return Err(ApiError::bad_request(format!("prefix must be at most {} characters", kv::MAX_KEY_CHARS)));
     }
     let limit = limit::bounded("limit", ctx.query("limit"), 100, 1, 1000)?;
-    let items: Vec<Item> = ctx
-        .db()?
-        .all(
-            "SELECT key, value, version FROM kv_items
-             WHERE account_id = ?1 AND substr(key, 1, length(?2)) = ?2 AND value IS NOT NULL
-             ORDER BY key LIMIT ?3",
-            args![ctx.user_id()?, &prefix, limit],
-        )
-        .await?;
-    json(&json!({"items": items.iter().map(Item::json).collect::<Vec<_>>()}))
+    let items = store::list(&ctx.db()?, ctx.user_id()?, &prefix, limit).await?;
+    json(&json!({"items": items.iter().map(item_json).collect::<Vec<_>>()}))
 }
 
 #[derive(Deserialize)]
@@ -100,15 +74,9 @@ struct BulkBody {
 async fn bulk(mut ctx: Ctx) -> ApiResult<Response> {
     let body: BulkBody = ctx.json().await?;
     kv::keys(&body.keys)?;
-    let items: Vec<Item> = ctx
-        .db()?
-        .all(
-            "SELECT key, value, version FROM kv_items
-             WHERE account_id = ?1 AND key IN (SELECT value FROM json_each(?2)) AND value IS NOT NULL ORDER BY key",
-            args![ctx.user_id()?, serde_json::to_string(&body.keys)?],
-        )
-        .await?;
-    json(&json!({"values": items.iter().map(Item::json).collect::<Vec<_>>()}))
+    let keys: Vec<&str> = body.keys.iter().map(String::as_str).collect();
+    let items = store::get_many(&ctx.db()?, ctx.user_id()?, &keys).await?;
+    json(&json!({"values": items.iter().map(item_json).collect::<Vec<_>>()}))
 }
 
 #[derive(Deserialize)]
@@ -116,110 +84,25 @@ struct MutateBody {
     mutations: Vec<Mutation>,
 }
 
+/// 200 with each key's new version (-1: absent) and a `kv-batch-update`, or 409 with every
+/// mismatch and the key's current version and value.
 async fn mutate(mut ctx: Ctx) -> ApiResult<Response> {
     let body: MutateBody = ctx.json().await?;
-    let batch = body.mutations;
-    kv::mutations(&batch)?;
+    kv::mutations(&body.mutations)?;
     let user = ctx.user_id()?.to_string();
-    let db = ctx.db()?;
-    let batch_id = uuid_v4();
-    let now = now_ms();
-
-    // Creates need the key absent; updates and deletes need the exact version (a delete first
-    // writes a NULL tombstone so the guard can count it, and is swept after the guard).
-    // "Delete a key that does not exist" (-1, null) only asserts absence.
-    let creates: Vec<&Mutation> = batch.iter().filter(|m| m.version == ABSENT && m.value.is_some()).collect();
-    let writes: Vec<&Mutation> = batch.iter().filter(|m| m.version != ABSENT).collect();
-    let absent: Vec<&str> =
-        batch.iter().filter(|m| m.version == ABSENT && m.value.is_none()).map(|m| m.key.as_str()).collect();
-    let as_json = |ms: &[&Mutation]| -> String {
-        Value::Array(ms.iter().map(|m| json!({"key": m.key, "value": m.value, "version": m.version})).collect())
-            .to_string()
-    };
-    let applied = creates.len() + writes.len();
-    let stmts = vec![
-        db.stmt(
-            "UPDATE kv_items SET value = m.value, version = kv_items.version + 1, batch_id = ?2, updated_at = ?3
-             FROM (SELECT json_extract(j.value, '$.key') AS key, json_extract(j.value, '$.value') AS value,
-                          json_extract(j.value, '$.version') AS expected FROM json_each(?4) j) AS m
-             WHERE kv_items.account_id = ?1 AND kv_items.key = m.key AND kv_items.version = m.expected
-               AND kv_items.value IS NOT NULL",
-            args![&user, &batch_id, now, as_json(&writes)],
-        )?,
-        db.stmt(
-            "INSERT INTO kv_items (account_id, key, value, version, batch_id, created_at, updated_at)
-             SELECT ?1, json_extract(j.value, '$.key'), json_extract(j.value, '$.value'), 0, ?2, ?3, ?3
-             FROM json_each(?4) j WHERE true
-             ON CONFLICT (account_id, key) DO NOTHING",
-            args![&user, &batch_id, now, as_json(&creates)],
-        )?,
-        guard(
-            &db,
-            "(SELECT COUNT(*) FROM kv_items WHERE account_id = ?1 AND batch_id = ?2) = ?3
-             AND NOT EXISTS (SELECT 1 FROM kv_items WHERE account_id = ?1 AND key IN (SELECT value FROM json_each(?4)))",
-            args![&user, &batch_id, applied, serde_json::to_string(&absent)?],
-        )?,
-        db.stmt(
-            "SELECT key, value, version FROM kv_items WHERE account_id = ?1 AND batch_id = ?2",
-            args![&user, &batch_id],
-        )?,
-        db.stmt("DELETE FROM kv_items WHERE account_id = ?1 AND batch_id = ?2 AND value IS NULL", args![&user, &batch_id])?,
-        bump_account_seq(&db, &user)?,
-    ];
-    let Some(results) = db.batch_guarded(stmts).await? else {
-        return conflict(&db, &user, &batch).await;
-    };
-
-    #[derive(Deserialize)]
-    struct Written {
-        key: String,
-        value: Option<String>,
-        version: i64,
+    match store::mutate(&ctx.db()?, &user, &body.mutations).await? {
+        Mutated::Applied { seq, versions, changed } => {
+            let update = kv_batch_update(&changed);
+            publish(&ctx.env, &ctx.wctx, &user, Outbox::default().update(seq, update, Recipients::User));
+            let results: Vec<Value> = versions.iter().map(|(k, v)| json!({"key": k, "version": v})).collect();
+            json(&json!({"success": true, "results": results}))
+        }
+        Mutated::Mismatch(conflicts) => {
+            let errors: Vec<Value> = conflicts
+                .iter()
+                .map(|c| json!({"key": c.key, "error": "version-mismatch", "version": c.version, "value": c.value}))
+                .collect();
+            json_status(409, &json!({"success": false, "errors": errors}))
+        }
     }
-    let written: Vec<Written> = rows(&results[3])?;
-    let seq = first_row::<SeqRow>(&results[5])?.ok_or_else(|| ApiError::internal("seq bump returned nothing"))?;
-    // In request order; a deleted (or asserted-absent) key reports version -1.
-    let changes: Vec<(String, Option<String>, i64)> = batch
-        .iter()
-        .map(|m| {
-            let version = match (&m.value, written.iter().find(|w| w.key == m.key)) {
-                (Some(_), Some(w)) if w.value.is_some() => w.version,
-                _ => ABSENT,
-            };
-            (m.key.clone(), m.value.clone(), version)
-        })
-        .collect();
-    let results: Vec<Value> = changes.iter().map(|(k, _, v)| json!({"key": k, "version": v})).collect();
-    let effective: Vec<_> = changes.into_iter().filter(|(k, _, _)| !absent.contains(&k.as_str())).collect();
-    publish(
-        &ctx.env,
-        &ctx.wctx,
-        &user,
-        Outbox::default().update(seq.seq, kv_batch_update(&effective), Recipients::User),
-    );
-    json(&json!({"success": true, "results": results}))
-}
-
-/// The 409 after a rolled-back batch: every mutation whose expectation does not hold now, with
-/// the key's current version (-1 when absent) and value.
-async fn conflict(db: &crate::db::Db, user: &str, batch: &[Mutation]) -> ApiResult<Response> {
-    let keys: Vec<&str> = batch.iter().map(|m| m.key.as_str()).collect();
-    let current: Vec<Item> = db
-        .all(
-            "SELECT key, value, version FROM kv_items
-             WHERE account_id = ?1 AND key IN (SELECT value FROM json_each(?2)) AND value IS NOT NULL",
-            args![user, serde_json::to_string(&keys)?],
-        )
-        .await?;
-    let errors: Vec<Value> = batch
-        .iter()
-        .filter_map(|m| {
-            let now = current.iter().find(|c| c.key == m.key);
-            let version = now.map(|c| c.version).unwrap_or(ABSENT);
-            (version != m.version).then(|| {
-                json!({"key": m.key, "error": "version-mismatch", "version": version, "value": now.map(|c| &c.value)})
-            })
-        })
-        .collect();
-    json_status(409, &json!({"success": false, "errors": errors}))
 }

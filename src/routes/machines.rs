@@ -9,7 +9,7 @@ use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
-use crate::db::access_keys;
+use crate::db::access_keys::{self, Created, Found, Updated};
 use crate::db::machines::{self, NewMachine, StatusChange};
 use crate::domain::fields::{bounded, bounded_opt, opaque, MAX_ACCESS_KEY, MAX_ID, MAX_KEY};
 use crate::domain::paging;
@@ -217,7 +217,10 @@ fn pair(ctx: &Ctx) -> ApiResult<(String, String)> {
 
 async fn get_access_key(ctx: Ctx) -> ApiResult<Response> {
     let (sid, mid) = pair(&ctx)?;
-    json(&access_keys::get(&ctx.db()?, ctx.user_id()?, &sid, &mid).await?)
+    match access_keys::get(&ctx.db()?, ctx.user_id()?, &sid, &mid).await? {
+        Found::Pair(key) => json(&json!({"accessKey": key})),
+        Found::NotOwned => Err(access_keys::not_found()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -229,7 +232,11 @@ async fn create_access_key(mut ctx: Ctx) -> ApiResult<Response> {
     let body: CreateKeyBody = ctx.json().await?;
     bounded("data", &body.data, MAX_ACCESS_KEY)?;
     let (sid, mid) = pair(&ctx)?;
-    json(&access_keys::create(&ctx.db()?, ctx.user_id()?, &sid, &mid, &body.data).await?)
+    match access_keys::create(&ctx.db()?, ctx.user_id()?, &sid, &mid, &body.data).await? {
+        Created::Created(key) => json(&json!({"success": true, "accessKey": key})),
+        Created::Exists => Err(ApiError::conflict("Access key already exists")),
+        Created::NotOwned => Err(access_keys::not_found()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -243,5 +250,16 @@ async fn update_access_key(mut ctx: Ctx) -> ApiResult<Response> {
     let body: UpdateKeyBody = ctx.json().await?;
     bounded("data", &body.data, MAX_ACCESS_KEY)?;
     let (sid, mid) = pair(&ctx)?;
-    json(&access_keys::update(&ctx.db()?, ctx.user_id()?, &sid, &mid, &body.data, body.expected_version).await?)
+    match access_keys::update(&ctx.db()?, ctx.user_id()?, &sid, &mid, &body.data, body.expected_version).await? {
+        Updated::Applied { current } => json(&json!({"success": true, "version": current.data_version})),
+        // A stale version answers 200 with the current key, not 409.
+        Updated::Mismatch { current } => json(&json!({
+            "success": false,
+            "error": "version-mismatch",
+            "currentVersion": current.data_version,
+            "currentData": current.data,
+        })),
+        Updated::Missing => Err(ApiError::not_found("Access key not found")),
+        Updated::NotOwned => Err(access_keys::not_found()),
+    }
 }
