@@ -1,10 +1,11 @@
 //! The account's feed of notifications (`feed_items`), numbered by a per-account counter.
 
 use serde::Deserialize;
+use worker::{D1PreparedStatement, D1Result};
 
-use super::Db;
+use super::{bump_account_seq, first_row, Db, SeqRow};
 use crate::args;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 #[derive(Deserialize)]
 pub struct FeedRow {
@@ -31,4 +32,57 @@ pub async fn page(
         args![user_id, before, after, limit + 1],
     )
     .await
+}
+
+/// A post to write into `to`'s feed; it replaces their older post with the same `repeat_key`.
+pub struct NewPost<'a> {
+    pub id: &'a str,
+    pub to: &'a str,
+    pub repeat_key: &'a str,
+    pub body: &'a serde_json::Value,
+}
+
+/// Where a post's numbers come back in the results of its batch.
+pub struct PostAt {
+    counter_at: usize,
+    seq_at: usize,
+}
+
+/// A post as written: its feed counter and the account seq that numbers it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Posted {
+    pub counter: i64,
+    pub seq: i64,
+}
+
+/// Appends the statements of one post to a batch: drop the older post with the same repeat
+/// key, allocate the recipient's next feed counter, insert, and allocate an update seq.
+pub fn push_post(db: &Db, stmts: &mut Vec<D1PreparedStatement>, post: &NewPost<'_>, now: i64) -> ApiResult<PostAt> {
+    let NewPost { id, to, repeat_key, body } = *post;
+    stmts.push(db.stmt("DELETE FROM feed_items WHERE account_id = ?1 AND repeat_key = ?2", args![to, repeat_key])?);
+    let counter_at = stmts.len();
+    stmts.push(db.stmt("UPDATE accounts SET feed_seq = feed_seq + 1 WHERE id = ?1 RETURNING feed_seq", args![to])?);
+    stmts.push(db.stmt(
+        "INSERT INTO feed_items (id, account_id, counter, repeat_key, body, created_at)
+         VALUES (?1, ?2, (SELECT feed_seq FROM accounts WHERE id = ?2), ?3, ?4, ?5)",
+        args![id, to, repeat_key, body.to_string(), now],
+    )?);
+    let seq_at = stmts.len();
+    stmts.push(bump_account_seq(db, to)?);
+    Ok(PostAt { counter_at, seq_at })
+}
+
+impl PostAt {
+    /// The post's counter and seq from its batch's results.
+    pub fn read(&self, results: &[D1Result]) -> ApiResult<Posted> {
+        #[derive(Deserialize)]
+        struct Counter {
+            feed_seq: i64,
+        }
+        let counter = first_row::<Counter>(&results[self.counter_at])?
+            .ok_or_else(|| ApiError::internal("feed counter returned nothing"))?;
+        let seq = first_row::<SeqRow>(&results[self.seq_at])?
+            .ok_or_else(|| ApiError::internal("seq bump returned nothing"))?;
+        Ok(Posted { counter: counter.feed_seq, seq: seq.seq })
+    }
 }

@@ -17,12 +17,12 @@ use crate::auth::token::Claims;
 use crate::config::now_ms;
 use crate::crypto::util::{constant_time_eq, hex_decode, uuid_v4};
 use crate::crypto::vault::{open_string, seal_string};
+use crate::db::github::{self, Connected, Disconnected};
 use crate::db::vendor_tokens::{self, key_path, vendor};
-use crate::db::{bump_account_seq, bump_account_seq_if, first_row, rows, SeqRow};
 use crate::error::{ApiError, ApiResult};
 use crate::events::account::field_changed;
+use crate::h;
 use crate::upstream;
-use crate::{args, h};
 
 pub const ROUTES: &[Route] = &[
     route(Method::Get, "/v1/connect/github/params", Access::User, h!(github_params))
@@ -243,47 +243,20 @@ async fn exchange(
     Ok((profile, token))
 }
 
-#[derive(Deserialize)]
-struct TakenFrom {
-    id: String,
-    seq: i64,
-}
-
-/// One batch: take the GitHub account from any other Happy account that had it, link it here,
-/// store the sealed token, bump the seq(s); then tell every affected account.
+/// Takes the GitHub account from any other Happy account that had it, links it here with its
+/// sealed token (one batch); then tells every affected account.
 async fn connect_github(ctx: &Ctx, user: &str, profile: &GithubProfile, access_token: &str) -> ApiResult<()> {
     let db = ctx.db()?;
-    let gid = profile.id.to_string();
     let profile_json = serde_json::to_value(profile)?;
     let sealed = seal_string(&ctx.env, &github_token_path(user), access_token)?;
-    let now = now_ms();
-    let results = db
-        .batch(vec![
-            db.stmt(
-                "DELETE FROM github_tokens WHERE account_id IN (SELECT id FROM accounts WHERE github_user_id = ?1 AND id != ?2)",
-                args![&gid, user],
-            )?,
-            db.stmt(
-                "UPDATE accounts SET seq = seq + 1, github_profile = NULL, github_user_id = NULL, updated_at = ?3
-                 WHERE github_user_id = ?1 AND id != ?2 RETURNING id, seq",
-                args![&gid, user, now],
-            )?,
-            db.stmt(
-                "UPDATE accounts SET github_profile = ?2, github_user_id = ?3, updated_at = ?4 WHERE id = ?1",
-                args![user, profile_json.to_string(), &gid, now],
-            )?,
-            db.stmt(
-                "INSERT INTO github_tokens (account_id, token, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(account_id) DO UPDATE SET token = excluded.token, updated_at = excluded.updated_at",
-                args![user, sealed, now],
-            )?,
-            bump_account_seq(&db, user)?,
-        ])
-        .await?;
-    for other in rows::<TakenFrom>(&results[1])? {
+    let outcome = github::connect(&db, user, &profile.id.to_string(), &profile_json.to_string(), &sealed).await?;
+    let (Connected::Applied { taken_from, .. } | Connected::Missing { taken_from }) = &outcome;
+    for other in taken_from {
         publish_github(ctx, &other.id, other.seq, Value::Null);
     }
-    let seq = first_row::<SeqRow>(&results[4])?.ok_or_else(|| ApiError::not_found("Account not found"))?.seq;
+    let Connected::Applied { seq, .. } = outcome else {
+        return Err(ApiError::not_found("Account not found"));
+    };
     publish_github(ctx, user, seq, profile_json);
     Ok(())
 }
@@ -294,19 +267,10 @@ fn publish_github(ctx: &Ctx, user: &str, seq: i64, github: Value) {
 
 async fn github_disconnect(ctx: Ctx) -> ApiResult<Response> {
     let user = ctx.user_id()?;
-    let db = ctx.db()?;
-    let results = db
-        .batch(vec![
-            bump_account_seq_if(&db, user, "github_user_id IS NOT NULL", &[])?,
-            db.stmt(
-                "UPDATE accounts SET github_profile = NULL, github_user_id = NULL, updated_at = ?2 WHERE id = ?1",
-                args![user, now_ms()],
-            )?,
-            db.stmt("DELETE FROM github_tokens WHERE account_id = ?1", args![user])?,
-        ])
-        .await?;
-    let seq = first_row::<SeqRow>(&results[0])?.ok_or_else(|| ApiError::not_found("GitHub account not connected"))?;
-    publish_github(&ctx, user, seq.seq, Value::Null);
+    let Disconnected::Applied { seq } = github::disconnect(&ctx.db()?, user).await? else {
+        return Err(ApiError::not_found("GitHub account not connected"));
+    };
+    publish_github(&ctx, user, seq, Value::Null);
     json(&json!({"success": true}))
 }
 

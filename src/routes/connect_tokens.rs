@@ -17,24 +17,15 @@ use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::config::now_ms;
 use crate::crypto::util::{b64_encode, sha256_hex, uuid_v4};
-use crate::db::plans::{device_limit_sql, plan_limits};
-use crate::db::{first_row, Db};
+use crate::db::connect_tokens::{self, Claim, Commit, Committed, Created, NewClaim, NewToken, Revoked, TokenRow};
+use crate::db::plans::plan_limits;
 use crate::domain::encoding::b64_fixed;
 use crate::domain::time::iso8601;
 use crate::enrollment::gateway::Gateway;
-use crate::enrollment::{
-    connect_status, device_limit_error, new_device_id, new_secret, text, ttl_secs, DeviceRow, DeviceWire,
-    CLAIM_LEASE_MS, DEVICE_COLUMNS,
-};
+use crate::enrollment::{connect_status, device_limit_error, new_device_id, new_secret, text, ttl_secs, DeviceWire};
 use crate::error::{ApiError, ApiResult};
+use crate::h;
 use crate::routes::devices::device_schema;
-use crate::{args, h};
-
-/// Pending connect tokens an account may hold at once; pending rows expired for a day go first.
-const MAX_PENDING_TOKENS: i64 = 100;
-const STALE_TOKEN_MS: i64 = 86_400_000;
-/// Account /24s inside 10.0.0.0/8: 10.0.1.0/24 up to 10.255.255.0/24.
-const MAX_SUBNET: i64 = 65_535;
 
 // `/v1/connect/:token/{status,provision,revoke}` end in literals no vendor route uses
 // (`/v1/connect/:vendor/token`, `/register`, `/v1/connect/github/...`), so they coexist.
@@ -94,22 +85,10 @@ async fn create_token(mut ctx: Ctx) -> ApiResult<Response> {
     let token = new_secret("ct_");
     let now = now_ms();
     let expires_at = now + ttl * 1000;
-    let results = db
-        .batch(vec![
-            db.stmt(
-                "DELETE FROM connect_tokens WHERE account_id = ?1 AND state = 'pending' AND expires_at < ?2",
-                args![&user, now - STALE_TOKEN_MS],
-            )?,
-            db.stmt(
-                "INSERT INTO connect_tokens (token_hash, account_id, device_name, expires_at, created_at, updated_at)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?5
-                 WHERE (SELECT COUNT(*) FROM connect_tokens WHERE account_id = ?2 AND state = 'pending') < ?6",
-                args![sha256_hex(token.as_bytes()), &user, &name, expires_at, now, MAX_PENDING_TOKENS],
-            )?,
-        ])
-        .await?;
-    if crate::db::changes(&results[1]) == 0 {
-        return Err(ApiError::forbidden("Too many pending connect tokens").with("max", MAX_PENDING_TOKENS));
+    let hash = sha256_hex(token.as_bytes());
+    let new = NewToken { token_hash: &hash, device_name: &name, expires_at, now };
+    if connect_tokens::create(&db, &user, &new).await? == Created::TooManyPending {
+        return Err(ApiError::forbidden("Too many pending connect tokens").with("max", connect_tokens::MAX_PENDING));
     }
     json(&json!({"token": token, "expiresAt": iso8601(expires_at), "expiresIn": ttl}))
 }
@@ -127,23 +106,9 @@ fn token_not_found() -> ApiError {
     ApiError::not_found("Connect token not found")
 }
 
-#[derive(Deserialize)]
-struct TokenRow {
-    account_id: String,
-    state: String,
-    expires_at: i64,
-    claim: Option<String>,
-}
-
-const TOKEN_COLUMNS: &str = "account_id, state, expires_at, claim";
-
 async fn token_status(ctx: Ctx) -> ApiResult<Response> {
     let hash = token_hash(&ctx)?;
-    let row = ctx
-        .db()?
-        .first::<TokenRow>(&format!("SELECT {TOKEN_COLUMNS} FROM connect_tokens WHERE token_hash = ?1"), args![hash])
-        .await?
-        .ok_or_else(token_not_found)?;
+    let row = connect_tokens::get(&ctx.db()?, &hash).await?.ok_or_else(token_not_found)?;
     json(&json!({"status": connect_status(&row.state, row.expires_at, now_ms()), "expiresAt": iso8601(row.expires_at)}))
 }
 
@@ -174,65 +139,19 @@ async fn provision(mut ctx: Ctx) -> ApiResult<Response> {
     let (claim, new_uuid, now) = (uuid_v4(), uuid_v4(), now_ms());
 
     // Claim the token, then reserve the device and its address on the first attempt only.
-    let results = db
-        .batch(vec![
-            db.stmt(
-                "UPDATE connect_tokens SET claim = ?2, claim_expires_at = ?3 + ?4, updated_at = ?3
-                 WHERE token_hash = ?1 AND state = 'pending' AND expires_at > ?3
-                   AND (claim IS NULL OR claim_expires_at <= ?3)",
-                args![&hash, &claim, now, CLAIM_LEASE_MS],
-            )?,
-            db.stmt(
-                "INSERT OR IGNORE INTO device_address_pools (account_id, subnet)
-                 SELECT account_id, (SELECT COALESCE(MAX(subnet), 0) + 1 FROM device_address_pools)
-                 FROM connect_tokens WHERE token_hash = ?1 AND claim = ?2 AND device_uuid IS NULL
-                   AND (SELECT COALESCE(MAX(subnet), 0) FROM device_address_pools) < ?3",
-                args![&hash, &claim, MAX_SUBNET],
-            )?,
-            db.stmt(
-                &format!(
-                    "INSERT INTO devices (uuid, account_id, device_name, ip_host, created_at, updated_at)
-                     SELECT ?3, t.account_id, COALESCE(?4, t.device_name),
-                       CASE WHEN NOT EXISTS (SELECT 1 FROM devices d WHERE d.account_id = t.account_id AND d.ip_host = 2) THEN 2
-                         ELSE (SELECT MIN(d.ip_host) + 1 FROM devices d WHERE d.account_id = t.account_id AND d.ip_host IS NOT NULL
-                               AND NOT EXISTS (SELECT 1 FROM devices e WHERE e.account_id = t.account_id AND e.ip_host = d.ip_host + 1))
-                       END,
-                       ?5, ?5
-                     FROM connect_tokens t
-                     WHERE t.token_hash = ?1 AND t.claim = ?2 AND t.device_uuid IS NULL
-                       AND EXISTS (SELECT 1 FROM device_address_pools p WHERE p.account_id = t.account_id)
-                       AND (SELECT COUNT(*) FROM devices d WHERE d.account_id = t.account_id) < {}",
-                    device_limit_sql("t.account_id")
-                ),
-                args![&hash, &claim, &new_uuid, &name, now],
-            )?,
-            db.stmt(
-                "UPDATE connect_tokens SET device_uuid = ?3
-                 WHERE token_hash = ?1 AND claim = ?2 AND device_uuid IS NULL AND EXISTS (SELECT 1 FROM devices WHERE uuid = ?3)",
-                args![&hash, &claim, &new_uuid],
-            )?,
-            db.stmt(&format!("SELECT {TOKEN_COLUMNS} FROM connect_tokens WHERE token_hash = ?1"), args![&hash])?,
-            db.stmt(
-                &format!(
-                    "SELECT {DEVICE_COLUMNS} FROM devices
-                     WHERE uuid = (SELECT device_uuid FROM connect_tokens WHERE token_hash = ?1 AND claim = ?2)"
-                ),
-                args![&hash, &claim],
-            )?,
-        ])
-        .await?;
-    let token = first_row::<TokenRow>(&results[4])?.ok_or_else(token_not_found)?;
-    if token.claim.as_deref() != Some(claim.as_str()) {
-        return Err(unusable(&token, now));
-    }
-    let Some(device) = first_row::<DeviceRow>(&results[5])? else {
-        release(&db, &hash, &claim).await?;
-        let pool: Option<Value> =
-            db.first("SELECT 1 AS x FROM device_address_pools WHERE account_id = ?1", args![&token.account_id]).await?;
-        return Err(match pool {
-            None => ApiError::new(503, "Device address space exhausted"),
-            Some(_) => device_limit_error(plan_limits(&db, &token.account_id).await?.devices_per_account),
-        });
+    let attempt = NewClaim { token_hash: &hash, claim: &claim, device_uuid: &new_uuid, device_name: &name, now };
+    let device = match connect_tokens::claim(&db, &attempt).await? {
+        Claim::Missing => return Err(token_not_found()),
+        Claim::Unusable(token) => return Err(unusable(&token, now)),
+        Claim::NoDevice(token) => {
+            connect_tokens::release(&db, &hash, &claim).await?;
+            return Err(if connect_tokens::has_address_pool(&db, &token.account_id).await? {
+                device_limit_error(plan_limits(&db, &token.account_id).await?.devices_per_account)
+            } else {
+                ApiError::new(503, "Device address space exhausted")
+            });
+        }
+        Claim::Claimed(device) => *device,
     };
     let allowed_ip = device.allowed_ip().ok_or_else(|| ApiError::internal("reserved device has no address"))?;
 
@@ -242,7 +161,7 @@ async fn provision(mut ctx: Ctx) -> ApiResult<Response> {
         if let Err(e) = gateway.remove(&device.uuid).await {
             worker::console_error!("gateway remove {}: {e}", device.uuid);
         }
-        release(&db, &hash, &claim).await?;
+        connect_tokens::release(&db, &hash, &claim).await?;
         return Err(ApiError::new(502, "Gateway failed to apply the peer")
             .with("status", "pending")
             .with("allowedIp", allowed_ip));
@@ -250,79 +169,38 @@ async fn provision(mut ctx: Ctx) -> ApiResult<Response> {
 
     let (api_key, device_id, now) = (new_secret("dk_"), new_device_id(), now_ms());
     let key_hash = sha256_hex(api_key.as_bytes());
-    let results = db
-        .batch(vec![
-            db.stmt(
-                "UPDATE devices SET public_key = ?4, peer_active = 1, device_id = ?5, api_key_hash = ?6,
-                 device_name = COALESCE(?7, device_name), registered_at = ?8, updated_at = ?8
-                 WHERE uuid = ?3 AND EXISTS (SELECT 1 FROM connect_tokens WHERE token_hash = ?1 AND claim = ?2
-                                             AND state = 'pending' AND device_uuid = ?3)",
-                args![&hash, &claim, &device.uuid, &public_key, &device_id, &key_hash, &name, now],
-            )?,
-            db.stmt(
-                "UPDATE connect_tokens SET state = 'provisioned', claim = NULL, claim_expires_at = NULL, updated_at = ?5
-                 WHERE token_hash = ?1 AND claim = ?2 AND state = 'pending' AND device_uuid = ?3
-                   AND EXISTS (SELECT 1 FROM devices WHERE uuid = ?3 AND api_key_hash = ?4)",
-                args![&hash, &claim, &device.uuid, &key_hash, now],
-            )?,
-            db.stmt(
-                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE uuid = ?1 AND api_key_hash = ?2"),
-                args![&device.uuid, &key_hash],
-            )?,
-        ])
-        .await?;
-    let Some(provisioned) = first_row::<DeviceRow>(&results[2])? else {
+    let commit = Commit {
+        token_hash: &hash,
+        claim: &claim,
+        device_uuid: &device.uuid,
+        public_key: &public_key,
+        device_id: &device_id,
+        api_key_hash: &key_hash,
+        device_name: &name,
+        now,
+    };
+    let Committed::Provisioned(provisioned) = connect_tokens::commit(&db, &commit).await? else {
         // Revoked, or the device deleted, while the gateway worked: undo the peer.
         if let Err(e) = gateway.remove(&device.uuid).await {
             worker::console_error!("gateway remove {}: {e}", device.uuid);
         }
-        release(&db, &hash, &claim).await?;
+        connect_tokens::release(&db, &hash, &claim).await?;
         return Err(ApiError::conflict("The connect token changed during provisioning"));
     };
     json(&json!({
-        "device": DeviceWire::from(provisioned),
+        "device": DeviceWire::from(*provisioned),
         "apiKey": api_key,
         "peer": {"allowedIp": allowed_ip, "gatewayPublicKey": gateway.public_key, "endpoint": gateway.endpoint},
     }))
 }
 
-/// Frees the token for a retry (only if this attempt still holds it).
-async fn release(db: &Db, hash: &str, claim: &str) -> ApiResult<()> {
-    db.run(
-        "UPDATE connect_tokens SET claim = NULL, claim_expires_at = NULL WHERE token_hash = ?1 AND claim = ?2",
-        args![hash, claim],
-    )
-    .await?;
-    Ok(())
-}
-
 async fn revoke(ctx: Ctx) -> ApiResult<Response> {
     let hash = token_hash(&ctx)?;
     let user = ctx.user_id()?.to_string();
-    let db = ctx.db()?;
-    let now = now_ms();
     // The device a failed attempt reserved goes with the token (it never got a peer).
-    let results = db
-        .batch(vec![
-            db.stmt(
-                "DELETE FROM devices WHERE account_id = ?2 AND device_id IS NULL AND peer_active = 0
-                 AND uuid = (SELECT device_uuid FROM connect_tokens WHERE token_hash = ?1 AND account_id = ?2 AND state = 'pending')",
-                args![&hash, &user],
-            )?,
-            db.stmt(
-                "UPDATE connect_tokens SET state = 'revoked', claim = NULL, claim_expires_at = NULL, device_uuid = NULL, updated_at = ?3
-                 WHERE token_hash = ?1 AND account_id = ?2 AND state = 'pending'",
-                args![&hash, &user, now],
-            )?,
-            db.stmt(
-                &format!("SELECT {TOKEN_COLUMNS} FROM connect_tokens WHERE token_hash = ?1 AND account_id = ?2"),
-                args![&hash, &user],
-            )?,
-        ])
-        .await?;
-    let row = first_row::<TokenRow>(&results[2])?.ok_or_else(token_not_found)?;
-    match row.state.as_str() {
-        "revoked" => json(&json!({"success": true, "status": "revoked"})),
-        _ => Err(ApiError::conflict("Connect token already used").with("status", "provisioned")),
+    match connect_tokens::revoke(&ctx.db()?, &user, &hash).await? {
+        Revoked::Applied => json(&json!({"success": true, "status": "revoked"})),
+        Revoked::Missing => Err(token_not_found()),
+        Revoked::Used => Err(ApiError::conflict("Connect token already used").with("status", "provisioned")),
     }
 }
