@@ -45,7 +45,7 @@ use super::timers::Timers;
 use super::{random_id, send_js_text, send_rejection, sendable_close_code, sql_scalar};
 use crate::config::now_ms;
 use crate::crypto::util::random_token;
-use crate::db::{first_row, plans, rows, Db};
+use crate::db::{plans, Db};
 use crate::error::ApiError;
 use crate::events::{machines, presence, sessions, Outbox, Recipients, Update};
 
@@ -116,11 +116,6 @@ struct RingRow {
     recipients: String,
     skip: Option<String>,
     payload: String,
-}
-
-#[derive(Deserialize)]
-struct SeqRow {
-    s: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -475,54 +470,27 @@ impl UserHub {
     /// Marks this account's sessions and machines without a heartbeat for the timeout inactive,
     /// tells the user-scoped sockets, and returns when to sweep next (none: nothing active).
     async fn sweep(&self, now: i64) -> std::result::Result<Option<i64>, ApiError> {
-        #[derive(Deserialize)]
-        struct Stale {
-            id: String,
-            last_active_at: i64,
-        }
         let Some(user) = self.state.id().name() else {
             worker::console_error!("inactivity sweep: the object has no name");
             return Ok(None);
         };
         let db = Db::from_env(&self.env)?;
-        let cutoff = self.inactivity.cutoff(now);
-        let results = db
-            .batch(vec![
-                db.stmt(
-                    "UPDATE sessions SET active = 0 WHERE account_id = ?1 AND active = 1 AND deleted_at IS NULL
-                     AND last_active_at < ?2 RETURNING id, last_active_at",
-                    crate::args![&user, cutoff],
-                )?,
-                db.stmt(
-                    "UPDATE machines SET active = 0 WHERE account_id = ?1 AND active = 1 AND last_active_at < ?2
-                     RETURNING id, last_active_at",
-                    crate::args![&user, cutoff],
-                )?,
-                db.stmt(
-                    "SELECT MIN(t) AS s FROM (
-                       SELECT MIN(last_active_at) AS t FROM sessions WHERE account_id = ?1 AND active = 1 AND deleted_at IS NULL
-                       UNION ALL SELECT MIN(last_active_at) FROM machines WHERE account_id = ?1 AND active = 1)",
-                    crate::args![&user],
-                )?,
-            ])
-            .await?;
-        let (stale_sessions, stale_machines): (Vec<Stale>, Vec<Stale>) = (rows(&results[0])?, rows(&results[1])?);
-        let oldest = first_row::<SeqRow>(&results[2])?.and_then(|r| r.s);
+        let swept = crate::db::inactivity::sweep(&db, &user, self.inactivity.cutoff(now)).await?;
         let mut outbox = Outbox::default();
         {
             // A heartbeat after this must reach D1 again, whatever the write throttle says.
             let mut throttle = self.throttle.borrow_mut();
-            for s in &stale_sessions {
+            for s in &swept.sessions {
                 throttle.forget_session(&s.id);
                 outbox = outbox.ephemeral(sessions::activity(&s.id, false, s.last_active_at, false), Recipients::User);
             }
-            for m in &stale_machines {
+            for m in &swept.machines {
                 throttle.forget_machine(&m.id);
                 outbox = outbox.ephemeral(machines::machine_activity(&m.id, false, m.last_active_at), Recipients::User);
             }
         }
         self.publish(outbox).await;
-        Ok(self.inactivity.next(now, oldest))
+        Ok(self.inactivity.next(now, swept.oldest_active))
     }
 
     fn ticket(&self) -> Result<Ticket> {

@@ -20,7 +20,6 @@
 
 use std::collections::HashSet;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Method, Range, Response, ResponseBody};
 
@@ -31,17 +30,16 @@ use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
-use crate::db::plans::upload_limit_sql;
-use crate::db::{bump_account_seq, bump_account_seq_if, first_row, guard, rows, Db, SeqRow};
+use crate::db::uploads::{self, FileRow, Quota, Swapped};
 use crate::error::{ApiError, ApiResult};
 use crate::events::account::field_changed;
+use crate::h;
 use crate::storage::intake::{Checked, FileIntake, Refusal};
 use crate::storage::multipart::{Event, FormParser};
 use crate::storage::range::{none_match, parse_range, RangeRequest};
 use crate::storage::sniff::Kind;
 use crate::storage::writer::ObjectWriter;
 use crate::storage::{self, unreferenced, Category};
-use crate::{args, h};
 
 pub const ROUTES: &[Route] = &[
     route(Method::Post, "/v1/uploads", Access::User, h!(upload))
@@ -123,82 +121,34 @@ const MAX_LIMIT: usize = 200;
 /// Objects younger than this are never swept: their upload may still be committing.
 const DEFAULT_SWEEP_GRACE_MS: i64 = 60 * 60 * 1000;
 
-#[derive(Deserialize)]
-struct FileRow {
-    id: String,
-    path: String,
-    category: String,
-    original_name: String,
-    content_type: String,
-    size: i64,
-    etag: String,
-    width: Option<i64>,
-    height: Option<i64>,
-    thumbhash: Option<String>,
-    reuse_key: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl FileRow {
-    fn wire(&self) -> Value {
-        let mut v = json!({
-            "id": self.id,
-            "path": self.path,
-            "category": self.category,
-            "originalName": self.original_name,
-            "contentType": self.content_type,
-            "size": self.size,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        });
-        let optional = [
-            ("width", self.width.map(Value::from)),
-            ("height", self.height.map(Value::from)),
-            ("thumbhash", self.thumbhash.clone().map(Value::from)),
-            ("reuseKey", self.reuse_key.clone().map(Value::from)),
-        ];
-        for (k, val) in optional {
-            if let Some(val) = val {
-                v[k] = val;
-            }
+/// A file as the API shows it.
+fn wire(row: &FileRow) -> Value {
+    let mut v = json!({
+        "id": row.id,
+        "path": row.path,
+        "category": row.category,
+        "originalName": row.original_name,
+        "contentType": row.content_type,
+        "size": row.size,
+        "createdAt": row.created_at,
+        "updatedAt": row.updated_at,
+    });
+    let optional = [
+        ("width", row.width.map(Value::from)),
+        ("height", row.height.map(Value::from)),
+        ("thumbhash", row.thumbhash.clone().map(Value::from)),
+        ("reuseKey", row.reuse_key.clone().map(Value::from)),
+    ];
+    for (k, val) in optional {
+        if let Some(val) = val {
+            v[k] = val;
         }
-        v
     }
-}
-
-const FILE_COLUMNS: &str = "id, path, category, original_name, content_type, size, etag, width, height, thumbhash, reuse_key, created_at, updated_at";
-
-#[derive(Deserialize)]
-struct PathRow {
-    path: String,
+    v
 }
 
 /// Text fields (category, reuseKey) longer than this are refused.
 const MAX_FIELD: usize = 1024;
-
-/// The account's upload quota: its plan's bytes, and the most a new file may take. Counted as
-/// if the largest file with a reuse key were replaced (its key may come after the file), so
-/// the early refusal never refuses what the batch would take; the batch decides exactly.
-#[derive(Deserialize)]
-struct Quota {
-    max: i64,
-    room: i64,
-}
-
-async fn quota(db: &Db, user: &str) -> ApiResult<Quota> {
-    db.first(
-        &format!(
-            "SELECT {limit} AS max, {limit} - COALESCE(SUM(size), 0)
-                    + COALESCE(MAX(CASE WHEN reuse_key IS NOT NULL THEN size END), 0) AS room
-             FROM uploaded_files WHERE account_id = ?1",
-            limit = upload_limit_sql("?1")
-        ),
-        args![user],
-    )
-    .await?
-    .ok_or_else(|| ApiError::internal("plans are not seeded"))
-}
 
 fn over_quota(max: i64) -> ApiError {
     ApiError::forbidden("Upload quota exceeded").with("limit", "uploadBytesPerAccount").with("max", max)
@@ -377,18 +327,18 @@ fn settle(intake: FileIntake, category: Category, quota: &Quota) -> ApiResult<Ch
 }
 
 /// Streams, validates and stores the multipart body within the plan's upload quota (403 beyond
-/// it); `extra` adds statements to the swap batch (after the row insert) and gets the new row
-/// to build them; their results are returned.
+/// it); `avatar` gets the new row and may answer the account's new avatar (its stored JSON),
+/// set in the same swap batch.
 async fn store(
     ctx: &mut Ctx,
     fixed: Option<Category>,
-    extra: impl FnOnce(&Db, &FileRow) -> ApiResult<Vec<worker::D1PreparedStatement>>,
-) -> ApiResult<(FileRow, Vec<worker::D1Result>)> {
+    avatar: impl FnOnce(&FileRow) -> Option<String>,
+) -> ApiResult<(FileRow, Swapped)> {
     let max = fixed.map(Category::max_size).unwrap_or(Category::Files.max_size());
     let mut body = ctx.body_stream(max + MULTIPART_OVERHEAD)?;
     let user = ctx.user_id()?.to_string();
     let db = ctx.db()?;
-    let quota = quota(&db, &user).await?;
+    let quota = uploads::quota(&db, &user).await?;
     let id = uuid_v4();
     let mut fields =
         Fields { fixed: fixed.is_some(), category: fixed, reuse_key: fixed.map(|_| AVATAR_REUSE_KEY.to_string()) };
@@ -432,40 +382,9 @@ async fn store(
         created_at: now,
         updated_at: now,
     };
-    let mut stmts = vec![db.stmt(
-        "DELETE FROM uploaded_files WHERE account_id = ?1 AND reuse_key = ?2 RETURNING path",
-        args![&user, &row.reuse_key],
-    )?];
-    // The plan's quota is checked by the insert itself, after the swap freed the replaced file:
-    // concurrent uploads cannot both squeeze under it. The guard then rolls the whole batch back
-    // (the swap included) when the insert did not happen.
-    stmts.push(db.stmt(
-        &format!(
-            "INSERT INTO uploaded_files (id, account_id, path, category, original_name, content_type, size, etag, width, height, reuse_key, created_at, updated_at)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12
-             WHERE (SELECT COALESCE(SUM(size), 0) FROM uploaded_files WHERE account_id = ?2) + ?7 <= {}",
-            upload_limit_sql("?2")
-        ),
-        args![
-            &row.id,
-            &user,
-            &row.path,
-            &row.category,
-            &row.original_name,
-            &row.content_type,
-            row.size,
-            &row.etag,
-            row.width,
-            row.height,
-            &row.reuse_key,
-            now
-        ],
-    )?);
-    stmts.push(guard(&db, "EXISTS (SELECT 1 FROM uploaded_files WHERE id = ?1)", args![&row.id])?);
-    let fixed = stmts.len();
-    stmts.extend(extra(&db, &row)?);
-    let mut results = match db.batch_guarded(stmts).await {
-        Ok(Some(r)) => r,
+    let swap = uploads::swap(&db, &user, &row, avatar(&row).as_deref())?;
+    let swapped = match swap.run(&db).await {
+        Ok(Some(swapped)) => swapped,
         refused_or_failed => {
             // Nothing references the new object; remove it now (the sweep catches it otherwise).
             if let Err(del) = bucket.delete(&row.path).await {
@@ -476,18 +395,17 @@ async fn store(
             return Err(over_quota(quota.max));
         }
     };
-    let replaced: Vec<PathRow> = rows(&results[0])?;
-    for old in replaced {
-        if let Err(e) = bucket.delete(&old.path).await {
-            worker::console_error!("replaced object {} not deleted (sweep will): {e}", old.path);
+    for old in swapped.replaced()? {
+        if let Err(e) = bucket.delete(&old).await {
+            worker::console_error!("replaced object {old} not deleted (sweep will): {e}");
         }
     }
-    Ok((row, results.split_off(fixed)))
+    Ok((row, swapped))
 }
 
 async fn upload(mut ctx: Ctx) -> ApiResult<Response> {
-    let (row, _) = store(&mut ctx, None, |_, _| Ok(vec![])).await?;
-    json(&json!({"success": true, "file": row.wire()}))
+    let (row, _) = store(&mut ctx, None, |_| None).await?;
+    json(&json!({"success": true, "file": wire(&row)}))
 }
 
 /// Absolute URL of a file: `UPLOADS_PUBLIC_URL` (a public bucket domain) + path when set,
@@ -508,19 +426,13 @@ async fn upload_avatar(mut ctx: Ctx) -> ApiResult<Response> {
     let public = ctx.var("UPLOADS_PUBLIC_URL");
     let origin = origin(&ctx);
     let mut avatar = Value::Null;
-    let (row, results) = store(&mut ctx, Some(Category::Avatars), |db, row| {
+    let (row, swapped) = store(&mut ctx, Some(Category::Avatars), |row| {
         let url = file_url(public.as_deref(), &origin, row);
         avatar = json!({"path": row.path, "url": url, "width": row.width, "height": row.height, "thumbhash": null});
-        Ok(vec![
-            db.stmt(
-                "UPDATE accounts SET avatar = ?2, updated_at = ?3 WHERE id = ?1",
-                args![&user, avatar.to_string(), row.updated_at],
-            )?,
-            bump_account_seq(db, &user)?,
-        ])
+        Some(avatar.to_string())
     })
     .await?;
-    let seq = first_row::<SeqRow>(&results[1])?.ok_or_else(|| ApiError::internal("seq bump returned nothing"))?.seq;
+    let seq = swapped.avatar_seq()?;
     crate::realtime::publish(&ctx.env, &ctx.wctx, &user, field_changed(&user, seq, "avatar", avatar.clone()));
     let mut out = json!({
         "id": row.id, "path": row.path, "url": avatar["url"], "contentType": row.content_type, "size": row.size,
@@ -563,27 +475,12 @@ async fn list(ctx: Ctx) -> ApiResult<Response> {
                 .as_str(),
         ),
     };
-    let (after_time, after_id) = match ctx.query("cursor") {
-        None => (None, None),
-        Some(c) => {
-            let (t, id) = parse_cursor(&c)?;
-            (Some(t), Some(id))
-        }
-    };
-    let mut files: Vec<FileRow> = ctx
-        .db()?
-        .all(
-            &format!(
-                "SELECT {FILE_COLUMNS} FROM uploaded_files WHERE account_id = ?1 AND (?2 IS NULL OR category = ?2)
-                 AND (?3 IS NULL OR created_at < ?3 OR (created_at = ?3 AND id < ?4))
-                 ORDER BY created_at DESC, id DESC LIMIT ?5"
-            ),
-            args![user, category, after_time, after_id, limit + 1],
-        )
-        .await?;
+    let after = ctx.query("cursor").map(|c| parse_cursor(&c)).transpose()?;
+    let after = after.as_ref().map(|(t, id)| (*t, id.as_str()));
+    let mut files = uploads::page(&ctx.db()?, user, category, after, limit).await?;
     let more = files.len() > limit;
     files.truncate(limit);
-    let mut body = json!({"files": files.iter().map(FileRow::wire).collect::<Vec<_>>()});
+    let mut body = json!({"files": files.iter().map(wire).collect::<Vec<_>>()});
     if let (true, Some(last)) = (more, files.last()) {
         body["nextCursor"] = format!("{}_{}", last.created_at, last.id).into();
     }
@@ -591,18 +488,14 @@ async fn list(ctx: Ctx) -> ApiResult<Response> {
 }
 
 async fn find_file(ctx: &Ctx) -> ApiResult<FileRow> {
-    ctx.db()?
-        .first(
-            &format!("SELECT {FILE_COLUMNS} FROM uploaded_files WHERE id = ?1 AND account_id = ?2"),
-            args![ctx.param("id"), ctx.user_id()?],
-        )
+    uploads::get(&ctx.db()?, ctx.user_id()?, ctx.param("id"))
         .await?
         .ok_or_else(|| ApiError::not_found("File not found"))
 }
 
 async fn get_file(ctx: Ctx) -> ApiResult<Response> {
     let row = find_file(&ctx).await?;
-    json(&json!({"file": row.wire(), "url": file_url(ctx.var("UPLOADS_PUBLIC_URL").as_deref(), &origin(&ctx), &row)}))
+    json(&json!({"file": wire(&row), "url": file_url(ctx.var("UPLOADS_PUBLIC_URL").as_deref(), &origin(&ctx), &row)}))
 }
 
 async fn download(ctx: Ctx) -> ApiResult<Response> {
@@ -663,22 +556,11 @@ async fn download(ctx: Ctx) -> ApiResult<Response> {
 
 async fn delete_file(ctx: Ctx) -> ApiResult<Response> {
     let user = ctx.user_id()?;
-    let id = ctx.param("id");
-    let db = ctx.db()?;
-    // Deleting the current avatar's file clears the avatar too (no profile pointing at a
-    // missing object); the seq is bumped only then, guarded by the same predicate.
-    let is_avatar =
-        "json_extract(avatar, '$.path') = (SELECT path FROM uploaded_files WHERE id = ?2 AND account_id = ?1)";
-    let results = db
-        .batch(vec![
-            bump_account_seq_if(&db, user, is_avatar, args![id])?,
-            db.stmt(&format!("UPDATE accounts SET avatar = NULL WHERE id = ?1 AND {is_avatar}"), args![user, id])?,
-            db.stmt("DELETE FROM uploaded_files WHERE id = ?2 AND account_id = ?1 RETURNING path", args![user, id])?,
-        ])
-        .await?;
-    let deleted = first_row::<PathRow>(&results[2])?.ok_or_else(|| ApiError::not_found("File not found"))?;
-    if let Some(seq) = first_row::<SeqRow>(&results[0])? {
-        crate::realtime::publish(&ctx.env, &ctx.wctx, user, field_changed(user, seq.seq, "avatar", Value::Null));
+    let deleted = uploads::delete(&ctx.db()?, user, ctx.param("id"))
+        .await?
+        .ok_or_else(|| ApiError::not_found("File not found"))?;
+    if let Some(seq) = deleted.avatar_seq {
+        crate::realtime::publish(&ctx.env, &ctx.wctx, user, field_changed(user, seq, "avatar", Value::Null));
     }
     if let Err(e) = storage::bucket(&ctx.env)?.delete(&deleted.path).await {
         worker::console_error!("deleted file's object {} not removed (sweep will): {e}", deleted.path);
@@ -707,13 +589,7 @@ async fn sweep(ctx: Ctx) -> ApiResult<Response> {
             }
         }
     }
-    let referenced: HashSet<String> = ctx
-        .db()?
-        .all::<PathRow>("SELECT path FROM uploaded_files WHERE account_id = ?1", args![user])
-        .await?
-        .into_iter()
-        .map(|r| r.path)
-        .collect();
+    let referenced: HashSet<String> = uploads::paths(&ctx.db()?, user).await?.into_iter().collect();
     let grace = ctx.var("UPLOAD_SWEEP_GRACE_MS").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_SWEEP_GRACE_MS);
     let removed: Vec<String> =
         unreferenced(&listed, &referenced, now_ms(), grace).into_iter().map(String::from).collect();
