@@ -594,6 +594,37 @@ fn artifact_socket_events_share_the_http_ops() {
     }
 }
 
+/// `access-key-get` answers what `GET /v1/access-keys/:sessionId/:machineId` does, in the
+/// socket's ack shape: the key (or null before one is stored), and an error ack for a pair of
+/// another account.
+#[test]
+fn access_key_get_event_matches_the_http_route() {
+    let app = server();
+    let (a, b) = (app.new_account(), app.new_account());
+    let t = Some(a.token.as_str());
+    let (sid, mid) = (app.new_session(&a.token, &new_id("t")), new_id("m"));
+    app.register_machine(&a.token, &mid);
+    let call = |ws: &mut Ws, data: Value| -> Value {
+        let id = hex(&random_bytes::<6>());
+        ws.send(json!({"event": "access-key-get", "ackId": id, "data": data}));
+        ws.expect_where(Duration::from_secs(10), |f| f["event"] == "ack" && f["ackId"] == id.as_str())["ack"].clone()
+    };
+    let mut ws = Ws::connected(&a.token, "user-scoped", None);
+    let pair = json!({"sessionId": sid, "machineId": mid});
+    assert_eq!(call(&mut ws, pair.clone()), json!({"accessKey": null, "ok": true}));
+    assert_eq!(app.post(&format!("/v1/access-keys/{sid}/{mid}"), t, json!({"data": "k1"})).status, 200);
+    let http = app.get(&format!("/v1/access-keys/{sid}/{mid}"), t).body;
+    let ack = call(&mut ws, pair.clone());
+    assert_eq!((&ack["ok"], &ack["accessKey"]), (&json!(true), &http["accessKey"]), "{ack}");
+    assert_eq!(ack["accessKey"]["data"], "k1");
+
+    let mut other = Ws::connected(&b.token, "user-scoped", None);
+    assert_eq!(call(&mut other, pair), json!({"ok": false, "error": "Session or machine not found"}));
+    assert_eq!(call(&mut other, json!({}))["ok"], false);
+    ws.close();
+    other.close();
+}
+
 /// Frames over `maxPayload` (1e6 bytes) close the socket with 1009, whichever way it came in
 /// (straight to the object, or relayed by the worker before or after CONNECT); the account's
 /// other sockets carry on and the object forgets the closed ones.
