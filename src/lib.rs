@@ -14,6 +14,7 @@ pub mod realtime;
 pub mod routes;
 pub mod storage;
 pub mod upstream;
+pub mod wire;
 
 use worker::{event, Context, Env, Request, Response, Result};
 

@@ -97,6 +97,13 @@ mod tests {
         assert_eq!(documented, routes.len(), "a route is missing from the document or routed twice");
     }
 
+    /// Derived schemas are inlined: a `$ref` would point at nothing in the document.
+    #[test]
+    fn every_schema_is_inline() {
+        let doc = document(crate::routes::all()).to_string();
+        assert!(!doc.contains("\"$ref\"") && !doc.contains("\"$defs\""));
+    }
+
     #[test]
     fn converts_params() {
         assert_eq!(openapi_path("/v1/access-keys/:sessionId/:machineId"), "/v1/access-keys/{sessionId}/{machineId}");

@@ -1,7 +1,7 @@
 //! Machines (/v1/machines) and the per (session, machine) access keys (/v1/access-keys).
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use worker::{Method, Response};
 
 use crate::app::client::is_stock_client;
@@ -15,6 +15,8 @@ use crate::domain::fields::{bounded, bounded_opt, opaque, MAX_ACCESS_KEY, MAX_ID
 use crate::domain::paging;
 use crate::error::{ApiError, ApiResult};
 use crate::h;
+use crate::wire::machines::{Machine, MachineList, OneMachine, RegisterBody, StatusBody, StatusUpdated};
+use crate::wire::Success;
 
 const LIST_DEFAULT: u32 = 50;
 const LIST_MAX: u32 = 500;
@@ -25,24 +27,24 @@ pub const ROUTES: &[Route] = &[
             "machines",
             "Register a machine, or return the caller's existing one unchanged (409: another account's id)",
         )
-        .body(register_body)
-        .returns(machine_wrapper),
+        .body(request_schema::<RegisterBody>)
+        .returns(response_schema::<OneMachine>),
     route(Method::Get, "/v1/machines", Access::User, h!(list))
         .doc(
             "machines",
             "Machines, most recently active first: a bare array for stock Happy clients, {machines} otherwise",
         )
-        .returns(machine_list),
+        .returns(response_schema::<MachineList>),
     route(Method::Get, "/v1/machines/:id", Access::User, h!(get))
         .doc("machines", "One machine")
-        .returns(machine_wrapper),
+        .returns(response_schema::<OneMachine>),
     route(Method::Put, "/v1/machines/:id/status", Access::User, h!(update_status))
         .doc("machines", "Refresh lastActiveAt; optionally set active, metadata, daemonState")
-        .body(status_body)
-        .returns(status_response),
+        .body(request_schema::<StatusBody>)
+        .returns(response_schema::<StatusUpdated>),
     route(Method::Delete, "/v1/machines/:id", Access::User, h!(delete))
         .doc("machines", "Delete a machine and its access keys")
-        .returns(success),
+        .returns(response_schema::<Success>),
     route(Method::Get, "/v1/access-keys/:sessionId/:machineId", Access::User, h!(get_access_key))
         .doc("access-keys", "The access key of a session on a machine, or null")
         .returns(access_key_get),
@@ -56,43 +58,6 @@ pub const ROUTES: &[Route] = &[
         .returns(access_key_update_response),
 ];
 
-fn machine_schema() -> Value {
-    object(&[
-        ("id", string()),
-        ("accountId", string()),
-        ("metadata", string()),
-        ("metadataVersion", integer()),
-        ("daemonState", nullable(string())),
-        ("daemonStateVersion", integer()),
-        ("dataEncryptionKey", nullable(string())),
-        ("seq", integer()),
-        ("active", boolean()),
-        ("activeAt", integer()),
-        ("lastActiveAt", integer()),
-        ("createdAt", integer()),
-        ("updatedAt", integer()),
-    ])
-}
-fn machine_wrapper() -> Value {
-    object(&[("machine", machine_schema())])
-}
-fn machine_list() -> Value {
-    one_of(vec![array(machine_schema()), object(&[("machines", array(machine_schema()))])])
-}
-fn register_body() -> Value {
-    object(&[
-        ("id", string()),
-        ("metadata", string()),
-        ("daemonState?", nullable(string())),
-        ("dataEncryptionKey?", nullable(string())),
-    ])
-}
-fn status_body() -> Value {
-    object(&[("active?", boolean()), ("metadata?", string()), ("daemonState?", string())])
-}
-fn status_response() -> Value {
-    object(&[("success", boolean()), ("machine", machine_schema())])
-}
 fn access_key_schema() -> Value {
     object(&[("data", string()), ("dataVersion", integer()), ("createdAt", integer()), ("updatedAt", integer())])
 }
@@ -120,15 +85,6 @@ fn access_key_update_response() -> Value {
     ])
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RegisterBody {
-    id: String,
-    metadata: String,
-    daemon_state: Option<String>,
-    data_encryption_key: Option<String>,
-}
-
 async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     let body: RegisterBody = ctx.json().await?;
     bounded("id", &body.id, MAX_ID)?;
@@ -142,7 +98,7 @@ async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     };
     let (machine, outbox) = machines::register(&ctx.db()?, ctx.user_id()?, &input).await?;
     crate::realtime::publish(&ctx.env, &ctx.wctx, ctx.user_id()?, outbox);
-    json(&json!({"machine": machine.wire()}))
+    json(&OneMachine { machine: machine.into() })
 }
 
 fn flag(name: &str, value: Option<String>) -> ApiResult<bool> {
@@ -161,25 +117,13 @@ async fn list(ctx: Ctx) -> ApiResult<Response> {
     let limit = paging::limit(ctx.query("limit").as_deref(), default, LIST_MAX)?;
     let active_only = flag("activeOnly", ctx.query("activeOnly"))?;
     let rows = machines::list(&ctx.db()?, ctx.user_id()?, limit, active_only).await?;
-    let items: Vec<Value> = rows.iter().map(machines::MachineRow::wire).collect();
-    if stock {
-        json(&items)
-    } else {
-        json(&json!({"machines": items}))
-    }
+    let items = rows.into_iter().map(Machine::from).collect();
+    json(&if stock { MachineList::Bare(items) } else { MachineList::Wrapped { machines: items } })
 }
 
 async fn get(ctx: Ctx) -> ApiResult<Response> {
     let machine = machines::get(&ctx.db()?, ctx.user_id()?, ctx.param("id")).await?.ok_or_else(machines::not_found)?;
-    json(&json!({"machine": machine.wire()}))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StatusBody {
-    active: Option<bool>,
-    metadata: Option<String>,
-    daemon_state: Option<String>,
+    json(&OneMachine { machine: machine.into() })
 }
 
 async fn update_status(mut ctx: Ctx) -> ApiResult<Response> {
@@ -197,13 +141,13 @@ async fn update_status(mut ctx: Ctx) -> ApiResult<Response> {
     };
     let (machine, outbox) = machines::update_status(&ctx.db()?, ctx.user_id()?, ctx.param("id"), &change).await?;
     crate::realtime::publish(&ctx.env, &ctx.wctx, ctx.user_id()?, outbox);
-    json(&json!({"success": true, "machine": machine.wire()}))
+    json(&StatusUpdated { success: true, machine: machine.into() })
 }
 
 async fn delete(ctx: Ctx) -> ApiResult<Response> {
     let outbox = machines::delete(&ctx.db()?, ctx.user_id()?, ctx.param("id")).await?;
     crate::realtime::publish(&ctx.env, &ctx.wctx, ctx.user_id()?, outbox);
-    json(&json!({"success": true}))
+    json(&Success::TRUE)
 }
 
 /// Path ids longer than any stored id name nothing.

@@ -1,0 +1,172 @@
+//! Machines' bodies (/v1/machines): the machine as every response carries it, the envelopes
+//! around it and the request bodies.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::db::machines::MachineRow;
+
+/// A machine: the seed's fields plus upstream's `activeAt` (docs/compatibility.md#machines:
+/// both names of the last activity).
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Machine {
+    pub id: String,
+    pub account_id: String,
+    pub metadata: String,
+    pub metadata_version: i64,
+    pub daemon_state: Option<String>,
+    pub daemon_state_version: i64,
+    pub data_encryption_key: Option<String>,
+    pub seq: i64,
+    pub active: bool,
+    pub active_at: i64,
+    pub last_active_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<MachineRow> for Machine {
+    fn from(row: MachineRow) -> Self {
+        Machine {
+            id: row.id,
+            account_id: row.account_id,
+            metadata: row.metadata,
+            metadata_version: row.metadata_version,
+            daemon_state: row.daemon_state,
+            daemon_state_version: row.daemon_state_version,
+            data_encryption_key: row.data_encryption_key,
+            seq: row.seq,
+            active: row.active != 0,
+            active_at: row.last_active_at,
+            last_active_at: row.last_active_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// POST /v1/machines and GET /v1/machines/:id.
+#[derive(Serialize, JsonSchema)]
+pub struct OneMachine {
+    pub machine: Machine,
+}
+
+/// GET /v1/machines (docs/compatibility.md C4).
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum MachineList {
+    /// What stock Happy clients iterate.
+    Bare(Vec<Machine>),
+    /// The seed's shape.
+    Wrapped { machines: Vec<Machine> },
+}
+
+/// PUT /v1/machines/:id/status.
+#[derive(Serialize, JsonSchema)]
+pub struct StatusUpdated {
+    pub success: bool,
+    pub machine: Machine,
+}
+
+/// POST /v1/machines.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterBody {
+    pub id: String,
+    pub metadata: String,
+    pub daemon_state: Option<String>,
+    pub data_encryption_key: Option<String>,
+}
+
+/// PUT /v1/machines/:id/status: each present field is written.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusBody {
+    pub active: Option<bool>,
+    pub metadata: Option<String>,
+    pub daemon_state: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, to_string, to_value, Value};
+
+    use super::*;
+    use crate::app::schema::{conforms, request_schema, response_schema};
+
+    fn row(daemon_state: Option<&str>) -> MachineRow {
+        MachineRow {
+            id: "m1".into(),
+            account_id: "a1".into(),
+            metadata: "bWV0YQ==".into(),
+            metadata_version: 2,
+            daemon_state: daemon_state.map(Into::into),
+            daemon_state_version: u8::from(daemon_state.is_some()).into(),
+            data_encryption_key: None,
+            seq: 3,
+            active: 1,
+            last_active_at: 1_700_000_000_123,
+            created_at: 1_700_000_000_000,
+            updated_at: 1_700_000_000_100,
+        }
+    }
+
+    /// The typed bodies serialize to the very bytes the `json!` bodies they replace did.
+    #[test]
+    fn bodies_are_byte_identical_to_the_json_they_replace() {
+        for r in [row(None), row(Some("ZA=="))] {
+            let wire = r.wire();
+            assert_eq!(
+                to_string(&OneMachine { machine: r.clone().into() }).unwrap(),
+                json!({"machine": wire}).to_string()
+            );
+            assert_eq!(
+                to_string(&StatusUpdated { success: true, machine: r.clone().into() }).unwrap(),
+                json!({"success": true, "machine": wire}).to_string()
+            );
+            assert_eq!(to_string(&MachineList::Bare(vec![r.clone().into()])).unwrap(), json!([wire]).to_string());
+            assert_eq!(
+                to_string(&MachineList::Wrapped { machines: vec![r.into()] }).unwrap(),
+                json!({"machines": [wire]}).to_string()
+            );
+        }
+        assert_eq!(to_string(&crate::wire::Success::TRUE).unwrap(), r#"{"success":true}"#);
+    }
+
+    #[test]
+    fn bodies_conform_to_their_derived_schemas() {
+        let machine = || Machine::from(row(None));
+        let one = to_value(OneMachine { machine: machine() }).unwrap();
+        conforms(&response_schema::<OneMachine>(), &one).unwrap();
+        let status = to_value(StatusUpdated { success: true, machine: Machine::from(row(Some("ZA=="))) }).unwrap();
+        conforms(&response_schema::<StatusUpdated>(), &status).unwrap();
+        let list = response_schema::<MachineList>();
+        conforms(&list, &to_value(MachineList::Bare(vec![machine(), machine()])).unwrap()).unwrap();
+        conforms(&list, &to_value(MachineList::Wrapped { machines: vec![] }).unwrap()).unwrap();
+        conforms(&response_schema::<crate::wire::Success>(), &to_value(crate::wire::Success::TRUE).unwrap()).unwrap();
+
+        // Not vacuous: a nullable key is still required, and a wrong type is refused.
+        let mut without_state = one.clone();
+        without_state["machine"].as_object_mut().unwrap().remove("daemonState");
+        assert!(conforms(&response_schema::<OneMachine>(), &without_state).is_err());
+        let mut wrong = one;
+        wrong["machine"]["active"] = json!(1);
+        assert!(conforms(&response_schema::<OneMachine>(), &wrong).is_err());
+    }
+
+    /// (the derived schema accepts `body`, the type parses it): both agree.
+    fn accepted<T: serde::de::DeserializeOwned + JsonSchema>(body: Value) -> (bool, bool) {
+        (conforms(&request_schema::<T>(), &body).is_ok(), serde_json::from_value::<T>(body).is_ok())
+    }
+
+    #[test]
+    fn request_schemas_accept_what_the_types_parse() {
+        let register = json!({"id": "m", "metadata": "x", "daemonState": null});
+        assert_eq!(accepted::<RegisterBody>(register), (true, true));
+        assert_eq!(accepted::<RegisterBody>(json!({"id": "m"})), (false, false));
+        assert_eq!(accepted::<RegisterBody>(json!({"id": "m", "metadata": 1})), (false, false));
+        assert_eq!(accepted::<StatusBody>(json!({"active": null, "metadata": "x"})), (true, true));
+        assert_eq!(accepted::<StatusBody>(json!({"active": "yes"})), (false, false));
+    }
+}

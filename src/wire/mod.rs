@@ -1,0 +1,20 @@
+//! Typed wire bodies: what a route answers or accepts, declared once as a `Serialize` or
+//! `Deserialize` type whose OpenAPI schema is derived from it (`app::schema::response_schema`,
+//! `request_schema`). One module per API area, outside `routes/` so that socket acks and event
+//! bodies of the same shapes can use it too.
+
+pub mod machines;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// `{"success": true}`: what a write with nothing else to say answers.
+#[derive(Serialize, JsonSchema)]
+pub struct Success {
+    pub success: bool,
+}
+
+impl Success {
+    /// The only value any route sends.
+    pub const TRUE: Success = Success { success: true };
+}
