@@ -1,7 +1,7 @@
 //! Machines (/v1/machines) and the per (session, machine) access keys (/v1/access-keys).
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use worker::{Method, Response};
 
 use crate::app::client::is_stock_client;
