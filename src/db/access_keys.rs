@@ -1,7 +1,7 @@
 //! Access keys: one opaque blob per (session, machine) of an account, versioned for
 //! compare-and-set. Both the session (live) and the machine must be the caller's.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::args;
 use crate::config::now_ms;
@@ -25,9 +25,8 @@ struct LookupRow {
     updated_at: Option<i64>,
 }
 
-/// An access key as stored; serialized as the wire's `accessKey` object.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// An access key as stored.
+#[derive(Debug, Clone, PartialEq)]
 pub struct AccessKey {
     pub data: String,
     pub data_version: i64,

@@ -7,7 +7,6 @@
 //! the answer decided from what it returned, events handed back as an [`Outbox`].
 
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use crate::args;
 use crate::config::now_ms;
@@ -37,28 +36,6 @@ pub struct MachineRow {
     pub last_active_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-impl MachineRow {
-    /// Seed fields plus upstream's `activeAt` (docs/compatibility.md#machines: both names of the
-    /// last activity).
-    pub fn wire(&self) -> Value {
-        json!({
-            "id": self.id,
-            "accountId": self.account_id,
-            "metadata": self.metadata,
-            "metadataVersion": self.metadata_version,
-            "daemonState": self.daemon_state,
-            "daemonStateVersion": self.daemon_state_version,
-            "dataEncryptionKey": self.data_encryption_key,
-            "seq": self.seq,
-            "active": self.active != 0,
-            "activeAt": self.last_active_at,
-            "lastActiveAt": self.last_active_at,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        })
-    }
 }
 
 pub fn not_found() -> ApiError {
@@ -102,7 +79,8 @@ pub async fn register(db: &Db, user_id: &str, input: &NewMachine<'_>) -> ApiResu
     let mut outbox = Outbox::default();
     if let (Some(a), Some(b)) = (first_row::<SeqRow>(&results[0])?, first_row::<SeqRow>(&results[1])?) {
         let daemon_state = machine.daemon_state.as_ref().map(|d| (Some(d.as_str()), machine.daemon_state_version));
-        outbox = outbox.update(a.seq, ev::new_machine(&machine.wire()), Recipients::User).update(
+        let wire = serde_json::to_value(crate::wire::machines::Machine::from(machine.clone()))?;
+        outbox = outbox.update(a.seq, ev::new_machine(&wire), Recipients::User).update(
             b.seq,
             ev::update_machine(&machine.id, Some((&machine.metadata, machine.metadata_version)), daemon_state),
             events::machine(&machine.id),

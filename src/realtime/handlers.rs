@@ -264,7 +264,10 @@ pub async fn usage_report(db: &Db, user: &str, e: Payload<UsageEvt>) -> Result<R
 pub async fn access_key_get(db: &Db, user: &str, e: Payload<AccessKeyEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
     match access_keys::get(db, user, &e.session_id, &e.machine_id).await? {
-        Found::Pair(key) => Ok((Some(json!({"accessKey": key, "ok": true})), Outbox::default())),
+        Found::Pair(key) => {
+            let key = key.map(crate::wire::access_keys::AccessKey::from);
+            Ok((Some(json!({"accessKey": key, "ok": true})), Outbox::default()))
+        }
         Found::NotOwned => Err(access_keys::not_found()),
     }
 }

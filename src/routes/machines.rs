@@ -1,7 +1,5 @@
 //! Machines (/v1/machines) and the per (session, machine) access keys (/v1/access-keys).
 
-use serde::Deserialize;
-use serde_json::{json, Value};
 use worker::{Method, Response};
 
 use crate::app::client::is_stock_client;
@@ -15,6 +13,7 @@ use crate::domain::fields::{bounded, bounded_opt, opaque, MAX_ACCESS_KEY, MAX_ID
 use crate::domain::paging;
 use crate::error::{ApiError, ApiResult};
 use crate::h;
+use crate::wire::access_keys::{CreateBody, KeyCreated, KeyFound, KeyUpdated, UpdateBody, VersionMismatch};
 use crate::wire::machines::{Machine, MachineList, OneMachine, RegisterBody, StatusBody, StatusUpdated};
 use crate::wire::Success;
 
@@ -47,43 +46,16 @@ pub const ROUTES: &[Route] = &[
         .returns(response_schema::<Success>),
     route(Method::Get, "/v1/access-keys/:sessionId/:machineId", Access::User, h!(get_access_key))
         .doc("access-keys", "The access key of a session on a machine, or null")
-        .returns(access_key_get),
+        .returns(response_schema::<KeyFound>),
     route(Method::Post, "/v1/access-keys/:sessionId/:machineId", Access::User, h!(create_access_key))
         .doc("access-keys", "Create an access key (409 when one exists)")
-        .body(access_key_create_body)
-        .returns(access_key_create_response),
+        .body(request_schema::<CreateBody>)
+        .returns(response_schema::<KeyCreated>),
     route(Method::Put, "/v1/access-keys/:sessionId/:machineId", Access::User, h!(update_access_key))
         .doc("access-keys", "Compare-and-set an access key")
-        .body(access_key_update_body)
-        .returns(access_key_update_response),
+        .body(request_schema::<UpdateBody>)
+        .returns(response_schema::<KeyUpdated>),
 ];
-
-fn access_key_schema() -> Value {
-    object(&[("data", string()), ("dataVersion", integer()), ("createdAt", integer()), ("updatedAt", integer())])
-}
-fn access_key_get() -> Value {
-    object(&[("accessKey", nullable(access_key_schema()))])
-}
-fn access_key_create_body() -> Value {
-    object(&[("data", string())])
-}
-fn access_key_create_response() -> Value {
-    object(&[("success", boolean()), ("accessKey", access_key_schema())])
-}
-fn access_key_update_body() -> Value {
-    object(&[("data", string()), ("expectedVersion", integer())])
-}
-fn access_key_update_response() -> Value {
-    one_of(vec![
-        object(&[("success", boolean()), ("version", integer())]),
-        object(&[
-            ("success", boolean()),
-            ("error", enumeration(&["version-mismatch"])),
-            ("currentVersion", integer()),
-            ("currentData", string()),
-        ]),
-    ])
-}
 
 async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     let body: RegisterBody = ctx.json().await?;
@@ -162,47 +134,35 @@ fn pair(ctx: &Ctx) -> ApiResult<(String, String)> {
 async fn get_access_key(ctx: Ctx) -> ApiResult<Response> {
     let (sid, mid) = pair(&ctx)?;
     match access_keys::get(&ctx.db()?, ctx.user_id()?, &sid, &mid).await? {
-        Found::Pair(key) => json(&json!({"accessKey": key})),
+        Found::Pair(key) => json(&KeyFound { access_key: key.map(Into::into) }),
         Found::NotOwned => Err(access_keys::not_found()),
     }
 }
 
-#[derive(Deserialize)]
-struct CreateKeyBody {
-    data: String,
-}
-
 async fn create_access_key(mut ctx: Ctx) -> ApiResult<Response> {
-    let body: CreateKeyBody = ctx.json().await?;
+    let body: CreateBody = ctx.json().await?;
     bounded("data", &body.data, MAX_ACCESS_KEY)?;
     let (sid, mid) = pair(&ctx)?;
     match access_keys::create(&ctx.db()?, ctx.user_id()?, &sid, &mid, &body.data).await? {
-        Created::Created(key) => json(&json!({"success": true, "accessKey": key})),
+        Created::Created(key) => json(&KeyCreated { success: true, access_key: key.into() }),
         Created::Exists => Err(ApiError::conflict("Access key already exists")),
         Created::NotOwned => Err(access_keys::not_found()),
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UpdateKeyBody {
-    data: String,
-    expected_version: i64,
-}
-
 async fn update_access_key(mut ctx: Ctx) -> ApiResult<Response> {
-    let body: UpdateKeyBody = ctx.json().await?;
+    let body: UpdateBody = ctx.json().await?;
     bounded("data", &body.data, MAX_ACCESS_KEY)?;
     let (sid, mid) = pair(&ctx)?;
     match access_keys::update(&ctx.db()?, ctx.user_id()?, &sid, &mid, &body.data, body.expected_version).await? {
-        Updated::Applied { current } => json(&json!({"success": true, "version": current.data_version})),
+        Updated::Applied { current } => json(&KeyUpdated::Applied { success: true, version: current.data_version }),
         // A stale version answers 200 with the current key, not 409.
-        Updated::Mismatch { current } => json(&json!({
-            "success": false,
-            "error": "version-mismatch",
-            "currentVersion": current.data_version,
-            "currentData": current.data,
-        })),
+        Updated::Mismatch { current } => json(&KeyUpdated::Mismatch {
+            success: false,
+            error: VersionMismatch::VersionMismatch,
+            current_version: current.data_version,
+            current_data: current.data,
+        }),
         Updated::Missing => Err(ApiError::not_found("Access key not found")),
         Updated::NotOwned => Err(access_keys::not_found()),
     }

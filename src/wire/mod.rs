@@ -3,6 +3,7 @@
 //! `request_schema`). One module per API area, outside `routes/` so that socket acks and event
 //! bodies of the same shapes can use it too.
 
+pub mod access_keys;
 pub mod machines;
 
 use schemars::JsonSchema;
