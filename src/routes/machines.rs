@@ -11,8 +11,9 @@ use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::db::access_keys::{self, Created, Found, Updated};
 use crate::db::machines::{self, NewMachine, StatusChange};
-use crate::domain::fields::{bounded, bounded_opt, opaque, MAX_ACCESS_KEY, MAX_ID, MAX_KEY};
-use crate::domain::paging;
+use crate::domain::fields::{MAX_ACCESS_KEY, MAX_ID, MAX_KEY};
+use crate::domain::limit::Limit;
+use crate::domain::text::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::h;
 
@@ -131,9 +132,9 @@ struct RegisterBody {
 
 async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     let body: RegisterBody = ctx.json().await?;
-    bounded("id", &body.id, MAX_ID)?;
-    opaque("metadata", &body.metadata)?;
-    bounded_opt("dataEncryptionKey", body.data_encryption_key.as_deref(), MAX_KEY)?;
+    Text::parse("id", &body.id, MAX_ID)?;
+    Text::non_empty("metadata", &body.metadata)?;
+    Text::parse_opt("dataEncryptionKey", body.data_encryption_key.as_deref(), MAX_KEY)?;
     let input = NewMachine {
         id: &body.id,
         metadata: &body.metadata,
@@ -158,7 +159,7 @@ async fn list(ctx: Ctx) -> ApiResult<Response> {
     let stock = is_stock_client(&ctx);
     // The app sends no limit and expects every machine.
     let default = if stock { LIST_MAX } else { LIST_DEFAULT };
-    let limit = paging::limit(ctx.query("limit").as_deref(), default, LIST_MAX)?;
+    let limit = Limit::parse(ctx.query("limit").as_deref(), default, LIST_MAX)?.get();
     let active_only = flag("activeOnly", ctx.query("activeOnly"))?;
     let rows = machines::list(&ctx.db()?, ctx.user_id()?, limit, active_only).await?;
     let items: Vec<Value> = rows.iter().map(machines::MachineRow::wire).collect();
@@ -185,10 +186,10 @@ struct StatusBody {
 async fn update_status(mut ctx: Ctx) -> ApiResult<Response> {
     let body: StatusBody = ctx.json().await?;
     if let Some(m) = &body.metadata {
-        opaque("metadata", m)?;
+        Text::non_empty("metadata", m)?;
     }
     if let Some(d) = &body.daemon_state {
-        opaque("daemonState", d)?;
+        Text::non_empty("daemonState", d)?;
     }
     let change = StatusChange {
         active: body.active,
@@ -230,7 +231,7 @@ struct CreateKeyBody {
 
 async fn create_access_key(mut ctx: Ctx) -> ApiResult<Response> {
     let body: CreateKeyBody = ctx.json().await?;
-    bounded("data", &body.data, MAX_ACCESS_KEY)?;
+    Text::parse("data", &body.data, MAX_ACCESS_KEY)?;
     let (sid, mid) = pair(&ctx)?;
     match access_keys::create(&ctx.db()?, ctx.user_id()?, &sid, &mid, &body.data).await? {
         Created::Created(key) => json(&json!({"success": true, "accessKey": key})),
@@ -248,7 +249,7 @@ struct UpdateKeyBody {
 
 async fn update_access_key(mut ctx: Ctx) -> ApiResult<Response> {
     let body: UpdateKeyBody = ctx.json().await?;
-    bounded("data", &body.data, MAX_ACCESS_KEY)?;
+    Text::parse("data", &body.data, MAX_ACCESS_KEY)?;
     let (sid, mid) = pair(&ctx)?;
     match access_keys::update(&ctx.db()?, ctx.user_id()?, &sid, &mid, &body.data, body.expected_version).await? {
         Updated::Applied { current } => json(&json!({"success": true, "version": current.data_version})),
