@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::{bump_account_seq_if, first_row, Db, SeqRow};
 use crate::args;
 use crate::config::now_ms;
-use crate::domain::limit;
+use crate::domain::text::payload;
 use crate::error::{ApiError, ApiResult};
 use crate::events::artifacts::{delete_artifact, new_artifact, update_artifact, ArtifactFields};
 use crate::events::{Outbox, Recipients};
@@ -126,9 +126,9 @@ pub struct NewArtifact<'a> {
 /// event); another account's id is a 409.
 pub async fn create(db: &Db, user: &str, new: &NewArtifact<'_>) -> ApiResult<(Artifact, Outbox)> {
     let id = artifact_id(new.id)?;
-    limit::payload("header", new.header, MAX_HEADER_BYTES)?;
-    limit::payload("body", new.body, MAX_BODY_BYTES)?;
-    limit::payload("dataEncryptionKey", new.data_encryption_key, MAX_KEY_BYTES)?;
+    payload("header", new.header, MAX_HEADER_BYTES)?;
+    payload("body", new.body, MAX_BODY_BYTES)?;
+    payload("dataEncryptionKey", new.data_encryption_key, MAX_KEY_BYTES)?;
     let now = now_ms();
     // One transaction: the seq is allocated only when the id is free, the insert does nothing
     // when it is taken, and the final read shows whoever owns it. Two racing creates of one id
@@ -177,7 +177,8 @@ fn check_part(name: &str, part: &Option<Part>, max: usize) -> ApiResult<()> {
     if p.expected < 0 {
         return Err(ApiError::bad_request(format!("{name}: the expected version must be >= 0")));
     }
-    limit::payload(name, &p.value, max).map(|_| ())
+    payload(name, &p.value, max)?;
+    Ok(())
 }
 
 /// Compare-and-set of header and/or body; 404 for a missing or foreign artifact.

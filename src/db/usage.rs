@@ -10,7 +10,7 @@ use super::{sessions, Db};
 use crate::args;
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
-use crate::domain::limit;
+use crate::domain::text::Text;
 use crate::domain::usage::{counters, number, report_key, GroupBy};
 use crate::error::ApiResult;
 use crate::events::{self, Outbox, Recipients};
@@ -34,7 +34,7 @@ pub async fn record_usage(
     counters("tokens", tokens)?;
     counters("cost", cost)?;
     if let Some(sid) = session_id {
-        limit::text("sessionId", sid, MAX_SESSION_ID_CHARS)?;
+        Text::parse("sessionId", sid, MAX_SESSION_ID_CHARS)?;
     }
     #[derive(Deserialize)]
     struct Row {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
-use super::limit;
+use super::text::{payload, Text};
 use crate::error::{ApiError, ApiResult};
 
 pub const MAX_KEY_CHARS: usize = 256;
@@ -23,7 +23,7 @@ pub struct Mutation {
 }
 
 pub fn key(value: &str) -> ApiResult<&str> {
-    limit::text("key", value, MAX_KEY_CHARS)
+    Ok(Text::parse("key", value, MAX_KEY_CHARS)?.as_str())
 }
 
 /// 1..=100 keys, each valid.
@@ -49,7 +49,7 @@ pub fn mutations(batch: &[Mutation]) -> ApiResult<()> {
             return Err(ApiError::bad_request("version must be -1 (new key) or a current version"));
         }
         if let Some(v) = &m.value {
-            limit::payload("value", v, MAX_VALUE_BYTES)?;
+            payload("value", v, MAX_VALUE_BYTES)?;
         }
     }
     Ok(())

@@ -1,20 +1,9 @@
-//! Query parameters of the list routes, parsed once: limits, the /v2/sessions cursor and
+//! Query parameters of the list routes, parsed once: the /v2/sessions cursor and
 //! `changedSince`, and the message seq window of the v1/v3 message lists.
 
+use super::invalid::Invalid;
 use super::time::parse_iso8601;
 use crate::error::{ApiError, ApiResult};
-
-/// `limit` in `1..=max`, `default` when absent; anything else is a 400.
-pub fn limit(value: Option<&str>, default: u32, max: u32) -> ApiResult<u32> {
-    match value {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| ApiError::bad_request(format!("limit must be an integer in 1..{max}"))),
-    }
-}
 
 const CURSOR_PREFIX: &str = "cursor_v1_";
 
@@ -50,12 +39,8 @@ pub enum SeqWindow {
     Before(i64),
 }
 
-fn seq_param(name: &str, value: &str, min: i64) -> ApiResult<i64> {
-    value
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n >= min)
-        .ok_or_else(|| ApiError::bad_request(format!("{name} must be an integer >= {min}")))
+fn seq_param(name: &str, value: &str, min: i64) -> Result<i64, Invalid> {
+    value.parse::<i64>().ok().filter(|n| *n >= min).ok_or_else(|| Invalid::TooSmall { field: name.into(), min })
 }
 
 /// GET /v3/sessions/:id/messages: `after_seq` (≥0) or `before_seq` (≥1), not both; neither
@@ -80,16 +65,6 @@ pub fn v1_window(before: Option<&str>) -> ApiResult<SeqWindow> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn limits() {
-        assert_eq!(limit(None, 50, 200).unwrap(), 50);
-        assert_eq!(limit(Some("200"), 50, 200).unwrap(), 200);
-        assert_eq!(limit(Some("1"), 50, 200).unwrap(), 1);
-        for bad in ["0", "201", "-1", "x", "", "1.5"] {
-            assert_eq!(limit(Some(bad), 50, 200).unwrap_err().status, 400, "{bad}");
-        }
-    }
 
     #[test]
     fn session_cursor_round_trips_and_rejects_garbage() {

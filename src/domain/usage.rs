@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::limit;
+use super::text::Text;
 use crate::error::{ApiError, ApiResult};
 
 pub const MAX_KEY_CHARS: usize = 128;
@@ -17,7 +17,7 @@ pub fn counters<'a>(name: &str, value: &'a Value) -> ApiResult<&'a Map<String, V
         return Err(ApiError::bad_request(format!("{name} has more than {MAX_FIELDS} fields")));
     }
     for (k, v) in obj {
-        limit::text(name, k, MAX_FIELD_CHARS)?;
+        Text::parse(name, k, MAX_FIELD_CHARS)?;
         if !v.as_f64().is_some_and(f64::is_finite) {
             return Err(ApiError::bad_request(format!("{name}.{k} must be a number")));
         }
@@ -26,7 +26,7 @@ pub fn counters<'a>(name: &str, value: &'a Value) -> ApiResult<&'a Map<String, V
 }
 
 pub fn report_key(key: &str) -> ApiResult<&str> {
-    limit::text("key", key, MAX_KEY_CHARS)
+    Ok(Text::parse("key", key, MAX_KEY_CHARS)?.as_str())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

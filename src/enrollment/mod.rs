@@ -18,7 +18,6 @@ pub const MAX_TTL_SECS: i64 = 3600;
 /// attempt frees the token after this.
 pub const CLAIM_LEASE_MS: i64 = 30_000;
 
-const MAX_NAME: usize = 100;
 const MAX_ENDPOINT: usize = 2048;
 
 /// Opaque secrets carry a prefix saying what they are (logs, support): `prov_`, `ct_`, `dk_`.
@@ -38,16 +37,6 @@ pub fn ttl_secs(requested: Option<i64>) -> ApiResult<i64> {
         Some(t) if (MIN_TTL_SECS..=MAX_TTL_SECS).contains(&t) => Ok(t),
         Some(_) => Err(ApiError::bad_request(format!("ttl must be {MIN_TTL_SECS}..{MAX_TTL_SECS} seconds"))),
     }
-}
-
-/// An optional display text (names, rooms, types): 1..100 characters, no control characters.
-pub fn text(field: &str, value: Option<String>) -> ApiResult<Option<String>> {
-    let Some(v) = value else { return Ok(None) };
-    let v = v.trim().to_string();
-    if v.is_empty() || v.chars().count() > MAX_NAME || v.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!("{field} must be 1..{MAX_NAME} printable characters")));
-    }
-    Ok(Some(v))
 }
 
 /// An http(s) URL the device talks to.
@@ -175,16 +164,6 @@ mod tests {
         for bad in [0, 1, -5, 3601, i64::MAX] {
             assert_eq!(ttl_secs(Some(bad)).unwrap_err().status, 400, "{bad}");
         }
-    }
-
-    #[test]
-    fn texts_are_trimmed_and_bounded() {
-        assert_eq!(text("n", None).unwrap(), None);
-        assert_eq!(text("n", Some("  kitchen pi ".into())).unwrap().as_deref(), Some("kitchen pi"));
-        assert!(text("n", Some("   ".into())).is_err());
-        assert!(text("n", Some("a\u{0}b".into())).is_err());
-        assert!(text("n", Some("é".repeat(100))).is_ok());
-        assert!(text("n", Some("x".repeat(101))).is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::db::accounts::{self, AccountRow, ProfileChange};
 use crate::db::vendor_tokens::connected_services;
 use crate::db::versioned::Outcome;
 use crate::db::Db;
-use crate::domain::limit;
+use crate::domain::text::{payload, Text};
 use crate::error::{ApiError, ApiResult};
 use crate::events::account::{profile_changed, settings_changed};
 use crate::events::{Outbox, Recipients};
@@ -128,7 +128,7 @@ struct ProfileEdit {
 }
 
 pub fn check_username(u: &str) -> ApiResult<()> {
-    limit::text("username", u, MAX_USERNAME_CHARS)?;
+    Text::parse("username", u, MAX_USERNAME_CHARS)?;
     if !u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
         return Err(ApiError::bad_request("username may hold letters, digits, '_', '-' and '.' only"));
     }
@@ -139,7 +139,7 @@ async fn put_account(mut ctx: Ctx) -> ApiResult<Response> {
     let edit: ProfileEdit = ctx.json().await?;
     for (name, v) in [("firstName", &edit.first_name), ("lastName", &edit.last_name)] {
         if let Some(Some(s)) = v {
-            limit::text(name, s, MAX_NAME_CHARS)?;
+            Text::parse(name, s, MAX_NAME_CHARS)?;
         }
     }
     if let Some(Some(u)) = &edit.username {
@@ -190,7 +190,7 @@ async fn set_settings(mut ctx: Ctx) -> ApiResult<Response> {
         return Err(ApiError::bad_request("expectedVersion must be >= 0"));
     }
     if let Some(s) = &body.settings {
-        limit::payload("settings", s, MAX_SETTINGS_BYTES)?;
+        payload("settings", s, MAX_SETTINGS_BYTES)?;
     }
     let user = ctx.user_id()?.to_string();
     match accounts::set_settings(&ctx.db()?, &user, body.settings.as_deref(), body.expected_version).await? {

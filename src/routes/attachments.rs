@@ -14,7 +14,7 @@ use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::crypto::util::uuid_v4;
 use crate::db::{attachments, sessions};
-use crate::domain::limit;
+use crate::domain::text::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::h;
 use crate::storage::writer::ObjectWriter;
@@ -89,7 +89,7 @@ struct UploadRequest {
 async fn request_upload(mut ctx: Ctx) -> ApiResult<Response> {
     rate_limit(&ctx).await?;
     let body: UploadRequest = ctx.json().await?;
-    limit::text("filename", &body.filename, MAX_FILENAME)?;
+    Text::parse("filename", &body.filename, MAX_FILENAME)?;
     if body.size < 0 {
         return Err(ApiError::bad_request("size must not be negative"));
     }

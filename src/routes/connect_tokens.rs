@@ -20,9 +20,10 @@ use crate::crypto::util::{b64_encode, sha256_hex, uuid_v4};
 use crate::db::connect_tokens::{self, Claim, Commit, Committed, Created, NewClaim, NewToken, Revoked, TokenRow};
 use crate::db::plans::plan_limits;
 use crate::domain::encoding::b64_fixed;
+use crate::domain::text::DisplayText;
 use crate::domain::time::iso8601;
 use crate::enrollment::gateway::Gateway;
-use crate::enrollment::{connect_status, device_limit_error, new_device_id, new_secret, text, ttl_secs, DeviceWire};
+use crate::enrollment::{connect_status, device_limit_error, new_device_id, new_secret, ttl_secs, DeviceWire};
 use crate::error::{ApiError, ApiResult};
 use crate::h;
 use crate::routes::devices::device_schema;
@@ -79,7 +80,7 @@ async fn create_token(mut ctx: Ctx) -> ApiResult<Response> {
     let bytes = ctx.body_bytes(MAX_JSON_BODY).await?;
     let body: CreateBody = if bytes.is_empty() { CreateBody::default() } else { parse_json(&bytes)? };
     let ttl = ttl_secs(body.ttl)?;
-    let name = text("deviceName", body.device_name)?;
+    let name = DisplayText::parse_opt("deviceName", body.device_name.as_deref())?.map(String::from);
     let user = ctx.user_id()?.to_string();
     let db = ctx.db()?;
     let token = new_secret("ct_");
@@ -132,7 +133,7 @@ struct ProvisionBody {
 async fn provision(mut ctx: Ctx) -> ApiResult<Response> {
     let body: ProvisionBody = ctx.json().await?;
     let public_key = b64_encode(&b64_fixed::<32>("publicKey", &body.public_key)?);
-    let name = text("deviceName", body.device_name)?;
+    let name = DisplayText::parse_opt("deviceName", body.device_name.as_deref())?.map(String::from);
     let hash = token_hash(&ctx)?;
     let gateway = Gateway::from_env(&ctx.env)?;
     let db = ctx.db()?;

@@ -13,10 +13,11 @@ use crate::config::now_ms;
 use crate::crypto::util::{sha256_hex, uuid_v4};
 use crate::db::devices::{self, DevicePatch, EnrollmentToken, Refreshed, Registered, Registration};
 use crate::db::Db;
+use crate::domain::text::DisplayText;
 use crate::domain::time::iso8601;
 use crate::enrollment::gateway::Gateway;
 use crate::enrollment::{
-    api_endpoint, device_limit_error, device_ref, new_device_id, new_secret, text, ttl_secs, DeviceRow, DeviceWire,
+    api_endpoint, device_limit_error, device_ref, new_device_id, new_secret, ttl_secs, DeviceRow, DeviceWire,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::h;
@@ -122,7 +123,8 @@ async fn provisioning_token(mut ctx: Ctx) -> ApiResult<Response> {
     let bytes = ctx.body_bytes(MAX_JSON_BODY).await?;
     let body: TokenBody = if bytes.is_empty() { TokenBody::default() } else { parse_json(&bytes)? };
     let ttl = ttl_secs(body.ttl)?;
-    let (name, room) = (text("name", body.name)?, text("room", body.room)?);
+    let name = DisplayText::parse_opt("name", body.name.as_deref())?.map(String::from);
+    let room = DisplayText::parse_opt("room", body.room.as_deref())?.map(String::from);
     let user = ctx.user_id()?.to_string();
     let db = ctx.db()?;
     let token = new_secret("prov_");
@@ -161,7 +163,8 @@ struct RegisterBody {
 
 async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     let body: RegisterBody = ctx.json().await?;
-    let (name, kind) = (text("deviceName", body.device_name)?, text("deviceType", body.device_type)?);
+    let name = DisplayText::parse_opt("deviceName", body.device_name.as_deref())?.map(String::from);
+    let kind = DisplayText::parse_opt("deviceType", body.device_type.as_deref())?.map(String::from);
     if body.node_id.is_empty() || body.node_id.len() > 64 || body.provisioning_token.len() > 256 {
         return Err(invalid_provisioning_token());
     }
@@ -231,7 +234,8 @@ struct PatchBody {
 
 async fn patch_device(mut ctx: Ctx) -> ApiResult<Response> {
     let body: PatchBody = ctx.json().await?;
-    let name = body.device_name.map(|n| text("deviceName", n)).transpose()?;
+    let name = body.device_name.map(|n| DisplayText::parse_opt("deviceName", n.as_deref())).transpose()?;
+    let name = name.map(|n| n.map(String::from));
     let endpoint = body.api_endpoint.map(|e| e.as_deref().map(api_endpoint).transpose()).transpose()?;
     let reference = device_ref(ctx.param("ref"))?;
     let patch = DevicePatch { name, api_endpoint: endpoint };

@@ -9,7 +9,7 @@ use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::db::feed;
 use crate::domain::feed_cursor::{self, CursorStyle};
-use crate::domain::limit;
+use crate::domain::limit::Limit;
 use crate::error::ApiResult;
 use crate::h;
 
@@ -36,7 +36,7 @@ fn feed_schema() -> Value {
 async fn get_feed(ctx: Ctx) -> ApiResult<Response> {
     let before = ctx.query("before").map(|c| feed_cursor::parse("before", &c)).transpose()?;
     let after = ctx.query("after").map(|c| feed_cursor::parse("after", &c)).transpose()?;
-    let limit = limit::bounded("limit", ctx.query("limit"), 50, 1, 200)?;
+    let limit = i64::from(Limit::parse(ctx.query("limit").as_deref(), 50, 200)?.get());
     // The stock app parses `0-<n>`; it is the one client that sends X-Happy-Client.
     let style = if ctx.header("x-happy-client").is_some() { CursorStyle::Stock } else { CursorStyle::Seed };
     let mut rows = feed::page(&ctx.db()?, ctx.user_id()?, before, after, limit).await?;

@@ -16,7 +16,8 @@ use crate::auth;
 use crate::config::now_ms;
 use crate::crypto::util::{hex_upper, uuid_v4};
 use crate::db::import;
-use crate::domain::fields::{bounded, bounded_opt, message_ciphertext, opaque, MAX_ACCESS_KEY, MAX_ID, MAX_KEY};
+use crate::domain::fields::{message_ciphertext, MAX_ACCESS_KEY, MAX_ID, MAX_KEY};
+use crate::domain::text::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::h;
 use crate::routes::account::{check_username, MAX_NAME_CHARS};
@@ -218,10 +219,10 @@ async fn sessions(mut ctx: Ctx) -> ApiResult<Response> {
     let body: SessionsBody = ctx.json().await?;
     page("sessions", &body.sessions)?;
     for s in &body.sessions {
-        bounded("id", &s.id, MAX_ID)?;
-        opaque("metadata", &s.metadata)?;
-        bounded_opt("agentState", s.agent_state.as_deref(), usize::MAX)?;
-        bounded_opt("dataEncryptionKey", s.data_encryption_key.as_deref(), MAX_KEY)?;
+        Text::parse("id", &s.id, MAX_ID)?;
+        Text::non_empty("metadata", &s.metadata)?;
+        Text::parse_opt("agentState", s.agent_state.as_deref(), usize::MAX)?;
+        Text::parse_opt("dataEncryptionKey", s.data_encryption_key.as_deref(), MAX_KEY)?;
         whole("sessions", &[s.metadata_version, s.agent_state_version, s.active_at, s.created_at, s.updated_at])?;
     }
     let records = serde_json::to_string(&body.sessions).map_err(|_| ApiError::internal("sessions unserializable"))?;
@@ -261,8 +262,8 @@ async fn messages(mut ctx: Ctx) -> ApiResult<Response> {
     page("messages", &body.messages)?;
     let mut records = Vec::with_capacity(body.messages.len());
     for m in &body.messages {
-        bounded("id", &m.id, MAX_ID)?;
-        bounded_opt("localId", m.local_id.as_deref(), MAX_ID)?;
+        Text::parse("id", &m.id, MAX_ID)?;
+        Text::parse_opt("localId", m.local_id.as_deref(), MAX_ID)?;
         if m.seq < 1 {
             return Err(ApiError::bad_request("messages: seq starts at 1"));
         }
@@ -309,10 +310,10 @@ async fn machines(mut ctx: Ctx) -> ApiResult<Response> {
     let body: MachinesBody = ctx.json().await?;
     page("machines", &body.machines)?;
     for m in &body.machines {
-        bounded("id", &m.id, MAX_ID)?;
-        opaque("metadata", &m.metadata)?;
-        bounded_opt("daemonState", m.daemon_state.as_deref(), usize::MAX)?;
-        bounded_opt("dataEncryptionKey", m.data_encryption_key.as_deref(), MAX_KEY)?;
+        Text::parse("id", &m.id, MAX_ID)?;
+        Text::non_empty("metadata", &m.metadata)?;
+        Text::parse_opt("daemonState", m.daemon_state.as_deref(), usize::MAX)?;
+        Text::parse_opt("dataEncryptionKey", m.data_encryption_key.as_deref(), MAX_KEY)?;
         whole(
             "machines",
             &[m.metadata_version, m.daemon_state_version, m.seq, m.active_at, m.created_at, m.updated_at],
@@ -340,7 +341,7 @@ async fn kv(mut ctx: Ctx) -> ApiResult<Response> {
     page("items", &body.items)?;
     for item in &body.items {
         crate::domain::kv::key(&item.key)?;
-        opaque("value", &item.value)?;
+        Text::non_empty("value", &item.value)?;
         whole("items", &[item.version])?;
     }
     let records = serde_json::to_string(&body.items).map_err(|_| ApiError::internal("items unserializable"))?;
@@ -371,10 +372,10 @@ async fn artifacts(mut ctx: Ctx) -> ApiResult<Response> {
     let body: ArtifactsBody = ctx.json().await?;
     page("artifacts", &body.artifacts)?;
     for a in &body.artifacts {
-        bounded("id", &a.id, MAX_ID)?;
-        opaque("header", &a.header)?;
-        opaque("body", &a.body)?;
-        bounded("dataEncryptionKey", &a.data_encryption_key, MAX_KEY)?;
+        Text::parse("id", &a.id, MAX_ID)?;
+        Text::non_empty("header", &a.header)?;
+        Text::non_empty("body", &a.body)?;
+        Text::parse("dataEncryptionKey", &a.data_encryption_key, MAX_KEY)?;
         whole("artifacts", &[a.header_version, a.body_version, a.seq, a.created_at, a.updated_at])?;
     }
     let records = serde_json::to_string(&body.artifacts).map_err(|_| ApiError::internal("artifacts unserializable"))?;
@@ -402,9 +403,9 @@ async fn access_keys(mut ctx: Ctx) -> ApiResult<Response> {
     let body: AccessKeysBody = ctx.json().await?;
     page("keys", &body.keys)?;
     for k in &body.keys {
-        bounded("sessionId", &k.session_id, MAX_ID)?;
-        bounded("machineId", &k.machine_id, MAX_ID)?;
-        bounded("data", &k.data, MAX_ACCESS_KEY)?;
+        Text::parse("sessionId", &k.session_id, MAX_ID)?;
+        Text::parse("machineId", &k.machine_id, MAX_ID)?;
+        Text::parse("data", &k.data, MAX_ACCESS_KEY)?;
         whole("keys", &[k.data_version, k.created_at, k.updated_at])?;
     }
     let records = serde_json::to_string(&body.keys).map_err(|_| ApiError::internal("keys unserializable"))?;
@@ -421,7 +422,7 @@ struct SettingsBody {
 
 async fn settings(mut ctx: Ctx) -> ApiResult<Response> {
     let body: SettingsBody = ctx.json().await?;
-    bounded_opt("settings", body.settings.as_deref(), usize::MAX)?;
+    Text::parse_opt("settings", body.settings.as_deref(), usize::MAX)?;
     whole("settingsVersion", &[body.settings_version])?;
     let written =
         import::settings(&ctx.db()?, ctx.user_id()?, body.settings.as_deref(), body.settings_version, now_ms()).await?;
@@ -442,8 +443,8 @@ struct ProfileBody {
 async fn profile(mut ctx: Ctx) -> ApiResult<Response> {
     let body: ProfileBody = ctx.json().await?;
     for (field, name) in [("firstName", &body.first_name), ("lastName", &body.last_name)] {
-        if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
-            return Err(ApiError::bad_request(format!("{field} must be at most {MAX_NAME_CHARS} characters")));
+        if let Some(n) = name {
+            Text::up_to(field, n, MAX_NAME_CHARS)?;
         }
     }
     if let Some(u) = &body.username {

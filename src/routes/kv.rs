@@ -11,7 +11,8 @@ use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::db::kv::{self as store, Item, Mutated};
 use crate::domain::kv::{self, Mutation};
-use crate::domain::limit;
+use crate::domain::limit::Limit;
+use crate::domain::text::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::events::kv::kv_batch_update;
 use crate::events::{Outbox, Recipients};
@@ -58,10 +59,8 @@ async fn get_one(ctx: Ctx) -> ApiResult<Response> {
 
 async fn list(ctx: Ctx) -> ApiResult<Response> {
     let prefix = ctx.query("prefix").unwrap_or_default();
-    if prefix.chars().count() > kv::MAX_KEY_CHARS {
-        return Err(ApiError::bad_request(format!("prefix must be at most {} characters", kv::MAX_KEY_CHARS)));
-    }
-    let limit = limit::bounded("limit", ctx.query("limit"), 100, 1, 1000)?;
+    Text::up_to("prefix", &prefix, kv::MAX_KEY_CHARS)?;
+    let limit = i64::from(Limit::parse(ctx.query("limit").as_deref(), 100, 1000)?.get());
     let items = store::list(&ctx.db()?, ctx.user_id()?, &prefix, limit).await?;
     json(&json!({"items": items.iter().map(item_json).collect::<Vec<_>>()}))
 }

@@ -9,8 +9,9 @@ use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::db::access_keys::{self, Created, Found, Updated};
 use crate::db::machines::{self, NewMachine, StatusChange};
-use crate::domain::fields::{bounded, bounded_opt, opaque, MAX_ACCESS_KEY, MAX_ID, MAX_KEY};
-use crate::domain::paging;
+use crate::domain::fields::{MAX_ACCESS_KEY, MAX_ID, MAX_KEY};
+use crate::domain::limit::Limit;
+use crate::domain::text::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::h;
 use crate::wire::access_keys::{CreateBody, KeyCreated, KeyFound, KeyUpdated, UpdateBody, VersionMismatch};
@@ -59,9 +60,9 @@ pub const ROUTES: &[Route] = &[
 
 async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     let body: RegisterBody = ctx.json().await?;
-    bounded("id", &body.id, MAX_ID)?;
-    opaque("metadata", &body.metadata)?;
-    bounded_opt("dataEncryptionKey", body.data_encryption_key.as_deref(), MAX_KEY)?;
+    Text::parse("id", &body.id, MAX_ID)?;
+    Text::non_empty("metadata", &body.metadata)?;
+    Text::parse_opt("dataEncryptionKey", body.data_encryption_key.as_deref(), MAX_KEY)?;
     let input = NewMachine {
         id: &body.id,
         metadata: &body.metadata,
@@ -86,7 +87,7 @@ async fn list(ctx: Ctx) -> ApiResult<Response> {
     let stock = is_stock_client(&ctx);
     // The app sends no limit and expects every machine.
     let default = if stock { LIST_MAX } else { LIST_DEFAULT };
-    let limit = paging::limit(ctx.query("limit").as_deref(), default, LIST_MAX)?;
+    let limit = Limit::parse(ctx.query("limit").as_deref(), default, LIST_MAX)?.get();
     let active_only = flag("activeOnly", ctx.query("activeOnly"))?;
     let rows = machines::list(&ctx.db()?, ctx.user_id()?, limit, active_only).await?;
     let items = rows.into_iter().map(Machine::from).collect();
@@ -101,10 +102,10 @@ async fn get(ctx: Ctx) -> ApiResult<Response> {
 async fn update_status(mut ctx: Ctx) -> ApiResult<Response> {
     let body: StatusBody = ctx.json().await?;
     if let Some(m) = &body.metadata {
-        opaque("metadata", m)?;
+        Text::non_empty("metadata", m)?;
     }
     if let Some(d) = &body.daemon_state {
-        opaque("daemonState", d)?;
+        Text::non_empty("daemonState", d)?;
     }
     let change = StatusChange {
         active: body.active,
@@ -141,7 +142,7 @@ async fn get_access_key(ctx: Ctx) -> ApiResult<Response> {
 
 async fn create_access_key(mut ctx: Ctx) -> ApiResult<Response> {
     let body: CreateBody = ctx.json().await?;
-    bounded("data", &body.data, MAX_ACCESS_KEY)?;
+    Text::parse("data", &body.data, MAX_ACCESS_KEY)?;
     let (sid, mid) = pair(&ctx)?;
     match access_keys::create(&ctx.db()?, ctx.user_id()?, &sid, &mid, &body.data).await? {
         Created::Created(key) => json(&KeyCreated { success: true, access_key: key.into() }),
@@ -152,7 +153,7 @@ async fn create_access_key(mut ctx: Ctx) -> ApiResult<Response> {
 
 async fn update_access_key(mut ctx: Ctx) -> ApiResult<Response> {
     let body: UpdateBody = ctx.json().await?;
-    bounded("data", &body.data, MAX_ACCESS_KEY)?;
+    Text::parse("data", &body.data, MAX_ACCESS_KEY)?;
     let (sid, mid) = pair(&ctx)?;
     match access_keys::update(&ctx.db()?, ctx.user_id()?, &sid, &mid, &body.data, body.expected_version).await? {
         Updated::Applied { current } => json(&KeyUpdated::Applied { success: true, version: current.data_version }),

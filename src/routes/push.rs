@@ -11,7 +11,7 @@ use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::config::now_ms;
 use crate::db::{push_tokens, sessions};
-use crate::domain::limit;
+use crate::domain::text::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, sessions::session_event, Outbox};
 use crate::{h, upstream};
@@ -88,8 +88,8 @@ fn validate_event(e: &PushEventBody) -> ApiResult<()> {
     if !EVENT_KINDS.contains(&e.kind.as_str()) {
         return Err(ApiError::bad_request("kind must be done, permission or question"));
     }
-    limit::text("title", &e.title, MAX_TITLE)?;
-    limit::text("body", &e.body, MAX_BODY)?;
+    Text::parse("title", &e.title, MAX_TITLE)?;
+    Text::parse("body", &e.body, MAX_BODY)?;
     match &e.data {
         None | Some(Value::Null) => Ok(()),
         Some(d @ Value::Object(_)) if d.to_string().len() <= MAX_DATA_BYTES => Ok(()),
@@ -208,7 +208,7 @@ struct TokenBody {
 
 async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     let body: TokenBody = ctx.json().await?;
-    let token = limit::text("token", &body.token, MAX_TOKEN_CHARS)?;
+    let token = Text::parse("token", &body.token, MAX_TOKEN_CHARS)?.as_str();
     let user = ctx.user_id()?.to_string();
     // A new token is refused past the cap (oldest kept).
     if !push_tokens::register(&ctx.db()?, &user, token, MAX_TOKENS).await? {

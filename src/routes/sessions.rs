@@ -10,8 +10,10 @@ use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::db::messages::{self, NewMessage};
 use crate::db::sessions::{self, NewSession};
-use crate::domain::fields::{bounded, bounded_opt, message_ciphertext, opaque, MAX_BATCH, MAX_ID, MAX_KEY};
+use crate::domain::fields::{message_ciphertext, MAX_BATCH, MAX_ID, MAX_KEY};
+use crate::domain::limit::Limit;
 use crate::domain::paging::{self, changed_since, decode_session_cursor, encode_session_cursor};
+use crate::domain::text::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Outbox;
 use crate::h;
@@ -158,13 +160,13 @@ async fn list_v1(ctx: Ctx) -> ApiResult<Response> {
 }
 
 async fn list_active(ctx: Ctx) -> ApiResult<Response> {
-    let limit = paging::limit(ctx.query("limit").as_deref(), 150, 500)?;
+    let limit = Limit::parse(ctx.query("limit").as_deref(), 150, 500)?.get();
     let rows = sessions::list_active(&ctx.db()?, ctx.user_id()?, limit).await?;
     json(&session_list_body(&rows))
 }
 
 async fn list_v2(ctx: Ctx) -> ApiResult<Response> {
-    let limit = paging::limit(ctx.query("limit").as_deref(), 50, 200)?;
+    let limit = Limit::parse(ctx.query("limit").as_deref(), 50, 200)?.get();
     let cursor = ctx.query("cursor").map(|c| decode_session_cursor(&c)).transpose()?;
     let since = ctx.query("changedSince").map(|c| changed_since(&c)).transpose()?;
     let mut rows = sessions::list_page(&ctx.db()?, ctx.user_id()?, cursor.as_deref(), since, limit).await?;
@@ -188,9 +190,9 @@ struct CreateBody {
 
 async fn create(mut ctx: Ctx) -> ApiResult<Response> {
     let body: CreateBody = ctx.json().await?;
-    bounded("tag", &body.tag, MAX_ID)?;
-    opaque("metadata", &body.metadata)?;
-    bounded_opt("dataEncryptionKey", body.data_encryption_key.as_deref(), MAX_KEY)?;
+    Text::parse("tag", &body.tag, MAX_ID)?;
+    Text::non_empty("metadata", &body.metadata)?;
+    Text::parse_opt("dataEncryptionKey", body.data_encryption_key.as_deref(), MAX_KEY)?;
     let input = NewSession {
         tag: &body.tag,
         metadata: &body.metadata,
@@ -228,7 +230,7 @@ struct V1MessageBody {
 
 async fn post_v1_message(mut ctx: Ctx) -> ApiResult<Response> {
     let body: V1MessageBody = ctx.json().await?;
-    bounded_opt("localId", body.local_id.as_deref(), MAX_ID)?;
+    Text::parse_opt("localId", body.local_id.as_deref(), MAX_ID)?;
     let ciphertext = message_ciphertext(&body.content)?;
     let sid = ctx.param("id").to_string();
     let (stored, outbox) = messages::create_messages(
@@ -247,7 +249,7 @@ async fn post_v1_message(mut ctx: Ctx) -> ApiResult<Response> {
 
 async fn list_v1_messages(ctx: Ctx) -> ApiResult<Response> {
     let window = paging::v1_window(ctx.query("before_seq").as_deref())?;
-    let limit = paging::limit(ctx.query("limit").as_deref(), V1_LIST_MAX, V1_LIST_MAX)?;
+    let limit = Limit::parse(ctx.query("limit").as_deref(), V1_LIST_MAX, V1_LIST_MAX)?.get();
     let page = messages::list_messages_json(&ctx.db()?, ctx.user_id()?, ctx.param("id"), window, limit)
         .await?
         .ok_or_else(sessions::not_found)?;
@@ -256,7 +258,7 @@ async fn list_v1_messages(ctx: Ctx) -> ApiResult<Response> {
 
 async fn list_v3_messages(ctx: Ctx) -> ApiResult<Response> {
     let window = paging::v3_window(ctx.query("after_seq").as_deref(), ctx.query("before_seq").as_deref())?;
-    let limit = paging::limit(ctx.query("limit").as_deref(), 100, 500)?;
+    let limit = Limit::parse(ctx.query("limit").as_deref(), 100, 500)?.get();
     let page = messages::list_messages_json(&ctx.db()?, ctx.user_id()?, ctx.param("id"), window, limit)
         .await?
         .ok_or_else(sessions::not_found)?;
@@ -281,8 +283,8 @@ async fn post_v3_messages(mut ctx: Ctx) -> ApiResult<Response> {
         return Err(ApiError::bad_request(format!("messages must hold 1..{MAX_BATCH} items")));
     }
     for m in &body.messages {
-        bounded("localId", &m.local_id, MAX_ID)?;
-        opaque("content", &m.content)?;
+        Text::parse("localId", &m.local_id, MAX_ID)?;
+        Text::non_empty("content", &m.content)?;
     }
     let input =
         body.messages.into_iter().map(|m| NewMessage { local_id: Some(m.local_id), ciphertext: m.content }).collect();

@@ -31,6 +31,7 @@ use crate::app::schema::*;
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
 use crate::db::uploads::{self, FileRow, Quota, Swapped};
+use crate::domain::limit::Limit;
 use crate::error::{ApiError, ApiResult};
 use crate::events::account::field_changed;
 use crate::h;
@@ -116,8 +117,8 @@ const MULTIPART_OVERHEAD: usize = 64 * 1024;
 const AVATAR_REUSE_KEY: &str = "profile-avatar";
 const MAX_REUSE_KEY: usize = 128;
 const MAX_NAME: usize = 255;
-const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 200;
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
 /// Objects younger than this are never swept: their upload may still be committing.
 const DEFAULT_SWEEP_GRACE_MS: i64 = 60 * 60 * 1000;
 
@@ -453,20 +454,9 @@ fn parse_cursor(cursor: &str) -> ApiResult<(i64, String)> {
         .ok_or_else(|| ApiError::bad_request("Invalid cursor format"))
 }
 
-fn parse_limit(raw: Option<String>) -> ApiResult<usize> {
-    match raw {
-        None => Ok(DEFAULT_LIMIT),
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::bad_request(format!("limit must be an integer from 1 to {MAX_LIMIT}"))),
-    }
-}
-
 async fn list(ctx: Ctx) -> ApiResult<Response> {
     let user = ctx.user_id()?;
-    let limit = parse_limit(ctx.query("limit"))?;
+    let limit = Limit::parse(ctx.query("limit").as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?.get() as usize;
     let category = match ctx.query("category") {
         None => None,
         Some(c) => Some(

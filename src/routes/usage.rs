@@ -10,7 +10,7 @@ use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
 use crate::db::usage::{query_usage, UsageQuery, MAX_SESSION_ID_CHARS};
-use crate::domain::limit;
+use crate::domain::text::Text;
 use crate::domain::usage::GroupBy;
 use crate::error::{ApiError, ApiResult};
 use crate::h;
@@ -59,7 +59,7 @@ async fn query(mut ctx: Ctx) -> ApiResult<Response> {
         }
     }
     if let Some(sid) = &body.session_id {
-        limit::text("sessionId", sid, MAX_SESSION_ID_CHARS)?;
+        Text::parse("sessionId", sid, MAX_SESSION_ID_CHARS)?;
     }
     let q = UsageQuery {
         session_id: body.session_id.as_deref(),

@@ -16,8 +16,9 @@ use crate::crypto::util::uuid_v4;
 use crate::db::feed::NewPost;
 use crate::db::relationships::{self, Change, Changed, UserRow};
 use crate::domain::feed_cursor::{self, CursorStyle};
-use crate::domain::limit;
+use crate::domain::limit::Limit;
 use crate::domain::social::{self, Feed, Status};
+use crate::domain::text::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::events::social::{new_feed_post, relationship_updated};
 use crate::events::{Outbox, Recipients};
@@ -103,8 +104,8 @@ fn viewed(row: &UserRow) -> Value {
 
 async fn search(ctx: Ctx) -> ApiResult<Response> {
     let query = ctx.query("query").unwrap_or_default();
-    limit::text("query", &query, MAX_QUERY_CHARS)?;
-    let limit = limit::bounded("limit", ctx.query("limit"), 10, 1, 50)?;
+    Text::parse("query", &query, MAX_QUERY_CHARS)?;
+    let limit = i64::from(Limit::parse(ctx.query("limit").as_deref(), 10, 50)?.get());
     let rows = relationships::search(&ctx.db()?, ctx.user_id()?, &query, limit).await?;
     json(&json!({"users": rows.iter().map(viewed).collect::<Vec<_>>()}))
 }
@@ -159,7 +160,7 @@ async fn change_relationship(
     transition: fn(Status, Status) -> social::Transition,
 ) -> ApiResult<Response> {
     let body: UidBody = ctx.json().await?;
-    let other = limit::text("uid", &body.uid, MAX_ID_CHARS)?.to_string();
+    let other = Text::parse("uid", &body.uid, MAX_ID_CHARS)?.as_str().to_string();
     let me = ctx.user_id()?.to_string();
     if other == me {
         return json(&json!({"user": null}));

@@ -8,8 +8,8 @@ use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
-use crate::domain::limit;
 use crate::domain::semver::{needs_update, Version};
+use crate::domain::text::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::h;
 
@@ -35,8 +35,8 @@ struct VersionBody {
 
 async fn check_version(mut ctx: Ctx) -> ApiResult<Response> {
     let body: VersionBody = ctx.json().await?;
-    limit::text("platform", &body.platform, 32)?;
-    limit::text("version", &body.version, 64)?;
+    Text::parse("platform", &body.platform, 32)?;
+    Text::parse("version", &body.version, 64)?;
     let current = Version::parse(&body.version).ok_or_else(|| ApiError::bad_request("version is not a version"))?;
     // MIN_VERSION_IOS + UPDATE_URL_IOS, MIN_VERSION_ANDROID + UPDATE_URL_ANDROID, ...
     let platform = body.platform.to_ascii_uppercase();

@@ -19,7 +19,7 @@ use crate::config::now_ms;
 use crate::crypto::secretbox::{master_key, path_key};
 use crate::crypto::util::{hex_lower, uuid_v4};
 use crate::db::voice::{self, Charge, NewCharge};
-use crate::domain::limit;
+use crate::domain::text::Text;
 use crate::domain::time::{month_start, parse_iso8601};
 use crate::error::{ApiError, ApiResult};
 use crate::h;
@@ -160,7 +160,7 @@ struct ConversationBody {
 
 async fn start_conversation(mut ctx: Ctx) -> ApiResult<Response> {
     let body: ConversationBody = ctx.json().await?;
-    limit::text("agentId", &body.agent_id, 256)?;
+    Text::parse("agentId", &body.agent_id, 256)?;
     let api_key = ctx.var("ELEVENLABS_API_KEY").ok_or_else(|| unavailable("ELEVENLABS_API_KEY"))?;
     let eleven_user = eleven_user_id(&ctx)?;
     let (limit_seconds, charge) = allowance(&ctx);
