@@ -3,7 +3,6 @@
 //! Callers only map the outcomes to their wire shapes.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::{bump_account_seq_if, first_row, Db, SeqRow};
 use crate::args;
@@ -32,6 +31,18 @@ pub struct Artifact {
     pub updated_at: i64,
 }
 
+/// An artifact without its body, as lists show it.
+#[derive(Deserialize)]
+pub struct HeaderRow {
+    pub id: String,
+    pub header: String,
+    pub header_version: i64,
+    pub data_encryption_key: String,
+    pub seq: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 impl Artifact {
     fn fields(&self) -> ArtifactFields<'_> {
         ArtifactFields {
@@ -45,21 +56,6 @@ impl Artifact {
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
-    }
-
-    /// The artifact object with its body.
-    pub fn wire(&self) -> Value {
-        json!({
-            "id": self.id,
-            "header": self.header,
-            "headerVersion": self.header_version,
-            "body": self.body,
-            "bodyVersion": self.body_version,
-            "dataEncryptionKey": self.data_encryption_key,
-            "seq": self.seq,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        })
     }
 }
 
@@ -80,32 +76,13 @@ fn artifact_id(id: &str) -> ApiResult<&str> {
 }
 
 /// The caller's artifact headers (no body), newest first, as wire objects.
-pub async fn list(db: &Db, user: &str) -> ApiResult<Vec<Value>> {
-    #[derive(Deserialize)]
-    struct Header {
-        id: String,
-        header: String,
-        header_version: i64,
-        data_encryption_key: String,
-        seq: i64,
-        created_at: i64,
-        updated_at: i64,
-    }
-    let rows: Vec<Header> = db
-        .all(
-            "SELECT id, header, header_version, data_encryption_key, seq, created_at, updated_at FROM artifacts
-             WHERE account_id = ?1 ORDER BY updated_at DESC, id LIMIT ?2",
-            args![user, LIST_LIMIT],
-        )
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            json!({"id": r.id, "header": r.header, "headerVersion": r.header_version,
-                   "dataEncryptionKey": r.data_encryption_key, "seq": r.seq,
-                   "createdAt": r.created_at, "updatedAt": r.updated_at})
-        })
-        .collect())
+pub async fn list(db: &Db, user: &str) -> ApiResult<Vec<HeaderRow>> {
+    db.all(
+        "SELECT id, header, header_version, data_encryption_key, seq, created_at, updated_at FROM artifacts
+         WHERE account_id = ?1 ORDER BY updated_at DESC, id LIMIT ?2",
+        args![user, LIST_LIMIT],
+    )
+    .await
 }
 
 /// The caller's artifact, or 404 (also for another account's id).

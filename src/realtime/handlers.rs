@@ -18,6 +18,7 @@ use crate::db::versioned::Outcome;
 use crate::db::{machines, sessions, usage, Db};
 use crate::error::ApiError;
 use crate::events::{self, Outbox, Recipients};
+use crate::wire;
 
 /// Heartbeats (every 2 s from the CLI, 20 s from the daemon) write D1 at most this often per
 /// session or machine; the ephemeral goes out every time.
@@ -277,14 +278,14 @@ pub async fn access_key_get(db: &Db, user: &str, e: Payload<AccessKeyEvt>) -> Re
 /// `{result: "error", message}` (upstream's shapes).
 pub async fn artifact_read(db: &Db, user: &str, e: Payload<ArtifactIdEvt>) -> Result<Reply, ApiError> {
     let a = artifacts::get(db, user, &e.0?.artifact_id).await?;
-    Ok((Some(json!({"result": "success", "artifact": a.wire()})), Outbox::default()))
+    Ok((Some(json!({"result": "success", "artifact": wire::artifacts::Artifact::from(&a)})), Outbox::default()))
 }
 
 pub async fn artifact_create(db: &Db, user: &str, e: Payload<ArtifactCreateEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
     let new = NewArtifact { id: &e.id, header: &e.header, body: &e.body, data_encryption_key: &e.data_encryption_key };
     let (a, outbox) = artifacts::create(db, user, &new).await?;
-    Ok((Some(json!({"result": "success", "artifact": a.wire()})), outbox))
+    Ok((Some(json!({"result": "success", "artifact": wire::artifacts::Artifact::from(&a)})), outbox))
 }
 
 pub async fn artifact_update(db: &Db, user: &str, e: Payload<ArtifactUpdateEvt>) -> Result<Reply, ApiError> {

@@ -1,8 +1,6 @@
 //! Artifacts: encrypted documents the app syncs (docs/compatibility.md#artifacts-and-access-keys,
 //! conflicts C1-C3). Header, body and key are opaque client strings, stored and returned verbatim.
 
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
 use worker::{Method, Response};
 
 use crate::app::client::is_stock_client;
@@ -10,111 +8,45 @@ use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::*;
-use crate::db::artifacts::{self, Artifact, NewArtifact, Part, Updated};
+use crate::db::artifacts::{self, NewArtifact, Part, Updated};
 use crate::error::{ApiError, ApiResult};
 use crate::h;
 use crate::realtime::publish;
+use crate::wire::artifacts::{ArtifactList, ArtifactUpdated, CreateBody, FullArtifact, UpdateBody};
+use crate::wire::{Success, VersionMismatch};
 
 pub const ROUTES: &[Route] = &[
     route(Method::Get, "/v1/artifacts", Access::User, h!(list))
         .doc("artifacts", "Artifact headers, newest first (bare array for the stock app, C1)")
-        .returns(list_schema),
+        .returns(response_schema::<ArtifactList>),
     route(Method::Get, "/v1/artifacts/:id", Access::User, h!(get))
         .doc("artifacts", "One artifact with its body: fields at top level and under `artifact` (C2)")
-        .returns(full_schema),
+        .returns(response_schema::<FullArtifact>),
     route(Method::Post, "/v1/artifacts", Access::User, h!(create))
         .doc("artifacts", "Create an artifact; the same id again returns it unchanged (C3)")
-        .body(create_schema)
-        .returns(full_schema),
+        .body(request_schema::<CreateBody>)
+        .returns(response_schema::<FullArtifact>),
     route(Method::Post, "/v1/artifacts/:id", Access::User, h!(update))
         .doc("artifacts", "Compare-and-set header and/or body")
-        .body(update_schema)
-        .returns(update_result_schema),
+        .body(request_schema::<UpdateBody>)
+        .returns(response_schema::<ArtifactUpdated>),
     route(Method::Delete, "/v1/artifacts/:id", Access::User, h!(delete))
         .doc("artifacts", "Delete an artifact")
-        .returns(success),
+        .returns(response_schema::<Success>),
 ];
 
-fn header_fields() -> Vec<(&'static str, Value)> {
-    vec![
-        ("id", string()),
-        ("header", string()),
-        ("headerVersion", integer()),
-        ("dataEncryptionKey", string()),
-        ("seq", integer()),
-        ("createdAt", integer()),
-        ("updatedAt", integer()),
-    ]
-}
-fn header_schema() -> Value {
-    object(&header_fields())
-}
-fn artifact_schema() -> Value {
-    let mut f = header_fields();
-    f.extend([("body", string()), ("bodyVersion", integer())]);
-    object(&f)
-}
-fn list_schema() -> Value {
-    one_of(vec![array(header_schema()), object(&[("artifacts", array(header_schema()))])])
-}
-fn full_schema() -> Value {
-    let mut f = header_fields();
-    f.extend([("body", string()), ("bodyVersion", integer()), ("artifact", artifact_schema())]);
-    object(&f)
-}
-fn create_schema() -> Value {
-    object(&[("id", string()), ("header", string()), ("body", string()), ("dataEncryptionKey", string())])
-}
-fn update_schema() -> Value {
-    object(&[
-        ("header?", string()),
-        ("expectedHeaderVersion?", integer()),
-        ("body?", string()),
-        ("expectedBodyVersion?", integer()),
-    ])
-}
-fn update_result_schema() -> Value {
-    object(&[
-        ("success", boolean()),
-        ("headerVersion?", integer()),
-        ("bodyVersion?", integer()),
-        ("error?", enumeration(&["version-mismatch"])),
-        ("currentHeaderVersion?", integer()),
-        ("currentHeader?", string()),
-        ("currentBodyVersion?", integer()),
-        ("currentBody?", string()),
-    ])
-}
-
-/// C2/C3: every field at top level and the same object under `artifact`.
-fn full(a: &Artifact) -> Value {
-    let artifact = a.wire();
-    let mut top: Map<String, Value> = artifact.as_object().cloned().unwrap_or_default();
-    top.insert("artifact".into(), artifact);
-    Value::Object(top)
-}
-
 async fn list(ctx: Ctx) -> ApiResult<Response> {
-    let items = artifacts::list(&ctx.db()?, ctx.user_id()?).await?;
+    let items = artifacts::list(&ctx.db()?, ctx.user_id()?).await?.into_iter().map(Into::into).collect();
     if is_stock_client(&ctx) {
-        json(&items)
+        json(&ArtifactList::Bare(items))
     } else {
-        json(&json!({"artifacts": items}))
+        json(&ArtifactList::Wrapped { artifacts: items })
     }
 }
 
 async fn get(ctx: Ctx) -> ApiResult<Response> {
     let row = artifacts::get(&ctx.db()?, ctx.user_id()?, ctx.param("id")).await?;
-    json(&full(&row))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CreateBody {
-    id: String,
-    header: String,
-    body: String,
-    data_encryption_key: String,
+    json(&FullArtifact::from(&row))
 }
 
 async fn create(mut ctx: Ctx) -> ApiResult<Response> {
@@ -123,16 +55,7 @@ async fn create(mut ctx: Ctx) -> ApiResult<Response> {
     let new = NewArtifact { id: &b.id, header: &b.header, body: &b.body, data_encryption_key: &b.data_encryption_key };
     let (row, outbox) = artifacts::create(&ctx.db()?, &user, &new).await?;
     publish(&ctx.env, &ctx.wctx, &user, outbox);
-    json(&full(&row))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UpdateBody {
-    header: Option<String>,
-    expected_header_version: Option<i64>,
-    body: Option<String>,
-    expected_body_version: Option<i64>,
+    json(&FullArtifact::from(&row))
 }
 
 /// A part sent without its expected version is a 400.
@@ -156,36 +79,24 @@ async fn update(mut ctx: Ctx) -> ApiResult<Response> {
     let user = ctx.user_id()?.to_string();
     let (updated, outbox) = artifacts::update(&ctx.db()?, &user, ctx.param("id"), header, body).await?;
     publish(&ctx.env, &ctx.wctx, &user, outbox);
-    let mut out = Map::new();
-    match updated {
+    json(&match updated {
         Updated::Applied { header, body } => {
-            out.insert("success".into(), true.into());
-            if let Some(v) = header {
-                out.insert("headerVersion".into(), v.into());
-            }
-            if let Some(v) = body {
-                out.insert("bodyVersion".into(), v.into());
-            }
+            ArtifactUpdated::Applied { success: true, header_version: header, body_version: body }
         }
-        Updated::Mismatch { header, body } => {
-            out.insert("success".into(), false.into());
-            out.insert("error".into(), "version-mismatch".into());
-            if let Some((version, value)) = header {
-                out.insert("currentHeaderVersion".into(), version.into());
-                out.insert("currentHeader".into(), value.into());
-            }
-            if let Some((version, value)) = body {
-                out.insert("currentBodyVersion".into(), version.into());
-                out.insert("currentBody".into(), value.into());
-            }
-        }
-    }
-    json(&out)
+        Updated::Mismatch { header, body } => ArtifactUpdated::Mismatch {
+            success: false,
+            error: VersionMismatch::VersionMismatch,
+            current_header_version: header.as_ref().map(|(version, _)| *version),
+            current_header: header.map(|(_, value)| value),
+            current_body_version: body.as_ref().map(|(version, _)| *version),
+            current_body: body.map(|(_, value)| value),
+        },
+    })
 }
 
 async fn delete(ctx: Ctx) -> ApiResult<Response> {
     let user = ctx.user_id()?.to_string();
     let outbox = artifacts::delete(&ctx.db()?, &user, ctx.param("id")).await?;
     publish(&ctx.env, &ctx.wctx, &user, outbox);
-    json(&json!({"success": true}))
+    json(&Success::TRUE)
 }

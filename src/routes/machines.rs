@@ -14,9 +14,9 @@ use crate::domain::limit::Limit;
 use crate::domain::text::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::h;
-use crate::wire::access_keys::{CreateBody, KeyCreated, KeyFound, KeyUpdated, UpdateBody, VersionMismatch};
+use crate::wire::access_keys::{CreateBody, KeyCreated, KeyFound, KeyUpdated, UpdateBody};
 use crate::wire::machines::{Machine, MachineList, OneMachine, RegisterBody, StatusBody, StatusUpdated};
-use crate::wire::Success;
+use crate::wire::{Success, VersionMismatch};
 
 const LIST_DEFAULT: u32 = 50;
 const LIST_MAX: u32 = 500;

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::VersionMismatch;
 use crate::db::access_keys::AccessKey as Stored;
 
 /// An access key as clients see it.
@@ -51,13 +52,6 @@ pub enum KeyUpdated {
         current_version: i64,
         current_data: String,
     },
-}
-
-/// The one error a PUT answers with 200.
-#[derive(Serialize, JsonSchema)]
-pub enum VersionMismatch {
-    #[serde(rename = "version-mismatch")]
-    VersionMismatch,
 }
 
 /// POST's body.

@@ -4,6 +4,7 @@
 //! bodies of the same shapes can use it too.
 
 pub mod access_keys;
+pub mod artifacts;
 pub mod machines;
 
 use schemars::JsonSchema;
@@ -18,4 +19,11 @@ pub struct Success {
 impl Success {
     /// The only value any route sends.
     pub const TRUE: Success = Success { success: true };
+}
+
+/// The error a compare-and-set answers with 200 when another write got there first.
+#[derive(Serialize, JsonSchema)]
+pub enum VersionMismatch {
+    #[serde(rename = "version-mismatch")]
+    VersionMismatch,
 }
