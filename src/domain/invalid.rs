@@ -9,6 +9,8 @@ pub enum Invalid {
     Empty { field: String },
     /// More than `max` characters (code points, as JSON Schema's `maxLength` counts).
     TooLong { field: String, max: usize },
+    /// More than `max` bytes of a key blob.
+    TooManyBytes { field: String, max: usize },
     /// More than `max` bytes of an opaque payload: a 413.
     TooLarge { field: String, max: usize },
     /// Not an integer in `min..=max`.
@@ -25,6 +27,9 @@ impl From<Invalid> for ApiError {
             Invalid::Empty { field } => ApiError::bad_request(format!("{field} must not be empty")),
             Invalid::TooLong { field, max } => {
                 ApiError::bad_request(format!("{field} must be at most {max} characters"))
+            }
+            Invalid::TooManyBytes { field, max } => {
+                ApiError::bad_request(format!("{field} must be at most {max} bytes"))
             }
             Invalid::TooLarge { field, max } => ApiError::too_large(format!("{field} exceeds {max} bytes")),
             Invalid::OutOfRange { field, min, max } => {
@@ -53,6 +58,7 @@ mod tests {
         assert_eq!(mapped(Invalid::Empty { field: f() }), (400, "tag must not be empty".into()));
         assert_eq!(mapped(Invalid::TooLong { field: f(), max: 5 }), (400, "tag must be at most 5 characters".into()));
         assert_eq!(mapped(Invalid::TooLarge { field: f(), max: 3 }), (413, "tag exceeds 3 bytes".into()));
+        assert_eq!(mapped(Invalid::TooManyBytes { field: f(), max: 3 }), (400, "tag must be at most 3 bytes".into()));
         assert_eq!(
             mapped(Invalid::OutOfRange { field: "limit".into(), min: 1, max: 50 }),
             (400, "limit must be an integer in 1..50".into())

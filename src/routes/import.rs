@@ -222,7 +222,7 @@ async fn sessions(mut ctx: Ctx) -> ApiResult<Response> {
         Text::parse("id", &s.id, MAX_ID)?;
         Text::non_empty("metadata", &s.metadata)?;
         Text::parse_opt("agentState", s.agent_state.as_deref(), usize::MAX)?;
-        Text::parse_opt("dataEncryptionKey", s.data_encryption_key.as_deref(), MAX_KEY)?;
+        Text::blob_opt("dataEncryptionKey", s.data_encryption_key.as_deref(), MAX_KEY)?;
         whole("sessions", &[s.metadata_version, s.agent_state_version, s.active_at, s.created_at, s.updated_at])?;
     }
     let records = serde_json::to_string(&body.sessions).map_err(|_| ApiError::internal("sessions unserializable"))?;
@@ -313,7 +313,7 @@ async fn machines(mut ctx: Ctx) -> ApiResult<Response> {
         Text::parse("id", &m.id, MAX_ID)?;
         Text::non_empty("metadata", &m.metadata)?;
         Text::parse_opt("daemonState", m.daemon_state.as_deref(), usize::MAX)?;
-        Text::parse_opt("dataEncryptionKey", m.data_encryption_key.as_deref(), MAX_KEY)?;
+        Text::blob_opt("dataEncryptionKey", m.data_encryption_key.as_deref(), MAX_KEY)?;
         whole(
             "machines",
             &[m.metadata_version, m.daemon_state_version, m.seq, m.active_at, m.created_at, m.updated_at],
@@ -375,7 +375,7 @@ async fn artifacts(mut ctx: Ctx) -> ApiResult<Response> {
         Text::parse("id", &a.id, MAX_ID)?;
         Text::non_empty("header", &a.header)?;
         Text::non_empty("body", &a.body)?;
-        Text::parse("dataEncryptionKey", &a.data_encryption_key, MAX_KEY)?;
+        Text::blob("dataEncryptionKey", &a.data_encryption_key, MAX_KEY)?;
         whole("artifacts", &[a.header_version, a.body_version, a.seq, a.created_at, a.updated_at])?;
     }
     let records = serde_json::to_string(&body.artifacts).map_err(|_| ApiError::internal("artifacts unserializable"))?;
@@ -405,7 +405,7 @@ async fn access_keys(mut ctx: Ctx) -> ApiResult<Response> {
     for k in &body.keys {
         Text::parse("sessionId", &k.session_id, MAX_ID)?;
         Text::parse("machineId", &k.machine_id, MAX_ID)?;
-        Text::parse("data", &k.data, MAX_ACCESS_KEY)?;
+        Text::blob("data", &k.data, MAX_ACCESS_KEY)?;
         whole("keys", &[k.data_version, k.created_at, k.updated_at])?;
     }
     let records = serde_json::to_string(&body.keys).map_err(|_| ApiError::internal("keys unserializable"))?;

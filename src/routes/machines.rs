@@ -62,7 +62,7 @@ async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     let body: RegisterBody = ctx.json().await?;
     Text::parse("id", &body.id, MAX_ID)?;
     Text::non_empty("metadata", &body.metadata)?;
-    Text::parse_opt("dataEncryptionKey", body.data_encryption_key.as_deref(), MAX_KEY)?;
+    Text::blob_opt("dataEncryptionKey", body.data_encryption_key.as_deref(), MAX_KEY)?;
     let input = NewMachine {
         id: &body.id,
         metadata: &body.metadata,
@@ -142,7 +142,7 @@ async fn get_access_key(ctx: Ctx) -> ApiResult<Response> {
 
 async fn create_access_key(mut ctx: Ctx) -> ApiResult<Response> {
     let body: CreateBody = ctx.json().await?;
-    Text::parse("data", &body.data, MAX_ACCESS_KEY)?;
+    Text::blob("data", &body.data, MAX_ACCESS_KEY)?;
     let (sid, mid) = pair(&ctx)?;
     match access_keys::create(&ctx.db()?, ctx.user_id()?, &sid, &mid, &body.data).await? {
         Created::Created(key) => json(&KeyCreated { success: true, access_key: key.into() }),
@@ -153,7 +153,7 @@ async fn create_access_key(mut ctx: Ctx) -> ApiResult<Response> {
 
 async fn update_access_key(mut ctx: Ctx) -> ApiResult<Response> {
     let body: UpdateBody = ctx.json().await?;
-    Text::parse("data", &body.data, MAX_ACCESS_KEY)?;
+    Text::blob("data", &body.data, MAX_ACCESS_KEY)?;
     let (sid, mid) = pair(&ctx)?;
     match access_keys::update(&ctx.db()?, ctx.user_id()?, &sid, &mid, &body.data, body.expected_version).await? {
         Updated::Applied { current } => json(&KeyUpdated::Applied { success: true, version: current.data_version }),

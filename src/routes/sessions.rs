@@ -192,7 +192,7 @@ async fn create(mut ctx: Ctx) -> ApiResult<Response> {
     let body: CreateBody = ctx.json().await?;
     Text::parse("tag", &body.tag, MAX_ID)?;
     Text::non_empty("metadata", &body.metadata)?;
-    Text::parse_opt("dataEncryptionKey", body.data_encryption_key.as_deref(), MAX_KEY)?;
+    Text::blob_opt("dataEncryptionKey", body.data_encryption_key.as_deref(), MAX_KEY)?;
     let input = NewSession {
         tag: &body.tag,
         metadata: &body.metadata,
