@@ -8,6 +8,7 @@ use common::*;
 use ed25519_dalek::{Signer, SigningKey};
 use happy_server::auth::token::{derive_seed, Claims, TokenKey, TokenKind};
 use serde_json::{json, Map};
+use std::time::Duration;
 
 fn native_key(secret: &str) -> TokenKey {
     TokenKey::native("handy", &derive_seed(secret, "handy", TokenKind::Persistent))
@@ -91,6 +92,46 @@ fn logout_revokes_the_presented_token_only() {
     app.post("/v1/auth/logout", Some(&account.token), json!({})).assert_error(401);
     // Another token of the same account still works.
     assert_eq!(app.post("/v1/auth/logout", Some(&second), json!({})).status, 200);
+}
+
+/// The `jti` claim of a token.
+fn jti_of(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["jti"].as_str().unwrap().to_string()
+}
+
+/// Another isolate's logout, as D1 holds it: a row this isolate did not write.
+fn revoke_elsewhere(app: &TestApp, token: &str, revoked_at: i64) {
+    let (jti, user) = (jti_of(token), user_id_of(token));
+    app.d1(&format!(
+        "INSERT INTO revoked_tokens (jti, account_id, revoked_at) VALUES ('{jti}', '{user}', {revoked_at})"
+    ));
+}
+
+#[test]
+fn a_token_revoked_by_another_isolate_is_refused_on_its_first_check() {
+    let app = app();
+    let account = app.new_account();
+    let token = app.login(&account.key);
+    // A revocation long before this isolate started: read with the token's first check.
+    revoke_elsewhere(app, &token, 1);
+    app.get("/v1/sessions", Some(&token)).assert_error(401);
+    assert_eq!(app.get("/v1/sessions", Some(&account.token)).status, 200, "other tokens still work");
+}
+
+#[test]
+fn a_cached_token_revoked_by_another_isolate_is_refused_within_a_sync() {
+    let app = app();
+    let account = app.new_account();
+    let token = app.login(&account.key);
+    assert_eq!(app.get("/v1/sessions", Some(&token)).status, 200, "verified and cached");
+    // Stamped 30 s ago (the revoking isolate read its clock, then its insert committed late).
+    revoke_elsewhere(app, &token, now_ms() - 30_000);
+    poll("the revocation reaches this isolate", Duration::from_secs(15), || {
+        (app.get("/v1/sessions", Some(&token)).status == 401).then_some(())
+    });
 }
 
 #[test]

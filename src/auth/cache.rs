@@ -1,11 +1,16 @@
 //! Per-isolate memory: verified tokens (so steady-state requests skip the signature check) and
 //! the revoked token ids synced from D1 every few seconds (so revocation reaches every isolate
-//! without a query per request).
+//! without a query per request). A token's first check reads its own revocation, so the list
+//! holds only what was revoked since the isolate's first check, not every logout ever.
 
 use std::collections::{HashMap, HashSet};
 
 /// How often an isolate pulls new revocations from D1.
 pub const REVOCATION_SYNC_MS: i64 = 5_000;
+
+/// How far before its last read a sync reads again: a revocation's time is taken before its
+/// insert commits, on another machine's clock.
+pub const LATE_WRITE_MS: i64 = 60_000;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct CachedToken {
@@ -41,28 +46,29 @@ impl VerifiedCache {
     }
 }
 
-/// Revoked `jti`s known to this isolate, and how far it has read the D1 table.
+/// Revoked `jti`s known to this isolate, and when it last read them.
 #[derive(Default)]
 pub struct RevocationList {
     revoked: HashSet<String>,
     synced_at: Option<i64>,
-    /// Highest `revoked_at` seen; the next sync reads from here (inclusive, as several
-    /// revocations may share a millisecond).
-    cursor: i64,
 }
 
 impl RevocationList {
-    pub fn needs_sync(&self, now: i64) -> bool {
-        self.synced_at.is_none_or(|t| now - t >= REVOCATION_SYNC_MS || now < t)
+    /// Follows revocations from `now` on, unless already following: the tokens cached so far
+    /// were each checked against the table when verified.
+    pub fn start(&mut self, now: i64) {
+        self.synced_at.get_or_insert(now);
     }
-    pub fn cursor(&self) -> i64 {
-        self.cursor
-    }
-    pub fn apply(&mut self, rows: impl IntoIterator<Item = (String, i64)>, now: i64) {
-        for (jti, at) in rows {
-            self.cursor = self.cursor.max(at);
-            self.revoked.insert(jti);
+    /// The `revoked_at` to read from, when a sync is due.
+    pub fn due(&self, now: i64) -> Option<i64> {
+        match self.synced_at {
+            None => Some(0),
+            Some(t) if now - t >= REVOCATION_SYNC_MS || now < t => Some(t - LATE_WRITE_MS),
+            Some(_) => None,
         }
+    }
+    pub fn apply(&mut self, jtis: impl IntoIterator<Item = String>, now: i64) {
+        self.revoked.extend(jtis);
         self.synced_at = Some(now);
     }
     pub fn revoke_locally(&mut self, jti: &str) {
@@ -91,13 +97,16 @@ mod tests {
     }
 
     #[test]
-    fn revocations_sync_on_interval_and_advance_cursor() {
+    fn revocations_follow_from_the_first_check_with_a_margin() {
         let mut r = RevocationList::default();
-        assert!(r.needs_sync(1000));
-        r.apply(vec![("j1".to_string(), 50), ("j2".to_string(), 70)], 1000);
-        assert_eq!(r.cursor(), 70);
-        assert!(!r.needs_sync(1000 + REVOCATION_SYNC_MS - 1));
-        assert!(r.needs_sync(1000 + REVOCATION_SYNC_MS));
+        assert_eq!(r.due(1_000_000), Some(0), "never checked: read everything");
+        r.start(1_000_000);
+        r.start(1_000_500);
+        assert_eq!(r.due(1_000_000 + REVOCATION_SYNC_MS - 1), None);
+        assert_eq!(r.due(1_000_000 + REVOCATION_SYNC_MS), Some(1_000_000 - LATE_WRITE_MS), "from the first check");
+        r.apply(vec!["j1".to_string(), "j2".to_string()], 1_010_000);
+        assert_eq!(r.due(1_010_000 + REVOCATION_SYNC_MS), Some(1_010_000 - LATE_WRITE_MS));
+        assert_eq!(r.due(1_009_000), Some(1_010_000 - LATE_WRITE_MS), "a clock that went back syncs");
         assert!(r.is_revoked("j1") && r.is_revoked("j2") && !r.is_revoked("j3"));
         r.revoke_locally("j3");
         assert!(r.is_revoked("j3"));

@@ -40,33 +40,36 @@ pub fn bearer(header: Option<String>) -> Option<String> {
     (!token.is_empty()).then(|| token.to_string())
 }
 
-/// Verifies a token: cache, then signature and its account's existence, then the revocation
-/// list (synced from D1 at most every few seconds per isolate).
+/// Verifies a token: cache, then signature, its account's existence and its revocation in one
+/// read; a cached token against the revocation list (synced from D1 at most every few seconds
+/// per isolate).
 pub async fn verify_token(env: &Env, token: &str) -> ApiResult<AuthUser> {
-    let cached = VERIFIED.with(|c| c.borrow().get(token).cloned());
-    let entry = match cached {
-        Some(e) => e,
-        None => {
-            let key = keys::account_key(env).await?;
-            let verified = key.verify(token, now_ms() as u64).await.ok_or_else(invalid)?;
-            let user_id = verified.user_id().ok_or_else(invalid)?.to_string();
-            // 401, not a later 404: the status the app and CLI sign in again on. Checked once a
-            // token an isolate (accounts are never deleted); a miss is not cached, so the
-            // account can arrive (a sign-in, a move) and the same token then works.
-            if !accounts::exists(&Db::from_env(env)?, &user_id).await? {
-                return Err(ApiError::unauthorized("Account not found"));
+    if let Some(entry) = VERIFIED.with(|c| c.borrow().get(token).cloned()) {
+        if let Some(jti) = &entry.jti {
+            sync_revocations(env).await?;
+            if REVOKED.with(|r| r.borrow().is_revoked(jti)) {
+                return Err(invalid());
             }
-            let entry = CachedToken { user_id, jti: verified.uuid };
-            VERIFIED.with(|c| c.borrow_mut().insert(token.to_string(), entry.clone()));
-            entry
         }
-    };
-    if let Some(jti) = &entry.jti {
-        sync_revocations(env).await?;
-        if REVOKED.with(|r| r.borrow().is_revoked(jti)) {
-            return Err(invalid());
-        }
+        return Ok(AuthUser { id: entry.user_id, jti: entry.jti });
     }
+    let key = keys::account_key(env).await?;
+    let now = now_ms();
+    let verified = key.verify(token, now as u64).await.ok_or_else(invalid)?;
+    let user_id = verified.user_id().ok_or_else(invalid)?.to_string();
+    let standing = accounts::standing(&Db::from_env(env)?, &user_id, verified.uuid.as_deref()).await?;
+    // 401, not a later 404: the status the app and CLI sign in again on. A miss is not cached,
+    // so the account can arrive (a sign-in, a move) and the same token then works.
+    if !standing.account {
+        return Err(ApiError::unauthorized("Account not found"));
+    }
+    if standing.revoked {
+        return Err(invalid());
+    }
+    // Revocations made before this read were just checked; the list follows from here.
+    REVOKED.with(|r| r.borrow_mut().start(now));
+    let entry = CachedToken { user_id, jti: verified.uuid };
+    VERIFIED.with(|c| c.borrow_mut().insert(token.to_string(), entry.clone()));
     Ok(AuthUser { id: entry.user_id, jti: entry.jti })
 }
 
@@ -82,14 +85,11 @@ fn invalid() -> ApiError {
 
 async fn sync_revocations(env: &Env) -> ApiResult<()> {
     let now = now_ms();
-    let Some(cursor) = REVOKED.with(|r| {
-        let r = r.borrow();
-        r.needs_sync(now).then(|| r.cursor())
-    }) else {
+    let Some(since) = REVOKED.with(|r| r.borrow().due(now)) else {
         return Ok(());
     };
-    let rows = revoked_tokens::since(&Db::from_env(env)?, cursor).await?;
-    REVOKED.with(|r| r.borrow_mut().apply(rows.into_iter().map(|r| (r.jti, r.revoked_at)), now));
+    let rows = revoked_tokens::since(&Db::from_env(env)?, since).await?;
+    REVOKED.with(|r| r.borrow_mut().apply(rows.into_iter().map(|r| r.jti), now));
     Ok(())
 }
 

@@ -31,11 +31,34 @@ const SETTINGS: Column = Column {
     also_set: "",
 };
 
-/// Whether an account row exists: a validly signed token names an account that this server may
-/// not hold (minted by another server sharing the master secret, before the account moved here).
-pub async fn exists(db: &Db, id: &str) -> ApiResult<bool> {
-    let row = db.first::<serde_json::Value>("SELECT 1 AS found FROM accounts WHERE id = ?1", args![id]).await?;
-    Ok(row.is_some())
+/// What a validly signed token's first check in an isolate reads, in one round trip.
+pub struct Standing {
+    /// The account exists: a token may name one this server does not hold (minted by another
+    /// server sharing the master secret, before the account moved here).
+    pub account: bool,
+    /// The token's id was revoked (a logout); never for a token without one.
+    pub revoked: bool,
+}
+
+/// The standing of account `id`'s token `jti`.
+pub async fn standing(db: &Db, id: &str, jti: Option<&str>) -> ApiResult<Standing> {
+    // SQLite's booleans are integers, which rows do not decode into `bool`.
+    #[derive(Deserialize)]
+    struct Row {
+        account: i64,
+        revoked: i64,
+    }
+    let row: Option<Row> = db
+        .first(
+            "SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?1) AS account, \
+             EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?2) AS revoked",
+            args![id, jti],
+        )
+        .await?;
+    Ok(row.map_or(Standing { account: false, revoked: false }, |r| Standing {
+        account: r.account != 0,
+        revoked: r.revoked != 0,
+    }))
 }
 
 /// POST /v1/account/settings: compare-and-set of the settings.

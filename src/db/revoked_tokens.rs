@@ -10,12 +10,11 @@ use crate::error::ApiResult;
 #[derive(Deserialize)]
 pub struct RevokedRow {
     pub jti: String,
-    pub revoked_at: i64,
 }
 
-/// The revocations made at or after `cursor` (ms).
-pub async fn since(db: &Db, cursor: i64) -> ApiResult<Vec<RevokedRow>> {
-    db.all("SELECT jti, revoked_at FROM revoked_tokens WHERE revoked_at >= ?1", args![cursor]).await
+/// The revocations made at or after `from` (ms).
+pub async fn since(db: &Db, from: i64) -> ApiResult<Vec<RevokedRow>> {
+    db.all("SELECT jti FROM revoked_tokens WHERE revoked_at >= ?1", args![from]).await
 }
 
 /// Records the revocation of `jti` now; revoking it again changes nothing.
