@@ -130,6 +130,9 @@ pub fn conforms(schema: &Value, value: &Value) -> Result<(), String> {
             return fail("not in enum");
         }
     }
+    if schema.get("const").is_some_and(|c| c != value) {
+        return fail("not the const");
+    }
     let type_ok = match schema.get("type").and_then(Value::as_str) {
         None => true,
         Some("null") => value.is_null(),

@@ -3,6 +3,7 @@
 
 pub mod gateway;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::util::{hex_lower, random_bytes, random_token};
@@ -60,13 +61,34 @@ pub fn device_ref(value: &str) -> ApiResult<&str> {
     Ok(value)
 }
 
-/// What a connect token's holder sees.
-pub fn connect_status(state: &str, expires_at: i64, now: i64) -> &'static str {
+/// What a connect token's holder sees of it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectStatus {
+    Pending,
+    Provisioned,
+    Revoked,
+    Expired,
+}
+
+impl ConnectStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectStatus::Pending => "pending",
+            ConnectStatus::Provisioned => "provisioned",
+            ConnectStatus::Revoked => "revoked",
+            ConnectStatus::Expired => "expired",
+        }
+    }
+}
+
+/// A stored token's `state` as its holder sees it at `now`.
+pub fn connect_status(state: &str, expires_at: i64, now: i64) -> ConnectStatus {
     match state {
-        "provisioned" => "provisioned",
-        "revoked" => "revoked",
-        _ if expires_at <= now => "expired",
-        _ => "pending",
+        "provisioned" => ConnectStatus::Provisioned,
+        "revoked" => ConnectStatus::Revoked,
+        _ if expires_at <= now => ConnectStatus::Expired,
+        _ => ConnectStatus::Pending,
     }
 }
 
@@ -98,52 +120,10 @@ pub struct DeviceRow {
     pub provisioned: i64,
 }
 
-/// A device as clients see it. Times are ms since the epoch, as elsewhere in the API.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceWire {
-    pub uuid: String,
-    pub device_id: Option<String>,
-    pub device_name: Option<String>,
-    pub device_type: Option<String>,
-    pub room: Option<String>,
-    pub api_endpoint: Option<String>,
-    pub provisioned: bool,
-    pub registered_at: Option<i64>,
-    pub last_seen_at: Option<i64>,
-    pub allowed_ip: Option<String>,
-    pub public_key: Option<String>,
-    pub peer_active: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
 impl DeviceRow {
     /// The device's peer address, once one was allocated.
     pub fn allowed_ip(&self) -> Option<String> {
         Some(allowed_ip(self.subnet?, self.ip_host?))
-    }
-}
-
-impl From<DeviceRow> for DeviceWire {
-    fn from(r: DeviceRow) -> Self {
-        let allowed_ip = r.allowed_ip();
-        DeviceWire {
-            uuid: r.uuid,
-            device_id: r.device_id,
-            device_name: r.device_name,
-            device_type: r.device_type,
-            room: r.room,
-            api_endpoint: r.api_endpoint,
-            provisioned: r.provisioned != 0,
-            registered_at: r.registered_at,
-            last_seen_at: r.last_seen_at,
-            allowed_ip,
-            public_key: r.public_key,
-            peer_active: r.peer_active != 0,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
     }
 }
 
@@ -178,10 +158,10 @@ mod tests {
 
     #[test]
     fn connect_status_derives_expiry() {
-        assert_eq!(connect_status("pending", 1000, 999), "pending");
-        assert_eq!(connect_status("pending", 1000, 1000), "expired");
-        assert_eq!(connect_status("provisioned", 1000, 5000), "provisioned");
-        assert_eq!(connect_status("revoked", 1000, 5), "revoked");
+        assert_eq!(connect_status("pending", 1000, 999).as_str(), "pending");
+        assert_eq!(connect_status("pending", 1000, 1000).as_str(), "expired");
+        assert_eq!(connect_status("provisioned", 1000, 5000).as_str(), "provisioned");
+        assert_eq!(connect_status("revoked", 1000, 5).as_str(), "revoked");
     }
 
     #[test]

@@ -1,13 +1,12 @@
 //! Auth routes: direct Ed25519 login, terminal and account pairing, logout.
 
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use worker::{Method, Response};
 
 use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
-use crate::app::schema::*;
+use crate::app::schema::{request_schema, response_schema};
 use crate::auth;
 use crate::crypto::ed25519;
 use crate::crypto::util::hex_upper;
@@ -16,62 +15,37 @@ use crate::db::pairing::{self, Pairing};
 use crate::domain::encoding::{b64_decode, b64_fixed};
 use crate::error::{ApiError, ApiResult};
 use crate::h;
+use crate::wire::auth::{Login, LoginBody, PairingBody, PairingProgress, PairingState, PairingStatus, ResponseBody};
+use crate::wire::Success;
 
 pub const ROUTES: &[Route] = &[
     route(Method::Post, "/v1/auth", Access::Public, h!(login))
         .doc("auth", "Log in (or sign up) by signing a challenge with an Ed25519 key")
-        .body(auth_request)
-        .returns(token_response),
+        .body(request_schema::<LoginBody>)
+        .returns(response_schema::<Login>),
     route(Method::Post, "/v1/auth/request", Access::Public, h!(terminal_request))
         .doc("auth", "Terminal pairing: create or poll a request")
-        .body(pairing_request)
-        .returns(pairing_state),
+        .body(request_schema::<PairingBody>)
+        .returns(response_schema::<PairingState>),
     route(Method::Get, "/v1/auth/request/status", Access::Public, h!(terminal_status))
         .doc("auth", "Terminal pairing status for a public key")
-        .returns(pairing_status),
+        .returns(response_schema::<PairingStatus>),
     route(Method::Post, "/v1/auth/response", Access::User, h!(terminal_response))
         .doc("auth", "Approve a terminal pairing")
-        .body(pairing_response)
-        .returns(success),
+        .body(request_schema::<ResponseBody>)
+        .returns(response_schema::<Success>),
     route(Method::Post, "/v1/auth/account/request", Access::Public, h!(account_request))
         .doc("auth", "Account pairing: create or poll a request")
-        .body(pairing_request)
-        .returns(pairing_state),
+        .body(request_schema::<PairingBody>)
+        .returns(response_schema::<PairingState>),
     route(Method::Post, "/v1/auth/account/response", Access::User, h!(account_response))
         .doc("auth", "Approve an account pairing")
-        .body(pairing_response)
-        .returns(success),
+        .body(request_schema::<ResponseBody>)
+        .returns(response_schema::<Success>),
     route(Method::Post, "/v1/auth/logout", Access::User, h!(logout))
         .doc("auth", "Revoke the presented token")
-        .returns(success),
+        .returns(response_schema::<Success>),
 ];
-
-fn auth_request() -> Value {
-    object(&[("publicKey", string()), ("challenge", string()), ("signature", string())])
-}
-fn token_response() -> Value {
-    object(&[("success", boolean()), ("token", string())])
-}
-fn pairing_request() -> Value {
-    object(&[("publicKey", string()), ("supportsV2?", nullable(boolean()))])
-}
-fn pairing_state() -> Value {
-    object(&[("state", enumeration(&["requested", "authorized"])), ("token?", string()), ("response?", string())])
-}
-fn pairing_status() -> Value {
-    object(&[("status", enumeration(&["not_found", "pending", "authorized"])), ("supportsV2", boolean())])
-}
-fn pairing_response() -> Value {
-    object(&[("publicKey", string()), ("response", string())])
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LoginBody {
-    public_key: String,
-    challenge: String,
-    signature: String,
-}
 
 /// Largest challenge we sign-check; clients send 32 random bytes.
 const MAX_CHALLENGE: usize = 1024;
@@ -99,14 +73,7 @@ async fn login(mut ctx: Ctx) -> ApiResult<Response> {
 
     let id = accounts::upsert_by_public_key(&ctx.db()?, &hex_upper(&public_key)).await?;
     let token = auth::mint(&ctx.env, &id, &Map::new()).await?;
-    json(&json!({"success": true, "token": token}))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PairingBody {
-    public_key: String,
-    supports_v2: Option<bool>,
+    json(&Login { success: true, token })
 }
 
 /// A pairing key is an X25519 box public key: 32 bytes of standard base64.
@@ -125,9 +92,9 @@ async fn pairing_request_route(mut ctx: Ctx, kind: Pairing) -> ApiResult<Respons
                 extras.insert("session".into(), Value::String(row.id));
             }
             let token = auth::mint(&ctx.env, &account, &extras).await?;
-            json(&json!({"state": "authorized", "token": token, "response": response}))
+            json(&PairingState::Authorized { token, response })
         }
-        _ => json(&json!({"state": "requested"})),
+        _ => json(&PairingState::Requested),
     }
 }
 
@@ -140,22 +107,15 @@ async fn account_request(ctx: Ctx) -> ApiResult<Response> {
 }
 
 async fn terminal_status(ctx: Ctx) -> ApiResult<Response> {
-    let not_found = json!({"status": "not_found", "supportsV2": false});
+    let status = |status, supports_v2| json(&PairingStatus { status, supports_v2 });
     let Some(key) = ctx.query("publicKey").and_then(|k| pairing_key(&k).ok()) else {
-        return json(&not_found);
+        return status(PairingProgress::NotFound, false);
     };
     match pairing::terminal(&ctx.db()?, &key).await? {
-        None => json(&not_found),
-        Some(r) if r.response.is_some() => json(&json!({"status": "authorized", "supportsV2": false})),
-        Some(r) => json(&json!({"status": "pending", "supportsV2": r.supports_v2.unwrap_or(0) != 0})),
+        None => status(PairingProgress::NotFound, false),
+        Some(r) if r.response.is_some() => status(PairingProgress::Authorized, false),
+        Some(r) => status(PairingProgress::Pending, r.supports_v2.unwrap_or(0) != 0),
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ResponseBody {
-    public_key: String,
-    response: String,
 }
 
 async fn pairing_response_route(mut ctx: Ctx, kind: Pairing) -> ApiResult<Response> {
@@ -168,7 +128,7 @@ async fn pairing_response_route(mut ctx: Ctx, kind: Pairing) -> ApiResult<Respon
     if !pairing::respond(&ctx.db()?, kind, &key, &body.response, &user).await? {
         return Err(ApiError::not_found("Request not found"));
     }
-    json(&json!({"success": true}))
+    json(&Success::TRUE)
 }
 
 async fn terminal_response(ctx: Ctx) -> ApiResult<Response> {
@@ -183,5 +143,5 @@ async fn logout(ctx: Ctx) -> ApiResult<Response> {
     let user = ctx.user()?;
     let jti = user.jti.clone().ok_or_else(|| ApiError::bad_request("This token has no id and cannot be revoked"))?;
     auth::revoke(&ctx.db()?, &user.id, &jti).await?;
-    json(&json!({"success": true}))
+    json(&Success::TRUE)
 }

@@ -7,14 +7,12 @@
 //! failed gateway call releases the claim and leaves no active peer; the reserved device (and
 //! so its address) is reused by the retry.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
 use worker::{Method, Response};
 
 use crate::app::ctx::{parse_json, Ctx, MAX_JSON_BODY};
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
-use crate::app::schema::*;
+use crate::app::schema::{request_schema, response_schema};
 use crate::config::now_ms;
 use crate::crypto::util::{b64_encode, sha256_hex, uuid_v4};
 use crate::db::connect_tokens::{self, Claim, Commit, Committed, Created, NewClaim, NewToken, Revoked, TokenRow};
@@ -23,62 +21,35 @@ use crate::domain::encoding::b64_fixed;
 use crate::domain::text::DisplayText;
 use crate::domain::time::iso8601;
 use crate::enrollment::gateway::Gateway;
-use crate::enrollment::{connect_status, device_limit_error, new_device_id, new_secret, ttl_secs, DeviceWire};
+use crate::enrollment::{connect_status, device_limit_error, new_device_id, new_secret, ttl_secs, ConnectStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::h;
-use crate::routes::devices::device_schema;
+use crate::wire::devices::{
+    ConnectToken, ConnectTokenBody, ConnectTokenRevoked, ConnectTokenStatus, Device, Peer, ProvisionBody, Registered,
+};
 
 // `/v1/connect/:token/{status,provision,revoke}` end in literals no vendor route uses
 // (`/v1/connect/:vendor/token`, `/register`, `/v1/connect/github/...`), so they coexist.
 pub const ROUTES: &[Route] = &[
     route(Method::Post, "/v1/connect-tokens", Access::User, h!(create_token))
         .doc("connect", "Mint a one-time connect token for a new device")
-        .body(create_request)
-        .returns(create_response),
+        .body(request_schema::<ConnectTokenBody>)
+        .returns(response_schema::<ConnectToken>),
     route(Method::Get, "/v1/connect/:token/status", Access::Public, h!(token_status))
         .doc("connect", "A connect token's state: pending, provisioned, revoked or expired")
-        .returns(status_response),
+        .returns(response_schema::<ConnectTokenStatus>),
     route(Method::Post, "/v1/connect/:token/provision", Access::Public, h!(provision))
         .doc("connect", "Provision a device and its WireGuard peer with a connect token (single use)")
-        .body(provision_request)
-        .returns(provision_response),
+        .body(request_schema::<ProvisionBody>)
+        .returns(response_schema::<Registered>),
     route(Method::Post, "/v1/connect/:token/revoke", Access::User, h!(revoke))
         .doc("connect", "Revoke a pending connect token (owner)")
-        .returns(revoke_response),
+        .returns(response_schema::<ConnectTokenRevoked>),
 ];
-
-fn create_request() -> Value {
-    object(&[("deviceName?", string()), ("ttl?", integer())])
-}
-fn create_response() -> Value {
-    object(&[("token", string()), ("expiresAt", string()), ("expiresIn", integer())])
-}
-fn status_response() -> Value {
-    object(&[("status", enumeration(&["pending", "provisioned", "revoked", "expired"])), ("expiresAt", string())])
-}
-fn provision_request() -> Value {
-    object(&[("publicKey", string()), ("deviceName?", string())])
-}
-fn peer_schema() -> Value {
-    object(&[("allowedIp", string()), ("gatewayPublicKey", string()), ("endpoint", string())])
-}
-fn provision_response() -> Value {
-    object(&[("device", device_schema()), ("apiKey", string()), ("peer", peer_schema())])
-}
-fn revoke_response() -> Value {
-    object(&[("success", boolean()), ("status", enumeration(&["revoked"]))])
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CreateBody {
-    device_name: Option<String>,
-    ttl: Option<i64>,
-}
 
 async fn create_token(mut ctx: Ctx) -> ApiResult<Response> {
     let bytes = ctx.body_bytes(MAX_JSON_BODY).await?;
-    let body: CreateBody = if bytes.is_empty() { CreateBody::default() } else { parse_json(&bytes)? };
+    let body: ConnectTokenBody = if bytes.is_empty() { ConnectTokenBody::default() } else { parse_json(&bytes)? };
     let ttl = ttl_secs(body.ttl)?;
     let name = DisplayText::parse_opt("deviceName", body.device_name.as_deref())?.map(String::from);
     let user = ctx.user_id()?.to_string();
@@ -91,7 +62,7 @@ async fn create_token(mut ctx: Ctx) -> ApiResult<Response> {
     if connect_tokens::create(&db, &user, &new).await? == Created::TooManyPending {
         return Err(ApiError::forbidden("Too many pending connect tokens").with("max", connect_tokens::MAX_PENDING));
     }
-    json(&json!({"token": token, "expiresAt": iso8601(expires_at), "expiresIn": ttl}))
+    json(&ConnectToken { token, expires_at: iso8601(expires_at), expires_in: ttl })
 }
 
 /// The stored hash of a token from the path; oversized values cannot be tokens.
@@ -110,24 +81,22 @@ fn token_not_found() -> ApiError {
 async fn token_status(ctx: Ctx) -> ApiResult<Response> {
     let hash = token_hash(&ctx)?;
     let row = connect_tokens::get(&ctx.db()?, &hash).await?.ok_or_else(token_not_found)?;
-    json(&json!({"status": connect_status(&row.state, row.expires_at, now_ms()), "expiresAt": iso8601(row.expires_at)}))
+    json(&ConnectTokenStatus {
+        status: connect_status(&row.state, row.expires_at, now_ms()),
+        expires_at: iso8601(row.expires_at),
+    })
 }
 
 /// Why a token cannot be used now.
 fn unusable(row: &TokenRow, now: i64) -> ApiError {
-    match connect_status(&row.state, row.expires_at, now) {
-        "provisioned" => ApiError::conflict("Connect token already used").with("status", "provisioned"),
-        "revoked" => ApiError::new(410, "Connect token revoked").with("status", "revoked"),
-        "expired" => ApiError::new(410, "Connect token expired").with("status", "expired"),
-        _ => ApiError::conflict("A provision with this token is in progress").with("status", "pending"),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ProvisionBody {
-    public_key: String,
-    device_name: Option<String>,
+    let status = connect_status(&row.state, row.expires_at, now);
+    let error = match status {
+        ConnectStatus::Provisioned => ApiError::conflict("Connect token already used"),
+        ConnectStatus::Revoked => ApiError::new(410, "Connect token revoked"),
+        ConnectStatus::Expired => ApiError::new(410, "Connect token expired"),
+        ConnectStatus::Pending => ApiError::conflict("A provision with this token is in progress"),
+    };
+    error.with("status", status.as_str())
 }
 
 async fn provision(mut ctx: Ctx) -> ApiResult<Response> {
@@ -188,11 +157,8 @@ async fn provision(mut ctx: Ctx) -> ApiResult<Response> {
         connect_tokens::release(&db, &hash, &claim).await?;
         return Err(ApiError::conflict("The connect token changed during provisioning"));
     };
-    json(&json!({
-        "device": DeviceWire::from(*provisioned),
-        "apiKey": api_key,
-        "peer": {"allowedIp": allowed_ip, "gatewayPublicKey": gateway.public_key, "endpoint": gateway.endpoint},
-    }))
+    let peer = Peer { allowed_ip, gateway_public_key: gateway.public_key, endpoint: gateway.endpoint };
+    json(&Registered { device: Device::from(*provisioned), api_key, peer: Some(peer) })
 }
 
 async fn revoke(ctx: Ctx) -> ApiResult<Response> {
@@ -200,7 +166,7 @@ async fn revoke(ctx: Ctx) -> ApiResult<Response> {
     let user = ctx.user_id()?.to_string();
     // The device a failed attempt reserved goes with the token (it never got a peer).
     match connect_tokens::revoke(&ctx.db()?, &user, &hash).await? {
-        Revoked::Applied => json(&json!({"success": true, "status": "revoked"})),
+        Revoked::Applied => json(&ConnectTokenRevoked { success: true, status: ConnectStatus::Revoked }),
         Revoked::Missing => Err(token_not_found()),
         Revoked::Used => Err(ApiError::conflict("Connect token already used").with("status", "provisioned")),
     }

@@ -1,14 +1,12 @@
 //! Device enrollment: provisioning tokens (the app asks for one, the device registers with it),
 //! the owner's device management, and the device's own calls with its API key.
 
-use serde::{Deserialize, Deserializer};
-use serde_json::{json, Value};
 use worker::{Method, Response};
 
 use crate::app::ctx::{parse_json, Ctx, MAX_JSON_BODY};
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
-use crate::app::schema::*;
+use crate::app::schema::{request_schema, response_schema};
 use crate::config::now_ms;
 use crate::crypto::util::{sha256_hex, uuid_v4};
 use crate::db::devices::{self, DevicePatch, EnrollmentToken, Refreshed, Registered, Registration};
@@ -16,112 +14,57 @@ use crate::db::Db;
 use crate::domain::text::DisplayText;
 use crate::domain::time::iso8601;
 use crate::enrollment::gateway::Gateway;
-use crate::enrollment::{
-    api_endpoint, device_limit_error, device_ref, new_device_id, new_secret, ttl_secs, DeviceRow, DeviceWire,
-};
+use crate::enrollment::{api_endpoint, device_limit_error, device_ref, new_device_id, new_secret, ttl_secs, DeviceRow};
 use crate::error::{ApiError, ApiResult};
 use crate::h;
+use crate::wire::devices::{
+    self as wire, Device, DeviceList, Heartbeat, PatchBody, Provisioned, ProvisioningToken, ProvisioningTokenBody,
+    RegisterBody,
+};
+use crate::wire::Success;
 
 pub const ROUTES: &[Route] = &[
     route(Method::Post, "/v1/provisioning/token", Access::User, h!(provisioning_token))
         .doc("devices", "Start (or refresh, with nodeId) a device enrollment")
-        .body(token_request)
-        .returns(token_response),
+        .body(request_schema::<ProvisioningTokenBody>)
+        .returns(response_schema::<ProvisioningToken>),
     // Before the `:ref` routes: the first match in table order wins.
     route(Method::Post, "/v1/devices/register", Access::Public, h!(register))
         .doc("devices", "A device registers with its single-use provisioning token")
-        .body(register_request)
-        .returns(registered),
+        .body(request_schema::<RegisterBody>)
+        .returns(response_schema::<wire::Registered>),
     route(Method::Get, "/v1/devices", Access::User, h!(list_devices))
         .doc("devices", "The account's devices")
-        .returns(device_list),
+        .returns(response_schema::<DeviceList>),
     route(Method::Get, "/v1/devices/:ref", Access::User, h!(get_device))
         .doc("devices", "A device by uuid or deviceId")
-        .returns(device_schema),
+        .returns(response_schema::<Device>),
     route(Method::Patch, "/v1/devices/:ref", Access::User, h!(patch_device))
         .doc("devices", "Rename a device or set its API endpoint (null clears)")
-        .body(patch_request)
-        .returns(device_schema),
+        .body(request_schema::<PatchBody>)
+        .returns(response_schema::<Device>),
     route(Method::Get, "/v1/devices/:ref/provisioned", Access::User, h!(device_provisioned))
         .doc("devices", "Whether a device is provisioned")
-        .returns(provisioned_response),
+        .returns(response_schema::<Provisioned>),
     route(Method::Post, "/v1/devices/:ref/reset", Access::User, h!(reset_device))
         .doc("devices", "Unprovision a device: clears its deviceId, API key and peer, keeps its uuid")
-        .returns(device_schema),
+        .returns(response_schema::<Device>),
     route(Method::Delete, "/v1/devices/:ref", Access::User, h!(delete_device))
         .doc("devices", "Delete a device (and its gateway peer)")
-        .returns(success),
+        .returns(response_schema::<Success>),
     route(Method::Get, "/v1/device", Access::Device, h!(device_self))
         .doc("devices", "The calling device's own record (device API key)")
-        .returns(device_schema),
+        .returns(response_schema::<Device>),
     route(Method::Post, "/v1/device/heartbeat", Access::Device, h!(heartbeat))
         .doc("devices", "The calling device reports it is alive (device API key)")
-        .returns(heartbeat_response),
+        .returns(response_schema::<Heartbeat>),
 ];
-
-pub fn device_schema() -> Value {
-    let s = || nullable(string());
-    let n = || nullable(integer());
-    object(&[
-        ("uuid", string()),
-        ("deviceId", s()),
-        ("deviceName", s()),
-        ("deviceType", s()),
-        ("room", s()),
-        ("apiEndpoint", s()),
-        ("provisioned", boolean()),
-        ("registeredAt", n()),
-        ("lastSeenAt", n()),
-        ("allowedIp", s()),
-        ("publicKey", s()),
-        ("peerActive", boolean()),
-        ("createdAt", integer()),
-        ("updatedAt", integer()),
-    ])
-}
-fn token_request() -> Value {
-    object(&[("name?", string()), ("room?", string()), ("nodeId?", string()), ("ttl?", integer())])
-}
-fn token_response() -> Value {
-    object(&[("token", string()), ("nodeId", string()), ("expiresAt", string()), ("expiresIn", integer())])
-}
-fn register_request() -> Value {
-    object(&[
-        ("nodeId", string()),
-        ("provisioningToken", string()),
-        ("deviceName?", string()),
-        ("deviceType?", string()),
-    ])
-}
-fn registered() -> Value {
-    object(&[("device", device_schema()), ("apiKey", string())])
-}
-fn device_list() -> Value {
-    object(&[("devices", array(device_schema()))])
-}
-fn patch_request() -> Value {
-    object(&[("deviceName?", nullable(string())), ("apiEndpoint?", nullable(string()))])
-}
-fn provisioned_response() -> Value {
-    object(&[("provisioned", boolean())])
-}
-fn heartbeat_response() -> Value {
-    object(&[("success", boolean()), ("lastSeenAt", integer())])
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct TokenBody {
-    name: Option<String>,
-    room: Option<String>,
-    node_id: Option<String>,
-    ttl: Option<i64>,
-}
 
 async fn provisioning_token(mut ctx: Ctx) -> ApiResult<Response> {
     // An empty body is `{}`: curl users start an enrollment with no options.
     let bytes = ctx.body_bytes(MAX_JSON_BODY).await?;
-    let body: TokenBody = if bytes.is_empty() { TokenBody::default() } else { parse_json(&bytes)? };
+    let body: ProvisioningTokenBody =
+        if bytes.is_empty() { ProvisioningTokenBody::default() } else { parse_json(&bytes)? };
     let ttl = ttl_secs(body.ttl)?;
     let name = DisplayText::parse_opt("name", body.name.as_deref())?.map(String::from);
     let room = DisplayText::parse_opt("room", body.room.as_deref())?.map(String::from);
@@ -149,16 +92,7 @@ async fn provisioning_token(mut ctx: Ctx) -> ApiResult<Response> {
             Refreshed::Missing => return Err(ApiError::not_found("Enrollment not found")),
         },
     };
-    json(&json!({"token": token, "nodeId": node_id, "expiresAt": iso8601(expires_at), "expiresIn": ttl}))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RegisterBody {
-    node_id: String,
-    provisioning_token: String,
-    device_name: Option<String>,
-    device_type: Option<String>,
+    json(&ProvisioningToken { token, node_id, expires_at: iso8601(expires_at), expires_in: ttl })
 }
 
 async fn register(mut ctx: Ctx) -> ApiResult<Response> {
@@ -181,7 +115,7 @@ async fn register(mut ctx: Ctx) -> ApiResult<Response> {
         key_hash: &key_hash,
     };
     match devices::register(&db, &registration).await? {
-        Registered::Device(device) => json(&json!({"device": DeviceWire::from(*device), "apiKey": api_key})),
+        Registered::Device(device) => json(&wire::Registered { device: Device::from(*device), api_key, peer: None }),
         Registered::InvalidToken => Err(invalid_provisioning_token()),
         Registered::Expired => Err(ApiError::unauthorized("Provisioning token expired")),
         Registered::Provisioned => Err(ApiError::conflict("Device is already provisioned")),
@@ -204,32 +138,17 @@ fn device_not_found() -> ApiError {
 
 async fn list_devices(ctx: Ctx) -> ApiResult<Response> {
     let rows = devices::list(&ctx.db()?, ctx.user_id()?).await?;
-    let devices: Vec<DeviceWire> = rows.into_iter().map(DeviceWire::from).collect();
-    json(&json!({ "devices": devices }))
+    json(&DeviceList { devices: rows.into_iter().map(Device::from).collect() })
 }
 
 async fn get_device(ctx: Ctx) -> ApiResult<Response> {
     let device = owned_device(&ctx.db()?, ctx.user_id()?, ctx.param("ref")).await?;
-    json(&DeviceWire::from(device))
+    json(&Device::from(device))
 }
 
 async fn device_provisioned(ctx: Ctx) -> ApiResult<Response> {
     let device = owned_device(&ctx.db()?, ctx.user_id()?, ctx.param("ref")).await?;
-    json(&json!({"provisioned": device.provisioned != 0}))
-}
-
-/// Absent leaves a field alone; `null` clears it.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PatchBody {
-    #[serde(default, deserialize_with = "present")]
-    device_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    api_endpoint: Option<Option<String>>,
+    json(&Provisioned { provisioned: device.provisioned != 0 })
 }
 
 async fn patch_device(mut ctx: Ctx) -> ApiResult<Response> {
@@ -240,7 +159,7 @@ async fn patch_device(mut ctx: Ctx) -> ApiResult<Response> {
     let reference = device_ref(ctx.param("ref"))?;
     let patch = DevicePatch { name, api_endpoint: endpoint };
     let device = devices::update(&ctx.db()?, ctx.user_id()?, reference, patch).await?.ok_or_else(device_not_found)?;
-    json(&DeviceWire::from(device))
+    json(&Device::from(device))
 }
 
 /// Takes a device's peer off the gateway before the row forgets it, so no active peer outlives
@@ -262,7 +181,7 @@ async fn reset_device(ctx: Ctx) -> ApiResult<Response> {
     let device = owned_device(&db, &user, ctx.param("ref")).await?;
     remove_peer(&ctx, &device).await?;
     let device = devices::reset(&db, &user, &device.uuid).await?.ok_or_else(device_not_found)?;
-    json(&DeviceWire::from(device))
+    json(&Device::from(device))
 }
 
 async fn delete_device(ctx: Ctx) -> ApiResult<Response> {
@@ -271,7 +190,7 @@ async fn delete_device(ctx: Ctx) -> ApiResult<Response> {
     let device = owned_device(&db, &user, ctx.param("ref")).await?;
     remove_peer(&ctx, &device).await?;
     devices::delete(&db, &user, &device.uuid).await?;
-    json(&json!({"success": true}))
+    json(&Success::TRUE)
 }
 
 fn invalid_device_key() -> ApiError {
@@ -280,10 +199,10 @@ fn invalid_device_key() -> ApiError {
 
 async fn device_self(ctx: Ctx) -> ApiResult<Response> {
     let device = devices::by_uuid(&ctx.db()?, &ctx.device()?.uuid).await?.ok_or_else(invalid_device_key)?;
-    json(&DeviceWire::from(device))
+    json(&Device::from(device))
 }
 
 async fn heartbeat(ctx: Ctx) -> ApiResult<Response> {
     let last_seen_at = devices::heartbeat(&ctx.db()?, &ctx.device()?.uuid).await?.ok_or_else(invalid_device_key)?;
-    json(&json!({"success": true, "lastSeenAt": last_seen_at}))
+    json(&Heartbeat { success: true, last_seen_at })
 }

@@ -1,17 +1,17 @@
 //! POST /v1/version (is this app build too old?) and the opt-in debug log sink.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
 use worker::{Method, Response};
 
 use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
-use crate::app::schema::*;
+use crate::app::schema::{request_schema, response_schema};
 use crate::domain::semver::{needs_update, Version};
 use crate::domain::text::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::h;
+use crate::wire::system::{LogBody, UpdateUrl, VersionBody};
+use crate::wire::Success;
 
 /// Debug log lines beyond this are cut; the sink is for humans and AI reading logs.
 const MAX_LOG_CHARS: usize = 16 * 1024;
@@ -19,19 +19,13 @@ const MAX_LOG_CHARS: usize = 16 * 1024;
 pub const ROUTES: &[Route] = &[
     route(Method::Post, "/v1/version", Access::Public, h!(check_version))
         .doc("version", "Update URL when the app is below the configured minimum, else null")
-        .body(|| object(&[("platform", string()), ("version", string()), ("app_id", string())]))
-        .returns(|| object(&[("updateUrl", nullable(string()))])),
+        .body(request_schema::<VersionBody>)
+        .returns(response_schema::<UpdateUrl>),
     route(Method::Post, "/logs-combined-from-cli-and-mobile-for-simple-ai-debugging", Access::Public, h!(debug_log))
         .doc("dev", "Log sink, enabled only by DANGEROUSLY_LOG_TO_SERVER_FOR_AI_AUTO_DEBUGGING (404 otherwise)")
-        .body(|| object(&[("message", string()), ("level?", string()), ("source?", string())]))
-        .returns(success),
+        .body(request_schema::<LogBody>)
+        .returns(response_schema::<Success>),
 ];
-
-#[derive(Deserialize)]
-struct VersionBody {
-    platform: String,
-    version: String,
-}
 
 async fn check_version(mut ctx: Ctx) -> ApiResult<Response> {
     let body: VersionBody = ctx.json().await?;
@@ -48,18 +42,7 @@ async fn check_version(mut ctx: Ctx) -> ApiResult<Response> {
     } else {
         None
     };
-    json(&json!({"updateUrl": url}))
-}
-
-#[derive(Deserialize)]
-struct LogBody {
-    message: String,
-    level: Option<String>,
-    source: Option<String>,
-    platform: Option<String>,
-    timestamp: Option<String>,
-    #[serde(rename = "messageRawObject")]
-    raw: Option<Value>,
+    json(&UpdateUrl { update_url: url })
 }
 
 async fn debug_log(mut ctx: Ctx) -> ApiResult<Response> {
@@ -78,5 +61,5 @@ async fn debug_log(mut ctx: Ctx) -> ApiResult<Response> {
         cut(&body.message),
         body.raw.map(|r| format!(" {}", cut(&r.to_string()))).unwrap_or_default()
     );
-    json(&json!({"success": true}))
+    json(&Success::TRUE)
 }

@@ -5,7 +5,10 @@
 
 pub mod access_keys;
 pub mod artifacts;
+pub mod auth;
+pub mod devices;
 pub mod machines;
+pub mod system;
 
 use schemars::JsonSchema;
 use serde::Serialize;
