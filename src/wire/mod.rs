@@ -6,6 +6,7 @@
 pub mod access_keys;
 pub mod artifacts;
 pub mod machines;
+pub mod sessions;
 
 use schemars::JsonSchema;
 use serde::Serialize;
