@@ -40,13 +40,6 @@ pub struct StoredMessage {
     pub created: bool,
 }
 
-impl StoredMessage {
-    /// `{id, seq, content:{t:'encrypted', c}, localId, createdAt, updatedAt}`.
-    pub fn wire(&self) -> Value {
-        ev::message(&self.id, self.seq, &self.content, self.local_id.as_deref(), self.created_at, self.updated_at)
-    }
-}
-
 /// Keeps the first message of each localId (a batch that repeats one stores it once).
 fn dedupe(messages: Vec<NewMessage>) -> Vec<NewMessage> {
     let mut seen = HashSet::new();
@@ -141,13 +134,13 @@ pub async fn create_messages(
     if created > 0 {
         let last = first_row::<SeqRow>(&results[3])?.ok_or_else(|| ApiError::internal("account seq missing"))?.seq;
         for (seq, m) in (last - created + 1..).zip(stored.iter().filter(|m| m.created)) {
-            outbox = outbox.update(seq, ev::new_message(session_id, m.wire()), events::session(session_id));
+            outbox = outbox.update(seq, ev::new_message(session_id, m.into()), events::session(session_id));
         }
     }
     Ok((stored, outbox))
 }
 
-/// The wire message ([`StoredMessage::wire`]) built by SQLite.
+/// The wire message (`wire::sessions::Message`) built by SQLite.
 const MESSAGE_JSON: &str = "json_object('id', id, 'seq', seq, 'content', json_object('t', 'encrypted', 'c', content),
     'localId', local_id, 'createdAt', created_at, 'updatedAt', updated_at)";
 
@@ -157,11 +150,12 @@ struct PageRow {
     body: String,
 }
 
-/// A page of a session's messages as the JSON body `{"messages":[...],"hasMore":bool}`; `None`
-/// when the session is not a live one of the user. One statement: the ownership check, one row
-/// more than `limit` to learn whether more lie beyond, and the body built by SQLite, so the
-/// rows never cross into Rust values (the subquery's order is the array's order, as for the
-/// session list).
+/// A page of a session's messages as the JSON body `{"messages":[...],"hasMore":bool}`
+/// (`wire::sessions::MessagePage`, byte for byte: the tests below run this SQL in SQLite);
+/// `None` when the session is not a live one of the user. One statement: the ownership check,
+/// one row more than `limit` to learn whether more lie beyond, and the body built by SQLite, so
+/// the rows never cross into Rust values (the subquery's order is the array's order, as for
+/// the session list).
 pub async fn list_messages_json(
     db: &Db,
     user_id: &str,
@@ -169,30 +163,38 @@ pub async fn list_messages_json(
     window: SeqWindow,
     limit: u32,
 ) -> ApiResult<Option<String>> {
+    let (sql, bound) = page_sql(window);
+    let row: Option<PageRow> = db.first(&sql, args![session_id, user_id, bound, limit]).await?;
+    Ok(row.filter(|r| r.owned != 0).map(|r| r.body))
+}
+
+/// [`list_messages_json`]'s statement (`?1` session, `?2` account, `?3` the bound, `?4` limit)
+/// and its bound.
+fn page_sql(window: SeqWindow) -> (String, i64) {
     let (cmp, order, bound) = match window {
         SeqWindow::After(n) => (">", "ASC", n),
         SeqWindow::Before(n) => ("<", "DESC", n),
     };
     let live = "EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL)";
-    let row: Option<PageRow> = db
-        .first(
-            &format!(
-                "SELECT {live} AS owned,
-                        '{{\"messages\":' || coalesce(json_group_array(json(m)) FILTER (WHERE rn <= ?4), '[]')
-                        || ',\"hasMore\":' || CASE WHEN count(*) > ?4 THEN 'true' ELSE 'false' END || '}}' AS body
-                 FROM (SELECT {MESSAGE_JSON} AS m, row_number() OVER (ORDER BY seq {order}) AS rn
-                       FROM session_messages WHERE session_id = ?1 AND seq {cmp} ?3 AND {live}
-                       ORDER BY seq {order} LIMIT ?4 + 1)"
-            ),
-            args![session_id, user_id, bound, limit],
-        )
-        .await?;
-    Ok(row.filter(|r| r.owned != 0).map(|r| r.body))
+    let sql = format!(
+        "SELECT {live} AS owned,
+                '{{\"messages\":' || coalesce(json_group_array(json(m)) FILTER (WHERE rn <= ?4), '[]')
+                || ',\"hasMore\":' || CASE WHEN count(*) > ?4 THEN 'true' ELSE 'false' END || '}}' AS body
+         FROM (SELECT {MESSAGE_JSON} AS m, row_number() OVER (ORDER BY seq {order}) AS rn
+               FROM session_messages WHERE session_id = ?1 AND seq {cmp} ?3 AND {live}
+               ORDER BY seq {order} LIMIT ?4 + 1)"
+    );
+    (sql, bound)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::app::schema::{conforms, response_schema};
+    use crate::db::sessions::tests::{first_row_in_sqlite, insert, row};
+    use crate::wire::sessions::MessagePage;
 
     fn msg(local_id: Option<&str>, c: &str) -> NewMessage {
         NewMessage { local_id: local_id.map(str::to_string), ciphertext: c.to_string() }
@@ -204,5 +206,51 @@ mod tests {
             dedupe(vec![msg(Some("a"), "1"), msg(None, "2"), msg(Some("a"), "3"), msg(None, "4"), msg(Some("b"), "5")]);
         let cs: Vec<&str> = out.iter().map(|m| m.ciphertext.as_str()).collect();
         assert_eq!(cs, ["1", "2", "4", "5"]);
+    }
+
+    fn stored(seq: i64, local_id: Option<&str>) -> StoredMessage {
+        StoredMessage {
+            id: format!("m{seq}"),
+            seq,
+            local_id: local_id.map(Into::into),
+            content: format!("Y2lw\"\\é{seq}"),
+            created_at: 1_700_000_000_000 + seq,
+            updated_at: 1_700_000_000_100 + seq,
+            created: false,
+        }
+    }
+
+    fn insert_message(m: &StoredMessage) -> String {
+        let local_id = m.local_id.as_ref().map_or("NULL".into(), |l| format!("'{l}'"));
+        format!(
+            "INSERT INTO session_messages (id, session_id, seq, local_id, content, created_at, updated_at)
+             VALUES ('{}', 's1', {}, {local_id}, '{}', {}, {});",
+            m.id, m.seq, m.content, m.created_at, m.updated_at
+        )
+    }
+
+    /// The message pages' SQL-built bodies are byte for byte `wire::sessions::MessagePage`.
+    #[test]
+    fn page_sql_builds_the_wire_message_page() {
+        let messages = [stored(1, Some("l1")), stored(2, None), stored(3, Some("l3"))];
+        let inserts = insert(&row("s1", 1), "a", false) + &messages.iter().map(insert_message).collect::<String>();
+        let page = |window, account: &str, limit: u32| {
+            let (sql, bound) = page_sql(window);
+            first_row_in_sqlite(&inserts, &sql, json!(["s1", account, bound, limit]))
+        };
+        let body = |picked: &[&StoredMessage], has_more: bool| {
+            let typed = MessagePage { messages: picked.iter().map(|m| (*m).into()).collect(), has_more };
+            json!(serde_json::to_string(&typed).unwrap())
+        };
+        let [m1, m2, m3] = &messages;
+        assert_eq!(page(SeqWindow::After(0), "a", 2), [json!(1), body(&[m1, m2], true)]);
+        assert_eq!(page(SeqWindow::After(1), "a", 2), [json!(1), body(&[m2, m3], false)]);
+        assert_eq!(page(SeqWindow::Before(3), "a", 5), [json!(1), body(&[m2, m1], false)]);
+        assert_eq!(page(SeqWindow::After(3), "a", 5), [json!(1), body(&[], false)]);
+        assert_eq!(page(SeqWindow::After(0), "b", 5)[0], json!(0), "another account's session");
+
+        let full = page(SeqWindow::After(0), "a", 5);
+        let parsed: serde_json::Value = serde_json::from_str(full[1].as_str().unwrap()).unwrap();
+        conforms(&response_schema::<MessagePage>(), &parsed).unwrap();
     }
 }

@@ -7,7 +7,6 @@
 //! the Durable Object). Another account's session, or a deleted one, behaves as absent.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use crate::args;
 use crate::config::now_ms;
@@ -45,27 +44,7 @@ pub struct SessionRow {
     pub updated_at: i64,
 }
 
-impl SessionRow {
-    /// The wire session of GET /v1/sessions, /v2/sessions and POST /v1/sessions.
-    pub fn wire(&self) -> Value {
-        json!({
-            "id": self.id,
-            "seq": self.seq,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-            "active": self.active != 0,
-            "activeAt": self.last_active_at,
-            "metadata": self.metadata,
-            "metadataVersion": self.metadata_version,
-            "agentState": self.agent_state,
-            "agentStateVersion": self.agent_state_version,
-            "dataEncryptionKey": self.data_encryption_key,
-            "lastMessage": null,
-        })
-    }
-}
-
-/// The wire session ([`SessionRow::wire`]) built by SQLite, for [`list_recent_json`].
+/// The wire session (`wire::sessions::Session`) built by SQLite, for [`list_recent_json`].
 const WIRE_JSON: &str = "json_object('id', id, 'seq', seq, 'createdAt', created_at, 'updatedAt', updated_at,
     'active', json(CASE WHEN active THEN 'true' ELSE 'false' END), 'activeAt', last_active_at,
     'metadata', metadata, 'metadataVersion', metadata_version, 'agentState', agent_state,
@@ -79,22 +58,22 @@ struct JsonRow {
 /// GET /v1/sessions (the hot route): the JSON body `{"sessions":[...]}` of the `limit` most
 /// recently updated live sessions, built by SQLite in one query: the rows never cross into
 /// Rust values (one string instead of 150 x 12 decoded fields, a Value tree and a re-encode).
-/// Its bodies are byte-identical to serialising [`SessionRow::wire`] (checked side by side;
-/// tests/sessions.rs compares list items with GET /v1/sessions/:id).
+/// Its bodies are byte-identical to serialising `wire::sessions::SessionList` (the tests below
+/// run this SQL in SQLite; tests/sessions.rs compares list items with GET /v1/sessions/:id).
 pub async fn list_recent_json(db: &Db, user_id: &str, limit: u32) -> ApiResult<String> {
-    // The subquery's order is the array's order; `json(s)` keeps each object JSON rather than
-    // a quoted string once it has passed through the subquery.
-    let row: Option<JsonRow> = db
-        .first(
-            &format!(
-                "SELECT '{{\"sessions\":' || coalesce(json_group_array(json(s)), '[]') || '}}' AS body FROM (
-                 SELECT {WIRE_JSON} AS s FROM sessions WHERE account_id = ?1 AND deleted_at IS NULL
-                 ORDER BY updated_at DESC LIMIT ?2)"
-            ),
-            args![user_id, limit],
-        )
-        .await?;
+    let row: Option<JsonRow> = db.first(&list_recent_sql(), args![user_id, limit]).await?;
     Ok(row.map(|r| r.body).unwrap_or_else(|| r#"{"sessions":[]}"#.to_string()))
+}
+
+/// [`list_recent_json`]'s statement (`?1` account, `?2` limit). The subquery's order is the
+/// array's order; `json(s)` keeps each object JSON rather than a quoted string once it has
+/// passed through the subquery.
+fn list_recent_sql() -> String {
+    format!(
+        "SELECT '{{\"sessions\":' || coalesce(json_group_array(json(s)), '[]') || '}}' AS body FROM (
+         SELECT {WIRE_JSON} AS s FROM sessions WHERE account_id = ?1 AND deleted_at IS NULL
+         ORDER BY updated_at DESC LIMIT ?2)"
+    )
 }
 
 /// GET /v2/sessions: newest first by id (ids are UUID v7), strictly after the cursor's id,
@@ -173,7 +152,7 @@ pub async fn create(db: &Db, user_id: &str, input: &NewSession<'_>) -> ApiResult
     let mut outbox = Outbox::default();
     if session.id == id {
         if let Some(bump) = first_row::<SeqRow>(&results[0])? {
-            outbox = outbox.update(bump.seq, ev::new_session(&session.wire()), Recipients::User);
+            outbox = outbox.update(bump.seq, ev::new_session((&session).into()), Recipients::User);
         }
     }
     Ok((session, outbox))
@@ -305,8 +284,12 @@ pub async fn update_agent_state(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use serde_json::{json, Value};
+
     use super::*;
+    use crate::app::schema::{conforms, response_schema};
+    use crate::wire::sessions::SessionList;
 
     #[test]
     fn heartbeat_times() {
@@ -316,26 +299,86 @@ mod tests {
         assert_eq!(heartbeat_time(now - STALE_HEARTBEAT_MS - 1, now), None);
     }
 
-    #[test]
-    fn wire_session_has_every_field() {
-        let row = SessionRow {
-            id: "s".into(),
-            seq: 2,
-            metadata: "m".into(),
-            metadata_version: 0,
+    /// The first row of `sql` (its columns as JSON) over the sessions migration and `inserts`,
+    /// in SQLite: python3's module, as the test setup needs python3 anyway (schemathesis).
+    pub(crate) fn first_row_in_sqlite(inserts: &str, sql: &str, params: Value) -> Vec<Value> {
+        let setup = format!("{}\n{inserts}", include_str!("../../migrations/0002_sessions_machines.sql"));
+        let script = "import json, sqlite3, sys\nc = sqlite3.connect(':memory:')\nc.executescript(sys.argv[1])\n\
+                      print(json.dumps(c.execute(sys.argv[2], json.loads(sys.argv[3])).fetchone()))";
+        let out = std::process::Command::new("python3")
+            .args(["-c", script, &setup, sql, &params.to_string()])
+            .output()
+            .expect("python3");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn sql_text(v: Option<&str>) -> String {
+        v.map_or("NULL".into(), |s| format!("'{s}'"))
+    }
+
+    /// An INSERT of `r` (values free of single quotes) into account `account`.
+    pub(crate) fn insert(r: &SessionRow, account: &str, deleted: bool) -> String {
+        format!(
+            "INSERT INTO sessions (id, account_id, tag, seq, metadata, metadata_version, agent_state,
+             agent_state_version, data_encryption_key, active, last_active_at, deleted_at, created_at, updated_at)
+             VALUES ('{}', '{account}', '{}', {}, '{}', {}, {}, {}, {}, {}, {}, {}, {}, {});",
+            r.id,
+            r.id,
+            r.seq,
+            r.metadata,
+            r.metadata_version,
+            sql_text(r.agent_state.as_deref()),
+            r.agent_state_version,
+            sql_text(r.data_encryption_key.as_deref()),
+            r.active,
+            r.last_active_at,
+            if deleted { "1" } else { "NULL" },
+            r.created_at,
+            r.updated_at
+        )
+    }
+
+    pub(crate) fn row(id: &str, updated_at: i64) -> SessionRow {
+        SessionRow {
+            id: id.into(),
+            seq: 7,
+            // JSON escapes differ most on quotes, backslashes and non-ASCII.
+            metadata: "m\"\\é/\u{1}".into(),
+            metadata_version: 2,
             agent_state: None,
             agent_state_version: 0,
             data_encryption_key: Some("k".into()),
             active: 1,
-            last_active_at: 5,
-            created_at: 1,
-            updated_at: 3,
+            last_active_at: 1_700_000_000_005,
+            created_at: 1_700_000_000_001,
+            updated_at,
+        }
+    }
+
+    /// The hot route's SQL-built body is byte for byte `wire::sessions::SessionList`.
+    #[test]
+    fn list_recent_sql_builds_the_wire_session_list() {
+        let old = row("s1", 1_700_000_000_002);
+        let new = SessionRow {
+            agent_state: Some("c3RhdGU=".into()),
+            agent_state_version: 3,
+            data_encryption_key: None,
+            active: 0,
+            ..row("s2", 1_700_000_000_003)
         };
-        assert_eq!(
-            row.wire(),
-            json!({"id": "s", "seq": 2, "createdAt": 1, "updatedAt": 3, "active": true, "activeAt": 5,
-                "metadata": "m", "metadataVersion": 0, "agentState": null, "agentStateVersion": 0,
-                "dataEncryptionKey": "k", "lastMessage": null})
-        );
+        let inserts = [insert(&old, "a", false), insert(&new, "a", false), insert(&row("s3", 9), "a", true)].join("\n")
+            + &insert(&row("s4", 9), "b", false);
+        let body = first_row_in_sqlite(&inserts, &list_recent_sql(), json!(["a", 150]));
+        let typed = SessionList { sessions: vec![(&new).into(), (&old).into()] };
+        assert_eq!(body, [json!(serde_json::to_string(&typed).unwrap())]);
+        let parsed: Value = serde_json::from_str(body[0].as_str().unwrap()).unwrap();
+        conforms(&response_schema::<SessionList>(), &parsed).unwrap();
+
+        let limited = first_row_in_sqlite(&inserts, &list_recent_sql(), json!(["a", 1]));
+        assert_eq!(limited, [json!(serde_json::to_string(&SessionList { sessions: vec![(&new).into()] }).unwrap())]);
+        // No session: no row in the group, and `coalesce` answers the empty list.
+        let none = first_row_in_sqlite(&inserts, &list_recent_sql(), json!(["c", 150]));
+        assert_eq!(none, [json!(serde_json::to_string(&SessionList { sessions: vec![] }).unwrap())]);
     }
 }

@@ -1,80 +1,69 @@
-//! Session and message event bodies (docs/protocol.md, `Updates` and `Ephemerals`).
+//! Session and message event bodies (docs/protocol.md, `Updates` and `Ephemerals`), typed in
+//! `wire::sessions`; the outbox carries them as JSON values.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-/// The wire content of a stored message.
-pub fn encrypted(c: &str) -> Value {
-    json!({"t": "encrypted", "c": c})
+use crate::wire::sessions::{Message, NewSession, SessionEphemeral, SessionUpdate, Versioned};
+
+fn update(body: SessionUpdate) -> Value {
+    // Cannot fail: every map key is a string (json! unwraps the same conversion).
+    serde_json::to_value(body).expect("a session update serializes")
 }
 
-/// A message as the update, the v1 GET and the v3 GET carry it.
-pub fn message(id: &str, seq: i64, c: &str, local_id: Option<&str>, created_at: i64, updated_at: i64) -> Value {
-    json!({
-        "id": id,
-        "seq": seq,
-        "content": encrypted(c),
-        "localId": local_id,
-        "createdAt": created_at,
-        "updatedAt": updated_at,
-    })
+fn ephemeral(body: SessionEphemeral) -> Value {
+    serde_json::to_value(body).expect("a session ephemeral serializes")
 }
 
-/// `new-message` -> *session*; `message` is built by [`message`].
-pub fn new_message(sid: &str, message: Value) -> Value {
-    json!({"t": "new-message", "sid": sid, "message": message})
+/// `new-message` -> *session*.
+pub fn new_message(sid: &str, message: Message) -> Value {
+    update(SessionUpdate::NewMessage { sid: sid.to_string(), message })
 }
 
-/// `new-session` -> *user*: the session's fields (`session` is the wire session object, whose
-/// extra `lastMessage` the app ignores) under `t`.
-pub fn new_session(session: &Value) -> Value {
-    let mut body = json!({"t": "new-session"});
-    for key in [
-        "id",
-        "seq",
-        "metadata",
-        "metadataVersion",
-        "agentState",
-        "agentStateVersion",
-        "dataEncryptionKey",
-        "active",
-        "activeAt",
-        "createdAt",
-        "updatedAt",
-    ] {
-        body[key] = session.get(key).cloned().unwrap_or(Value::Null);
-    }
-    body
+/// `new-session` -> *user*: the session's fields under `t`.
+pub fn new_session(session: NewSession) -> Value {
+    update(SessionUpdate::NewSession(session))
 }
 
 /// `update-session` with new metadata -> *session*.
 pub fn update_session_metadata(id: &str, metadata: &str, version: i64) -> Value {
-    json!({"t": "update-session", "id": id, "metadata": {"value": metadata, "version": version}})
+    let metadata = Some(Versioned { value: metadata.to_string(), version });
+    update(SessionUpdate::UpdateSession { id: id.to_string(), metadata, agent_state: None })
 }
 
 /// `update-session` with a new agent state (null allowed) -> *session*.
 pub fn update_session_agent_state(id: &str, agent_state: Option<&str>, version: i64) -> Value {
-    json!({"t": "update-session", "id": id, "agentState": {"value": agent_state, "version": version}})
+    let agent_state = Some(Versioned { value: agent_state.map(str::to_string), version });
+    update(SessionUpdate::UpdateSession { id: id.to_string(), metadata: None, agent_state })
 }
 
 /// `delete-session` -> *user*.
 pub fn delete_session(sid: &str) -> Value {
-    json!({"t": "delete-session", "sid": sid})
+    update(SessionUpdate::DeleteSession { sid: sid.to_string() })
 }
 
-/// Ephemeral `activity` -> *user*; `thinking` is always present (the app requires it).
+/// Ephemeral `activity` -> *user*.
 pub fn activity(id: &str, active: bool, active_at: i64, thinking: bool) -> Value {
-    json!({"type": "activity", "id": id, "active": active, "activeAt": active_at, "thinking": thinking})
+    ephemeral(SessionEphemeral::Activity { id: id.to_string(), active, active_at, thinking })
 }
 
-/// Ephemeral `session-event` -> *session*: what POST /v1/sessions/:id/push-event announces.
+/// Ephemeral `session-event` -> *session*.
 pub fn session_event(session_id: &str, kind: &str, title: &str, body: &str, timestamp: i64) -> Value {
-    json!({"type": "session-event", "sessionId": session_id, "kind": kind, "title": title, "body": body,
-           "timestamp": timestamp})
+    ephemeral(SessionEphemeral::SessionEvent {
+        session_id: session_id.to_string(),
+        kind: kind.to_string(),
+        title: title.to_string(),
+        body: body.to_string(),
+        timestamp,
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::db::sessions::SessionRow;
+    use crate::wire::sessions::{Content, Encrypted};
 
     fn keys(v: &Value) -> Vec<&str> {
         v.as_object().unwrap().keys().map(String::as_str).collect()
@@ -82,7 +71,15 @@ mod tests {
 
     #[test]
     fn new_message_shape() {
-        let body = new_message("s1", message("m1", 3, "cipher", None, 10, 11));
+        let message = Message {
+            id: "m1".into(),
+            seq: 3,
+            content: Content { t: Encrypted::Encrypted, c: "cipher".into() },
+            local_id: None,
+            created_at: 10,
+            updated_at: 11,
+        };
+        let body = new_message("s1", message);
         assert_eq!(
             body,
             json!({"t": "new-message", "sid": "s1", "message": {
@@ -93,12 +90,20 @@ mod tests {
 
     #[test]
     fn new_session_carries_exactly_the_protocol_fields() {
-        let session = json!({
-            "id": "s1", "seq": 0, "createdAt": 1, "updatedAt": 2, "active": true, "activeAt": 3,
-            "metadata": "m", "metadataVersion": 0, "agentState": null, "agentStateVersion": 0,
-            "dataEncryptionKey": null, "lastMessage": null
-        });
-        let body = new_session(&session);
+        let session = SessionRow {
+            id: "s1".into(),
+            seq: 0,
+            metadata: "m".into(),
+            metadata_version: 0,
+            agent_state: None,
+            agent_state_version: 0,
+            data_encryption_key: None,
+            active: 1,
+            last_active_at: 3,
+            created_at: 1,
+            updated_at: 2,
+        };
+        let body = new_session((&session).into());
         assert_eq!(
             keys(&body),
             [
@@ -149,5 +154,47 @@ mod tests {
             json!({"type": "session-event", "sessionId": "s1", "kind": "done", "title": "T", "body": "B",
                    "timestamp": 7})
         );
+    }
+
+    /// Bytes, not only values (`Value` equality ignores key order): each body as the `json!`
+    /// it replaces spelled it.
+    #[test]
+    fn bodies_keep_the_key_order_of_the_json_they_replace() {
+        let message = Message {
+            id: "m1".into(),
+            seq: 3,
+            content: Content { t: Encrypted::Encrypted, c: "cipher".into() },
+            local_id: Some("l".into()),
+            created_at: 10,
+            updated_at: 11,
+        };
+        let cases = [
+            (
+                new_message("s1", message),
+                json!({"t": "new-message", "sid": "s1", "message": {"id": "m1", "seq": 3,
+                    "content": {"t": "encrypted", "c": "cipher"}, "localId": "l", "createdAt": 10, "updatedAt": 11}}),
+            ),
+            (
+                update_session_metadata("s1", "m2", 2),
+                json!({"t": "update-session", "id": "s1", "metadata": {"value": "m2", "version": 2}}),
+            ),
+            (
+                update_session_agent_state("s1", Some("a"), 4),
+                json!({"t": "update-session", "id": "s1", "agentState": {"value": "a", "version": 4}}),
+            ),
+            (delete_session("s1"), json!({"t": "delete-session", "sid": "s1"})),
+            (
+                activity("s1", true, 5, true),
+                json!({"type": "activity", "id": "s1", "active": true, "activeAt": 5, "thinking": true}),
+            ),
+            (
+                session_event("s1", "done", "T", "B", 7),
+                json!({"type": "session-event", "sessionId": "s1", "kind": "done", "title": "T", "body": "B",
+                       "timestamp": 7}),
+            ),
+        ];
+        for (typed, spelled) in cases {
+            assert_eq!(typed.to_string(), spelled.to_string());
+        }
     }
 }

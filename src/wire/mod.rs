@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod auth;
 pub mod devices;
 pub mod machines;
+pub mod sessions;
 pub mod system;
 
 use schemars::JsonSchema;
