@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Method, Response};
 
-use super::account::json_column;
+use crate::wire::account::json_column;
 use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};

@@ -4,6 +4,7 @@
 //! bodies of the same shapes can use it too.
 
 pub mod access_keys;
+pub mod account;
 pub mod artifacts;
 pub mod machines;
 
