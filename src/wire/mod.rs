@@ -7,6 +7,7 @@ pub mod access_keys;
 pub mod account;
 pub mod artifacts;
 pub mod machines;
+pub mod users;
 
 use schemars::JsonSchema;
 use serde::Serialize;
