@@ -6,6 +6,7 @@
 pub mod access_keys;
 pub mod account;
 pub mod artifacts;
+pub mod feed;
 pub mod machines;
 pub mod users;
 
