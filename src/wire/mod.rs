@@ -8,6 +8,7 @@ pub mod account;
 pub mod artifacts;
 pub mod feed;
 pub mod machines;
+pub mod plans;
 pub mod usage;
 pub mod users;
 
