@@ -7,6 +7,7 @@ pub mod access_keys;
 pub mod account;
 pub mod artifacts;
 pub mod feed;
+pub mod kv;
 pub mod machines;
 pub mod plans;
 pub mod usage;
