@@ -1,7 +1,7 @@
 //! Plans and their limits. Accounts name a plan (`accounts.plan`, default 'basic'); the rows are
 //! seeded by migration 0005.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::Db;
 use crate::args;
@@ -15,25 +15,6 @@ pub struct PlanLimits {
     pub devices_per_account: i64,
     pub ws_connections_per_user: i64,
     pub upload_bytes_per_account: i64,
-}
-
-/// The wire shape of a plan's limits.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LimitsWire {
-    pub devices_per_account: i64,
-    pub ws_connections_per_user: i64,
-    pub upload_bytes_per_account: i64,
-}
-
-impl PlanLimits {
-    pub fn wire(&self) -> LimitsWire {
-        LimitsWire {
-            devices_per_account: self.devices_per_account,
-            ws_connections_per_user: self.ws_connections_per_user,
-            upload_bytes_per_account: self.upload_bytes_per_account,
-        }
-    }
 }
 
 /// SQL for one limit column of the plan of the account `account_expr` (an SQL expression), for

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::{sessions, Db};
 use crate::args;
@@ -17,9 +17,17 @@ use crate::events::{self, Outbox, Recipients};
 
 pub const MAX_SESSION_ID_CHARS: usize = 128;
 
+/// A usage report as stored.
+#[derive(Deserialize)]
+pub struct Report {
+    pub id: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 /// Stores a usage report, replacing the previous one for the same (account, session, key): the
-/// CLI reports running totals. Returns the ack for the socket (`{success:true, reportId,
-/// createdAt, updatedAt}`) and, when a session is named, the `usage` ephemeral to publish.
+/// CLI reports running totals. Returns the stored report (for the socket's ack) and, when a
+/// session is named, the `usage` ephemeral to publish.
 /// Bad input is a 400, a session that is not the caller's a 404 `Session not found` (ack either
 /// as `{success:false, error}`).
 pub async fn record_usage(
@@ -29,22 +37,16 @@ pub async fn record_usage(
     key: &str,
     tokens: &Value,
     cost: &Value,
-) -> ApiResult<(Value, Outbox)> {
+) -> ApiResult<(Report, Outbox)> {
     report_key(key)?;
     counters("tokens", tokens)?;
     counters("cost", cost)?;
     if let Some(sid) = session_id {
         Text::parse("sessionId", sid, MAX_SESSION_ID_CHARS)?;
     }
-    #[derive(Deserialize)]
-    struct Row {
-        id: String,
-        created_at: i64,
-        updated_at: i64,
-    }
     let now = now_ms();
     // A named session must be the caller's live one; checked in the same statement.
-    let row: Row = db
+    let report: Report = db
         .first(
             "INSERT INTO usage_reports (id, account_id, session_id, key, tokens, cost, created_at, updated_at)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7
@@ -56,12 +58,11 @@ pub async fn record_usage(
         )
         .await?
         .ok_or_else(sessions::not_found)?;
-    let ack = json!({"success": true, "reportId": row.id, "createdAt": row.created_at, "updatedAt": row.updated_at});
     let outbox = match session_id {
         Some(sid) => Outbox::default().ephemeral(events::usage::usage(sid, key, tokens, cost, now), Recipients::User),
         None => Outbox::default(),
     };
-    Ok((ack, outbox))
+    Ok((report, outbox))
 }
 
 pub struct UsageQuery<'a> {
@@ -72,9 +73,8 @@ pub struct UsageQuery<'a> {
     pub group_by: GroupBy,
 }
 
-/// `{usage:[{timestamp (s), tokens, cost, reportCount}], groupBy, totalReports}`, buckets in
-/// ascending time (UTC hours or days), counters summed per name within a bucket.
-pub async fn query_usage(db: &Db, user_id: &str, q: &UsageQuery<'_>) -> ApiResult<Value> {
+/// The buckets in ascending time (UTC hours or days), counters summed per name within a bucket.
+pub async fn query_usage(db: &Db, user_id: &str, q: &UsageQuery<'_>) -> ApiResult<Vec<Bucket>> {
     if let Some(sid) = q.session_id {
         sessions::get(db, user_id, sid).await?.ok_or_else(sessions::not_found)?;
     }
@@ -107,20 +107,22 @@ pub async fn query_usage(db: &Db, user_id: &str, q: &UsageQuery<'_>) -> ApiResul
             ],
         )
         .await?;
-    Ok(aggregate(rows.into_iter().map(|r| (r.bucket, r.kind, r.name, r.total)), q.group_by))
+    Ok(aggregate(rows.into_iter().map(|r| (r.bucket, r.kind, r.name, r.total))))
 }
 
-#[derive(Default)]
-struct Bucket {
-    tokens: Map<String, Value>,
-    cost: Map<String, Value>,
-    count: i64,
+/// One time bucket: its start (UNIX seconds), the summed counters, and how many reports.
+#[derive(Debug, Default, PartialEq)]
+pub struct Bucket {
+    pub timestamp: i64,
+    pub tokens: Map<String, Value>,
+    pub cost: Map<String, Value>,
+    pub count: i64,
 }
 
-fn aggregate(rows: impl Iterator<Item = (i64, String, String, f64)>, group_by: GroupBy) -> Value {
+fn aggregate(rows: impl Iterator<Item = (i64, String, String, f64)>) -> Vec<Bucket> {
     let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
     for (bucket, kind, name, total) in rows {
-        let b = buckets.entry(bucket).or_default();
+        let b = buckets.entry(bucket).or_insert_with(|| Bucket { timestamp: bucket, ..Bucket::default() });
         match kind.as_str() {
             "count" => b.count = total as i64,
             "tokens" => {
@@ -131,16 +133,13 @@ fn aggregate(rows: impl Iterator<Item = (i64, String, String, f64)>, group_by: G
             }
         }
     }
-    let total: i64 = buckets.values().map(|b| b.count).sum();
-    let usage: Vec<Value> = buckets
-        .into_iter()
-        .map(|(ts, b)| json!({"timestamp": ts, "tokens": b.tokens, "cost": b.cost, "reportCount": b.count}))
-        .collect();
-    json!({"usage": usage, "groupBy": group_by.as_str(), "totalReports": total})
+    buckets.into_values().collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -152,16 +151,19 @@ mod tests {
             (3600, "cost".to_string(), "total".to_string(), 0.75),
             (7200, "tokens".to_string(), "total".to_string(), 5.0),
         ];
+        let counters = |v: Value| v.as_object().unwrap().clone();
         assert_eq!(
-            aggregate(rows.into_iter(), GroupBy::Hour),
-            json!({"usage": [
-                {"timestamp": 3600, "tokens": {"total": 30}, "cost": {"total": 0.75}, "reportCount": 2},
-                {"timestamp": 7200, "tokens": {"total": 5}, "cost": {}, "reportCount": 1}
-            ], "groupBy": "hour", "totalReports": 3})
+            aggregate(rows.into_iter()),
+            vec![
+                Bucket {
+                    timestamp: 3600,
+                    tokens: counters(json!({"total": 30})),
+                    cost: counters(json!({"total": 0.75})),
+                    count: 2
+                },
+                Bucket { timestamp: 7200, tokens: counters(json!({"total": 5})), cost: Map::new(), count: 1 },
+            ]
         );
-        assert_eq!(
-            aggregate(std::iter::empty(), GroupBy::Day),
-            json!({"usage": [], "groupBy": "day", "totalReports": 0})
-        );
+        assert_eq!(aggregate(std::iter::empty()), vec![]);
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::text::{payload, Text};
@@ -14,7 +15,7 @@ pub const MAX_BATCH: usize = 100;
 /// The version a mutation expects for a key that does not exist yet.
 pub const ABSENT: i64 = -1;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct Mutation {
     pub key: String,
     /// `null` deletes.

@@ -2,9 +2,10 @@
 //! A friend request leaves `requested` on the sender's side and `pending` on the receiver's; the
 //! receiver adding back makes both `friend`. Pure, so every transition is tested natively.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     None,

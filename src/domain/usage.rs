@@ -1,6 +1,8 @@
 //! Usage reports: the `tokens` and `cost` objects a CLI sends (`{total, input, output, ...}`),
 //! and the time buckets of POST /v1/usage/query.
 
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::text::Text;
@@ -29,7 +31,8 @@ pub fn report_key(key: &str) -> ApiResult<&str> {
     Ok(Text::parse("key", key, MAX_KEY_CHARS)?.as_str())
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum GroupBy {
     Hour,
     Day,
@@ -41,12 +44,6 @@ impl GroupBy {
             None | Some("day") => Ok(GroupBy::Day),
             Some("hour") => Ok(GroupBy::Hour),
             Some(_) => Err(ApiError::bad_request("groupBy must be 'hour' or 'day'")),
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupBy::Hour => "hour",
-            GroupBy::Day => "day",
         }
     }
     /// Bucket width in seconds (UTC buckets).

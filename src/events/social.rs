@@ -4,6 +4,8 @@
 
 use serde_json::{json, Value};
 
+use crate::wire::users::UserProfile;
+
 /// `from` is the user who acted, `to` the other one. `status` is the recipient's own view of the
 /// other user after the change; `from_user` is the actor's profile as the target sees it and
 /// `to_user` the target's profile as the actor sees it, so each side reads the other's profile
@@ -13,8 +15,8 @@ pub fn relationship_updated(
     to: &str,
     status: &str,
     action: &str,
-    from_user: &Value,
-    to_user: &Value,
+    from_user: &UserProfile,
+    to_user: &UserProfile,
     timestamp: i64,
 ) -> Value {
     json!({
@@ -44,11 +46,20 @@ pub fn new_feed_post(id: &str, body: &Value, cursor: &str, repeat_key: Option<&s
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::social::Status;
 
     #[test]
     fn shapes_match_the_app() {
-        let a = json!({"id": "a", "status": "pending"});
-        let b = json!({"id": "b", "status": "requested"});
+        let profile = |id: &str, status| UserProfile {
+            id: id.into(),
+            first_name: "F".into(),
+            last_name: None,
+            avatar: Value::Null,
+            username: id.into(),
+            bio: None,
+            status,
+        };
+        let (a, b) = (profile("a", Status::Pending), profile("b", Status::Requested));
         assert_eq!(
             relationship_updated("a", "b", "requested", "created", &a, &b, 9),
             json!({"t": "relationship-updated", "fromUserId": "a", "toUserId": "b", "status": "requested",

@@ -205,10 +205,6 @@ impl OnError {
     }
 }
 
-fn acked((ack, outbox): (Value, Outbox)) -> Reply {
-    (Some(ack), outbox)
-}
-
 pub async fn session_end(db: &Db, user: &str, e: Payload<AliveEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
     Ok((None, sessions::session_end(db, user, &e.sid, e.time as i64).await?))
@@ -259,7 +255,8 @@ pub async fn machine_update_state(db: &Db, user: &str, e: Payload<MachineStateEv
 
 pub async fn usage_report(db: &Db, user: &str, e: Payload<UsageEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
-    usage::record_usage(db, user, e.session_id.as_deref(), &e.key, &e.tokens, &e.cost).await.map(acked)
+    let (report, outbox) = usage::record_usage(db, user, e.session_id.as_deref(), &e.key, &e.tokens, &e.cost).await?;
+    Ok((Some(serde_json::to_value(crate::wire::usage::UsageReported::from(report))?), outbox))
 }
 
 pub async fn access_key_get(db: &Db, user: &str, e: Payload<AccessKeyEvt>) -> Result<Reply, ApiError> {

@@ -1,14 +1,13 @@
 //! The caller's own account: profile, profile edits, and the encrypted settings blob (one row,
 //! one version counter, served under both `/v1/account/settings` and `/v1/account/preferences`).
 
-use serde::{Deserialize, Deserializer};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use worker::{Method, Response};
 
 use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
-use crate::app::schema::*;
+use crate::app::schema::{request_schema, response_schema};
 use crate::config::now_ms;
 use crate::db::accounts::{self, AccountRow, ProfileChange};
 use crate::db::vendor_tokens::connected_services;
@@ -20,6 +19,8 @@ use crate::events::account::{profile_changed, settings_changed};
 use crate::events::{Outbox, Recipients};
 use crate::h;
 use crate::realtime::publish;
+use crate::wire::account::{Profile, ProfileEdit, ProfileEdited, Settings, SettingsWrite, SettingsWritten};
+use crate::wire::VersionMismatch;
 
 const MAX_SETTINGS_BYTES: usize = 512 * 1024;
 pub const MAX_NAME_CHARS: usize = 64;
@@ -28,103 +29,39 @@ const MAX_USERNAME_CHARS: usize = 32;
 pub const ROUTES: &[Route] = &[
     route(Method::Get, "/v1/account", Access::User, h!(get_account))
         .doc("account", "The caller's profile")
-        .returns(profile_schema),
+        .returns(response_schema::<Profile>),
     route(Method::Put, "/v1/account", Access::User, h!(put_account))
         .doc("account", "Edit first name, last name, username (409 username-taken)")
-        .body(profile_edit_schema)
-        .returns(profile_edit_result),
+        .body(request_schema::<ProfileEdit>)
+        .returns(response_schema::<ProfileEdited>),
     route(Method::Get, "/v1/account/profile", Access::User, h!(get_account))
         .doc("account", "The caller's profile (as the app reads it)")
-        .returns(profile_schema),
+        .returns(response_schema::<Profile>),
     route(Method::Get, "/v1/account/settings", Access::User, h!(get_settings))
         .doc("account", "Encrypted account settings and their version")
-        .returns(settings_schema),
+        .returns(response_schema::<Settings>),
     route(Method::Post, "/v1/account/settings", Access::User, h!(set_settings))
         .doc("account", "Compare-and-set the settings")
-        .body(settings_write_schema)
-        .returns(settings_result),
+        .body(request_schema::<SettingsWrite>)
+        .returns(response_schema::<SettingsWritten>),
     route(Method::Get, "/v1/account/preferences", Access::User, h!(get_settings))
         .doc("account", "Alias of GET /v1/account/settings")
-        .returns(settings_schema),
+        .returns(response_schema::<Settings>),
     route(Method::Put, "/v1/account/preferences", Access::User, h!(set_settings))
         .doc("account", "Alias of POST /v1/account/settings")
-        .body(settings_write_schema)
-        .returns(settings_result),
+        .body(request_schema::<SettingsWrite>)
+        .returns(response_schema::<SettingsWritten>),
 ];
 
-fn profile_schema() -> Value {
-    object(&[
-        ("id", string()),
-        ("timestamp", integer()),
-        ("firstName", nullable(string())),
-        ("lastName", nullable(string())),
-        ("username", nullable(string())),
-        ("avatar", nullable(any())),
-        ("github", nullable(any())),
-        ("connectedServices", array(string())),
-    ])
-}
-fn profile_edit_schema() -> Value {
-    object(&[("firstName?", nullable(string())), ("lastName?", nullable(string())), ("username?", nullable(string()))])
-}
-fn profile_edit_result() -> Value {
-    object(&[("success", boolean()), ("profile", profile_schema())])
-}
-fn settings_schema() -> Value {
-    object(&[("settings", nullable(string())), ("settingsVersion", integer())])
-}
-fn settings_write_schema() -> Value {
-    object(&[("settings", nullable(string())), ("expectedVersion", integer())])
-}
-fn settings_result() -> Value {
-    object(&[
-        ("success", boolean()),
-        ("version?", integer()),
-        ("error?", enumeration(&["version-mismatch"])),
-        ("currentVersion?", integer()),
-        ("currentSettings?", nullable(string())),
-    ])
-}
-
-/// A stored JSON column (avatar, GitHub profile) as a value, `null` when absent or unreadable.
-pub fn json_column(raw: Option<&str>) -> Value {
-    raw.and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null)
-}
-
-async fn profile(db: &Db, row: AccountRow) -> ApiResult<Value> {
+async fn profile(db: &Db, row: AccountRow) -> ApiResult<Profile> {
     let services = connected_services(db, &row.id).await?;
-    Ok(json!({
-        "id": row.id,
-        "timestamp": now_ms(),
-        "firstName": row.first_name,
-        "lastName": row.last_name,
-        "username": row.username,
-        "avatar": json_column(row.avatar.as_deref()),
-        "github": json_column(row.github_profile.as_deref()),
-        "connectedServices": services,
-    }))
+    Ok(Profile::new(row, services, now_ms()))
 }
 
 async fn get_account(ctx: Ctx) -> ApiResult<Response> {
     let db = ctx.db()?;
     let row = accounts::get(&db, ctx.user_id()?).await?.ok_or_else(|| ApiError::not_found("Account not found"))?;
     json(&profile(&db, row).await?)
-}
-
-/// Absent stays `None`; `null` becomes `Some(None)` (clear the field).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ProfileEdit {
-    #[serde(default, deserialize_with = "present")]
-    first_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    last_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    username: Option<Option<String>>,
 }
 
 pub fn check_username(u: &str) -> ApiResult<()> {
@@ -166,22 +103,14 @@ async fn put_account(mut ctx: Ctx) -> ApiResult<Response> {
         &user,
         Outbox::default().update(seq, profile_changed(&user, changed), Recipients::User),
     );
-    json(&json!({"success": true, "profile": profile(&db, row).await?}))
+    json(&ProfileEdited { success: true, profile: profile(&db, row).await? })
 }
 
 async fn get_settings(ctx: Ctx) -> ApiResult<Response> {
     let settings = accounts::settings(&ctx.db()?, ctx.user_id()?)
         .await?
         .ok_or_else(|| ApiError::not_found("Account not found"))?;
-    json(&json!({"settings": settings.value, "settingsVersion": settings.version}))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SettingsWrite {
-    #[serde(default)]
-    settings: Option<String>,
-    expected_version: i64,
+    json(&Settings::from(settings))
 }
 
 async fn set_settings(mut ctx: Ctx) -> ApiResult<Response> {
@@ -197,14 +126,14 @@ async fn set_settings(mut ctx: Ctx) -> ApiResult<Response> {
         Outcome::Applied { seq, current } => {
             let event = settings_changed(&user, current.value.as_deref(), current.version);
             publish(&ctx.env, &ctx.wctx, &user, Outbox::default().update(seq, event, Recipients::User));
-            json(&json!({"success": true, "version": current.version}))
+            json(&SettingsWritten::Applied { success: true, version: current.version })
         }
-        Outcome::Mismatch { current } => json(&json!({
-            "success": false,
-            "error": "version-mismatch",
-            "currentVersion": current.version,
-            "currentSettings": current.value,
-        })),
+        Outcome::Mismatch { current } => json(&SettingsWritten::Mismatch {
+            success: false,
+            error: VersionMismatch::VersionMismatch,
+            current_version: current.version,
+            current_settings: current.value,
+        }),
         Outcome::Missing => Err(ApiError::not_found("Account not found")),
     }
 }

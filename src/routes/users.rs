@@ -2,19 +2,17 @@
 //! stock app's `/v1/user/...`), friend requests, the friends list. Relationship changes update both
 //! directions in one transaction and notify both users.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Method, Response};
 
-use super::account::json_column;
 use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
-use crate::app::schema::*;
+use crate::app::schema::{request_schema, response_schema};
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
 use crate::db::feed::NewPost;
-use crate::db::relationships::{self, Change, Changed, UserRow};
+use crate::db::relationships::{self, Change, Changed};
 use crate::domain::feed_cursor::{self, CursorStyle};
 use crate::domain::limit::Limit;
 use crate::domain::social::{self, Feed, Status};
@@ -24,6 +22,7 @@ use crate::events::social::{new_feed_post, relationship_updated};
 use crate::events::{Outbox, Recipients};
 use crate::h;
 use crate::realtime::publish;
+use crate::wire::users::{FriendChanged, FriendList, OneUser, UidBody, UserList, UserProfile};
 
 const MAX_QUERY_CHARS: usize = 64;
 const MAX_ID_CHARS: usize = 128;
@@ -32,99 +31,47 @@ pub const ROUTES: &[Route] = &[
     // The search paths come before `/:id` so "search" is never taken for an id.
     route(Method::Get, "/v1/users/search", Access::User, h!(search))
         .doc("users", "Users whose username starts with `query` (case-insensitive)")
-        .returns(users_schema),
+        .returns(response_schema::<UserList>),
     route(Method::Get, "/v1/user/search", Access::User, h!(search))
         .doc("users", "Alias of /v1/users/search (stock app path)")
-        .returns(users_schema),
+        .returns(response_schema::<UserList>),
     route(Method::Get, "/v1/users/:id", Access::User, h!(get_user))
         .doc("users", "A user's profile with the caller's relationship status")
-        .returns(user_schema),
+        .returns(response_schema::<OneUser>),
     route(Method::Get, "/v1/user/:id", Access::User, h!(get_user))
         .doc("users", "Alias of /v1/users/:id (stock app path)")
-        .returns(user_schema),
+        .returns(response_schema::<OneUser>),
     route(Method::Post, "/v1/friends/add", Access::User, h!(add_friend))
         .doc("friends", "Send a friend request, or accept the other user's")
-        .body(uid_schema)
-        .returns(friend_result),
+        .body(request_schema::<UidBody>)
+        .returns(response_schema::<FriendChanged>),
     route(Method::Post, "/v1/friends/remove", Access::User, h!(remove_friend))
         .doc("friends", "Cancel a request, decline one, or unfriend")
-        .body(uid_schema)
-        .returns(friend_result),
+        .body(request_schema::<UidBody>)
+        .returns(response_schema::<FriendChanged>),
     route(Method::Get, "/v1/friends", Access::User, h!(list_friends))
         .doc("friends", "Friends and open requests either way")
-        .returns(friends_schema),
+        .returns(response_schema::<FriendList>),
 ];
-
-fn profile_schema() -> Value {
-    object(&[
-        ("id", string()),
-        ("firstName", string()),
-        ("lastName", nullable(string())),
-        ("avatar", nullable(any())),
-        ("username", string()),
-        ("bio", nullable(string())),
-        ("status", enumeration(&["none", "requested", "pending", "friend", "rejected"])),
-    ])
-}
-fn users_schema() -> Value {
-    object(&[("users", array(profile_schema()))])
-}
-fn user_schema() -> Value {
-    object(&[("user", profile_schema())])
-}
-fn uid_schema() -> Value {
-    object(&[("uid", string())])
-}
-fn friend_result() -> Value {
-    object(&[("user", nullable(profile_schema()))])
-}
-fn friends_schema() -> Value {
-    object(&[("friends", array(profile_schema()))])
-}
-
-/// UserProfile as the app validates it: `avatar` and `bio` always present.
-fn profile(row: &UserRow, status: Status) -> Value {
-    let github = json_column(row.github_profile.as_deref());
-    let username = row.username.clone().or_else(|| github["login"].as_str().map(str::to_string)).unwrap_or_default();
-    json!({
-        "id": row.id,
-        "firstName": row.first_name.clone().unwrap_or_default(),
-        "lastName": row.last_name,
-        "avatar": json_column(row.avatar.as_deref()),
-        "username": username,
-        "bio": github["bio"].as_str(),
-        "status": status.as_str(),
-    })
-}
-
-/// The profile with the status the viewer sees.
-fn viewed(row: &UserRow) -> Value {
-    profile(row, row.status())
-}
 
 async fn search(ctx: Ctx) -> ApiResult<Response> {
     let query = ctx.query("query").unwrap_or_default();
     Text::parse("query", &query, MAX_QUERY_CHARS)?;
     let limit = i64::from(Limit::parse(ctx.query("limit").as_deref(), 10, 50)?.get());
     let rows = relationships::search(&ctx.db()?, ctx.user_id()?, &query, limit).await?;
-    json(&json!({"users": rows.iter().map(viewed).collect::<Vec<_>>()}))
+    json(&UserList { users: rows.iter().map(UserProfile::viewed).collect() })
 }
 
 async fn get_user(ctx: Ctx) -> ApiResult<Response> {
     let row = relationships::user(&ctx.db()?, ctx.user_id()?, ctx.param("id"))
         .await?
         .ok_or_else(|| ApiError::not_found("User not found"))?;
-    json(&json!({"user": viewed(&row)}))
+    json(&OneUser { user: UserProfile::viewed(&row) })
 }
 
 async fn list_friends(ctx: Ctx) -> ApiResult<Response> {
     let rows = relationships::friends(&ctx.db()?, ctx.user_id()?).await?;
-    json(&json!({"friends": rows.iter().map(viewed).collect::<Vec<_>>()}))
-}
-
-#[derive(Deserialize)]
-struct UidBody {
-    uid: String,
+    json(&FriendList { friends: rows.iter().map(UserProfile::viewed).collect() })
 }
 
 async fn add_friend(ctx: Ctx) -> ApiResult<Response> {
@@ -163,17 +110,17 @@ async fn change_relationship(
     let other = Text::parse("uid", &body.uid, MAX_ID_CHARS)?.as_str().to_string();
     let me = ctx.user_id()?.to_string();
     if other == me {
-        return json(&json!({"user": null}));
+        return json(&FriendChanged { user: None });
     }
     let db = ctx.db()?;
     for _ in 0..ATTEMPTS {
         let Some(pair) = relationships::pair(&db, &me, &other).await? else {
-            return json(&json!({"user": null}));
+            return json(&FriendChanged { user: None });
         };
         let before = (pair.a_to_b, pair.b_to_a);
         let t = transition(pair.a_to_b, pair.b_to_a);
         if !t.changes(before) {
-            return json(&json!({"user": profile(&pair.other, pair.a_to_b)}));
+            return json(&FriendChanged { user: Some(UserProfile::new(&pair.other, pair.a_to_b)) });
         }
         let now = now_ms();
         let notify_b = match t.feed {
@@ -207,8 +154,8 @@ async fn change_relationship(
         };
 
         // The actor as the other user now sees them, and the other user as the actor sees them.
-        let from_user = profile(&pair.me, t.b_to_a);
-        let to_user = profile(&pair.other, t.a_to_b);
+        let from_user = UserProfile::new(&pair.me, t.b_to_a);
+        let to_user = UserProfile::new(&pair.other, t.a_to_b);
         let event = |status: Status, before: Status| {
             relationship_updated(
                 &me,
@@ -231,7 +178,7 @@ async fn change_relationship(
         }
         publish(&ctx.env, &ctx.wctx, &me, out_me);
         publish(&ctx.env, &ctx.wctx, &other, out_other);
-        return json(&json!({"user": to_user}));
+        return json(&FriendChanged { user: Some(to_user) });
     }
     Err(ApiError::conflict("Relationship changed concurrently, please retry"))
 }

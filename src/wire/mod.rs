@@ -4,12 +4,18 @@
 //! bodies of the same shapes can use it too.
 
 pub mod access_keys;
+pub mod account;
 pub mod artifacts;
 pub mod auth;
 pub mod devices;
+pub mod feed;
+pub mod kv;
 pub mod machines;
+pub mod plans;
 pub mod sessions;
 pub mod system;
+pub mod usage;
+pub mod users;
 
 use schemars::JsonSchema;
 use serde::Serialize;
