@@ -1,19 +1,21 @@
 //! Push notification tokens (Expo tokens) of the account's devices, and session push events
 //! delivered to them through the Expo push API.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use worker::{Method, Response};
 
 use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
-use crate::app::schema::*;
+use crate::app::schema::{request_schema, response_schema, success};
 use crate::config::now_ms;
 use crate::db::{push_tokens, sessions};
 use crate::domain::text::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, sessions::session_event, Outbox};
+use crate::wire::push::{EventKind, PushEventBody, PushOutcome, PushResult, PushToken, PushTokenList, TokenBody};
+use crate::wire::Success;
 use crate::{h, upstream};
 
 const MAX_TOKEN_CHARS: usize = 512;
@@ -23,11 +25,11 @@ const MAX_TOKENS: i64 = 100;
 pub const ROUTES: &[Route] = &[
     route(Method::Post, "/v1/push-tokens", Access::User, h!(register))
         .doc("push", "Register a push token (idempotent)")
-        .body(token_body)
+        .body(request_schema::<TokenBody>)
         .returns(success),
     route(Method::Get, "/v1/push-tokens", Access::User, h!(list))
         .doc("push", "The account's push tokens")
-        .returns(list_schema),
+        .returns(response_schema::<PushTokenList>),
     route(Method::Delete, "/v1/push-tokens/:token", Access::User, h!(remove))
         .doc("push", "Forget a push token")
         .returns(success),
@@ -36,56 +38,18 @@ pub const ROUTES: &[Route] = &[
             "push",
             "Announce a session event (done, permission, question) to the session's sockets and the account's devices; suppressed while the app is in the foreground",
         )
-        .body(push_event_body)
-        .returns(push_event_response),
+        .body(request_schema::<PushEventBody>)
+        .returns(response_schema::<PushOutcome>),
 ];
 
-fn token_body() -> Value {
-    object(&[("token", string())])
-}
-fn list_schema() -> Value {
-    object(&[(
-        "tokens",
-        array(object(&[("id", string()), ("token", string()), ("createdAt", integer()), ("updatedAt", integer())])),
-    )])
-}
-
-const EVENT_KINDS: [&str; 3] = ["done", "permission", "question"];
 const MAX_TITLE: usize = 200;
 const MAX_BODY: usize = 500;
 /// Expo refuses notifications over 4 KiB; `data` travels inside one.
 const MAX_DATA_BYTES: usize = 2048;
 
-fn push_event_body() -> Value {
-    object(&[
-        ("kind", enumeration(&EVENT_KINDS)),
-        ("title", string()),
-        ("body", string()),
-        ("data?", nullable(json!({"type": "object"}))),
-    ])
-}
-fn push_event_response() -> Value {
-    object(&[
-        ("success", boolean()),
-        ("result", enumeration(&["sent", "partial", "suppressed", "no_tokens", "failed"])),
-        ("tokens?", integer()),
-        ("delivered?", integer()),
-        ("reason?", string()),
-    ])
-}
-
-#[derive(Deserialize)]
-struct PushEventBody {
-    kind: String,
-    title: String,
-    body: String,
-    #[serde(default)]
-    data: Option<Value>,
-}
-
 /// Checks a push event; `data` must be an object (or absent/null) of at most 2 KiB.
 fn validate_event(e: &PushEventBody) -> ApiResult<()> {
-    if !EVENT_KINDS.contains(&e.kind.as_str()) {
+    if EventKind::parse(&e.kind).is_none() {
         return Err(ApiError::bad_request("kind must be done, permission or question"));
     }
     Text::parse("title", &e.title, MAX_TITLE)?;
@@ -98,21 +62,30 @@ fn validate_event(e: &PushEventBody) -> ApiResult<()> {
     }
 }
 
-/// The Expo messages of one event, one per token; `data` carries the session and kind so the
-/// app can open the session.
-fn expo_messages(tokens: &[String], sid: &str, e: &PushEventBody) -> Value {
+/// One notification of Expo's push API.
+#[derive(Serialize)]
+struct ExpoMessage<'a> {
+    to: &'a str,
+    title: &'a str,
+    body: &'a str,
+    data: &'a Map<String, Value>,
+    sound: &'static str,
+}
+
+/// The Expo messages of one event, one per token, as sent; `data` carries the session and kind
+/// so the app can open the session.
+fn expo_messages(tokens: &[String], sid: &str, e: &PushEventBody) -> String {
     let mut data = match &e.data {
         Some(Value::Object(o)) => o.clone(),
-        _ => serde_json::Map::new(),
+        _ => Map::new(),
     };
     data.insert("sessionId".into(), sid.into());
     data.insert("kind".into(), e.kind.as_str().into());
-    Value::Array(
-        tokens
-            .iter()
-            .map(|t| json!({"to": t, "title": e.title, "body": e.body, "data": data, "sound": "default"}))
-            .collect(),
-    )
+    let messages: Vec<ExpoMessage> = tokens
+        .iter()
+        .map(|to| ExpoMessage { to, title: &e.title, body: &e.body, data: &data, sound: "default" })
+        .collect();
+    serde_json::to_string(&messages).expect("strings and JSON values serialize")
 }
 
 /// What Expo did with a batch: its reply holds one ticket per message, in order.
@@ -147,15 +120,6 @@ fn read_tickets(tokens: &[String], reply: &Value) -> Delivery {
     out
 }
 
-/// `sent` when every token was accepted, `partial` for some, `failed` for none.
-fn result_of(tokens: usize, delivered: usize) -> &'static str {
-    match delivered {
-        0 => "failed",
-        d if d >= tokens => "sent",
-        _ => "partial",
-    }
-}
-
 async fn push_event(mut ctx: Ctx) -> ApiResult<Response> {
     let event: PushEventBody = ctx.json().await?;
     validate_event(&event)?;
@@ -166,10 +130,10 @@ async fn push_event(mut ctx: Ctx) -> ApiResult<Response> {
     let ephemeral = session_event(&sid, &event.kind, &event.title, &event.body, now_ms());
     crate::realtime::publish(&ctx.env, &ctx.wctx, &user, Outbox::default().ephemeral(ephemeral, events::session(&sid)));
     if tokens.is_empty() {
-        return json(&json!({"success": true, "result": "no_tokens", "tokens": 0}));
+        return json(&PushOutcome::skipped(PushResult::NoTokens, 0, None));
     }
     if crate::realtime::app_active(&ctx.env, &user).await {
-        return json(&json!({"success": true, "result": "suppressed", "tokens": tokens.len(), "reason": "app-active"}));
+        return json(&PushOutcome::skipped(PushResult::Suppressed, tokens.len(), Some("app-active")));
     }
     let url = format!("{}/--/api/v2/push/send", upstream::base_url(&ctx.env, "EXPO_PUSH_BASE_URL", "https://exp.host"));
     let bearer = ctx.var("EXPO_ACCESS_TOKEN").map(|t| format!("Bearer {t}"));
@@ -177,8 +141,8 @@ async fn push_event(mut ctx: Ctx) -> ApiResult<Response> {
     if let Some(b) = &bearer {
         headers.push(("authorization", b));
     }
-    let messages = expo_messages(&tokens, &sid, &event).to_string();
-    let failed = |reason: String| json!({"success": true, "result": "failed", "tokens": tokens.len(), "delivered": 0, "reason": reason});
+    let messages = expo_messages(&tokens, &sid, &event);
+    let failed = |reason: String| PushOutcome::delivered(tokens.len(), 0, Some(reason));
     let reply = match upstream::send(&ctx.env, Method::Post, &url, &headers, Some(messages)).await {
         Ok(r) if r.ok() => r,
         Ok(r) => return json(&failed(format!("push service answered {}", r.status))),
@@ -189,21 +153,7 @@ async fn push_event(mut ctx: Ctx) -> ApiResult<Response> {
     if !delivery.unregistered.is_empty() {
         push_tokens::remove_all(&db, &user, &delivery.unregistered).await?;
     }
-    let mut out = json!({
-        "success": true,
-        "result": result_of(tokens.len(), delivery.delivered),
-        "tokens": tokens.len(),
-        "delivered": delivery.delivered,
-    });
-    if let Some(reason) = delivery.reason {
-        out["reason"] = reason.into();
-    }
-    json(&out)
-}
-
-#[derive(Deserialize)]
-struct TokenBody {
-    token: String,
+    json(&PushOutcome::delivered(tokens.len(), delivery.delivered, delivery.reason))
 }
 
 async fn register(mut ctx: Ctx) -> ApiResult<Response> {
@@ -214,26 +164,25 @@ async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     if !push_tokens::register(&ctx.db()?, &user, token, MAX_TOKENS).await? {
         return Err(crate::error::ApiError::bad_request(format!("At most {MAX_TOKENS} push tokens per account")));
     }
-    json(&json!({"success": true}))
+    json(&Success::TRUE)
 }
 
 async fn list(ctx: Ctx) -> ApiResult<Response> {
-    let tokens: Vec<Value> = push_tokens::list(&ctx.db()?, ctx.user_id()?)
-        .await?
-        .into_iter()
-        .map(|r| json!({"id": r.id, "token": r.token, "createdAt": r.created_at, "updatedAt": r.updated_at}))
-        .collect();
-    json(&json!({"tokens": tokens}))
+    let tokens: Vec<PushToken> =
+        push_tokens::list(&ctx.db()?, ctx.user_id()?).await?.into_iter().map(Into::into).collect();
+    json(&PushTokenList { tokens })
 }
 
 /// Deleting an unknown token succeeds too: the device only wants it gone.
 async fn remove(ctx: Ctx) -> ApiResult<Response> {
     push_tokens::remove(&ctx.db()?, ctx.user_id()?, ctx.param("token")).await?;
-    json(&json!({"success": true}))
+    json(&Success::TRUE)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn event(kind: &str, title: &str, body: &str, data: Option<Value>) -> PushEventBody {
@@ -257,6 +206,7 @@ mod tests {
     #[test]
     fn expo_messages_carry_the_session() {
         let m = expo_messages(&["A".into(), "B".into()], "s1", &event("done", "T", "B", Some(json!({"x": 1}))));
+        let m: Value = serde_json::from_str(&m).unwrap();
         assert_eq!(m.as_array().unwrap().len(), 2);
         assert_eq!(
             m[1],
@@ -277,6 +227,5 @@ mod tests {
             Delivery { delivered: 1, reason: Some("DeviceNotRegistered".into()), unregistered: vec!["b".into()] }
         );
         assert_eq!(read_tickets(&tokens, &json!({"errors": []})).reason.as_deref(), Some("missing tickets"));
-        assert_eq!((result_of(3, 3), result_of(3, 1), result_of(3, 0)), ("sent", "partial", "failed"));
     }
 }

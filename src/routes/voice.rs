@@ -7,13 +7,13 @@
 //!   D1 `voice_conversations`; actual call lengths (known only to ElevenLabs) are not read back.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use worker::{Method, Response, Url};
 
 use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
-use crate::app::schema::*;
+use crate::app::schema::{request_schema, response_schema};
 use crate::auth::keys::master_secret;
 use crate::config::now_ms;
 use crate::crypto::secretbox::{master_key, path_key};
@@ -24,6 +24,10 @@ use crate::domain::time::{month_start, parse_iso8601};
 use crate::error::{ApiError, ApiResult};
 use crate::h;
 use crate::upstream;
+use crate::wire::voice::{
+    Conversation, ConversationBody, Granted, RefusalReason, Refused, TokenBody, VoiceToken, VoiceUsage,
+};
+use crate::wire::Bool;
 
 const DEFAULT_MONTHLY_LIMIT_SECONDS: i64 = 3600;
 const DEFAULT_CONVERSATION_SECONDS: i64 = 600;
@@ -31,55 +35,16 @@ const DEFAULT_CONVERSATION_SECONDS: i64 = 600;
 pub const ROUTES: &[Route] = &[
     route(Method::Post, "/v1/voice/token", Access::User, h!(voice_token))
         .doc("voice", "ElevenLabs conversation token, for accounts with an active subscription")
-        .body(token_request)
-        .returns(token_response),
+        .body(request_schema::<TokenBody>)
+        .returns(response_schema::<VoiceToken>),
     route(Method::Post, "/v1/voice/conversations", Access::User, h!(start_conversation))
         .doc("voice", "Start an ElevenLabs conversation within the account's monthly voice allowance")
-        .body(|| object(&[("agentId", string())]))
-        .returns(conversation_response),
+        .body(request_schema::<ConversationBody>)
+        .returns(response_schema::<Conversation>),
     route(Method::Get, "/v1/voice/usage", Access::User, h!(voice_usage))
         .doc("voice", "Voice seconds charged this month (UTC) and the monthly allowance")
-        .returns(usage_response),
+        .returns(response_schema::<VoiceUsage>),
 ];
-
-fn conversation_response() -> Value {
-    one_of(vec![
-        object(&[
-            ("allowed", json!({"const": true})),
-            ("conversationToken", string()),
-            ("conversationId", string()),
-            ("agentId", string()),
-            ("elevenUserId", string()),
-            ("usedSeconds", integer()),
-            ("limitSeconds", integer()),
-        ]),
-        object(&[
-            ("allowed", json!({"const": false})),
-            ("reason", enumeration(&["voice_hard_limit_reached", "subscription_required"])),
-            ("usedSeconds", integer()),
-            ("limitSeconds", integer()),
-            ("agentId", string()),
-        ]),
-    ])
-}
-fn usage_response() -> Value {
-    object(&[("usedSeconds", integer()), ("limitSeconds", integer()), ("elevenUserId", string())])
-}
-
-fn token_request() -> Value {
-    object(&[("agentId?", string()), ("revenueCatPublicKey?", string())])
-}
-fn token_response() -> Value {
-    object(&[("allowed", boolean()), ("token?", string()), ("agentId", string())])
-}
-
-/// Seed clients also send `revenueCatPublicKey`; it is ignored: the server asks RevenueCat
-/// with its own key.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TokenBody {
-    agent_id: Option<String>,
-}
 
 fn unavailable(what: &str) -> ApiError {
     ApiError::new(503, format!("Voice is not configured ({what})"))
@@ -104,10 +69,10 @@ async fn voice_token(mut ctx: Ctx) -> ApiResult<Response> {
     let skip = ctx.var("ENVIRONMENT").as_deref() == Some("development")
         && ctx.var("VOICE_SKIP_SUBSCRIPTION_CHECK").as_deref() == Some("true");
     if !skip && !subscribed(&ctx).await? {
-        return json(&json!({"allowed": false, "agentId": agent_id}));
+        return json(&VoiceToken { allowed: false, token: None, agent_id });
     }
     let token = eleven_token(&ctx, &api_key, &agent_id).await?;
-    json(&json!({"allowed": true, "token": token, "agentId": agent_id}))
+    json(&VoiceToken { allowed: true, token: Some(token), agent_id })
 }
 
 /// A conversation token from ElevenLabs for `agent_id`; 502 when it fails or hangs.
@@ -152,12 +117,6 @@ fn allowance(ctx: &Ctx) -> (i64, i64) {
     )
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ConversationBody {
-    agent_id: String,
-}
-
 async fn start_conversation(mut ctx: Ctx) -> ApiResult<Response> {
     let body: ConversationBody = ctx.json().await?;
     Text::parse("agentId", &body.agent_id, 256)?;
@@ -171,9 +130,12 @@ async fn start_conversation(mut ctx: Ctx) -> ApiResult<Response> {
     let used = match voice::charge(&db, &user, &charge).await? {
         Charge::Charged { used } => used,
         Charge::OverLimit { used } => {
-            return json(&json!({
-                "allowed": false, "reason": "voice_hard_limit_reached", "usedSeconds": used,
-                "limitSeconds": limit_seconds, "agentId": body.agent_id,
+            return json(&Conversation::Refused(Refused {
+                allowed: Bool,
+                reason: RefusalReason::VoiceHardLimitReached,
+                used_seconds: used,
+                limit_seconds,
+                agent_id: body.agent_id,
             }))
         }
     };
@@ -185,19 +147,21 @@ async fn start_conversation(mut ctx: Ctx) -> ApiResult<Response> {
             return Err(e);
         }
     };
-    json(&json!({
-        "allowed": true, "conversationToken": token, "conversationId": id, "agentId": body.agent_id,
-        "elevenUserId": eleven_user, "usedSeconds": used, "limitSeconds": limit_seconds,
+    json(&Conversation::Granted(Granted {
+        allowed: Bool,
+        conversation_token: token,
+        conversation_id: id,
+        agent_id: body.agent_id,
+        eleven_user_id: eleven_user,
+        used_seconds: used,
+        limit_seconds,
     }))
 }
 
 async fn voice_usage(ctx: Ctx) -> ApiResult<Response> {
     let (limit_seconds, _) = allowance(&ctx);
     let used = voice::used_since(&ctx.db()?, ctx.user_id()?, month_start(now_ms())).await?;
-    json(&json!({
-        "usedSeconds": used, "limitSeconds": limit_seconds,
-        "elevenUserId": eleven_user_id(&ctx)?,
-    }))
+    json(&VoiceUsage { used_seconds: used, limit_seconds, eleven_user_id: eleven_user_id(&ctx)? })
 }
 
 /// Whether RevenueCat has an active `REVENUECAT_ENTITLEMENT` (default `pro`) for this account.
@@ -246,6 +210,8 @@ pub fn entitlement_active(reply: &Value, name: &str, now_ms: i64) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -12,10 +12,12 @@ pub mod feed;
 pub mod kv;
 pub mod machines;
 pub mod plans;
+pub mod push;
 pub mod sessions;
 pub mod system;
 pub mod usage;
 pub mod users;
+pub mod voice;
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -36,4 +38,24 @@ impl Success {
 pub enum VersionMismatch {
     #[serde(rename = "version-mismatch")]
     VersionMismatch,
+}
+
+/// The literal `true` or `false`: a field that tells a body's variants apart (serde's tags are
+/// strings), documented as its `const`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bool<const V: bool>;
+
+impl<const V: bool> Serialize for Bool<V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(V)
+    }
+}
+
+impl<const V: bool> JsonSchema for Bool<V> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        if V { "True" } else { "False" }.into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"const": V})
+    }
 }
