@@ -3,15 +3,13 @@
 //! `sessions/<sid>/attachments/<file>`; D1 `session_attachments` holds the announced size that
 //! bounds the PUT. Every route answers 404 for a session that is not a live one of the caller.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
 use worker::{Method, Response, ResponseBody};
 
 use crate::app::ctx::Ctx;
 use crate::app::ratelimit;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
-use crate::app::schema::*;
+use crate::app::schema::{any, request_schema, response_schema};
 use crate::crypto::util::uuid_v4;
 use crate::db::{attachments, sessions};
 use crate::domain::text::Text;
@@ -19,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::h;
 use crate::storage::writer::ObjectWriter;
 use crate::storage::{self, MB};
+use crate::wire::attachments::{DownloadRequest, DownloadTicket, Stored, UploadMethod, UploadRequest, UploadTicket};
 
 /// The largest attachment (docs/compatibility.md#sessions-and-messages).
 const MAX_SIZE: i64 = 10 * MB as i64;
@@ -30,26 +29,19 @@ const MAX_FILE: usize = 128;
 pub const ROUTES: &[Route] = &[
     route(Method::Post, "/v1/sessions/:id/attachments/request-upload", Access::User, h!(request_upload))
         .doc("attachments", "Announce an attachment (size ≤ 10 MiB); answers where to PUT it")
-        .body(upload_request)
-        .returns(upload_ticket),
+        .body(request_schema::<UploadRequest>)
+        .returns(response_schema::<UploadTicket>),
     route(Method::Post, "/v1/sessions/:id/attachments/request-download", Access::User, h!(request_download))
         .doc("attachments", "Where to GET an attachment of this session")
-        .body(|| object(&[("ref", string())]))
-        .returns(|| object(&[("downloadUrl", string())])),
+        .body(request_schema::<DownloadRequest>)
+        .returns(response_schema::<DownloadTicket>),
     route(Method::Put, "/v1/sessions/:id/attachments/:file", Access::User, h!(put_attachment))
         .doc("attachments", "Store an announced attachment's bytes (application/octet-stream, ≤ announced size)")
-        .returns(|| object(&[("ok", boolean())])),
+        .returns(response_schema::<Stored>),
     route(Method::Get, "/v1/sessions/:id/attachments/:file", Access::User, h!(get_attachment))
         .doc("attachments", "An attachment's bytes")
         .returns(any),
 ];
-
-fn upload_request() -> Value {
-    object(&[("filename", string()), ("size", integer())])
-}
-fn upload_ticket() -> Value {
-    object(&[("ref", string()), ("uploadUrl", string()), ("method", enumeration(&["PUT"]))])
-}
 
 /// Per account across these routes (the binding's limit, 60 a minute).
 async fn rate_limit(ctx: &Ctx) -> ApiResult<()> {
@@ -80,12 +72,6 @@ fn not_found() -> ApiError {
     ApiError::not_found("Attachment not found")
 }
 
-#[derive(Deserialize)]
-struct UploadRequest {
-    filename: String,
-    size: i64,
-}
-
 async fn request_upload(mut ctx: Ctx) -> ApiResult<Response> {
     rate_limit(&ctx).await?;
     let body: UploadRequest = ctx.json().await?;
@@ -102,13 +88,11 @@ async fn request_upload(mut ctx: Ctx) -> ApiResult<Response> {
     if !attachments::announce(&ctx.db()?, ctx.user_id()?, &sid, &file, body.size).await? {
         return Err(sessions::not_found());
     }
-    json(&json!({"ref": format!("{}{file}", prefix(&sid)), "uploadUrl": url_of(&ctx, &sid, &file), "method": "PUT"}))
-}
-
-#[derive(Deserialize)]
-struct DownloadRequest {
-    #[serde(rename = "ref")]
-    reference: String,
+    json(&UploadTicket {
+        reference: format!("{}{file}", prefix(&sid)),
+        upload_url: url_of(&ctx, &sid, &file),
+        method: UploadMethod::Put,
+    })
 }
 
 async fn request_download(mut ctx: Ctx) -> ApiResult<Response> {
@@ -118,7 +102,7 @@ async fn request_download(mut ctx: Ctx) -> ApiResult<Response> {
     sessions::get(&ctx.db()?, ctx.user_id()?, &sid).await?.ok_or_else(sessions::not_found)?;
     let file = file_of_ref(&sid, &body.reference)
         .ok_or_else(|| ApiError::bad_request("ref is not an attachment of this session"))?;
-    json(&json!({"downloadUrl": url_of(&ctx, &sid, file)}))
+    json(&DownloadTicket { download_url: url_of(&ctx, &sid, file) })
 }
 
 async fn put_attachment(mut ctx: Ctx) -> ApiResult<Response> {
@@ -147,7 +131,7 @@ async fn put_attachment(mut ctx: Ctx) -> ApiResult<Response> {
     }
     writer.finish().await?;
     attachments::mark_uploaded(&ctx.db()?, ctx.user_id()?, &sid, &file).await?;
-    json(&json!({"ok": true}))
+    json(&Stored { ok: true })
 }
 
 async fn get_attachment(ctx: Ctx) -> ApiResult<Response> {

@@ -9,9 +9,9 @@ use sha2::Sha256;
 use worker::{Method, Response, Url};
 
 use crate::app::ctx::Ctx;
-use crate::app::respond::{json, json_status};
+use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
-use crate::app::schema::*;
+use crate::app::schema::{request_schema, response_schema, success};
 use crate::auth::keys::github_key;
 use crate::auth::token::Claims;
 use crate::config::now_ms;
@@ -23,57 +23,40 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::account::field_changed;
 use crate::h;
 use crate::upstream;
+use crate::wire::connect::{
+    AuthorizeUrl, RegisterBody, VendorToken, VendorTokenEntry, VendorTokenList, WebhookReceived,
+};
+use crate::wire::Success;
 
 pub const ROUTES: &[Route] = &[
     route(Method::Get, "/v1/connect/github/params", Access::User, h!(github_params))
         .doc("connect", "GitHub OAuth authorize URL with a 5-minute state token")
-        .returns(url_response),
+        .returns(response_schema::<AuthorizeUrl>),
     route(Method::Get, "/v1/connect/github/callback", Access::Public, h!(github_callback))
         .doc("connect", "GitHub OAuth redirect target; redirects to the app"),
     route(Method::Post, "/v1/connect/github/webhook", Access::Public, h!(github_webhook))
         .doc("connect", "GitHub webhook (X-Hub-Signature-256 HMAC-SHA256)")
-        .returns(received_response),
+        .returns(response_schema::<WebhookReceived>),
     route(Method::Delete, "/v1/connect/github", Access::User, h!(github_disconnect))
         .doc("connect", "Disconnect GitHub and forget its token")
         .returns(success),
     route(Method::Get, "/v1/connect/tokens", Access::User, h!(list_tokens))
         .doc("connect", "Every stored AI vendor token, decrypted")
-        .returns(tokens_response),
+        .returns(response_schema::<VendorTokenList>),
     route(Method::Post, "/v1/connect/:vendor/register", Access::User, h!(register))
         .doc("connect", "Store an AI vendor token (openai, anthropic, gemini), encrypted")
-        .body(register_body)
+        .body(request_schema::<RegisterBody>)
         .returns(success),
     route(Method::Get, "/v1/connect/:vendor/token", Access::User, h!(get_token))
         .doc("connect", "The decrypted vendor token, or null")
-        .returns(token_response),
+        .returns(response_schema::<VendorToken>),
     route(Method::Delete, "/v1/connect/:vendor", Access::User, h!(delete_token))
         .doc("connect", "Remove a vendor token (404 when absent)")
         .returns(success),
 ];
 
-fn url_response() -> Value {
-    object(&[("url", string())])
-}
-fn received_response() -> Value {
-    object(&[("received", boolean())])
-}
-fn register_body() -> Value {
-    object(&[("token", string())])
-}
-fn token_response() -> Value {
-    object(&[("token", nullable(string()))])
-}
-fn tokens_response() -> Value {
-    object(&[("tokens", array(object(&[("vendor", string()), ("token", string())])))])
-}
-
 /// The CLI and app send a JSON-stringified credentials object; bound it generously.
 const MAX_TOKEN: usize = 16 * 1024;
-
-#[derive(Deserialize)]
-struct RegisterBody {
-    token: String,
-}
 
 async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     let vendor = vendor(ctx.param("vendor"))?;
@@ -84,7 +67,7 @@ async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     let user = ctx.user_id()?;
     let sealed = seal_string(&ctx.env, &key_path(user, vendor), &body.token)?;
     vendor_tokens::upsert(&ctx.db()?, user, vendor, &sealed).await?;
-    json(&json!({"success": true}))
+    json(&Success::TRUE)
 }
 
 async fn get_token(ctx: Ctx) -> ApiResult<Response> {
@@ -94,7 +77,7 @@ async fn get_token(ctx: Ctx) -> ApiResult<Response> {
         Some(row) => open_string(&ctx.env, &key_path(user, vendor), &row.token)?,
         None => None,
     };
-    json(&json!({"token": token}))
+    json(&VendorToken { token })
 }
 
 async fn delete_token(ctx: Ctx) -> ApiResult<Response> {
@@ -102,7 +85,7 @@ async fn delete_token(ctx: Ctx) -> ApiResult<Response> {
     if !vendor_tokens::delete(&ctx.db()?, ctx.user_id()?, vendor).await? {
         return Err(ApiError::not_found("Token not found"));
     }
-    json(&json!({"success": true}))
+    json(&Success::TRUE)
 }
 
 async fn list_tokens(ctx: Ctx) -> ApiResult<Response> {
@@ -111,10 +94,10 @@ async fn list_tokens(ctx: Ctx) -> ApiResult<Response> {
     for row in vendor_tokens::list(&ctx.db()?, user).await? {
         // A blob sealed under a rotated master secret no longer opens: leave it out.
         if let Some(token) = open_string(&ctx.env, &key_path(user, &row.vendor), &row.token)? {
-            tokens.push(json!({"vendor": row.vendor, "token": token}));
+            tokens.push(VendorTokenEntry { vendor: row.vendor, token });
         }
     }
-    json(&json!({"tokens": tokens}))
+    json(&VendorTokenList { tokens })
 }
 
 // ---- GitHub -------------------------------------------------------------------------------
@@ -151,7 +134,7 @@ async fn github_params(ctx: Ctx) -> ApiResult<Response> {
         &[("client_id", client_id.as_str()), ("redirect_uri", &redirect), ("scope", SCOPES), ("state", &state)],
     )
     .map_err(|_| ApiError::internal("GITHUB_OAUTH_BASE_URL is not a URL"))?;
-    json(&json!({"url": url.as_str()}))
+    json(&AuthorizeUrl { url: url.into() })
 }
 
 /// The profile fields the app's zod schema reads (`id` number, `bio` nullable).
@@ -271,7 +254,7 @@ async fn github_disconnect(ctx: Ctx) -> ApiResult<Response> {
         return Err(ApiError::not_found("GitHub account not connected"));
     };
     publish_github(&ctx, user, seq, Value::Null);
-    json(&json!({"success": true}))
+    json(&Success::TRUE)
 }
 
 /// GitHub's webhook payloads are at most 25 MB.
@@ -289,7 +272,7 @@ pub fn webhook_signature_ok(secret: &str, body: &[u8], header: Option<&str>) -> 
 
 async fn github_webhook(mut ctx: Ctx) -> ApiResult<Response> {
     let Some(secret) = ctx.var("GITHUB_WEBHOOK_SECRET") else {
-        return json_status(503, &json!({"error": "Webhooks not configured"}));
+        return Err(ApiError::new(503, "Webhooks not configured"));
     };
     let body = ctx.body_bytes(MAX_WEBHOOK_BODY).await?;
     if !webhook_signature_ok(&secret, &body, ctx.header("x-hub-signature-256").as_deref()) {
@@ -300,7 +283,7 @@ async fn github_webhook(mut ctx: Ctx) -> ApiResult<Response> {
         ctx.header("x-github-event").unwrap_or_default(),
         ctx.header("x-github-delivery").unwrap_or_default()
     );
-    json(&json!({"received": true}))
+    json(&WebhookReceived { received: true })
 }
 
 #[cfg(test)]

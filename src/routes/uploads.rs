@@ -20,14 +20,14 @@
 
 use std::collections::HashSet;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use worker::{Method, Range, Response, ResponseBody};
 
 use crate::app::body::BodyStream;
 use crate::app::ctx::Ctx;
 use crate::app::respond::{error_response, json};
 use crate::app::router::{route, Access, Route};
-use crate::app::schema::*;
+use crate::app::schema::{any, response_schema, success};
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
 use crate::db::uploads::{self, FileRow, Quota, Swapped};
@@ -41,23 +41,25 @@ use crate::storage::range::{none_match, parse_range, RangeRequest};
 use crate::storage::sniff::Kind;
 use crate::storage::writer::ObjectWriter;
 use crate::storage::{self, unreferenced, Category};
+use crate::wire::uploads::{AvatarFile, AvatarUploaded, File, FileList, FileWithUrl, StoredAvatar, Swept, Uploaded};
+use crate::wire::Success;
 
 pub const ROUTES: &[Route] = &[
     route(Method::Post, "/v1/uploads", Access::User, h!(upload))
         .doc("uploads", "Upload a file (multipart/form-data: file, category, reuseKey); 403 beyond the plan's upload quota")
-        .returns(upload_response),
+        .returns(response_schema::<Uploaded>),
     route(Method::Get, "/v1/uploads", Access::User, h!(list))
         .doc("uploads", "List the caller's files (category, cursor, limit 1-200)")
-        .returns(list_response),
+        .returns(response_schema::<FileList>),
     route(Method::Post, "/v1/uploads/avatar", Access::User, h!(upload_avatar))
         .doc("uploads", "Upload the profile avatar (multipart/form-data: file) and set it on the account; 403 beyond the plan's upload quota")
-        .returns(avatar_response),
+        .returns(response_schema::<AvatarUploaded>),
     route(Method::Post, "/v1/uploads/sweep", Access::User, h!(sweep))
         .doc("uploads", "Remove the caller's stored objects that no file references (after a failed write)")
-        .returns(sweep_response),
+        .returns(response_schema::<Swept>),
     route(Method::Get, "/v1/uploads/:id", Access::User, h!(get_file))
         .doc("uploads", "File metadata and its download URL")
-        .returns(file_response),
+        .returns(response_schema::<FileWithUrl>),
     route(Method::Get, "/v1/uploads/:id/download", Access::User, h!(download))
         .doc("uploads", "File content (ETag/If-None-Match, single Range)")
         .returns(any),
@@ -65,52 +67,6 @@ pub const ROUTES: &[Route] = &[
         .doc("uploads", "Delete a file from D1 and R2")
         .returns(success),
 ];
-
-fn file_schema() -> Value {
-    object(&[
-        ("id", string()),
-        ("path", string()),
-        ("category", enumeration(&["avatars", "documents", "files"])),
-        ("originalName", string()),
-        ("contentType", string()),
-        ("size", integer()),
-        ("width?", integer()),
-        ("height?", integer()),
-        ("thumbhash?", string()),
-        ("reuseKey?", string()),
-        ("createdAt", integer()),
-        ("updatedAt", integer()),
-    ])
-}
-fn upload_response() -> Value {
-    object(&[("success", boolean()), ("file", file_schema())])
-}
-fn list_response() -> Value {
-    object(&[("files", array(file_schema())), ("nextCursor?", string())])
-}
-fn file_response() -> Value {
-    object(&[("file", file_schema()), ("url", string())])
-}
-fn avatar_response() -> Value {
-    object(&[
-        ("success", boolean()),
-        (
-            "avatar",
-            object(&[
-                ("id", string()),
-                ("path", string()),
-                ("url", string()),
-                ("contentType", string()),
-                ("size", integer()),
-                ("width?", integer()),
-                ("height?", integer()),
-            ]),
-        ),
-    ])
-}
-fn sweep_response() -> Value {
-    object(&[("scanned", integer()), ("removed", array(string()))])
-}
 
 /// Room for the multipart framing and the small fields around the file.
 const MULTIPART_OVERHEAD: usize = 64 * 1024;
@@ -121,32 +77,6 @@ const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
 /// Objects younger than this are never swept: their upload may still be committing.
 const DEFAULT_SWEEP_GRACE_MS: i64 = 60 * 60 * 1000;
-
-/// A file as the API shows it.
-fn wire(row: &FileRow) -> Value {
-    let mut v = json!({
-        "id": row.id,
-        "path": row.path,
-        "category": row.category,
-        "originalName": row.original_name,
-        "contentType": row.content_type,
-        "size": row.size,
-        "createdAt": row.created_at,
-        "updatedAt": row.updated_at,
-    });
-    let optional = [
-        ("width", row.width.map(Value::from)),
-        ("height", row.height.map(Value::from)),
-        ("thumbhash", row.thumbhash.clone().map(Value::from)),
-        ("reuseKey", row.reuse_key.clone().map(Value::from)),
-    ];
-    for (k, val) in optional {
-        if let Some(val) = val {
-            v[k] = val;
-        }
-    }
-    v
-}
 
 /// Text fields (category, reuseKey) longer than this are refused.
 const MAX_FIELD: usize = 1024;
@@ -406,7 +336,7 @@ async fn store(
 
 async fn upload(mut ctx: Ctx) -> ApiResult<Response> {
     let (row, _) = store(&mut ctx, None, |_| None).await?;
-    json(&json!({"success": true, "file": wire(&row)}))
+    json(&Uploaded { success: true, file: File::from(&row) })
 }
 
 /// Absolute URL of a file: `UPLOADS_PUBLIC_URL` (a public bucket domain) + path when set,
@@ -426,23 +356,14 @@ async fn upload_avatar(mut ctx: Ctx) -> ApiResult<Response> {
     let user = ctx.user_id()?.to_string();
     let public = ctx.var("UPLOADS_PUBLIC_URL");
     let origin = origin(&ctx);
-    let mut avatar = Value::Null;
-    let (row, swapped) = store(&mut ctx, Some(Category::Avatars), |row| {
-        let url = file_url(public.as_deref(), &origin, row);
-        avatar = json!({"path": row.path, "url": url, "width": row.width, "height": row.height, "thumbhash": null});
-        Some(avatar.to_string())
-    })
-    .await?;
+    let url = |row: &FileRow| file_url(public.as_deref(), &origin, row);
+    let stored = |row: &FileRow| StoredAvatar::of(row, url(row));
+    let (row, swapped) =
+        store(&mut ctx, Some(Category::Avatars), |row| serde_json::to_string(&stored(row)).ok()).await?;
     let seq = swapped.avatar_seq()?;
-    crate::realtime::publish(&ctx.env, &ctx.wctx, &user, field_changed(&user, seq, "avatar", avatar.clone()));
-    let mut out = json!({
-        "id": row.id, "path": row.path, "url": avatar["url"], "contentType": row.content_type, "size": row.size,
-    });
-    if let (Some(w), Some(h)) = (row.width, row.height) {
-        out["width"] = w.into();
-        out["height"] = h.into();
-    }
-    json(&json!({"success": true, "avatar": out}))
+    let avatar = serde_json::to_value(stored(&row)).map_err(|_| ApiError::internal("avatar not serializable"))?;
+    crate::realtime::publish(&ctx.env, &ctx.wctx, &user, field_changed(&user, seq, "avatar", avatar));
+    json(&AvatarUploaded { success: true, avatar: AvatarFile::of(&row, url(&row)) })
 }
 
 /// `<createdAt>_<id>` of the last row of a page.
@@ -470,11 +391,8 @@ async fn list(ctx: Ctx) -> ApiResult<Response> {
     let mut files = uploads::page(&ctx.db()?, user, category, after, limit).await?;
     let more = files.len() > limit;
     files.truncate(limit);
-    let mut body = json!({"files": files.iter().map(wire).collect::<Vec<_>>()});
-    if let (true, Some(last)) = (more, files.last()) {
-        body["nextCursor"] = format!("{}_{}", last.created_at, last.id).into();
-    }
-    json(&body)
+    let next_cursor = files.last().filter(|_| more).map(|last| format!("{}_{}", last.created_at, last.id));
+    json(&FileList { files: files.iter().map(File::from).collect(), next_cursor })
 }
 
 async fn find_file(ctx: &Ctx) -> ApiResult<FileRow> {
@@ -485,7 +403,8 @@ async fn find_file(ctx: &Ctx) -> ApiResult<FileRow> {
 
 async fn get_file(ctx: Ctx) -> ApiResult<Response> {
     let row = find_file(&ctx).await?;
-    json(&json!({"file": wire(&row), "url": file_url(ctx.var("UPLOADS_PUBLIC_URL").as_deref(), &origin(&ctx), &row)}))
+    let url = file_url(ctx.var("UPLOADS_PUBLIC_URL").as_deref(), &origin(&ctx), &row);
+    json(&FileWithUrl { file: File::from(&row), url })
 }
 
 async fn download(ctx: Ctx) -> ApiResult<Response> {
@@ -555,7 +474,7 @@ async fn delete_file(ctx: Ctx) -> ApiResult<Response> {
     if let Err(e) = storage::bucket(&ctx.env)?.delete(&deleted.path).await {
         worker::console_error!("deleted file's object {} not removed (sweep will): {e}", deleted.path);
     }
-    json(&json!({"success": true}))
+    json(&Success::TRUE)
 }
 
 /// Compares the caller's R2 prefixes with D1 and deletes objects no row references. R2 is
@@ -586,5 +505,5 @@ async fn sweep(ctx: Ctx) -> ApiResult<Response> {
     for chunk in removed.chunks(1000) {
         bucket.delete_multiple(chunk.iter().map(String::as_str).collect()).await?;
     }
-    json(&json!({"scanned": listed.len(), "removed": removed}))
+    json(&Swept { scanned: listed.len(), removed })
 }

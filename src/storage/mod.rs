@@ -20,7 +20,8 @@ pub fn bucket(env: &Env) -> ApiResult<Bucket> {
 }
 
 /// An upload's category: where it lives in the bucket, how large it may be, what it may hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Category {
     Avatars,
     Documents,

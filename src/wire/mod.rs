@@ -6,7 +6,9 @@
 pub mod access_keys;
 pub mod account;
 pub mod artifacts;
+pub mod attachments;
 pub mod auth;
+pub mod connect;
 pub mod devices;
 pub mod feed;
 pub mod kv;
@@ -15,6 +17,7 @@ pub mod plans;
 pub mod push;
 pub mod sessions;
 pub mod system;
+pub mod uploads;
 pub mod usage;
 pub mod users;
 pub mod voice;
