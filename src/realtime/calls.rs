@@ -18,6 +18,7 @@ use super::conn::{Framing, Identity, Reject};
 use super::relay::Out;
 use super::select::Filter;
 use crate::events::Outbox;
+use crate::wire::realtime::Stats;
 
 const CONNECT: &str = "/connect";
 const PUBLISH: &str = "/publish";
@@ -81,7 +82,7 @@ pub struct Broadcast {
 }
 
 /// Hub → worker, the answer to [`HubCall::Broadcast`] and the route's body.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Broadcasted {
     pub success: bool,
     pub delivered: usize,
@@ -323,7 +324,7 @@ impl Hub<'_> {
         Ok(self.call(HubCall::AppActive).await?.json::<AppActive>().await?.active)
     }
 
-    pub async fn stats(&self) -> Result<Value> {
+    pub async fn stats(&self) -> Result<Stats> {
         self.call(HubCall::Stats).await?.json().await
     }
 

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::wire::realtime::{ByType, SocketStats};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClientType {
@@ -291,7 +293,7 @@ pub fn machine_tag(id: &str) -> String {
 }
 
 /// GET /v1/websocket/stats (seed shape).
-pub fn stats(conns: &[ConnMeta]) -> Value {
+pub fn stats(conns: &[ConnMeta]) -> SocketStats {
     let count = |t: ClientType| conns.iter().filter(|c| c.client_type == t).count();
     let distinct = |f: fn(&ConnMeta) -> Option<&String>| {
         let mut ids: Vec<&String> = conns.iter().filter_map(f).collect();
@@ -299,17 +301,17 @@ pub fn stats(conns: &[ConnMeta]) -> Value {
         ids.dedup();
         ids.len()
     };
-    json!({
-        "totalConnections": conns.len(),
-        "byType": {
-            "user-scoped": count(ClientType::UserScoped),
-            "session-scoped": count(ClientType::SessionScoped),
-            "machine-scoped": count(ClientType::MachineScoped),
+    SocketStats {
+        total_connections: conns.len(),
+        by_type: ByType {
+            user_scoped: count(ClientType::UserScoped),
+            session_scoped: count(ClientType::SessionScoped),
+            machine_scoped: count(ClientType::MachineScoped),
         },
-        "activeSessions": distinct(|c| c.session_id.as_ref()),
-        "activeMachines": distinct(|c| c.machine_id.as_ref()),
-        "oldestConnection": conns.iter().map(|c| c.connected_at).min(),
-    })
+        active_sessions: distinct(|c| c.session_id.as_ref()),
+        active_machines: distinct(|c| c.machine_id.as_ref()),
+        oldest_connection: conns.iter().map(|c| c.connected_at).min(),
+    }
 }
 
 #[cfg(test)]
@@ -393,10 +395,10 @@ mod tests {
             ConnMeta { connected_at: 2, ..meta(ClientType::UserScoped, None, None) },
         ]);
         assert_eq!(
-            s,
+            serde_json::to_value(s).unwrap(),
             json!({"totalConnections": 4, "byType": {"user-scoped": 1, "session-scoped": 2, "machine-scoped": 1},
                    "activeSessions": 1, "activeMachines": 1, "oldestConnection": 2})
         );
-        assert_eq!(stats(&[])["oldestConnection"], Value::Null);
+        assert_eq!(stats(&[]).oldest_connection, None);
     }
 }

@@ -48,6 +48,7 @@ use crate::crypto::util::random_token;
 use crate::db::{plans, Db};
 use crate::error::ApiError;
 use crate::events::{machines, presence, sessions, Outbox, Recipients, Update};
+use crate::wire::realtime::Stats;
 
 /// How long a later seq waits for a missing earlier one.
 const ORDER_HOLD_MS: i64 = 100;
@@ -425,22 +426,23 @@ impl UserHub {
 
     /// GET /v1/websocket/stats: the seed's shape, plus where the sockets are held and what
     /// they cost (this object's and its lobbies' wake-ups, frames relayed by lobbies).
-    async fn stats(&self) -> Value {
+    async fn stats(&self) -> Stats {
         let metas: Vec<ConnMeta> = self.sockets().into_iter().map(|(_, m)| m).collect();
         let (remote, lobbies) = self.with_remotes(|r| {
             let lobbies: BTreeSet<String> = r.iter().map(|x| x.lobby.clone()).collect();
             (r.len(), lobbies)
         });
-        let mut stats = conn::stats(&metas);
         let mut lobby_wakeups = 0;
         for lobby in lobbies {
             lobby_wakeups += self.lobbies.get(&self.env, &lobby).stats().await.map_or(0, |s| s.wakeups);
         }
-        stats["wakeups"] = json!(Timers(&self.state).wakeups());
-        stats["lobbySockets"] = json!(remote);
-        stats["lobbyFrames"] = json!(self.lobby_frames.get());
-        stats["lobbyWakeups"] = json!(lobby_wakeups);
-        stats
+        Stats {
+            sockets: conn::stats(&metas),
+            wakeups: Timers(&self.state).wakeups(),
+            lobby_sockets: remote,
+            lobby_frames: self.lobby_frames.get(),
+            lobby_wakeups,
+        }
     }
 
     /// The account plan's `wsConnectionsPerUser`, cached briefly.

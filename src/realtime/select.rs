@@ -19,7 +19,7 @@ pub struct Selection {
 }
 
 /// POST /v1/websocket/broadcast `filter`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Filter {
     All,

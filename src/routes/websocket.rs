@@ -3,22 +3,21 @@
 //! when the upgrade names the user, a lobby (`realtime::lobby`) when the socket carries its
 //! credentials.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
 use worker::{Method, Response};
 
 use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
-use crate::app::schema::*;
+use crate::app::schema::{request_schema, response_schema};
 use crate::auth::{bearer, verify_token};
 use crate::error::{ApiError, ApiResult};
 use crate::h;
-use crate::realtime::calls::{connect_hub, connect_lobby, Broadcast, Hub};
+use crate::realtime::calls::{connect_hub, connect_lobby, Broadcast, Broadcasted, Hub};
 use crate::realtime::conn::{Framing, Handshake, Identity, Reject};
 use crate::realtime::hub::TICKET_TTL_MS;
 use crate::realtime::rejected_socket;
 use crate::realtime::select::Filter;
+use crate::wire::realtime::{BroadcastBody, Stats, TicketBody};
 
 pub const ROUTES: &[Route] = &[
     route(Method::Get, "/v1/updates", Access::Public, h!(upgrade))
@@ -26,49 +25,15 @@ pub const ROUTES: &[Route] = &[
     route(Method::Get, "/v1/websocket", Access::Public, h!(upgrade)).doc("realtime", "WebSocket upgrade (alias)"),
     route(Method::Post, "/v1/websocket/ticket", Access::User, h!(ticket))
         .doc("realtime", "A short-lived single-use ticket for ?ticket= WebSocket auth")
-        .returns(ticket_schema),
+        .returns(response_schema::<TicketBody>),
     route(Method::Get, "/v1/websocket/stats", Access::User, h!(stats))
         .doc("realtime", "The caller's open connections")
-        .returns(stats_schema),
+        .returns(response_schema::<Stats>),
     route(Method::Post, "/v1/websocket/broadcast", Access::User, h!(broadcast))
         .doc("realtime", "Send a message to the caller's connections, optionally filtered")
-        .body(broadcast_schema)
-        .returns(broadcast_result),
+        .body(request_schema::<BroadcastBody>)
+        .returns(response_schema::<Broadcasted>),
 ];
-
-fn ticket_schema() -> Value {
-    object(&[("ticket", string()), ("expiresAt", integer()), ("expiresIn", integer())])
-}
-fn stats_schema() -> Value {
-    object(&[
-        ("totalConnections", integer()),
-        ("byType", object(&[("user-scoped", integer()), ("session-scoped", integer()), ("machine-scoped", integer())])),
-        ("activeSessions", integer()),
-        ("activeMachines", integer()),
-        ("oldestConnection", nullable(integer())),
-        ("wakeups", integer()),
-        ("lobbySockets", integer()),
-        ("lobbyFrames", integer()),
-        ("lobbyWakeups", integer()),
-    ])
-}
-fn broadcast_schema() -> Value {
-    object(&[
-        ("message", any()),
-        (
-            "filter?",
-            one_of(vec![
-                object(&[("type", enumeration(&["all", "user-scoped-only"]))]),
-                object(&[("type", enumeration(&["session"])), ("sessionId", string())]),
-                object(&[("type", enumeration(&["machine"])), ("machineId", string())]),
-                object(&[("type", enumeration(&["exclude"])), ("connectionId", string())]),
-            ]),
-        ),
-    ])
-}
-fn broadcast_result() -> Value {
-    object(&[("success", boolean()), ("delivered", integer())])
-}
 
 /// GET /v1/updates and /v1/websocket.
 async fn upgrade(ctx: Ctx) -> ApiResult<Response> {
@@ -136,26 +101,23 @@ async fn upgrade(ctx: Ctx) -> ApiResult<Response> {
 async fn ticket(ctx: Ctx) -> ApiResult<Response> {
     let user_id = ctx.user_id()?;
     let t = Hub::new(&ctx.env, user_id).ticket().await?;
-    json(
-        &json!({"ticket": format!("{user_id}.{}", t.secret), "expiresAt": t.expires_at, "expiresIn": TICKET_TTL_MS / 1000}),
-    )
+    json(&TicketBody {
+        ticket: format!("{user_id}.{}", t.secret),
+        expires_at: t.expires_at,
+        expires_in: TICKET_TTL_MS / 1000,
+    })
 }
 
 async fn stats(ctx: Ctx) -> ApiResult<Response> {
     json(&Hub::new(&ctx.env, ctx.user_id()?).stats().await?)
 }
 
-#[derive(Deserialize)]
-struct BroadcastBody {
-    message: Option<Value>,
-    filter: Option<Value>,
-}
-
 async fn broadcast(mut ctx: Ctx) -> ApiResult<Response> {
     let body: BroadcastBody = ctx.json().await?;
     let message = body.message.filter(|m| !m.is_null()).ok_or_else(|| ApiError::bad_request("message is required"))?;
-    let filter = body.filter.unwrap_or_else(|| json!({"type": "all"}));
-    let filter: Filter =
-        serde_json::from_value(filter).map_err(|e| ApiError::bad_request(format!("Invalid filter: {e}")))?;
+    let filter = match body.filter {
+        None => Filter::All,
+        Some(f) => serde_json::from_value(f).map_err(|e| ApiError::bad_request(format!("Invalid filter: {e}")))?,
+    };
     json(&Hub::new(&ctx.env, ctx.user_id()?).broadcast(Broadcast { message, filter }).await?)
 }

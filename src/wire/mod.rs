@@ -15,6 +15,7 @@ pub mod kv;
 pub mod machines;
 pub mod plans;
 pub mod push;
+pub mod realtime;
 pub mod sessions;
 pub mod system;
 pub mod uploads;
