@@ -1,5 +1,5 @@
-//! The JSON Schemas in /openapi.json: derived from the wire types (`crate::wire`), or, for the
-//! areas not converted yet, written with a small vocabulary.
+//! The JSON Schemas in /openapi.json, derived from the wire types (`crate::wire`): a body's
+//! shape is declared once, as the type that serializes it.
 
 use schemars::generate::{Contract, SchemaGenerator, SchemaSettings};
 use schemars::transform::transform_subschemas;
@@ -33,8 +33,8 @@ fn derived(contract: Contract, json_schema: fn(&mut SchemaGenerator) -> Schema) 
     schema.to_value()
 }
 
-/// `{"type": [X, "null"], ..}` → `{"anyOf": [{"type": X, ..}, {"type": "null"}]}`, as
-/// [`nullable`] writes it.
+/// `{"type": [X, "null"], ..}` → `{"anyOf": [{"type": X, ..}, {"type": "null"}]}`: OpenAPI 3.0
+/// tools read the second spelling, not the first.
 fn null_as_any_of(schema: &mut Schema) {
     transform_subschemas(&mut null_as_any_of, schema);
     let Some(obj) = schema.as_object_mut() else { return };
@@ -54,60 +54,19 @@ fn null_as_any_of(schema: &mut Schema) {
     *schema = Schema::from(outer);
 }
 
-pub fn string() -> Value {
-    json!({"type": "string"})
-}
-pub fn integer() -> Value {
-    json!({"type": "integer"})
-}
-pub fn number() -> Value {
-    json!({"type": "number"})
-}
-pub fn boolean() -> Value {
-    json!({"type": "boolean"})
-}
+/// Any JSON (a route that answers bytes, or a free-form body).
 pub fn any() -> Value {
     json!({})
 }
-pub fn enumeration(values: &[&str]) -> Value {
-    json!({"type": "string", "enum": values})
-}
-pub fn nullable(inner: Value) -> Value {
-    json!({"anyOf": [inner, {"type": "null"}]})
-}
-pub fn array(items: Value) -> Value {
-    json!({"type": "array", "items": items})
-}
-pub fn one_of(options: Vec<Value>) -> Value {
-    json!({"oneOf": options})
-}
 
-/// An object; a field name ending in `?` is optional.
-pub fn object(fields: &[(&str, Value)]) -> Value {
-    let mut props = Map::new();
-    let mut required = Vec::new();
-    for (name, schema) in fields {
-        match name.strip_suffix('?') {
-            Some(n) => {
-                props.insert(n.to_string(), schema.clone());
-            }
-            None => {
-                props.insert(name.to_string(), schema.clone());
-                required.push(Value::from(*name));
-            }
-        }
-    }
-    json!({"type": "object", "properties": props, "required": required})
-}
-
-/// `{"success": true}`, derived from [`crate::wire::Success`] (the name the routes not converted
-/// yet use).
+/// `{"success": true}`, derived from [`crate::wire::Success`].
 pub fn success() -> Value {
     response_schema::<crate::wire::Success>()
 }
 
+/// Every error's body, derived from [`crate::wire::ErrorBody`].
 pub fn error() -> Value {
-    object(&[("error", string())])
+    response_schema::<crate::wire::ErrorBody>()
 }
 
 /// Whether `value` conforms to `schema`, for the keywords these schemas use (`type`,
@@ -186,7 +145,10 @@ mod tests {
 
     #[test]
     fn conformance_checks_types_and_required_keys() {
-        let schema = object(&[("a", nullable(integer())), ("b?", array(string()))]);
+        let schema = json!({"type": "object", "required": ["a"], "properties": {
+            "a": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+            "b": {"type": "array", "items": {"type": "string"}},
+        }});
         assert!(conforms(&schema, &json!({"a": null, "b": ["x"]})).is_ok());
         assert!(conforms(&schema, &json!({"a": 1})).is_ok());
         assert!(conforms(&schema, &json!({"b": []})).is_err());

@@ -4,14 +4,13 @@
 //! same id is never touched. Each page is validated whole before anything is written, then
 //! written in one statement (db/import.rs).
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Serialize;
 use worker::{Method, Response};
 
 use crate::app::ctx::Ctx;
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
-use crate::app::schema::*;
+use crate::app::schema::{request_schema, response_schema};
 use crate::auth;
 use crate::config::now_ms;
 use crate::crypto::util::{hex_upper, uuid_v4};
@@ -21,6 +20,10 @@ use crate::domain::text::Text;
 use crate::error::{ApiError, ApiResult};
 use crate::h;
 use crate::routes::account::{check_username, MAX_NAME_CHARS};
+use crate::wire::import::{
+    AccessKeysBody, AccountBody, ArtifactsBody, ImportedAccount, KvBody, MachinesBody, MessagesBody, ProfileBody,
+    SessionsBody, SettingsBody, Written,
+};
 
 /// Records per import call: few enough that one call's CPU stays well under the Free plan's
 /// 10 ms a request (a full v3 page of 500 messages measured 5.1 ms, 9.5 ms as a 1 MB body,
@@ -32,127 +35,41 @@ const MAX_WHOLE: i64 = (1 << 53) - 1;
 pub const ROUTES: &[Route] = &[
     route(Method::Post, "/v1/auth/import", Access::Public, h!(account))
         .doc("import", "Sign in as for /v1/auth, keeping the account id a token of this server names")
-        .body(account_schema)
-        .returns(|| {
-            object(&[("success", boolean()), ("token", string()), ("accountId", string()), ("idKept", boolean())])
-        }),
+        .body(request_schema::<AccountBody>)
+        .returns(response_schema::<ImportedAccount>),
     route(Method::Post, "/v1/import/sessions", Access::User, h!(sessions))
         .doc("import", "Sessions as another server holds them (ids, versions, timestamps)")
-        .body(|| object(&[("sessions", array(session_schema()))]))
-        .returns(written),
+        .body(request_schema::<SessionsBody>)
+        .returns(response_schema::<Written>),
     route(Method::Post, "/v1/import/sessions/:id/messages", Access::User, h!(messages))
         .doc("import", "A session's messages as another server holds them (ids, seqs, localIds)")
-        .body(|| object(&[("messages", array(message_schema()))]))
-        .returns(written),
+        .body(request_schema::<MessagesBody>)
+        .returns(response_schema::<Written>),
     route(Method::Post, "/v1/import/machines", Access::User, h!(machines))
         .doc("import", "Machines as another server holds them")
-        .body(|| object(&[("machines", array(machine_schema()))]))
-        .returns(written),
+        .body(request_schema::<MachinesBody>)
+        .returns(response_schema::<Written>),
     route(Method::Post, "/v1/import/artifacts", Access::User, h!(artifacts))
         .doc("import", "Artifacts, header and body, as another server holds them")
-        .body(|| object(&[("artifacts", array(artifact_schema()))]))
-        .returns(written),
+        .body(request_schema::<ArtifactsBody>)
+        .returns(response_schema::<Written>),
     route(Method::Post, "/v1/import/access-keys", Access::User, h!(access_keys))
         .doc("import", "Access keys of the account's sessions and machines, with their versions")
-        .body(|| object(&[("keys", array(access_key_schema()))]))
-        .returns(written),
+        .body(request_schema::<AccessKeysBody>)
+        .returns(response_schema::<Written>),
     route(Method::Post, "/v1/import/settings", Access::User, h!(settings))
         .doc("import", "The account's settings ciphertext, when its version is newer")
-        .body(|| object(&[("settings", nullable(string())), ("settingsVersion", integer())]))
-        .returns(written),
+        .body(request_schema::<SettingsBody>)
+        .returns(response_schema::<Written>),
     route(Method::Post, "/v1/import/profile", Access::User, h!(profile))
         .doc("import", "The account's names and username where it has none (409 username-taken)")
-        .body(|| {
-            object(&[
-                ("firstName", nullable(string())),
-                ("lastName", nullable(string())),
-                ("username", nullable(string())),
-            ])
-        })
-        .returns(written),
+        .body(request_schema::<ProfileBody>)
+        .returns(response_schema::<Written>),
     route(Method::Post, "/v1/import/kv", Access::User, h!(kv))
         .doc("import", "KV items with their versions")
-        .body(|| object(&[("items", array(object(&[("key", string()), ("value", string()), ("version", integer())])))]))
-        .returns(written),
+        .body(request_schema::<KvBody>)
+        .returns(response_schema::<Written>),
 ];
-
-fn account_schema() -> Value {
-    object(&[("publicKey", string()), ("challenge", string()), ("signature", string()), ("sourceToken?", string())])
-}
-fn session_schema() -> Value {
-    object(&[
-        ("id", string()),
-        ("metadata", string()),
-        ("metadataVersion", integer()),
-        ("agentState", nullable(string())),
-        ("agentStateVersion", integer()),
-        ("dataEncryptionKey", nullable(string())),
-        ("active", boolean()),
-        ("activeAt", integer()),
-        ("createdAt", integer()),
-        ("updatedAt", integer()),
-    ])
-}
-fn message_schema() -> Value {
-    object(&[
-        ("id", string()),
-        ("seq", integer()),
-        ("localId", nullable(string())),
-        ("content", object(&[("t", string()), ("c", string())])),
-        ("createdAt", integer()),
-        ("updatedAt", integer()),
-    ])
-}
-fn machine_schema() -> Value {
-    object(&[
-        ("id", string()),
-        ("metadata", string()),
-        ("metadataVersion", integer()),
-        ("daemonState", nullable(string())),
-        ("daemonStateVersion", integer()),
-        ("dataEncryptionKey", nullable(string())),
-        ("seq", integer()),
-        ("active", boolean()),
-        ("activeAt", integer()),
-        ("createdAt", integer()),
-        ("updatedAt", integer()),
-    ])
-}
-fn artifact_schema() -> Value {
-    object(&[
-        ("id", string()),
-        ("header", string()),
-        ("headerVersion", integer()),
-        ("body", string()),
-        ("bodyVersion", integer()),
-        ("dataEncryptionKey", string()),
-        ("seq", integer()),
-        ("createdAt", integer()),
-        ("updatedAt", integer()),
-    ])
-}
-fn access_key_schema() -> Value {
-    object(&[
-        ("sessionId", string()),
-        ("machineId", string()),
-        ("data", string()),
-        ("dataVersion", integer()),
-        ("createdAt", integer()),
-        ("updatedAt", integer()),
-    ])
-}
-fn written() -> Value {
-    object(&[("received", integer()), ("written", integer())])
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AccountBody {
-    public_key: String,
-    challenge: String,
-    signature: String,
-    source_token: Option<String>,
-}
 
 /// As POST /v1/auth, plus the id: a token signed by this server's key for account X (a server
 /// sharing this one's master secret minted it) proves the holder's claim to X, so the account is
@@ -173,7 +90,7 @@ async fn account(mut ctx: Ctx) -> ApiResult<Response> {
     let id = import::account(&ctx.db()?, &hex_upper(&public_key), claimed.as_deref(), &uuid_v4(), now_ms()).await?;
     let token = auth::mint(&ctx.env, &id, &serde_json::Map::new()).await?;
     let id_kept = claimed.as_deref() == Some(id.as_str());
-    json(&json!({"success": true, "token": token, "accountId": id, "idKept": id_kept}))
+    json(&ImportedAccount { success: true, token, account_id: id, id_kept })
 }
 
 /// Timestamps (ms), versions and seqs: integers JavaScript holds exactly, none negative.
@@ -192,27 +109,7 @@ fn page<T>(field: &str, records: &[T]) -> ApiResult<()> {
 }
 
 fn answer(received: usize, written: u64) -> ApiResult<Response> {
-    json(&json!({"received": received, "written": written}))
-}
-
-#[derive(Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SessionRecord {
-    id: String,
-    metadata: String,
-    metadata_version: i64,
-    agent_state: Option<String>,
-    agent_state_version: i64,
-    data_encryption_key: Option<String>,
-    active: bool,
-    active_at: i64,
-    created_at: i64,
-    updated_at: i64,
-}
-
-#[derive(Deserialize)]
-struct SessionsBody {
-    sessions: Vec<SessionRecord>,
+    json(&Written { received, written })
 }
 
 async fn sessions(mut ctx: Ctx) -> ApiResult<Response> {
@@ -230,17 +127,6 @@ async fn sessions(mut ctx: Ctx) -> ApiResult<Response> {
     answer(body.sessions.len(), written)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MessageIn {
-    id: String,
-    seq: i64,
-    local_id: Option<String>,
-    content: Value,
-    created_at: i64,
-    updated_at: i64,
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct MessageRecord<'a> {
@@ -250,11 +136,6 @@ struct MessageRecord<'a> {
     content: String,
     created_at: i64,
     updated_at: i64,
-}
-
-#[derive(Deserialize)]
-struct MessagesBody {
-    messages: Vec<MessageIn>,
 }
 
 async fn messages(mut ctx: Ctx) -> ApiResult<Response> {
@@ -285,27 +166,6 @@ async fn messages(mut ctx: Ctx) -> ApiResult<Response> {
     answer(body.messages.len(), written)
 }
 
-#[derive(Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MachineRecord {
-    id: String,
-    metadata: String,
-    metadata_version: i64,
-    daemon_state: Option<String>,
-    daemon_state_version: i64,
-    data_encryption_key: Option<String>,
-    seq: i64,
-    active: bool,
-    active_at: i64,
-    created_at: i64,
-    updated_at: i64,
-}
-
-#[derive(Deserialize)]
-struct MachinesBody {
-    machines: Vec<MachineRecord>,
-}
-
 async fn machines(mut ctx: Ctx) -> ApiResult<Response> {
     let body: MachinesBody = ctx.json().await?;
     page("machines", &body.machines)?;
@@ -324,18 +184,6 @@ async fn machines(mut ctx: Ctx) -> ApiResult<Response> {
     answer(body.machines.len(), written)
 }
 
-#[derive(Deserialize, Serialize)]
-struct KvRecord {
-    key: String,
-    value: String,
-    version: i64,
-}
-
-#[derive(Deserialize)]
-struct KvBody {
-    items: Vec<KvRecord>,
-}
-
 async fn kv(mut ctx: Ctx) -> ApiResult<Response> {
     let body: KvBody = ctx.json().await?;
     page("items", &body.items)?;
@@ -347,25 +195,6 @@ async fn kv(mut ctx: Ctx) -> ApiResult<Response> {
     let records = serde_json::to_string(&body.items).map_err(|_| ApiError::internal("items unserializable"))?;
     let written = import::kv(&ctx.db()?, ctx.user_id()?, &records, now_ms()).await?;
     answer(body.items.len(), written)
-}
-
-#[derive(Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ArtifactRecord {
-    id: String,
-    header: String,
-    header_version: i64,
-    body: String,
-    body_version: i64,
-    data_encryption_key: String,
-    seq: i64,
-    created_at: i64,
-    updated_at: i64,
-}
-
-#[derive(Deserialize)]
-struct ArtifactsBody {
-    artifacts: Vec<ArtifactRecord>,
 }
 
 async fn artifacts(mut ctx: Ctx) -> ApiResult<Response> {
@@ -383,22 +212,6 @@ async fn artifacts(mut ctx: Ctx) -> ApiResult<Response> {
     answer(body.artifacts.len(), written)
 }
 
-#[derive(Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AccessKeyRecord {
-    session_id: String,
-    machine_id: String,
-    data: String,
-    data_version: i64,
-    created_at: i64,
-    updated_at: i64,
-}
-
-#[derive(Deserialize)]
-struct AccessKeysBody {
-    keys: Vec<AccessKeyRecord>,
-}
-
 async fn access_keys(mut ctx: Ctx) -> ApiResult<Response> {
     let body: AccessKeysBody = ctx.json().await?;
     page("keys", &body.keys)?;
@@ -413,13 +226,6 @@ async fn access_keys(mut ctx: Ctx) -> ApiResult<Response> {
     answer(body.keys.len(), written)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SettingsBody {
-    settings: Option<String>,
-    settings_version: i64,
-}
-
 async fn settings(mut ctx: Ctx) -> ApiResult<Response> {
     let body: SettingsBody = ctx.json().await?;
     Text::parse_opt("settings", body.settings.as_deref(), usize::MAX)?;
@@ -427,14 +233,6 @@ async fn settings(mut ctx: Ctx) -> ApiResult<Response> {
     let written =
         import::settings(&ctx.db()?, ctx.user_id()?, body.settings.as_deref(), body.settings_version, now_ms()).await?;
     answer(1, written)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ProfileBody {
-    first_name: Option<String>,
-    last_name: Option<String>,
-    username: Option<String>,
 }
 
 /// The names and username where the account has none, under this server's own limits (a name

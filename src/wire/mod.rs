@@ -11,6 +11,7 @@ pub mod auth;
 pub mod connect;
 pub mod devices;
 pub mod feed;
+pub mod import;
 pub mod kv;
 pub mod machines;
 pub mod plans;
@@ -35,6 +36,13 @@ pub struct Success {
 impl Success {
     /// The only value any route sends.
     pub const TRUE: Success = Success { success: true };
+}
+
+/// What every error answers: the message, and for some errors more fields beside it
+/// (`error::ApiError::with`). Built by `ApiError::body`; declared here for its schema.
+#[derive(Serialize, JsonSchema)]
+pub struct ErrorBody {
+    pub error: String,
 }
 
 /// The error a compare-and-set answers with 200 when another write got there first.
