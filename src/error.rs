@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::wire::ErrorBody;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: u16,
@@ -53,15 +55,8 @@ impl ApiError {
     }
 
     /// The JSON body sent to the client.
-    pub fn body(&self) -> Value {
-        let mut body = Map::new();
-        body.insert("error".into(), Value::String(self.message.clone()));
-        if let Some(extra) = &self.extra {
-            for (k, v) in extra {
-                body.insert(k.clone(), v.clone());
-            }
-        }
-        Value::Object(body)
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody { error: &self.message, extra: self.extra.as_ref() }
     }
 }
 
@@ -92,6 +87,8 @@ mod tests {
     #[test]
     fn body_merges_extra_fields_after_error() {
         let e = ApiError::conflict("version-mismatch").with("version", 3);
-        assert_eq!(e.body().to_string(), r#"{"error":"version-mismatch","version":3}"#);
+        assert_eq!(serde_json::to_string(&e.body()).unwrap(), r#"{"error":"version-mismatch","version":3}"#);
+        let plain = ApiError::not_found("Session not found");
+        assert_eq!(serde_json::to_string(&plain.body()).unwrap(), r#"{"error":"Session not found"}"#);
     }
 }

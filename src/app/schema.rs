@@ -66,7 +66,7 @@ pub fn success() -> Value {
 
 /// Every error's body, derived from [`crate::wire::ErrorBody`].
 pub fn error() -> Value {
-    response_schema::<crate::wire::ErrorBody>()
+    response_schema::<crate::wire::ErrorBody<'static>>()
 }
 
 /// Whether `value` conforms to `schema`, for the keywords these schemas use (`type`,

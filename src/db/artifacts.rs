@@ -9,7 +9,7 @@ use crate::args;
 use crate::config::now_ms;
 use crate::domain::text::payload;
 use crate::error::{ApiError, ApiResult};
-use crate::events::artifacts::{delete_artifact, new_artifact, update_artifact, ArtifactFields};
+use crate::events::artifacts::{delete_artifact, new_artifact, update_artifact};
 use crate::events::{Outbox, Recipients};
 
 const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -41,22 +41,6 @@ pub struct HeaderRow {
     pub seq: i64,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-impl Artifact {
-    fn fields(&self) -> ArtifactFields<'_> {
-        ArtifactFields {
-            id: &self.id,
-            header: &self.header,
-            header_version: self.header_version,
-            body: &self.body,
-            body_version: self.body_version,
-            data_encryption_key: &self.data_encryption_key,
-            seq: self.seq,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
-    }
 }
 
 const COLUMNS: &str =
@@ -126,7 +110,7 @@ pub async fn create(db: &Db, user: &str, new: &NewArtifact<'_>) -> ApiResult<(Ar
         ])
         .await?;
     if let (Some(seq), Some(row)) = (first_row::<SeqRow>(&results[0])?, first_row::<Artifact>(&results[1])?) {
-        let outbox = Outbox::default().update(seq.seq, new_artifact(&row.fields()), Recipients::User);
+        let outbox = Outbox::default().update(seq.seq, new_artifact(&row), Recipients::User);
         return Ok((row, outbox));
     }
     match first_row::<Artifact>(&results[2])? {

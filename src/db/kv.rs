@@ -3,7 +3,6 @@
 //! unless every write applied, so there is no gap between the version check and the write.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::{bump_account_seq, first_row, guard, rows, Db, SeqRow};
 use crate::args;
@@ -88,10 +87,8 @@ pub async fn mutate(db: &Db, user_id: &str, batch: &[Mutation]) -> ApiResult<Mut
     let writes: Vec<&Mutation> = batch.iter().filter(|m| m.version != ABSENT).collect();
     let absent: Vec<&str> =
         batch.iter().filter(|m| m.version == ABSENT && m.value.is_none()).map(|m| m.key.as_str()).collect();
-    let as_json = |ms: &[&Mutation]| -> String {
-        Value::Array(ms.iter().map(|m| json!({"key": m.key, "value": m.value, "version": m.version})).collect())
-            .to_string()
-    };
+    // Cannot fail: a mutation is strings and a number.
+    let as_json = |ms: &[&Mutation]| serde_json::to_string(ms).expect("mutations serialize");
     let applied = creates.len() + writes.len();
     let stmts = vec![
         db.stmt(

@@ -79,8 +79,7 @@ pub async fn register(db: &Db, user_id: &str, input: &NewMachine<'_>) -> ApiResu
     let mut outbox = Outbox::default();
     if let (Some(a), Some(b)) = (first_row::<SeqRow>(&results[0])?, first_row::<SeqRow>(&results[1])?) {
         let daemon_state = machine.daemon_state.as_ref().map(|d| (Some(d.as_str()), machine.daemon_state_version));
-        let wire = serde_json::to_value(crate::wire::machines::Machine::from(machine.clone()))?;
-        outbox = outbox.update(a.seq, ev::new_machine(&wire), Recipients::User).update(
+        outbox = outbox.update(a.seq, ev::new_machine(&machine), Recipients::User).update(
             b.seq,
             ev::update_machine(&machine.id, Some((&machine.metadata, machine.metadata_version)), daemon_state),
             events::machine(&machine.id),

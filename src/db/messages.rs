@@ -7,8 +7,7 @@
 
 use std::collections::HashSet;
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::args;
 use crate::config::now_ms;
@@ -73,9 +72,17 @@ pub async fn create_messages(
     let now = now_ms();
     let messages = dedupe(messages);
     let ids: Vec<String> = messages.iter().map(|_| uuid_v7(now)).collect();
-    let input: Vec<Value> =
-        messages.iter().zip(&ids).map(|(m, id)| json!({"i": id, "l": m.local_id, "c": m.ciphertext})).collect();
-    let input = Value::Array(input).to_string();
+    // The statement reads each row's id, local id and ciphertext from this JSON array.
+    #[derive(Serialize)]
+    struct Row<'a> {
+        i: &'a str,
+        l: &'a Option<String>,
+        c: &'a str,
+    }
+    let input: Vec<Row> =
+        messages.iter().zip(&ids).map(|(m, id)| Row { i: id, l: &m.local_id, c: &m.ciphertext }).collect();
+    // Cannot fail: strings only.
+    let input = serde_json::to_string(&input).expect("message rows serialize");
     let live = "EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL)";
     let new_ids = "SELECT json_extract(value, '$.i') FROM json_each(?3)";
     let results = db

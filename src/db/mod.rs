@@ -28,7 +28,7 @@ pub mod versioned;
 pub mod voice;
 
 #[cfg(test)]
-mod sql_only_here;
+pub(crate) mod sql_only_here;
 
 use serde::de::DeserializeOwned;
 use worker::wasm_bindgen::JsValue;

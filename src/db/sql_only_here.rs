@@ -178,6 +178,20 @@ fn raw_string_start(src: &str, i: usize) -> Option<(usize, usize)> {
     after_r[hashes..].starts_with('"').then(|| (rest.len() - after_r.len() + hashes + 1, hashes))
 }
 
+/// Every `.rs` file under src/: its name from the repository root (`src/...`) and its text.
+pub(crate) fn source_files() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    files
+        .iter()
+        .map(|path| {
+            let name = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            (name, std::fs::read_to_string(path).unwrap())
+        })
+        .collect()
+}
+
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read src/") {
         let path = entry.expect("read a directory entry").path();
@@ -191,13 +205,10 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn no_sql_statement_outside_db() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    rust_files(&root.join("src"), &mut files);
-    let offenders: Vec<String> = files
-        .iter()
-        .map(|path| path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"))
-        .filter(|name| !misplaced(name, &std::fs::read_to_string(root.join(name)).unwrap()).is_empty())
+    let offenders: Vec<String> = source_files()
+        .into_iter()
+        .filter(|(name, src)| !misplaced(name, src).is_empty())
+        .map(|(name, _)| name)
         .collect();
     assert!(offenders.is_empty(), "SQL statements outside src/db/ (move them into a db module): {offenders:?}");
 }

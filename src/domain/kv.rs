@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::text::{payload, Text};
 use crate::error::{ApiError, ApiResult};
@@ -15,7 +15,7 @@ pub const MAX_BATCH: usize = 100;
 /// The version a mutation expects for a key that does not exist yet.
 pub const ABSENT: i64 = -1;
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct Mutation {
     pub key: String,
     /// `null` deletes.

@@ -4,7 +4,7 @@
 //! `Authorization: Bearer {GATEWAY_TOKEN}` when that secret is set. Any other status, a network
 //! error or no answer within the timeout is a failure.
 
-use serde_json::json;
+use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
@@ -40,7 +40,14 @@ impl Gateway {
     }
 
     pub async fn apply(&self, device_uuid: &str, public_key: &str, allowed_ip: &str) -> Result<(), String> {
-        let body = json!({"publicKey": public_key, "allowedIp": allowed_ip}).to_string();
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Peer<'a> {
+            public_key: &'a str,
+            allowed_ip: &'a str,
+        }
+        // Cannot fail: strings only.
+        let body = serde_json::to_string(&Peer { public_key, allowed_ip }).expect("a peer serializes");
         let status = self.call(Method::Put, device_uuid, Some(body)).await?;
         if (200..300).contains(&status) {
             Ok(())

@@ -9,7 +9,6 @@ pub mod account;
 pub mod artifacts;
 pub mod kv;
 pub mod machines;
-pub mod presence;
 pub mod sessions;
 pub mod social;
 pub mod usage;

@@ -3,52 +3,45 @@
 
 use serde_json::Value;
 
-use crate::wire::sessions::{Message, NewSession, SessionEphemeral, SessionUpdate, Versioned};
-
-fn update(body: SessionUpdate) -> Value {
-    // Cannot fail: every map key is a string (json! unwraps the same conversion).
-    serde_json::to_value(body).expect("a session update serializes")
-}
-
-fn ephemeral(body: SessionEphemeral) -> Value {
-    serde_json::to_value(body).expect("a session ephemeral serializes")
-}
+use crate::wire::sessions::{Message, NewSession, SessionEphemeral, SessionUpdate};
+use crate::wire::value;
+use crate::wire::Versioned;
 
 /// `new-message` -> *session*.
 pub fn new_message(sid: &str, message: Message) -> Value {
-    update(SessionUpdate::NewMessage { sid: sid.to_string(), message })
+    value(SessionUpdate::NewMessage { sid: sid.to_string(), message })
 }
 
 /// `new-session` -> *user*: the session's fields under `t`.
 pub fn new_session(session: NewSession) -> Value {
-    update(SessionUpdate::NewSession(session))
+    value(SessionUpdate::NewSession(session))
 }
 
 /// `update-session` with new metadata -> *session*.
 pub fn update_session_metadata(id: &str, metadata: &str, version: i64) -> Value {
     let metadata = Some(Versioned { value: metadata.to_string(), version });
-    update(SessionUpdate::UpdateSession { id: id.to_string(), metadata, agent_state: None })
+    value(SessionUpdate::UpdateSession { id: id.to_string(), metadata, agent_state: None })
 }
 
 /// `update-session` with a new agent state (null allowed) -> *session*.
 pub fn update_session_agent_state(id: &str, agent_state: Option<&str>, version: i64) -> Value {
     let agent_state = Some(Versioned { value: agent_state.map(str::to_string), version });
-    update(SessionUpdate::UpdateSession { id: id.to_string(), metadata: None, agent_state })
+    value(SessionUpdate::UpdateSession { id: id.to_string(), metadata: None, agent_state })
 }
 
 /// `delete-session` -> *user*.
 pub fn delete_session(sid: &str) -> Value {
-    update(SessionUpdate::DeleteSession { sid: sid.to_string() })
+    value(SessionUpdate::DeleteSession { sid: sid.to_string() })
 }
 
 /// Ephemeral `activity` -> *user*.
 pub fn activity(id: &str, active: bool, active_at: i64, thinking: bool) -> Value {
-    ephemeral(SessionEphemeral::Activity { id: id.to_string(), active, active_at, thinking })
+    value(SessionEphemeral::Activity { id: id.to_string(), active, active_at, thinking })
 }
 
 /// Ephemeral `session-event` -> *session*.
 pub fn session_event(session_id: &str, kind: &str, title: &str, body: &str, timestamp: i64) -> Value {
-    ephemeral(SessionEphemeral::SessionEvent {
+    value(SessionEphemeral::SessionEvent {
         session_id: session_id.to_string(),
         kind: kind.to_string(),
         title: title.to_string(),

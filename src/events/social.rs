@@ -1,10 +1,11 @@
 //! `relationship-updated` (to both users) and `new-feed-post` (to *user*), in the shapes the app
-//! validates (docs/compatibility.md#server-events): the app's union, not upstream's unused
-//! `{uid, status}` builder.
+//! validates, typed in `wire::users` and `wire::feed`.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::wire::users::UserProfile;
+use crate::wire::feed::NewFeedPost;
+use crate::wire::users::{RelationshipUpdated, UserProfile};
+use crate::wire::value;
 
 /// `from` is the user who acted, `to` the other one. `status` is the recipient's own view of the
 /// other user after the change; `from_user` is the actor's profile as the target sees it and
@@ -19,32 +20,17 @@ pub fn relationship_updated(
     to_user: &UserProfile,
     timestamp: i64,
 ) -> Value {
-    json!({
-        "t": "relationship-updated",
-        "fromUserId": from,
-        "toUserId": to,
-        "status": status,
-        "action": action,
-        "fromUser": from_user,
-        "toUser": to_user,
-        "timestamp": timestamp,
-    })
+    value(RelationshipUpdated { from_user_id: from, to_user_id: to, status, action, from_user, to_user, timestamp })
 }
 
-/// The app requires `repeatKey` (nullable) and parses the counter out of `cursor`.
-pub fn new_feed_post(id: &str, body: &Value, cursor: &str, repeat_key: Option<&str>, created_at: i64) -> Value {
-    json!({
-        "t": "new-feed-post",
-        "id": id,
-        "body": body,
-        "cursor": cursor,
-        "repeatKey": repeat_key,
-        "createdAt": created_at,
-    })
+pub fn new_feed_post(id: &str, post: &Value, cursor: &str, repeat_key: Option<&str>, created_at: i64) -> Value {
+    value(NewFeedPost { id, body: post, cursor, repeat_key, created_at })
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::domain::social::Status;
 
@@ -61,15 +47,17 @@ mod tests {
         };
         let (a, b) = (profile("a", Status::Pending), profile("b", Status::Requested));
         assert_eq!(
-            relationship_updated("a", "b", "requested", "created", &a, &b, 9),
+            relationship_updated("a", "b", "requested", "created", &a, &b, 9).to_string(),
             json!({"t": "relationship-updated", "fromUserId": "a", "toUserId": "b", "status": "requested",
                    "action": "created", "fromUser": a, "toUser": b, "timestamp": 9})
+            .to_string()
         );
         let body = json!({"kind": "friend_request", "uid": "a"});
         assert_eq!(
-            new_feed_post("f", &body, "0-3", Some("friend_request_a"), 7),
+            new_feed_post("f", &body, "0-3", Some("friend_request_a"), 7).to_string(),
             json!({"t": "new-feed-post", "id": "f", "body": body, "cursor": "0-3",
                    "repeatKey": "friend_request_a", "createdAt": 7})
+            .to_string()
         );
         assert_eq!(new_feed_post("f", &body, "0-3", None, 7)["repeatKey"], Value::Null);
     }

@@ -2,9 +2,9 @@
 //! codes and Socket.IO messages, and the per-socket metadata kept in the hibernation attachment.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use crate::wire::realtime::{ByType, SocketStats};
+use crate::wire::socket::AuthError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -100,8 +100,8 @@ impl Reject {
     }
 
     /// The raw framing's `auth-error` data.
-    pub fn auth_error(self) -> Value {
-        json!({"code": self.code(), "message": self.message()})
+    pub fn auth_error(self) -> AuthError {
+        AuthError { code: self.code(), message: self.message() }
     }
 }
 
@@ -316,6 +316,8 @@ pub fn stats(conns: &[ConnMeta]) -> SocketStats {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn hs(client_type: Option<&str>, session: Option<&str>, machine: Option<&str>) -> Handshake {

@@ -2,9 +2,11 @@
 //! Engine.IO 4 text packets (the stock clients); docs/protocol.md describes both. Pure codecs;
 //! the object picks one per socket.
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::conn::Framing;
+use crate::wire::socket::Message;
 
 /// Announced in the Engine.IO open packet. The object's alarm sends `2` every interval; a
 /// client drops the socket after interval + timeout without one.
@@ -135,43 +137,88 @@ fn parse_eio(text: &str) -> Incoming {
     }
 }
 
+/// A frame as text. Cannot fail: every frame's map keys are strings.
+fn text(frame: impl Serialize) -> String {
+    serde_json::to_string(&frame).expect("a frame serializes")
+}
+
+/// The raw framing's server event; `ack_id` on a request the client must answer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RawEvent<'a, T: ?Sized> {
+    event: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack_id: Option<String>,
+    data: &'a T,
+}
+
+/// The raw framing's answer to a client event.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RawAck<'a, T: ?Sized> {
+    event: &'static str,
+    ack_id: &'a Value,
+    ack: &'a T,
+}
+
+/// Engine.IO's open packet.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EioOpen<'a> {
+    sid: &'a str,
+    upgrades: [&'static str; 0],
+    ping_interval: i64,
+    ping_timeout: i64,
+    max_payload: u64,
+}
+
+/// Socket.IO's CONNECT answer.
+#[derive(Serialize)]
+struct EioConnected<'a> {
+    sid: &'a str,
+}
+
 /// A server event.
-pub fn event(framing: Framing, name: &str, data: &Value) -> String {
+pub fn event<T: Serialize + ?Sized>(framing: Framing, name: &str, data: &T) -> String {
     match framing {
-        Framing::Raw => json!({"event": name, "data": data}).to_string(),
-        Framing::Eio => format!("42{}", json!([name, data])),
+        Framing::Raw => text(RawEvent { event: name, ack_id: None, data }),
+        Framing::Eio => format!("42{}", text((name, data))),
     }
 }
 
 /// A server event the client must answer (`rpc-request`); raw ids are sent as strings.
-pub fn request(framing: Framing, id: u64, name: &str, data: &Value) -> String {
+pub fn request<T: Serialize + ?Sized>(framing: Framing, id: u64, name: &str, data: &T) -> String {
     match framing {
-        Framing::Raw => json!({"event": name, "ackId": id.to_string(), "data": data}).to_string(),
-        Framing::Eio => format!("42{id}{}", json!([name, data])),
+        Framing::Raw => text(RawEvent { event: name, ack_id: Some(id.to_string()), data }),
+        Framing::Eio => format!("42{id}{}", text((name, data))),
     }
 }
 
 /// The server's answer to a client event that asked for one.
-pub fn ack(id: &AckId, value: &Value) -> String {
+pub fn ack<T: Serialize + ?Sized>(id: &AckId, value: &T) -> String {
     match id {
-        AckId::Raw(raw) => json!({"event": "ack", "ackId": raw, "ack": value}).to_string(),
-        AckId::Num(n) => format!("43{n}{}", json!([value])),
+        AckId::Raw(raw) => text(RawAck { event: "ack", ack_id: raw, ack: value }),
+        AckId::Num(n) => format!("43{n}{}", text((value,))),
     }
 }
 
 pub fn eio_open(sid: &str) -> String {
-    format!(
-        "0{}",
-        json!({"sid": sid, "upgrades": [], "pingInterval": PING_INTERVAL_MS, "pingTimeout": PING_TIMEOUT_MS, "maxPayload": MAX_PAYLOAD})
-    )
+    let open = EioOpen {
+        sid,
+        upgrades: [],
+        ping_interval: PING_INTERVAL_MS,
+        ping_timeout: PING_TIMEOUT_MS,
+        max_payload: MAX_PAYLOAD,
+    };
+    format!("0{}", text(open))
 }
 
 pub fn eio_connected(sid: &str) -> String {
-    format!("40{}", json!({"sid": sid}))
+    format!("40{}", text(EioConnected { sid }))
 }
 
 pub fn eio_connect_error(message: &str) -> String {
-    format!("44{}", json!({"message": message}))
+    format!("44{}", text(Message { message }))
 }
 
 pub const EIO_PING: &str = "2";
@@ -179,6 +226,8 @@ pub const EIO_PONG: &str = "3";
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn ev(name: &str, data: Value, ack: Option<AckId>) -> Incoming {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::client_event::Payload;
 use super::conn::ConnMeta;
@@ -18,7 +18,12 @@ use crate::db::versioned::Outcome;
 use crate::db::{machines, sessions, usage, Db};
 use crate::error::ApiError;
 use crate::events::{self, Outbox, Recipients};
-use crate::wire;
+use crate::wire::artifacts::Artifact;
+use crate::wire::socket::{
+    AccessKeyAck, AckResult, ArtifactAck, ArtifactUpdateAck, OkFalse, PartCurrent, PartWritten, ResultAck,
+    SuccessFalse, VersionedAck, VersionedValue,
+};
+use crate::wire::{self, value, Bool};
 
 /// Heartbeats (every 2 s from the CLI, 20 s from the daemon) write D1 at most this often per
 /// session or machine; the ephemeral goes out every time.
@@ -195,10 +200,10 @@ impl OnError {
                     worker::console_log!("socket event {event} failed: {e}");
                     None
                 }
-                OnError::Result => Some(json!({"result": "error"})),
-                OnError::ResultMessage => Some(json!({"result": "error", "message": e.message})),
-                OnError::Success => Some(json!({"success": false, "error": e.message})),
-                OnError::Ok => Some(json!({"ok": false, "error": e.message})),
+                OnError::Result => Some(value(error(None))),
+                OnError::ResultMessage => Some(value(error(Some(e.message)))),
+                OnError::Success => Some(value(SuccessFalse { success: Bool, error: e.message })),
+                OnError::Ok => Some(value(OkFalse::new(e.message))),
             };
             (ack, Outbox::default())
         })
@@ -210,61 +215,69 @@ pub async fn session_end(db: &Db, user: &str, e: Payload<AliveEvt>) -> Result<Re
     Ok((None, sessions::session_end(db, user, &e.sid, e.time as i64).await?))
 }
 
-/// The ack of a versioned update: `{result:'success', version, <key>}` with the new value,
-/// `{result:'version-mismatch', version, <key>}` with the current one, or `missing`.
-fn versioned_ack((outcome, outbox): (Outcome, Outbox), key: &str, missing: Value) -> Reply {
+fn error(message: Option<String>) -> ResultAck {
+    ResultAck { result: AckResult::Error, message }
+}
+
+/// The ack of a versioned update: `{result:'success', version, <field>}` with the new value,
+/// `{result:'version-mismatch', version, <field>}` with the current one, or `missing`.
+fn versioned_ack(
+    (outcome, outbox): (Outcome, Outbox),
+    field: fn(Option<String>) -> VersionedValue,
+    missing: ResultAck,
+) -> Reply {
     let (result, current) = match outcome {
-        Outcome::Applied { current, .. } => ("success", current),
-        Outcome::Mismatch { current } => ("version-mismatch", current),
-        Outcome::Missing => return (Some(missing), outbox),
+        Outcome::Applied { current, .. } => (AckResult::Success, current),
+        Outcome::Mismatch { current } => (AckResult::VersionMismatch, current),
+        Outcome::Missing => return (Some(value(missing)), outbox),
     };
-    (Some(json!({"result": result, "version": current.version, key: current.value})), outbox)
+    (Some(value(VersionedAck { result, version: current.version, value: field(current.value) })), outbox)
 }
 
-fn session_missing() -> Value {
-    json!({"result": "error"})
+fn session_missing() -> ResultAck {
+    error(None)
 }
 
-fn machine_missing() -> Value {
-    json!({"result": "error", "message": "Machine not found"})
+fn machine_missing() -> ResultAck {
+    error(Some("Machine not found".into()))
 }
 
 pub async fn update_metadata(db: &Db, user: &str, e: Payload<MetadataEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
     let done = sessions::update_metadata(db, user, &e.sid, &e.metadata, e.expected_version).await?;
-    Ok(versioned_ack(done, "metadata", session_missing()))
+    Ok(versioned_ack(done, VersionedValue::Metadata, session_missing()))
 }
 
 pub async fn update_state(db: &Db, user: &str, e: Payload<StateEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
     let done = sessions::update_agent_state(db, user, &e.sid, e.agent_state.as_deref(), e.expected_version).await?;
-    Ok(versioned_ack(done, "agentState", session_missing()))
+    Ok(versioned_ack(done, VersionedValue::AgentState, session_missing()))
 }
 
 pub async fn machine_update_metadata(db: &Db, user: &str, e: Payload<MachineMetadataEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
     let done = machines::update_metadata(db, user, &e.machine_id, &e.metadata, e.expected_version).await?;
-    Ok(versioned_ack(done, "metadata", machine_missing()))
+    Ok(versioned_ack(done, VersionedValue::Metadata, machine_missing()))
 }
 
 pub async fn machine_update_state(db: &Db, user: &str, e: Payload<MachineStateEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
     let done = machines::update_daemon_state(db, user, &e.machine_id, &e.daemon_state, e.expected_version).await?;
-    Ok(versioned_ack(done, "daemonState", machine_missing()))
+    Ok(versioned_ack(done, VersionedValue::DaemonState, machine_missing()))
 }
 
 pub async fn usage_report(db: &Db, user: &str, e: Payload<UsageEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
     let (report, outbox) = usage::record_usage(db, user, e.session_id.as_deref(), &e.key, &e.tokens, &e.cost).await?;
-    Ok((Some(serde_json::to_value(crate::wire::usage::UsageReported::from(report))?), outbox))
+    Ok((Some(value(wire::usage::UsageReported::from(report))), outbox))
 }
 
 pub async fn access_key_get(db: &Db, user: &str, e: Payload<AccessKeyEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
     match access_keys::get(db, user, &e.session_id, &e.machine_id).await? {
         Found::Pair(key) => {
-            let key = key.map(crate::wire::access_keys::AccessKey::from);
-            Ok((Some(json!({"accessKey": key, "ok": true})), Outbox::default()))
+            let access_key = key.map(wire::access_keys::AccessKey::from);
+            Ok((Some(value(AccessKeyAck { access_key, ok: Bool })), Outbox::default()))
         }
         Found::NotOwned => Err(access_keys::not_found()),
     }
@@ -273,16 +286,20 @@ pub async fn access_key_get(db: &Db, user: &str, e: Payload<AccessKeyEvt>) -> Re
 /// The artifact events over the same ops as the HTTP routes; acks `{result: "success", ...}`,
 /// `{result: "version-mismatch", header?/body?: {currentVersion, currentData}}` or
 /// `{result: "error", message}` (upstream's shapes).
+fn artifact_ack(a: &artifacts::Artifact) -> Value {
+    value(ArtifactAck { result: AckResult::Success, artifact: Artifact::from(a) })
+}
+
 pub async fn artifact_read(db: &Db, user: &str, e: Payload<ArtifactIdEvt>) -> Result<Reply, ApiError> {
     let a = artifacts::get(db, user, &e.0?.artifact_id).await?;
-    Ok((Some(json!({"result": "success", "artifact": wire::artifacts::Artifact::from(&a)})), Outbox::default()))
+    Ok((Some(artifact_ack(&a)), Outbox::default()))
 }
 
 pub async fn artifact_create(db: &Db, user: &str, e: Payload<ArtifactCreateEvt>) -> Result<Reply, ApiError> {
     let e = e.0?;
     let new = NewArtifact { id: &e.id, header: &e.header, body: &e.body, data_encryption_key: &e.data_encryption_key };
     let (a, outbox) = artifacts::create(db, user, &new).await?;
-    Ok((Some(json!({"result": "success", "artifact": wire::artifacts::Artifact::from(&a)})), outbox))
+    Ok((Some(artifact_ack(&a)), outbox))
 }
 
 pub async fn artifact_update(db: &Db, user: &str, e: Payload<ArtifactUpdateEvt>) -> Result<Reply, ApiError> {
@@ -291,31 +308,33 @@ pub async fn artifact_update(db: &Db, user: &str, e: Payload<ArtifactUpdateEvt>)
     let sent = |p: &Option<ArtifactPartEvt>| p.as_ref().map(|p| p.data.clone());
     let (header_sent, body_sent) = (sent(&e.header), sent(&e.body));
     let (updated, outbox) = artifacts::update(db, user, &e.artifact_id, part(e.header), part(e.body)).await?;
-    let mut ack = serde_json::Map::new();
-    match updated {
+    let ack = match updated {
         Updated::Applied { header, body } => {
-            ack.insert("result".into(), "success".into());
-            for (k, version, value) in [("header", header, header_sent), ("body", body, body_sent)] {
-                if let (Some(version), Some(value)) = (version, value) {
-                    ack.insert(k.into(), json!({"version": version, "data": value}));
-                }
-            }
+            let written =
+                |version: Option<i64>, data: Option<String>| Some(PartWritten { version: version?, data: data? });
+            value(ArtifactUpdateAck {
+                result: AckResult::Success,
+                header: written(header, header_sent),
+                body: written(body, body_sent),
+            })
         }
         Updated::Mismatch { header, body } => {
-            ack.insert("result".into(), "version-mismatch".into());
-            for (k, current) in [("header", header), ("body", body)] {
-                if let Some((version, value)) = current {
-                    ack.insert(k.into(), json!({"currentVersion": version, "currentData": value}));
-                }
-            }
+            let current = |p: Option<(i64, String)>| {
+                p.map(|(current_version, current_data)| PartCurrent { current_version, current_data })
+            };
+            value(ArtifactUpdateAck {
+                result: AckResult::VersionMismatch,
+                header: current(header),
+                body: current(body),
+            })
         }
-    }
-    Ok((Some(Value::Object(ack)), outbox))
+    };
+    Ok((Some(ack), outbox))
 }
 
 pub async fn artifact_delete(db: &Db, user: &str, e: Payload<ArtifactIdEvt>) -> Result<Reply, ApiError> {
     let outbox = artifacts::delete(db, user, &e.0?.artifact_id).await?;
-    Ok((Some(json!({"result": "success"})), outbox))
+    Ok((Some(value(ResultAck { result: AckResult::Success, message: None })), outbox))
 }
 
 /// Stored as content `{t:'encrypted', c: message}`; the sender does not get its own echo.
@@ -374,6 +393,8 @@ pub async fn machine_alive(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

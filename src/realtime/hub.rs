@@ -23,7 +23,7 @@ use std::time::Duration;
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::js_sys::JsString;
 use worker::{
@@ -47,8 +47,13 @@ use crate::config::now_ms;
 use crate::crypto::util::random_token;
 use crate::db::{plans, Db};
 use crate::error::ApiError;
-use crate::events::{machines, presence, sessions, Outbox, Recipients, Update};
+use crate::events::{machines, sessions, Outbox, Recipients, Update};
 use crate::wire::realtime::Stats;
+use crate::wire::socket::{
+    empty, CatchUpSummary, Connected, Message, OkFalse, RpcError, RpcErrorKind, RpcMethodName, RpcOk, RpcRequest,
+    UpdateEnvelope,
+};
+use crate::wire::{value, Bool, ErrorBody};
 
 /// How long a later seq waits for a missing earlier one.
 const ORDER_HOLD_MS: i64 = 100;
@@ -331,14 +336,14 @@ impl UserHub {
             Framing::Raw => frame::event(
                 Framing::Raw,
                 "connected",
-                &json!({
-                    "connectionId": meta.id,
-                    "userId": ident.user_id,
-                    "clientType": meta.client_type,
-                    "sessionId": meta.session_id,
-                    "machineId": meta.machine_id,
-                    "catchUp": catch_up,
-                }),
+                &Connected {
+                    connection_id: &meta.id,
+                    user_id: &ident.user_id,
+                    client_type: meta.client_type,
+                    session_id: meta.session_id.as_deref(),
+                    machine_id: meta.machine_id.as_deref(),
+                    catch_up,
+                },
             ),
             Framing::Eio => frame::eio_connected(&meta.id),
         };
@@ -632,7 +637,7 @@ impl UserHub {
     /// Sends one update and records it in the catch-up window (after sending: nothing else
     /// runs in between, and the sockets get it sooner).
     fn deliver(&self, u: Update) {
-        let payload = json!({"id": random_id(12), "seq": u.seq, "body": u.body, "createdAt": now_ms()});
+        let payload = value(UpdateEnvelope { id: &random_id(12), seq: u.seq, body: &u.body, created_at: now_ms() });
         self.send(&Selection::recipients(&u.recipients, u.skip.as_deref()), "update", &payload);
         let sql = self.state.storage().sql();
         let stored = serde_json::to_string(&u.recipients).map_err(worker::Error::from).and_then(|recipients| {
@@ -653,7 +658,7 @@ impl UserHub {
     }
 
     /// The window's updates after `after` that this socket would have received, encoded for it.
-    fn catch_up(&self, meta: &ConnMeta, after: i64) -> Result<(Vec<String>, Value)> {
+    fn catch_up(&self, meta: &ConnMeta, after: i64) -> Result<(Vec<String>, CatchUpSummary)> {
         let rows: Vec<RingRow> = self
             .state
             .storage()
@@ -672,19 +677,19 @@ impl UserHub {
             let payload: Value = serde_json::from_str(&row.payload)?;
             frames.push(frame::event(meta.framing, "update", &payload));
         }
-        let summary = json!({
-            "afterSeq": after,
-            "lastSeq": last,
-            "delivered": frames.len(),
-            "complete": window_covers(after, oldest),
-        });
+        let summary = CatchUpSummary {
+            after_seq: after,
+            last_seq: last,
+            delivered: frames.len(),
+            complete: window_covers(after, oldest),
+        };
         Ok((frames, summary))
     }
 
     fn presence(&self, machine_id: &str, online: bool, now: i64) {
         let sel = Selection::recipients(&Recipients::User, None);
         self.send(&sel, "ephemeral", &machines::machine_activity(machine_id, online, now));
-        self.send(&sel, "ephemeral", &presence::machine_status(machine_id, online, now));
+        self.send(&sel, "ephemeral", &machines::machine_status(machine_id, online, now));
     }
 
     async fn local_gone(&self, ws: &WebSocket) {
@@ -778,7 +783,7 @@ impl UserHub {
             Incoming::Event { name, data, ack } => {
                 let (result, outbox) = self.on_event(peer, meta, &name, data, ack.is_some()).await;
                 if let Some(id) = ack {
-                    self.send_to(peer, frame::ack(&id, &result.unwrap_or_else(|| json!({}))));
+                    self.send_to(peer, frame::ack(&id, &result.unwrap_or_else(empty)));
                 }
                 self.publish(outbox).await;
             }
@@ -791,7 +796,7 @@ impl UserHub {
             Incoming::Ignore => {}
             Incoming::Malformed => {
                 if meta.framing == Framing::Raw {
-                    self.emit(peer, Framing::Raw, "error", &json!({"message": "Malformed frame"}));
+                    self.emit(peer, Framing::Raw, "error", &value(Message { message: "Malformed frame" }));
                 }
             }
         }
@@ -801,11 +806,11 @@ impl UserHub {
     /// what to publish once it is sent.
     async fn on_event(&self, peer: &Peer, meta: &ConnMeta, name: &str, data: Value, wants_ack: bool) -> Reply {
         let Some(event) = ClientEvent::parse(name, data) else {
-            return (Some(json!({"error": format!("Unknown event: {name}")})), Outbox::default());
+            return (Some(value(ErrorBody::new(&format!("Unknown event: {name}")))), Outbox::default());
         };
         self.serve(peer, meta, name, event, wants_ack)
             .await
-            .unwrap_or_else(|e| (Some(json!({"error": e.message})), Outbox::default()))
+            .unwrap_or_else(|e| (Some(value(ErrorBody::new(&e.message))), Outbox::default()))
     }
 
     /// The one dispatch of client events; fails only when D1 cannot be reached.
@@ -825,7 +830,7 @@ impl UserHub {
                 if meta.framing == Framing::Raw && !wants_ack {
                     self.send_to(peer, PONG.to_string());
                 }
-                return ack(Some(json!({})));
+                return ack(Some(empty()));
             }
             ClientEvent::RpcRegister(m) => return ack(self.rpc_register(peer, meta, m, true)),
             ClientEvent::RpcUnregister(m) => return ack(self.rpc_register(peer, meta, m, false)),
@@ -843,9 +848,9 @@ impl UserHub {
                         for text in frames {
                             self.send_to(peer, text);
                         }
-                        summary
+                        value(summary)
                     }
-                    Err(e) => json!({"error": e.to_string()}),
+                    Err(e) => value(ErrorBody::new(&e.to_string())),
                 }));
             }
             ClientEvent::Message(e) => (OnError::Logged, handlers::message(&db()?, meta, e).await),
@@ -879,7 +884,8 @@ impl UserHub {
     /// `rpc-register` / `rpc-unregister`: answered with an event, never an ack value.
     fn rpc_register(&self, peer: &Peer, meta: &ConnMeta, m: Payload<RpcMethod>, register: bool) -> Option<Value> {
         let Ok(RpcMethod { method: Label(method) }) = m.0 else {
-            self.emit(peer, meta.framing, "rpc-error", &json!({"type": "register", "error": "Invalid method"}));
+            let error = RpcError { kind: RpcErrorKind::Register, error: "Invalid method" };
+            self.emit(peer, meta.framing, "rpc-error", &value(error));
             return None;
         };
         let saved = self.update_meta(peer, |m| {
@@ -890,11 +896,12 @@ impl UserHub {
             }
         });
         if let Err(e) = saved {
-            self.emit(peer, meta.framing, "rpc-error", &json!({"type": "register", "error": e.to_string()}));
+            let error = RpcError { kind: RpcErrorKind::Register, error: &e.to_string() };
+            self.emit(peer, meta.framing, "rpc-error", &value(error));
             return None;
         }
         let reply = if register { "rpc-registered" } else { "rpc-unregistered" };
-        self.emit(peer, meta.framing, reply, &json!({"method": method}));
+        self.emit(peer, meta.framing, reply, &value(RpcMethodName { method: &method }));
         if register {
             let waiting = std::mem::take(&mut self.inner.borrow_mut().waiters);
             let (wake, keep): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(m, _)| *m == method);
@@ -907,7 +914,7 @@ impl UserHub {
     }
 
     async fn rpc_call(&self, caller: &ConnMeta, call: Payload<RpcCall>) -> Value {
-        let fail = |error: &str| json!({"ok": false, "error": error});
+        let fail = |error: &str| value(OkFalse::new(error));
         let Some(RpcCall { method, params }) = call.0.ok().filter(|c| !c.method.is_empty()) else {
             return fail("Invalid RPC call");
         };
@@ -935,7 +942,7 @@ impl UserHub {
         };
         let (tx, rx) = oneshot::channel();
         let id = self.inner.borrow_mut().calls.insert(&target.id, tx);
-        let request = frame::request(target.framing, id, "rpc-request", &json!({"method": method, "params": params}));
+        let request = frame::request(target.framing, id, "rpc-request", &value(RpcRequest { method, params: &params }));
         if !self.send_to(&target_peer, request) {
             self.inner.borrow_mut().calls.take(&target.id, id);
             return fail("RPC target disconnected");
@@ -944,7 +951,7 @@ impl UserHub {
         self.flush().await;
         let timeout = Box::pin(Delay::from(Duration::from_millis(rpc::CALL_TIMEOUT_MS)));
         match select(rx, timeout).await {
-            Either::Left((Ok(result), _)) => json!({"ok": true, "result": result}),
+            Either::Left((Ok(result), _)) => value(RpcOk { ok: Bool, result }),
             Either::Left((Err(_), _)) => fail("RPC target disconnected"),
             Either::Right(_) => {
                 self.inner.borrow_mut().calls.take(&target.id, id);

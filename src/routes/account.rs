@@ -1,7 +1,6 @@
 //! The caller's own account: profile, profile edits, and the encrypted settings blob (one row,
 //! one version counter, served under both `/v1/account/settings` and `/v1/account/preferences`).
 
-use serde_json::{Map, Value};
 use worker::{Method, Response};
 
 use crate::app::ctx::Ctx;
@@ -82,27 +81,16 @@ async fn put_account(mut ctx: Ctx) -> ApiResult<Response> {
     if let Some(Some(u)) = &edit.username {
         check_username(u)?;
     }
-    let mut changed = Map::new();
-    for (name, v) in [("firstName", &edit.first_name), ("lastName", &edit.last_name), ("username", &edit.username)] {
-        if let Some(v) = v {
-            changed.insert(name.into(), v.clone().map(Value::String).unwrap_or(Value::Null));
-        }
-    }
-    if changed.is_empty() {
+    if edit.first_name.is_none() && edit.last_name.is_none() && edit.username.is_none() {
         return Err(ApiError::bad_request("Nothing to update: send firstName, lastName and/or username"));
     }
     let user = ctx.user_id()?.to_string();
     let db = ctx.db()?;
-    let edit = ProfileChange { first_name: &edit.first_name, last_name: &edit.last_name, username: &edit.username };
-    let (seq, row) = accounts::edit_profile(&db, &user, &edit)
+    let change = ProfileChange { first_name: &edit.first_name, last_name: &edit.last_name, username: &edit.username };
+    let (seq, row) = accounts::edit_profile(&db, &user, &change)
         .await?
         .ok_or_else(|| ApiError::conflict("username-taken").with("success", false))?;
-    publish(
-        &ctx.env,
-        &ctx.wctx,
-        &user,
-        Outbox::default().update(seq, profile_changed(&user, changed), Recipients::User),
-    );
+    publish(&ctx.env, &ctx.wctx, &user, Outbox::default().update(seq, profile_changed(&user, &edit), Recipients::User));
     json(&ProfileEdited { success: true, profile: profile(&db, row).await? })
 }
 

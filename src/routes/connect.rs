@@ -4,7 +4,7 @@
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use sha2::Sha256;
 use worker::{Method, Response, Url};
 
@@ -20,7 +20,7 @@ use crate::crypto::vault::{open_string, seal_string};
 use crate::db::github::{self, Connected, Disconnected};
 use crate::db::vendor_tokens::{self, key_path, vendor};
 use crate::error::{ApiError, ApiResult};
-use crate::events::account::field_changed;
+use crate::events::account::github_changed;
 use crate::h;
 use crate::upstream;
 use crate::wire::connect::{
@@ -188,7 +188,15 @@ async fn exchange(
     struct TokenReply {
         access_token: Option<String>,
     }
-    let body = json!({"client_id": client_id, "client_secret": secret, "code": code}).to_string();
+    #[derive(Serialize)]
+    struct TokenRequest<'a> {
+        client_id: &'a str,
+        client_secret: &'a str,
+        code: &'a str,
+    }
+    let body = TokenRequest { client_id, client_secret: secret, code };
+    // Cannot fail: strings only.
+    let body = serde_json::to_string(&body).expect("a token request serializes");
     let reply = upstream::send(
         &ctx.env,
         Method::Post,
@@ -245,7 +253,7 @@ async fn connect_github(ctx: &Ctx, user: &str, profile: &GithubProfile, access_t
 }
 
 fn publish_github(ctx: &Ctx, user: &str, seq: i64, github: Value) {
-    crate::realtime::publish(&ctx.env, &ctx.wctx, user, field_changed(user, seq, "github", github));
+    crate::realtime::publish(&ctx.env, &ctx.wctx, user, github_changed(user, seq, github));
 }
 
 async fn github_disconnect(ctx: Ctx) -> ApiResult<Response> {

@@ -117,6 +117,7 @@ async fn sessions(mut ctx: Ctx) -> ApiResult<Response> {
     page("sessions", &body.sessions)?;
     for s in &body.sessions {
         Text::parse("id", &s.id, MAX_ID)?;
+        let s = &s.fields;
         Text::non_empty("metadata", &s.metadata)?;
         Text::parse_opt("agentState", s.agent_state.as_deref(), usize::MAX)?;
         Text::blob_opt("dataEncryptionKey", s.data_encryption_key.as_deref(), MAX_KEY)?;
@@ -171,13 +172,12 @@ async fn machines(mut ctx: Ctx) -> ApiResult<Response> {
     page("machines", &body.machines)?;
     for m in &body.machines {
         Text::parse("id", &m.id, MAX_ID)?;
+        let seq = m.seq;
+        let m = &m.fields;
         Text::non_empty("metadata", &m.metadata)?;
         Text::parse_opt("daemonState", m.daemon_state.as_deref(), usize::MAX)?;
         Text::blob_opt("dataEncryptionKey", m.data_encryption_key.as_deref(), MAX_KEY)?;
-        whole(
-            "machines",
-            &[m.metadata_version, m.daemon_state_version, m.seq, m.active_at, m.created_at, m.updated_at],
-        )?;
+        whole("machines", &[m.metadata_version, m.daemon_state_version, seq, m.active_at, m.created_at, m.updated_at])?;
     }
     let records = serde_json::to_string(&body.machines).map_err(|_| ApiError::internal("machines unserializable"))?;
     let written = import::machines(&ctx.db()?, ctx.user_id()?, &records).await?;
@@ -218,6 +218,7 @@ async fn access_keys(mut ctx: Ctx) -> ApiResult<Response> {
     for k in &body.keys {
         Text::parse("sessionId", &k.session_id, MAX_ID)?;
         Text::parse("machineId", &k.machine_id, MAX_ID)?;
+        let k = &k.key;
         Text::blob("data", &k.data, MAX_ACCESS_KEY)?;
         whole("keys", &[k.data_version, k.created_at, k.updated_at])?;
     }

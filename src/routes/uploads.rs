@@ -33,7 +33,7 @@ use crate::crypto::util::uuid_v4;
 use crate::db::uploads::{self, FileRow, Quota, Swapped};
 use crate::domain::limit::Limit;
 use crate::error::{ApiError, ApiResult};
-use crate::events::account::field_changed;
+use crate::events::account::avatar_changed;
 use crate::h;
 use crate::storage::intake::{Checked, FileIntake, Refusal};
 use crate::storage::multipart::{Event, FormParser};
@@ -362,7 +362,7 @@ async fn upload_avatar(mut ctx: Ctx) -> ApiResult<Response> {
         store(&mut ctx, Some(Category::Avatars), |row| serde_json::to_string(&stored(row)).ok()).await?;
     let seq = swapped.avatar_seq()?;
     let avatar = serde_json::to_value(stored(&row)).map_err(|_| ApiError::internal("avatar not serializable"))?;
-    crate::realtime::publish(&ctx.env, &ctx.wctx, &user, field_changed(&user, seq, "avatar", avatar));
+    crate::realtime::publish(&ctx.env, &ctx.wctx, &user, avatar_changed(&user, seq, avatar));
     json(&AvatarUploaded { success: true, avatar: AvatarFile::of(&row, url(&row)) })
 }
 
@@ -469,7 +469,7 @@ async fn delete_file(ctx: Ctx) -> ApiResult<Response> {
         .await?
         .ok_or_else(|| ApiError::not_found("File not found"))?;
     if let Some(seq) = deleted.avatar_seq {
-        crate::realtime::publish(&ctx.env, &ctx.wctx, user, field_changed(user, seq, "avatar", Value::Null));
+        crate::realtime::publish(&ctx.env, &ctx.wctx, user, avatar_changed(user, seq, Value::Null));
     }
     if let Err(e) = storage::bucket(&ctx.env)?.delete(&deleted.path).await {
         worker::console_error!("deleted file's object {} not removed (sweep will): {e}", deleted.path);

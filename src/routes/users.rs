@@ -2,7 +2,7 @@
 //! stock app's `/v1/user/...`), friend requests, the friends list. Relationship changes update both
 //! directions in one transaction and notify both users.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use worker::{Method, Response};
 
 use crate::app::ctx::Ctx;
@@ -22,6 +22,8 @@ use crate::events::social::{new_feed_post, relationship_updated};
 use crate::events::{Outbox, Recipients};
 use crate::h;
 use crate::realtime::publish;
+use crate::wire::feed::FriendPost;
+
 use crate::wire::users::{FriendChanged, FriendList, OneUser, UidBody, UserList, UserProfile};
 
 const MAX_QUERY_CHARS: usize = 64;
@@ -93,7 +95,7 @@ struct PlannedPost {
 fn plan_post(to: &str, kind: &str, about: &str) -> PlannedPost {
     PlannedPost {
         to: to.to_string(),
-        body: json!({"kind": kind, "uid": about}),
+        body: crate::wire::value(FriendPost { kind, uid: about }),
         repeat_key: format!("{kind}_{about}"),
         id: uuid_v4(),
     }

@@ -7,7 +7,7 @@ use super::VersionMismatch;
 use crate::db::access_keys::AccessKey as Stored;
 
 /// An access key as clients see it.
-#[derive(Serialize, JsonSchema)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessKey {
     pub data: String,

@@ -101,6 +101,28 @@ pub struct ProfileEdit {
     pub username: Option<Option<String>>,
 }
 
+/// `update-account` (docs/protocol.md#updates): the account's id and only what changed, a
+/// cleared field as `null`.
+#[derive(Serialize, Default)]
+#[serde(tag = "t", rename = "update-account", rename_all = "camelCase")]
+pub struct AccountUpdate {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<super::Versioned<Option<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<Option<String>>,
+    /// The stored avatar (`{path, url, width, height, thumbhash}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<Value>,
+    /// The linked GitHub profile as GitHub gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github: Option<Value>,
+}
+
 /// The settings' compare-and-set; absent settings clear them.
 #[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

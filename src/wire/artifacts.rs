@@ -3,11 +3,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::VersionMismatch;
+use super::{VersionMismatch, Versioned};
 use crate::db::artifacts::{Artifact as Stored, HeaderRow};
 
 /// An artifact with its body.
-#[derive(Serialize, JsonSchema)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Artifact {
     pub id: String,
@@ -133,6 +133,57 @@ pub struct UpdateBody {
     pub expected_header_version: Option<i64>,
     pub body: Option<String>,
     pub expected_body_version: Option<i64>,
+}
+
+/// An artifact update's body (docs/protocol.md, `Updates`), all to *user*.
+#[derive(Serialize)]
+#[serde(tag = "t", rename_all = "kebab-case")]
+pub enum ArtifactUpdate {
+    NewArtifact(NewArtifact),
+    /// The parts that changed, with their new versions.
+    #[serde(rename_all = "camelCase")]
+    UpdateArtifact {
+        artifact_id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        header: Option<Versioned<String>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        body: Option<Versioned<String>>,
+    },
+    #[serde(rename_all = "camelCase")]
+    DeleteArtifact {
+        artifact_id: String,
+    },
+}
+
+/// `new-artifact`: the artifact's fields, `id` named `artifactId`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewArtifact {
+    pub artifact_id: String,
+    pub seq: i64,
+    pub header: String,
+    pub header_version: i64,
+    pub body: String,
+    pub body_version: i64,
+    pub data_encryption_key: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&Stored> for NewArtifact {
+    fn from(a: &Stored) -> Self {
+        NewArtifact {
+            artifact_id: a.id.clone(),
+            seq: a.seq,
+            header: a.header.clone(),
+            header_version: a.header_version,
+            body: a.body.clone(),
+            body_version: a.body_version,
+            data_encryption_key: a.data_encryption_key.clone(),
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
 }
 
 #[cfg(test)]

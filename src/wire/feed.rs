@@ -32,6 +32,25 @@ impl FeedItem {
     }
 }
 
+/// `new-feed-post` (docs/protocol.md#updates). The app requires `repeatKey` (nullable) and
+/// parses the counter out of `cursor`.
+#[derive(Serialize)]
+#[serde(tag = "t", rename = "new-feed-post", rename_all = "camelCase")]
+pub struct NewFeedPost<'a> {
+    pub id: &'a str,
+    pub body: &'a Value,
+    pub cursor: &'a str,
+    pub repeat_key: Option<&'a str>,
+    pub created_at: i64,
+}
+
+/// The stored body of a friend request or acceptance: its kind and the other user.
+#[derive(Serialize)]
+pub struct FriendPost<'a> {
+    pub kind: &'a str,
+    pub uid: &'a str,
+}
+
 /// A page, newest first.
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

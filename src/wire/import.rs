@@ -6,7 +6,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::sessions::Content;
+use super::access_keys::AccessKey;
+use super::artifacts::Artifact;
+use super::kv::KvItem;
+use super::machines::MachineFields;
+use super::sessions::{Content, SessionFields};
 
 /// POST /v1/auth/import: a sign-in, and a token of this server naming the account to keep.
 #[derive(Deserialize, JsonSchema)]
@@ -18,19 +22,12 @@ pub struct AccountBody {
     pub source_token: Option<String>,
 }
 
+/// A session as the source holds it (its seq follows its messages: db::import::sessions).
 #[derive(Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct SessionRecord {
     pub id: String,
-    pub metadata: String,
-    pub metadata_version: i64,
-    pub agent_state: Option<String>,
-    pub agent_state_version: i64,
-    pub data_encryption_key: Option<String>,
-    pub active: bool,
-    pub active_at: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
+    #[serde(flatten)]
+    pub fields: SessionFields,
 }
 
 /// POST /v1/import/sessions.
@@ -58,20 +55,13 @@ pub struct MessagesBody {
     pub messages: Vec<MessageIn>,
 }
 
+/// A machine as the source holds it.
 #[derive(Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct MachineRecord {
     pub id: String,
-    pub metadata: String,
-    pub metadata_version: i64,
-    pub daemon_state: Option<String>,
-    pub daemon_state_version: i64,
-    pub data_encryption_key: Option<String>,
     pub seq: i64,
-    pub active: bool,
-    pub active_at: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
+    #[serde(flatten)]
+    pub fields: MachineFields,
 }
 
 /// POST /v1/import/machines.
@@ -80,48 +70,26 @@ pub struct MachinesBody {
     pub machines: Vec<MachineRecord>,
 }
 
-#[derive(Deserialize, Serialize, JsonSchema)]
-pub struct KvRecord {
-    pub key: String,
-    pub value: String,
-    pub version: i64,
-}
-
-/// POST /v1/import/kv.
+/// POST /v1/import/kv: items as GET /v1/kv lists them.
 #[derive(Deserialize, JsonSchema)]
 pub struct KvBody {
-    pub items: Vec<KvRecord>,
+    pub items: Vec<KvItem>,
 }
 
-#[derive(Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ArtifactRecord {
-    pub id: String,
-    pub header: String,
-    pub header_version: i64,
-    pub body: String,
-    pub body_version: i64,
-    pub data_encryption_key: String,
-    pub seq: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// POST /v1/import/artifacts.
+/// POST /v1/import/artifacts: artifacts as GET /v1/artifacts/:id answers them.
 #[derive(Deserialize, JsonSchema)]
 pub struct ArtifactsBody {
-    pub artifacts: Vec<ArtifactRecord>,
+    pub artifacts: Vec<Artifact>,
 }
 
+/// An access key with the pair it belongs to.
 #[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessKeyRecord {
     pub session_id: String,
     pub machine_id: String,
-    pub data: String,
-    pub data_version: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
+    #[serde(flatten)]
+    pub key: AccessKey,
 }
 
 /// POST /v1/import/access-keys.
@@ -185,6 +153,33 @@ mod tests {
         );
     }
 
+    /// A record passes on to D1's JSON statement with every field it came with, whether its
+    /// type is its own or the wire type it shares (flattened fields included).
+    #[test]
+    fn records_pass_on_every_field_they_came_with() {
+        let session = json!({"id": "s", "metadata": "m", "metadataVersion": 2, "agentState": null,
+            "agentStateVersion": 0, "dataEncryptionKey": null, "active": true, "activeAt": 5, "createdAt": 1,
+            "updatedAt": 3});
+        let machine = json!({"id": "m", "seq": 4, "metadata": "m", "metadataVersion": 2, "daemonState": "d",
+            "daemonStateVersion": 1, "dataEncryptionKey": "k", "active": false, "activeAt": 5, "createdAt": 1,
+            "updatedAt": 3});
+        let key = json!({"sessionId": "s", "machineId": "m", "data": "d", "dataVersion": 1, "createdAt": 1,
+            "updatedAt": 2});
+        let artifact = json!({"id": "a", "header": "h", "headerVersion": 1, "body": "b", "bodyVersion": 2,
+            "dataEncryptionKey": "k", "seq": 3, "createdAt": 1, "updatedAt": 2});
+        let item = json!({"key": "k", "value": "v", "version": 0});
+        fn again<T: serde::de::DeserializeOwned + Serialize>(v: &Value) -> Value {
+            serde_json::to_value(serde_json::from_value::<T>(v.clone()).unwrap()).unwrap()
+        }
+        assert_eq!(again::<SessionRecord>(&session), session);
+        assert_eq!(again::<MachineRecord>(&machine), machine);
+        assert_eq!(again::<AccessKeyRecord>(&key), key);
+        assert_eq!(again::<Artifact>(&artifact), artifact);
+        assert_eq!(again::<KvItem>(&item), item);
+        let no_seq = json!({"id": "m", "metadata": "m"});
+        assert!(serde_json::from_value::<MachineRecord>(no_seq).is_err());
+    }
+
     #[test]
     fn bodies_conform_to_their_derived_schemas() {
         let message = json!({"id": "m", "seq": 1, "localId": null, "content": {"t": "encrypted", "c": "AA=="},
@@ -192,5 +187,13 @@ mod tests {
         conforms(&request_schema::<MessagesBody>(), &json!({"messages": [message]})).unwrap();
         assert!(conforms(&request_schema::<MessagesBody>(), &json!({"messages": [{"id": "m"}]})).is_err());
         conforms(&request_schema::<ProfileBody>(), &json!({"firstName": null, "username": "u"})).unwrap();
+        let session = json!({"id": "s", "metadata": "m", "metadataVersion": 2, "agentState": null,
+            "agentStateVersion": 0, "dataEncryptionKey": null, "active": true, "activeAt": 5, "createdAt": 1,
+            "updatedAt": 3});
+        conforms(&request_schema::<SessionsBody>(), &json!({"sessions": [session]})).unwrap();
+        assert!(conforms(&request_schema::<SessionsBody>(), &json!({"sessions": [{"id": "s"}]})).is_err());
+        let key = json!({"sessionId": "s", "machineId": "m", "data": "d", "dataVersion": 1, "createdAt": 1,
+            "updatedAt": 2});
+        conforms(&request_schema::<AccessKeysBody>(), &json!({"keys": [key]})).unwrap();
     }
 }

@@ -8,7 +8,7 @@ use crate::db::kv::{Conflict, Item};
 use crate::domain::kv::Mutation;
 
 /// A stored item.
-#[derive(Serialize, JsonSchema)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 pub struct KvItem {
     pub key: String,
     pub value: String,
@@ -67,6 +67,21 @@ impl From<Conflict> for KeyMismatch {
 pub struct BatchMismatched {
     pub success: bool,
     pub errors: Vec<KeyMismatch>,
+}
+
+/// `kv-batch-update` (docs/protocol.md#updates): one per committed batch.
+#[derive(Serialize)]
+#[serde(tag = "t", rename = "kv-batch-update")]
+pub struct KvBatchUpdate {
+    pub changes: Vec<KvChange>,
+}
+
+/// A key a batch changed; a deleted key has value `null` and version -1.
+#[derive(Serialize)]
+pub struct KvChange {
+    pub key: String,
+    pub value: Option<String>,
+    pub version: i64,
 }
 
 /// POST /v1/kv/bulk's body.

@@ -4,6 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Versioned;
 use crate::db::machines::MachineRow;
 
 /// A machine: the seed's fields plus upstream's `activeAt` (docs/compatibility.md#machines:
@@ -86,6 +87,85 @@ pub struct StatusBody {
     pub active: Option<bool>,
     pub metadata: Option<String>,
     pub daemon_state: Option<String>,
+}
+
+/// A machine update's body (docs/protocol.md, `Updates`).
+#[derive(Serialize)]
+#[serde(tag = "t", rename_all = "kebab-case")]
+pub enum MachineUpdate {
+    NewMachine(NewMachine),
+    /// Whichever of metadata and daemon state changed.
+    #[serde(rename_all = "camelCase")]
+    UpdateMachine {
+        machine_id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        metadata: Option<Versioned<String>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        daemon_state: Option<Versioned<Option<String>>>,
+    },
+    #[serde(rename_all = "camelCase")]
+    DeleteMachine {
+        machine_id: String,
+    },
+}
+
+/// `new-machine`: the wire machine's fields, `id` named `machineId`, without the account and
+/// the seed's second name of the last activity.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewMachine {
+    pub machine_id: String,
+    pub seq: i64,
+    #[serde(flatten)]
+    pub fields: MachineFields,
+}
+
+/// A machine's own fields, apart from its id and seq: what `new-machine` carries and what an
+/// import (`wire::import::MachineRecord`) brings.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineFields {
+    pub metadata: String,
+    pub metadata_version: i64,
+    pub daemon_state: Option<String>,
+    pub daemon_state_version: i64,
+    pub data_encryption_key: Option<String>,
+    pub active: bool,
+    pub active_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&MachineRow> for NewMachine {
+    fn from(r: &MachineRow) -> Self {
+        NewMachine {
+            machine_id: r.id.clone(),
+            seq: r.seq,
+            fields: MachineFields {
+                metadata: r.metadata.clone(),
+                metadata_version: r.metadata_version,
+                daemon_state: r.daemon_state.clone(),
+                daemon_state_version: r.daemon_state_version,
+                data_encryption_key: r.data_encryption_key.clone(),
+                active: r.active != 0,
+                active_at: r.last_active_at,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            },
+        }
+    }
+}
+
+/// A machine ephemeral's body (docs/protocol.md, `Ephemerals`).
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum MachineEphemeral {
+    #[serde(rename_all = "camelCase")]
+    MachineActivity { id: String, active: bool, active_at: i64 },
+    /// The older name of machine presence, sent beside `machine-activity` when a machine's
+    /// socket connects or leaves; the app ignores it.
+    #[serde(rename_all = "camelCase")]
+    MachineStatus { machine_id: String, online: bool, timestamp: i64 },
 }
 
 #[cfg(test)]

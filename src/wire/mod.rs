@@ -18,14 +18,25 @@ pub mod plans;
 pub mod push;
 pub mod realtime;
 pub mod sessions;
+pub mod socket;
 pub mod system;
 pub mod uploads;
 pub mod usage;
 pub mod users;
 pub mod voice;
 
+#[cfg(test)]
+mod json_only_free_form;
+
 use schemars::JsonSchema;
 use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// A typed body as a JSON value: what the outbox and the socket acks carry.
+pub fn value(body: impl Serialize) -> Value {
+    // Cannot fail: every wire type's map keys are strings (json! unwraps the same conversion).
+    serde_json::to_value(body).expect("a wire body serializes")
+}
 
 /// `{"success": true}`: what a write with nothing else to say answers.
 #[derive(Serialize, JsonSchema)]
@@ -38,11 +49,26 @@ impl Success {
     pub const TRUE: Success = Success { success: true };
 }
 
-/// What every error answers: the message, and for some errors more fields beside it
-/// (`error::ApiError::with`). Built by `ApiError::body`; declared here for its schema.
+/// What every error answers (`error::ApiError::body`, and a socket event's failed ack): the
+/// message, and for some errors more fields beside it (`error::ApiError::with`).
 #[derive(Serialize, JsonSchema)]
-pub struct ErrorBody {
-    pub error: String,
+pub struct ErrorBody<'a> {
+    pub error: &'a str,
+    #[serde(flatten)]
+    pub extra: Option<&'a Map<String, Value>>,
+}
+
+impl<'a> ErrorBody<'a> {
+    pub fn new(error: &'a str) -> Self {
+        ErrorBody { error, extra: None }
+    }
+}
+
+/// A value written by compare-and-set, with its new version (the update events' fields).
+#[derive(Serialize)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: i64,
 }
 
 /// The error a compare-and-set answers with 200 when another write got there first.

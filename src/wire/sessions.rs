@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::Versioned;
 use crate::db::messages::StoredMessage;
 use crate::db::sessions::SessionRow;
 
@@ -226,10 +227,18 @@ pub enum SessionUpdate {
 
 /// `new-session`: the session's fields in the protocol's order, without `lastMessage`.
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct NewSession {
     pub id: String,
     pub seq: i64,
+    #[serde(flatten)]
+    pub fields: SessionFields,
+}
+
+/// A session's own fields, apart from its id and seq: what `new-session` carries and what an
+/// import (`wire::import::SessionRecord`) brings.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionFields {
     pub metadata: String,
     pub metadata_version: i64,
     pub agent_state: Option<String>,
@@ -246,24 +255,19 @@ impl From<&SessionRow> for NewSession {
         NewSession {
             id: r.id.clone(),
             seq: r.seq,
-            metadata: r.metadata.clone(),
-            metadata_version: r.metadata_version,
-            agent_state: r.agent_state.clone(),
-            agent_state_version: r.agent_state_version,
-            data_encryption_key: r.data_encryption_key.clone(),
-            active: r.active != 0,
-            active_at: r.last_active_at,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            fields: SessionFields {
+                metadata: r.metadata.clone(),
+                metadata_version: r.metadata_version,
+                agent_state: r.agent_state.clone(),
+                agent_state_version: r.agent_state_version,
+                data_encryption_key: r.data_encryption_key.clone(),
+                active: r.active != 0,
+                active_at: r.last_active_at,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            },
         }
     }
-}
-
-/// A value written by compare-and-set, with its new version.
-#[derive(Serialize)]
-pub struct Versioned<T> {
-    pub value: T,
-    pub version: i64,
 }
 
 /// A session ephemeral's body (docs/protocol.md, `Ephemerals`).

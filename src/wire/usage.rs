@@ -7,6 +7,18 @@ use serde_json::{Map, Value};
 use crate::db::usage::{Bucket, Report};
 use crate::domain::usage::GroupBy;
 
+/// The `usage` ephemeral (docs/protocol.md#ephemerals), for a usage report that names a
+/// session: its tokens and cost as the report gave them.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "usage")]
+pub struct UsageEphemeral<'a> {
+    pub id: &'a str,
+    pub key: &'a str,
+    pub tokens: &'a Value,
+    pub cost: &'a Value,
+    pub timestamp: i64,
+}
+
 /// One time bucket; `timestamp` in UNIX seconds, counters summed per name.
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -46,6 +46,21 @@ impl UserProfile {
     }
 }
 
+/// `relationship-updated` (docs/compatibility.md#server-events: the app's union, not
+/// upstream's unused `{uid, status}` builder), to both users of the pair.
+#[derive(Serialize)]
+#[serde(tag = "t", rename = "relationship-updated", rename_all = "camelCase")]
+pub struct RelationshipUpdated<'a> {
+    pub from_user_id: &'a str,
+    pub to_user_id: &'a str,
+    /// The recipient's own view of the other user after the change.
+    pub status: &'a str,
+    pub action: &'a str,
+    pub from_user: &'a UserProfile,
+    pub to_user: &'a UserProfile,
+    pub timestamp: i64,
+}
+
 /// The search.
 #[derive(Serialize, JsonSchema)]
 pub struct UserList {
