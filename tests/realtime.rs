@@ -465,14 +465,24 @@ fn socket_events_write_through_the_ops() {
     cli.close();
 }
 
-/// The npm `socket.io-client` (tests/js, `npm ci` there) configured like the Happy CLI and app.
+/// tests/js with its npm packages, installed once for every test of this binary that needs them
+/// (`make test` installs them first; a bare `cargo test` runs these tests in parallel).
+fn js_clients() -> std::path::PathBuf {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    INSTALLED.get_or_init(|| {
+        if !js.join("node_modules/socket.io-client").exists() {
+            let ok = Command::new("npm").args(["ci", "--no-fund", "--no-audit"]).current_dir(&js).status();
+            assert!(ok.is_ok_and(|s| s.success()), "npm ci in tests/js");
+        }
+    });
+    js
+}
+
+/// The npm `socket.io-client` (tests/js) configured like the Happy CLI and app.
 #[test]
 fn stock_socket_io_clients_work_end_to_end() {
-    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    if !js.join("node_modules/socket.io-client").exists() {
-        let ok = std::process::Command::new("npm").args(["ci", "--no-fund", "--no-audit"]).current_dir(&js).status();
-        assert!(ok.is_ok_and(|s| s.success()), "npm ci in tests/js");
-    }
+    let js = js_clients();
     let a = server().new_account();
     let sid = server().new_session(&a.token, "sio");
     let out = std::process::Command::new("node")
@@ -714,7 +724,7 @@ fn stock_and_raw_clients_live_in_lobbies_through_minutes_of_traffic() {
     let a = server().new_account();
     let sid = server().new_session(&a.token, "soak");
 
-    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let js = js_clients();
     let mut node = Command::new("node")
         .arg(js.join("soak.mjs"))
         .args([&server().base, &a.token, &seconds.to_string()])

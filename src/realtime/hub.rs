@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::js_sys::JsString;
@@ -556,7 +556,7 @@ impl UserHub {
     /// per framing, and the sockets come from tag lookups rather than from reading their tags.
     /// Lobby-held sockets are matched by their metadata; each lobby gets the frame once, with
     /// the list of its sockets.
-    fn send(&self, sel: &Selection, name: &str, data: &Value) -> usize {
+    fn send(&self, sel: &Selection, name: &str, data: &impl Serialize) -> usize {
         let excluded = sel.exclude.as_deref().map(|c| self.state.get_websockets_with_tag(&conn_tag(c)));
         let mut sent = 0;
         for framing in [Framing::Raw, Framing::Eio] {
@@ -637,17 +637,18 @@ impl UserHub {
     /// Sends one update and records it in the catch-up window (after sending: nothing else
     /// runs in between, and the sockets get it sooner).
     fn deliver(&self, u: Update) {
-        let payload = value(UpdateEnvelope { id: &random_id(12), seq: u.seq, body: &u.body, created_at: now_ms() });
-        self.send(&Selection::recipients(&u.recipients, u.skip.as_deref()), "update", &payload);
+        let envelope = UpdateEnvelope { id: &random_id(12), seq: u.seq, body: &u.body, created_at: now_ms() };
+        self.send(&Selection::recipients(&u.recipients, u.skip.as_deref()), "update", &envelope);
         let sql = self.state.storage().sql();
-        let stored = serde_json::to_string(&u.recipients).map_err(worker::Error::from).and_then(|recipients| {
+        let encoded = serde_json::to_string(&u.recipients).and_then(|r| Ok((r, serde_json::to_string(&envelope)?)));
+        let stored = encoded.map_err(worker::Error::from).and_then(|(recipients, payload)| {
             sql.exec(
                 "INSERT OR IGNORE INTO ring (seq, recipients, skip, payload) VALUES (?, ?, ?, ?)",
                 vec![
                     u.seq.into(),
                     SqlStorageValue::String(recipients),
                     u.skip.map_or(SqlStorageValue::Null, SqlStorageValue::String),
-                    SqlStorageValue::String(payload.to_string()),
+                    SqlStorageValue::String(payload),
                 ],
             )?;
             sql.exec("DELETE FROM ring WHERE seq <= (SELECT MAX(seq) FROM ring) - ?", vec![RING_SIZE.into()])
@@ -746,7 +747,7 @@ impl UserHub {
         self.presence(machine, false, now);
     }
 
-    fn emit(&self, peer: &Peer, framing: Framing, name: &str, data: &Value) {
+    fn emit(&self, peer: &Peer, framing: Framing, name: &str, data: &impl Serialize) {
         self.send_to(peer, frame::event(framing, name, data));
     }
 
@@ -796,7 +797,7 @@ impl UserHub {
             Incoming::Ignore => {}
             Incoming::Malformed => {
                 if meta.framing == Framing::Raw {
-                    self.emit(peer, Framing::Raw, "error", &value(Message { message: "Malformed frame" }));
+                    self.emit(peer, Framing::Raw, "error", &Message { message: "Malformed frame" });
                 }
             }
         }
@@ -885,7 +886,7 @@ impl UserHub {
     fn rpc_register(&self, peer: &Peer, meta: &ConnMeta, m: Payload<RpcMethod>, register: bool) -> Option<Value> {
         let Ok(RpcMethod { method: Label(method) }) = m.0 else {
             let error = RpcError { kind: RpcErrorKind::Register, error: "Invalid method" };
-            self.emit(peer, meta.framing, "rpc-error", &value(error));
+            self.emit(peer, meta.framing, "rpc-error", &error);
             return None;
         };
         let saved = self.update_meta(peer, |m| {
@@ -897,11 +898,11 @@ impl UserHub {
         });
         if let Err(e) = saved {
             let error = RpcError { kind: RpcErrorKind::Register, error: &e.to_string() };
-            self.emit(peer, meta.framing, "rpc-error", &value(error));
+            self.emit(peer, meta.framing, "rpc-error", &error);
             return None;
         }
         let reply = if register { "rpc-registered" } else { "rpc-unregistered" };
-        self.emit(peer, meta.framing, reply, &value(RpcMethodName { method: &method }));
+        self.emit(peer, meta.framing, reply, &RpcMethodName { method: &method });
         if register {
             let waiting = std::mem::take(&mut self.inner.borrow_mut().waiters);
             let (wake, keep): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(m, _)| *m == method);
@@ -942,7 +943,7 @@ impl UserHub {
         };
         let (tx, rx) = oneshot::channel();
         let id = self.inner.borrow_mut().calls.insert(&target.id, tx);
-        let request = frame::request(target.framing, id, "rpc-request", &value(RpcRequest { method, params: &params }));
+        let request = frame::request(target.framing, id, "rpc-request", &RpcRequest { method, params: &params });
         if !self.send_to(&target_peer, request) {
             self.inner.borrow_mut().calls.take(&target.id, id);
             return fail("RPC target disconnected");
