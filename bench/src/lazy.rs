@@ -165,6 +165,34 @@ impl Drop for Tracer {
     }
 }
 
+/// `BENCH_PERF=1`: instead of counting, records the runtime's CPU during the step with perf
+/// (`perf report -i bench/target/lazy/<step>.perf.data --no-children --sort symbol`).
+fn profile(server: &Server, step: &Step, agent: &ureq::Agent, token: &str) {
+    let Some(pid) = server.runtime_pid() else { return };
+    let out = repo().join("bench/target/lazy").join(format!("{}.perf.data", file_name(step.0)));
+    let _ = std::fs::create_dir_all(out.parent().unwrap());
+    let Ok(mut perf) = Command::new("perf")
+        .args(["record", "-q", "-e", "cpu-clock", "-F", "20000", "-g", "-p", &pid.to_string(), "-o"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        println!("| {} | perf could not start | | |", step.0);
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(1000));
+    let ok = (step.1)(agent, &server.base, token);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new("kill").args(["-INT", &perf.id().to_string()]).status();
+    let _ = perf.wait();
+    println!("| {} | perf: {} ({}) | | |", step.0, out.display(), if ok { "ok" } else { "request failed" });
+}
+
+fn file_name(step: &str) -> String {
+    step.split(' ').take(2).collect::<Vec<_>>().join("_").replace(['/', ' '], "_")
+}
+
 /// A symbol without rustc's `::h<16 hex>` suffix.
 fn without_hash(name: &str) -> &str {
     match name.rsplit_once("::h") {
@@ -180,8 +208,8 @@ fn write_listing(step: &str, compiled: &[usize], funcs: &Functions, sized: &dyn 
     rows.sort_by(|a, b| b.cmp(a));
     let text: String = rows.iter().map(|(size, name)| format!("{size:>7} {name}\n")).collect();
     let dir = repo().join("bench/target/lazy");
-    let file: String = step.split(' ').take(2).collect::<Vec<_>>().join("_").replace(['/', ' '], "_");
-    let _ = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join(format!("{file}.txt")), text));
+    let _ =
+        std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join(format!("{}.txt", file_name(step))), text));
 }
 
 type Step = (&'static str, fn(&ureq::Agent, &str, &str) -> bool);
@@ -214,6 +242,10 @@ pub fn run() {
     println!("| --- | ---: | ---: | --- |");
     for step in STEPS {
         let server = Server::spawn_at(&state, Ready::Quiet);
+        if std::env::var_os("BENCH_PERF").is_some() {
+            profile(&server, &step, &agent, &token);
+            continue;
+        }
         let Some(tracer) = server.runtime_pid().and_then(Tracer::attach) else {
             println!("| {} | gdb could not attach | | |", step.0);
             continue;

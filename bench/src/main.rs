@@ -5,8 +5,9 @@
 //!   --seconds is each request scenario's total, taken in --rounds turns with the others.
 //!   --spawn starts `wrangler dev` from the repository (fresh local state) and also measures
 //!   cold start and workerd CPU per request. `--only cold` measures a fresh isolate's first
-//!   requests; `--only lazy` the wasm they compile (needs gdb); `--only move` an account moved
-//!   between two spawned servers (happy-move).
+//!   requests; `--only lazy` the wasm they compile (needs gdb; with `BENCH_PERF=1` a perf
+//!   profile of each instead); `--only move` an account moved between two spawned servers
+//!   (happy-move).
 
 mod cold;
 mod lazy;

@@ -20,7 +20,9 @@ impl RequestUrl {
     pub fn parse(url: &str) -> RequestUrl {
         let url = url.split_once('#').map_or(url, |(before, _)| before);
         let (target, query) = url.split_once('?').unwrap_or((url, ""));
-        let authority_at = target.find("://").map_or(0, |i| i + 3);
+        // A byte scan, not `find("://")`: a substring searcher is ~3 KB more for every
+        // isolate's first request to compile.
+        let authority_at = target.as_bytes().windows(3).position(|w| w == b"://").map_or(0, |i| i + 3);
         let path_at = target[authority_at..].find('/').map_or(target.len(), |i| authority_at + i);
         let authority = &target[authority_at..path_at];
         // Userinfo never belongs in an origin.

@@ -6,6 +6,8 @@ pub mod keys;
 pub mod token;
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 
 use serde_json::{Map, Value};
 use worker::Env;
@@ -43,16 +45,31 @@ pub fn bearer(header: Option<String>) -> Option<String> {
 /// Verifies a token: cache, then signature, its account's existence and its revocation in one
 /// read; a cached token against the revocation list (synced from D1 at most every few seconds
 /// per isolate).
+///
+/// The two paths are behind dynamic calls so neither is inlined into the other: V8 compiles a
+/// wasm function whole on its first call, and an isolate's first request takes only the first
+/// check (bench/RESULTS.md, "cold requests").
 pub async fn verify_token(env: &Env, token: &str) -> ApiResult<AuthUser> {
-    if let Some(entry) = VERIFIED.with(|c| c.borrow().get(token).cloned()) {
-        if let Some(jti) = &entry.jti {
-            sync_revocations(env).await?;
-            if REVOKED.with(|r| r.borrow().is_revoked(jti)) {
-                return Err(invalid());
-            }
+    type Check<'a> = Pin<Box<dyn Future<Output = ApiResult<AuthUser>> + 'a>>;
+    let check: Check = match VERIFIED.with(|c| c.borrow().get(token).cloned()) {
+        Some(entry) => Box::pin(recheck(env, entry)),
+        None => Box::pin(first_check(env, token)),
+    };
+    check.await
+}
+
+/// A token verified before in this isolate: only its revocation can have changed.
+async fn recheck(env: &Env, entry: CachedToken) -> ApiResult<AuthUser> {
+    if let Some(jti) = &entry.jti {
+        sync_revocations(env).await?;
+        if REVOKED.with(|r| r.borrow().is_revoked(jti)) {
+            return Err(invalid());
         }
-        return Ok(AuthUser { id: entry.user_id, jti: entry.jti });
     }
+    Ok(AuthUser { id: entry.user_id, jti: entry.jti })
+}
+
+async fn first_check(env: &Env, token: &str) -> ApiResult<AuthUser> {
     let key = keys::account_key(env).await?;
     let now = now_ms();
     let verified = key.verify(token, now as u64).await.ok_or_else(invalid)?;

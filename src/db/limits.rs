@@ -66,28 +66,32 @@ pub fn check(sql: &str, params: &[Option<&str>]) -> Result<(), Exceeded> {
 }
 
 /// The right-hand sides of `LIKE`/`GLOB` in `sql`: a bound `?N` resolved from `params`, or a
-/// quoted literal.
+/// quoted literal. One pass over the bytes: this runs on every statement, and a substring
+/// searcher is code an isolate's first request would compile for it.
 fn patterns<'a>(sql: &'a str, params: &[Option<&'a str>]) -> Vec<&'a str> {
-    let upper = sql.to_ascii_uppercase();
+    let bytes = sql.as_bytes();
     let mut out = Vec::new();
-    for keyword in ["LIKE", "GLOB"] {
-        let mut from = 0;
-        while let Some(at) = upper[from..].find(keyword).map(|i| from + i) {
-            from = at + keyword.len();
-            let word_start = at == 0 || !is_ident(upper.as_bytes()[at - 1]);
-            let word_end = upper.as_bytes().get(from).is_none_or(|b| !is_ident(*b));
-            if !(word_start && word_end) {
-                continue;
+    for at in 0..bytes.len().saturating_sub(3) {
+        let word = &bytes[at..at + 4];
+        if !(word.eq_ignore_ascii_case(b"LIKE") || word.eq_ignore_ascii_case(b"GLOB")) {
+            continue;
+        }
+        let word_start = at == 0 || !is_ident(bytes[at - 1]);
+        let word_end = bytes.get(at + 4).is_none_or(|b| !is_ident(*b));
+        if !(word_start && word_end) {
+            continue;
+        }
+        let rest = sql[at + 4..].trim_start();
+        if let Some(digits) = rest.strip_prefix('?') {
+            let n = digits
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .fold(0usize, |n, d| n.saturating_mul(10).saturating_add(usize::from(d - b'0')));
+            if let Some(Some(value)) = params.get(n.wrapping_sub(1)) {
+                out.push(*value);
             }
-            let rest = sql[from..].trim_start();
-            if let Some(digits) = rest.strip_prefix('?') {
-                let n: String = digits.chars().take_while(char::is_ascii_digit).collect();
-                if let Some(Some(value)) = n.parse::<usize>().ok().and_then(|n| params.get(n.wrapping_sub(1))) {
-                    out.push(*value);
-                }
-            } else if let Some(literal) = rest.strip_prefix('\'') {
-                out.push(literal.split('\'').next().unwrap_or(""));
-            }
+        } else if let Some(literal) = rest.strip_prefix('\'') {
+            out.push(literal.split('\'').next().unwrap_or(""));
         }
     }
     out

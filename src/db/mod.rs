@@ -121,7 +121,9 @@ impl Db {
         Ok(Db { inner: std::rc::Rc::new(env.d1("DB")?), calls: Default::default() })
     }
 
-    /// Counts one call to D1; an error once the invocation's budget is spent.
+    /// Counts one call to D1; an error once the invocation's budget is spent. Not inlined: one
+    /// copy for every caller of `retry`.
+    #[inline(never)]
     fn spend(&self) -> worker::Result<()> {
         let n = self.calls.get() + 1;
         self.calls.set(n);
@@ -194,8 +196,7 @@ impl Db {
             self.spend()?;
             match call().await {
                 Err(e) if attempt < limits::MAX_RETRIES && retryable(kind, &e) => {
-                    let unit = u16::from_le_bytes(crate::crypto::util::random_bytes::<2>()) as f64 / 65_536.0;
-                    worker::Delay::from(std::time::Duration::from_millis(limits::backoff_ms(attempt, unit))).await;
+                    backoff(attempt).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -204,6 +205,16 @@ impl Db {
     }
 }
 
+/// The wait before a retry, behind a dynamic call: `retry` is instantiated for every caller and
+/// inlined into it, and this code, which a healthy request never runs, would be compiled with
+/// each on an isolate's first request (bench/RESULTS.md, "cold requests").
+#[inline(never)]
+fn backoff(attempt: u32) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+    let unit = u16::from_le_bytes(crate::crypto::util::random_bytes::<2>()) as f64 / 65_536.0;
+    Box::pin(worker::Delay::from(std::time::Duration::from_millis(limits::backoff_ms(attempt, unit))))
+}
+
+#[inline(never)]
 fn retryable(kind: Retry, e: &worker::Error) -> bool {
     match limits::classify(&e.to_string()) {
         Failure::Busy => true,
@@ -213,7 +224,8 @@ fn retryable(kind: Retry, e: &worker::Error) -> bool {
 }
 
 /// A D1 failure left over after retrying: busy or transient is 503 with `Retry-After`, anything
-/// else is ours (500).
+/// else is ours (500). Not inlined: every D1 call site names it, few ever run it.
+#[inline(never)]
 fn d1_error(e: worker::Error) -> ApiError {
     let message = e.to_string();
     match limits::classify(&message) {
