@@ -11,8 +11,7 @@ pub mod respond;
 pub mod router;
 pub mod schema;
 
-use std::future::Future;
-use std::pin::Pin;
+use futures_util::future::LocalBoxFuture;
 
 use worker::{Env, Method, Request, Response};
 
@@ -97,7 +96,7 @@ async fn dispatch(req: Request, env: Env, wctx: worker::Context, request_id: Str
 /// A step of [`dispatch`] behind a dynamic call. Awaited directly, its code would be inlined
 /// into the fetch entry, which every request compiles on an isolate's first call (V8 compiles
 /// wasm function by function, lazily); boxed, only the requests that take it compile it.
-type Step<'a, T> = Pin<Box<dyn Future<Output = ApiResult<T>> + 'a>>;
+type Step<'a, T> = LocalBoxFuture<'a, ApiResult<T>>;
 
 fn authenticate<'a>(req: &'a Request, env: &'a Env) -> Step<'a, auth::AuthUser> {
     Box::pin(async move {

@@ -2,8 +2,7 @@
 //! handler. Matching is pure so it is unit-tested natively; `/openapi.json` is built from the
 //! same table, so the document cannot drift from what is served.
 
-use std::future::Future;
-use std::pin::Pin;
+use futures_util::future::LocalBoxFuture;
 
 use serde_json::Value;
 use worker::{Method, Response};
@@ -11,7 +10,7 @@ use worker::{Method, Response};
 use super::ctx::Ctx;
 use crate::error::ApiResult;
 
-pub type HandlerFuture = Pin<Box<dyn Future<Output = ApiResult<Response>>>>;
+pub type HandlerFuture = LocalBoxFuture<'static, ApiResult<Response>>;
 pub type Handler = fn(Ctx) -> HandlerFuture;
 pub type SchemaFn = fn() -> Value;
 

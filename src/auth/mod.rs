@@ -6,9 +6,8 @@ pub mod keys;
 pub mod token;
 
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
 
+use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 use worker::Env;
 
@@ -50,8 +49,7 @@ pub fn bearer(header: Option<String>) -> Option<String> {
 /// wasm function whole on its first call, and an isolate's first request takes only the first
 /// check (bench/RESULTS.md, "cold requests").
 pub async fn verify_token(env: &Env, token: &str) -> ApiResult<AuthUser> {
-    type Check<'a> = Pin<Box<dyn Future<Output = ApiResult<AuthUser>> + 'a>>;
-    let check: Check = match VERIFIED.with(|c| c.borrow().get(token).cloned()) {
+    let check: LocalBoxFuture<ApiResult<AuthUser>> = match VERIFIED.with(|c| c.borrow().get(token).cloned()) {
         Some(entry) => Box::pin(recheck(env, entry)),
         None => Box::pin(first_check(env, token)),
     };

@@ -209,7 +209,7 @@ impl Db {
 /// inlined into it, and this code, which a healthy request never runs, would be compiled with
 /// each on an isolate's first request (bench/RESULTS.md, "cold requests").
 #[inline(never)]
-fn backoff(attempt: u32) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+fn backoff(attempt: u32) -> futures_util::future::LocalBoxFuture<'static, ()> {
     let unit = u16::from_le_bytes(crate::crypto::util::random_bytes::<2>()) as f64 / 65_536.0;
     Box::pin(worker::Delay::from(std::time::Duration::from_millis(limits::backoff_ms(attempt, unit))))
 }
