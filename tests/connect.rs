@@ -186,7 +186,7 @@ fn github_params_carry_a_five_minute_state_for_the_caller() {
     assert!(url.contains("scope=read%3Auser%2Cuser%3Aemail%2Cread%3Aorg%2Ccodespace"), "{url}");
     let state = state_for(app, &a.token);
     let verified = github_key().verify_now(&state, now_ms() as u64 + 1000).expect("a github-happy token");
-    assert_eq!(verified.user_id(), Some(user_id_of(&a.token).as_str()));
+    assert_eq!(verified.user_id, user_id_of(&a.token));
     assert!(
         github_key().verify_now(&state, now_ms() as u64 + 5 * 60 * 1000 + 2000).is_none(),
         "expires after 5 minutes"

@@ -71,8 +71,7 @@ async fn first_check(env: &Env, token: &str) -> ApiResult<AuthUser> {
     let key = keys::account_key(env).await?;
     let now = now_ms();
     let verified = key.verify(token, now as u64).await.ok_or_else(invalid)?;
-    let user_id = verified.user_id().ok_or_else(invalid)?.to_string();
-    let standing = accounts::standing(&Db::from_env(env)?, &user_id, verified.uuid.as_deref()).await?;
+    let standing = accounts::standing(&Db::from_env(env)?, &verified.user_id, verified.uuid.as_deref()).await?;
     // 401, not a later 404: the status the app and CLI sign in again on. A miss is not cached,
     // so the account can arrive (a sign-in, a move) and the same token then works.
     if !standing.account {
@@ -83,7 +82,7 @@ async fn first_check(env: &Env, token: &str) -> ApiResult<AuthUser> {
     }
     // Revocations made before this read were just checked; the list follows from here.
     REVOKED.with(|r| r.borrow_mut().start(now));
-    let entry = CachedToken { user_id, jti: verified.uuid };
+    let entry = CachedToken { user_id: verified.user_id, jti: verified.uuid };
     VERIFIED.with(|c| c.borrow_mut().insert(token.to_string(), entry.clone()));
     Ok(AuthUser { id: entry.user_id, jti: entry.jti })
 }

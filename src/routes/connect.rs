@@ -161,9 +161,7 @@ async fn github_callback(ctx: Ctx) -> ApiResult<Response> {
     let (Some(code), Some(state)) = (ctx.query("code"), ctx.query("state")) else {
         return app_redirect(&ctx, &[("error", "invalid_request")]);
     };
-    let Some(user) =
-        github_key(&ctx.env).await?.verify(&state, now_ms() as u64).await.and_then(|v| v.user_id().map(String::from))
-    else {
+    let Some(user) = github_key(&ctx.env).await?.verify(&state, now_ms() as u64).await.map(|v| v.user_id) else {
         return app_redirect(&ctx, &[("error", "invalid_state")]);
     };
     let (Some(client_id), Some(secret)) = (ctx.var("GITHUB_CLIENT_ID"), ctx.var("GITHUB_CLIENT_SECRET")) else {

@@ -83,7 +83,7 @@ async fn account(mut ctx: Ctx) -> ApiResult<Response> {
             .await?
             .verify(token, now_ms() as u64)
             .await
-            .and_then(|v| v.user_id().map(str::to_string))
+            .map(|v| v.user_id)
             .filter(|id| !id.is_empty() && id.len() <= MAX_ID),
         None => None,
     };
