@@ -16,10 +16,13 @@ pub mod storage;
 pub mod upstream;
 pub mod wire;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, web_sys, Context, Env, Response, Result};
 
+/// The runtime's request as it comes: workers-rs's `Request` wrapper would parse its URL and
+/// method again on every request (code every isolate's first request compiles), and the app
+/// reads only headers, method, URL and body.
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
     Ok(app::handle(req, env, ctx).await)
 }

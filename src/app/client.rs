@@ -12,7 +12,7 @@ use super::ctx::Ctx;
 pub fn is_stock_client(ctx: &Ctx) -> bool {
     stock_signal(
         ctx.header("x-happy-client").is_some(),
-        ctx.req.method() == Method::Get,
+        ctx.method == Method::Get,
         ctx.header("content-type").as_deref(),
     )
 }

@@ -2,7 +2,11 @@
 //! that turns hostile input into 400/413 JSON errors.
 
 use serde::de::DeserializeOwned;
-use worker::{Env, Request};
+use worker::js_sys::{ArrayBuffer, Uint8Array};
+use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::Request;
+use worker::{Env, Method};
 
 use super::body::BodyStream;
 use super::request_url::RequestUrl;
@@ -17,6 +21,7 @@ pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
 pub struct Ctx {
     pub req: Request,
+    pub method: Method,
     pub env: Env,
     pub wctx: worker::Context,
     pub url: RequestUrl,
@@ -72,7 +77,9 @@ impl Ctx {
     /// Reads the body, refusing more than `limit` bytes with 413.
     pub async fn body_bytes(&mut self, limit: usize) -> ApiResult<Vec<u8>> {
         self.refuse_declared_over(limit)?;
-        let bytes = self.req.bytes().await.map_err(|_| unreadable())?;
+        let buffer =
+            JsFuture::from(self.req.array_buffer().map_err(|_| unreadable())?).await.map_err(|_| unreadable())?;
+        let bytes = Uint8Array::new(buffer.unchecked_ref::<ArrayBuffer>()).to_vec();
         if bytes.len() > limit {
             return Err(body_too_large(limit));
         }
@@ -83,7 +90,7 @@ impl Ctx {
     /// whole); 413 beyond `limit` bytes, from Content-Length before anything is read.
     pub fn body_stream(&mut self, limit: usize) -> ApiResult<BodyStream> {
         self.refuse_declared_over(limit)?;
-        BodyStream::new(self.req.inner().body(), limit)
+        BodyStream::new(self.req.body(), limit)
     }
 
     /// The body's length as the client declared it (Content-Length).

@@ -13,7 +13,8 @@ pub mod schema;
 
 use futures_util::future::LocalBoxFuture;
 
-use worker::{Env, Method, Request, Response};
+use worker::web_sys::Request;
+use worker::{Env, Method, Response};
 
 use crate::auth::{self, bearer};
 use crate::crypto::util::uuid_v4;
@@ -26,7 +27,7 @@ pub async fn handle(req: Request, env: Env, wctx: worker::Context) -> Response {
     let request_id =
         req.headers().get("x-request-id").ok().flatten().filter(|v| v.len() <= 128).unwrap_or_else(uuid_v4);
     let requested_headers = req.headers().get("access-control-request-headers").ok().flatten();
-    let resp = if req.method() == Method::Options {
+    let resp = if req.method() == "OPTIONS" {
         Response::empty().map(|r| r.with_status(204)).map_err(ApiError::from)
     } else {
         dispatch(req, env, wctx, request_id.clone()).await
@@ -66,8 +67,8 @@ fn decorate(resp: &mut Response, request_id: &str, requested_headers: Option<&st
 }
 
 async fn dispatch(req: Request, env: Env, wctx: worker::Context, request_id: String) -> ApiResult<Response> {
-    let url = request_url::RequestUrl::parse(&req.inner().url());
-    let method = req.method();
+    let url = request_url::RequestUrl::parse(&req.url());
+    let method = Method::from(req.method());
     let found = match find(crate::routes::all(), &method, &url.path) {
         Match::Found(r, params) => Ok((r.access, r.path, r.handler, params)),
         Match::WrongMethod => Err(ApiError::new(405, "Method not allowed")),
@@ -89,7 +90,7 @@ async fn dispatch(req: Request, env: Env, wctx: worker::Context, request_id: Str
         Access::Device => Some(device(&req, &env).await?),
         _ => None,
     };
-    let ctx = Ctx { req, env, wctx, url, params, user, device, request_id, db: Default::default() };
+    let ctx = Ctx { req, method, env, wctx, url, params, user, device, request_id, db: Default::default() };
     handler(ctx).await
 }
 
