@@ -1,4 +1,5 @@
-//! The request's URL split into origin, path and query without a URL parser.
+//! The request's URL split into origin, path and query without a URL parser, and query strings
+//! written the same way (the worker's calls to its Durable Objects).
 //!
 //! The runtime hands the worker an already-serialized WHATWG URL (`scheme://host[:port]/path?query`,
 //! host lowercased, default port dropped, `?` and `#` percent-encoded inside the path), so
@@ -38,10 +39,41 @@ impl RequestUrl {
     /// The first value of the query parameter `name`, decoded as a form field is
     /// (`+` is a space, `%XX` a byte, invalid UTF-8 replaced).
     pub fn query(&self, name: &str) -> Option<String> {
-        self.query.split('&').filter(|pair| !pair.is_empty()).find_map(|pair| {
+        self.pairs().find_map(|(key, value)| (key == name).then_some(value))
+    }
+
+    /// Every query parameter, decoded, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.query.split('&').filter(|pair| !pair.is_empty()).map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (form_decode(key) == name).then(|| form_decode(value))
+            (form_decode(key), form_decode(value))
         })
+    }
+}
+
+/// `url` with `pairs` as its query, encoded as a form is (WHATWG's urlencoded serializer).
+pub fn with_query(mut url: String, pairs: &[(String, String)]) -> String {
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        url.push(if i == 0 { '?' } else { '&' });
+        form_encode(&mut url, key);
+        url.push('=');
+        form_encode(&mut url, value);
+    }
+    url
+}
+
+fn form_encode(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s.as_bytes() {
+        match b {
+            b'*' | b'-' | b'.' | b'_' | b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => {
+                out.push('%');
+                out.push(HEX[(b >> 4) as usize] as char);
+                out.push(HEX[(b & 15) as usize] as char);
+            }
+        }
     }
 }
 
@@ -100,5 +132,24 @@ mod tests {
         assert_eq!(u.query("utf").as_deref(), Some("é\u{FFFD}"));
         assert_eq!(RequestUrl::parse("https://h/p?").query("q"), None);
         assert_eq!(RequestUrl::parse("https://h/p?%").query("%"), Some(String::new()));
+    }
+
+    #[test]
+    fn written_queries_read_back_and_match_the_url_crate() {
+        let pairs: Vec<(String, String)> = [
+            ("identity", r#"{"user":"a b","kind":"machine","id":"x&y=z+%"}"#),
+            ("é ☃", "line\nbreak\t*-._~!'()"),
+            ("empty", ""),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let url = with_query("https://hub/connect".into(), &pairs);
+        let parsed = RequestUrl::parse(&url);
+        assert_eq!(parsed.path, "/connect");
+        assert_eq!(parsed.pairs().collect::<Vec<_>>(), pairs);
+        let by_crate = worker::Url::parse_with_params("https://hub/connect", &pairs).unwrap();
+        assert_eq!(url, by_crate.as_str());
+        assert_eq!(with_query("https://hub/stats".into(), &[]), "https://hub/stats");
     }
 }

@@ -12,7 +12,9 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use worker::{Env, Method, Request, RequestInit, Response, Result, Url};
+use worker::{web_sys, Env, Method, Request, Response, Result};
+
+use crate::app::request_url::{with_query, RequestUrl};
 
 use super::conn::{Framing, Identity, Reject};
 use super::relay::Out;
@@ -252,31 +254,31 @@ impl Wire {
         Ok(serde_json::from_str(self.body.as_deref().unwrap_or_default())?)
     }
 
+    /// Built on the runtime's own `Request`: the url crate's parser and workers-rs's `RequestInit`
+    /// conversion (its `cf` properties) were 46 KB of wasm that V8 compiled on an isolate's first
+    /// write or socket (bench/RESULTS.md, "cold requests").
     fn request(self, host: &str) -> Result<Request> {
-        let mut url = Url::parse(&format!("https://{host}{}", self.path))?;
-        if !self.query.is_empty() {
-            url.query_pairs_mut().extend_pairs(&self.query);
+        let url = with_query(format!("https://{host}{}", self.path), &self.query);
+        let init = web_sys::RequestInit::new();
+        init.set_method(self.method.as_ref());
+        if let Some(body) = self.body {
+            init.set_body(&body.into());
         }
-        let mut init = RequestInit::new();
-        init.with_method(self.method);
-        if let Some(b) = self.body {
-            init.with_body(Some(b.into()));
-        }
-        let req = Request::new_with_init(url.as_str(), &init)?;
+        let req = web_sys::Request::new_with_str_and_init(&url, &init)?;
         if self.upgrade {
             req.headers().set("upgrade", "websocket")?;
         }
-        Ok(req)
+        Ok(req.into())
     }
 
     async fn read(req: &mut Request) -> Result<Wire> {
-        let url = req.url()?;
+        let url = RequestUrl::parse(&req.inner().url());
         let method = req.method();
         let body = if method == Method::Post { Some(req.text().await?) } else { None };
         Ok(Wire {
             method,
-            path: url.path().to_string(),
-            query: url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
+            query: url.pairs().collect(),
+            path: url.path,
             body,
             upgrade: req.headers().get("upgrade")?.is_some_and(|u| u.eq_ignore_ascii_case("websocket")),
         })
