@@ -1,7 +1,7 @@
 //! A fresh isolate's first requests: what each code path costs the first time the worker's
 //! runtime runs it, against the same request warm, beside the same for an empty JavaScript
-//! worker with the same D1 binding (the floor: the runtime's and local D1's own first-run work,
-//! which on the platform is not the worker's CPU). Each server counts as up before any request
+//! worker on a copy of the same D1 database (the floor: the runtime's and local D1's own
+//! first-run work, which on the platform is not the worker's CPU). Each server counts as up before any request
 //! reaches it (`Ready::Quiet`), and ours starts on an account an earlier server made (same
 //! state, same `HAPPY_TOKEN_SEED`), so a first row is truly an isolate's first request.
 
@@ -93,7 +93,7 @@ pub fn run() {
     println!("\nA fresh isolate's first requests (worker process CPU ms, `HAPPY_TOKEN_SEED` set):\n");
     println!("| request, in the order sent to one fresh isolate | first time | warm median | first − warm |");
     println!("| --- | ---: | ---: | ---: |");
-    rows(Server::spawn_empty_js(), &agent, "", &FLOOR);
+    rows(Server::spawn_empty_js(&state), &agent, "", &FLOOR);
     rows(Server::spawn_at(&state, Ready::Quiet), &agent, &token, &OURS);
     // Each as an isolate's very first request, on fresh isolates: the median of five.
     println!("\nAs an isolate's very first request (median of {FRESH} fresh isolates each; whole process, and");
@@ -107,7 +107,7 @@ pub fn run() {
             (median(runs.iter().map(|r| r.0).collect()), median(runs.iter().map(|r| r.1).collect()))
         };
         let o = fresh(&|| Server::spawn_at(&state, Ready::Quiet), ours);
-        let f = fresh(&Server::spawn_empty_js, floor);
+        let f = fresh(&|| Server::spawn_empty_js(&state), floor);
         let over = |o: Option<f64>, f: Option<f64>| fmt(o.zip(f).map(|(o, f)| o - f));
         println!(
             "| {} / {} | {} | {} | {} | {} | {} | {} |",

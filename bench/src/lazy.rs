@@ -214,13 +214,25 @@ fn write_listing(step: &str, compiled: &[usize], funcs: &Functions, sized: &dyn 
 
 type Step = (&'static str, fn(&ureq::Agent, &str, &str) -> bool);
 
-const STEPS: [Step; 3] = [
+const STEPS: [Step; 4] = [
     ("GET / (hello, no D1)", |a, base, _| a.get(&format!("{base}/")).call().is_ok()),
     ("POST /v1/auth (sign-in: Ed25519 verify, D1 batch, token signing)", |a, base, _| new_account(a, base).is_some()),
     ("GET /v1/sessions (token check, D1 read)", |a, base, token| {
         a.get(&format!("{base}/v1/sessions")).set("Authorization", &format!("Bearer {token}")).call().is_ok()
     }),
+    ("POST /v1/sessions (token check, D1 batch, publish to the account's object)", |a, base, token| {
+        a.post(&format!("{base}/v1/sessions"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", "application/json")
+            .send_string(r#"{"tag":"lazy","metadata":"bWV0YQ=="}"#)
+            .is_ok()
+    }),
 ];
+
+/// With `BENCH_PERF=1`, the floor of the authenticated read: an empty JavaScript worker on a copy
+/// of the same database, its very first request making as many D1 round trips.
+const FLOOR_READ: Step =
+    ("floor read (empty JS worker, 2 × SELECT 1)", |a, base, _| a.get(&format!("{base}/read?n=2")).call().is_ok());
 
 pub fn run() {
     if Command::new("gdb").arg("--version").output().is_err() {
@@ -261,5 +273,8 @@ pub fn run() {
         write_listing(step.0, &compiled, &funcs, &sized);
         let status = if ok { "" } else { " (request failed)" };
         println!("| {}{status} | {} | {:.1} | {largest} |", step.0, compiled.len(), bytes as f64 / 1000.0);
+    }
+    if std::env::var_os("BENCH_PERF").is_some() {
+        profile(&Server::spawn_empty_js(&state), &FLOOR_READ, &agent, &token);
     }
 }

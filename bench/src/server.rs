@@ -125,21 +125,28 @@ impl Server {
 
     /// The runtime's own floor: a JavaScript worker with the same D1 binding, served by the same
     /// wrangler with the same flags. `/` answers "ok"; `/read?n=N` runs `SELECT 1` N times in turn; `/write` one
-    /// batch of an insert and a select, as a sign-in's upsert does.
-    pub fn spawn_empty_js() -> Server {
+    /// batch of an insert and a select, as a sign-in's upsert does. Its database is a copy of
+    /// `state` (ours: our schema and rows), so local D1's first-statement work (opening the file,
+    /// parsing the schema), which on the platform is not the worker's CPU, is in the floor too.
+    pub fn spawn_empty_js(state: &Path) -> Server {
         let dir = std::env::temp_dir().join(format!("happy-bench-empty-{}", std::process::id()));
+        let copy = dir.join("state");
+        let _ = std::fs::remove_dir_all(&copy);
         std::fs::create_dir_all(&dir).unwrap();
+        let copied = Command::new("cp").arg("-a").arg(state).arg(&copy).status().is_ok_and(|s| s.success());
+        assert!(copied, "copying {} failed", state.display());
         let config = std::fs::read_to_string(repo().join("wrangler.toml")).unwrap_or_default();
-        let date = config.lines().find(|l| l.starts_with("compatibility_date")).unwrap_or_default();
+        let line = |key: &str| config.lines().find(|l| l.starts_with(key)).unwrap_or_default().to_string();
+        let (date, name, id) = (line("compatibility_date"), line("database_name"), line("database_id"));
         std::fs::write(
             dir.join("wrangler.toml"),
             format!(
-                "name = \"empty\"\nmain = \"index.js\"\n{date}\n\n[[d1_databases]]\nbinding = \"DB\"\ndatabase_name = \"empty\"\ndatabase_id = \"empty\"\n"
+                "name = \"empty\"\nmain = \"index.js\"\n{date}\n\n[[d1_databases]]\nbinding = \"DB\"\n{name}\n{id}\n"
             ),
         )
         .unwrap();
         std::fs::write(dir.join("index.js"), EMPTY_WORKER).unwrap();
-        Server::spawn_in(&dir, &dir.join("state"), Ready::Quiet)
+        Server::spawn_in(&dir, &copy, Ready::Quiet)
     }
 
     fn spawn_in(dir: &Path, state: &Path, ready: Ready) -> Server {
