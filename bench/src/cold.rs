@@ -1,16 +1,18 @@
 //! A fresh isolate's first requests: what each code path costs the first time the worker's
 //! runtime runs it, against the same request warm, beside the same for an empty JavaScript
 //! worker on a copy of the same D1 database (the floor: the runtime's and local D1's own
-//! first-run work, which on the platform is not the worker's CPU). Each server counts as up before any request
-//! reaches it (`Ready::Quiet`), and ours starts on an account an earlier server made (same
-//! state, same `HAPPY_TOKEN_SEED`), so a first row is truly an isolate's first request.
+//! first-run work, which on the platform is not the worker's CPU). Each server counts as up
+//! before any request reaches it (`Ready::Quiet`), and ours starts on an account an earlier
+//! server made (same state, same `HAPPY_TOKEN_SEED`), so a first row is truly an isolate's
+//! first request.
 
 use std::time::Duration;
 
 use crate::scenarios::new_account;
 use crate::server::{fresh_state, Ready, Server};
 
-type Step = (&'static str, fn(&ureq::Agent, &str, &str) -> bool);
+/// A request: its label, and how to send it (agent, base URL, token); `false` when it failed.
+pub type Step = (&'static str, fn(&ureq::Agent, &str, &str) -> bool);
 
 fn get(agent: &ureq::Agent, url: &str, token: Option<&str>) -> bool {
     let req = agent.get(url);
@@ -22,7 +24,7 @@ fn get(agent: &ureq::Agent, url: &str, token: Option<&str>) -> bool {
 }
 
 /// The floor's requests, in the order sent.
-const FLOOR: [Step; 4] = [
+pub const FLOOR: [Step; 4] = [
     ("empty JS worker: GET / (no D1)", |a, base, _| get(a, &format!("{base}/"), None)),
     ("empty JS worker: SELECT 1", |a, base, _| get(a, &format!("{base}/read"), None)),
     ("empty JS worker: one batch, an upsert", |a, base, _| get(a, &format!("{base}/write"), None)),

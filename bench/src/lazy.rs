@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::cold::{Step, FLOOR};
 use crate::scenarios::new_account;
 use crate::server::{fresh_state, repo, Ready, Server};
 
@@ -212,8 +213,6 @@ fn write_listing(step: &str, compiled: &[usize], funcs: &Functions, sized: &dyn 
         std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join(format!("{}.txt", file_name(step))), text));
 }
 
-type Step = (&'static str, fn(&ureq::Agent, &str, &str) -> bool);
-
 const STEPS: [Step; 4] = [
     ("GET / (hello, no D1)", |a, base, _| a.get(&format!("{base}/")).call().is_ok()),
     ("POST /v1/auth (sign-in: Ed25519 verify, D1 batch, token signing)", |a, base, _| new_account(a, base).is_some()),
@@ -228,11 +227,6 @@ const STEPS: [Step; 4] = [
             .is_ok()
     }),
 ];
-
-/// With `BENCH_PERF=1`, the floor of the authenticated read: an empty JavaScript worker on a copy
-/// of the same database, its very first request making as many D1 round trips.
-const FLOOR_READ: Step =
-    ("floor read (empty JS worker, 2 × SELECT 1)", |a, base, _| a.get(&format!("{base}/read?n=2")).call().is_ok());
 
 pub fn run() {
     if Command::new("gdb").arg("--version").output().is_err() {
@@ -275,6 +269,7 @@ pub fn run() {
         println!("| {}{status} | {} | {:.1} | {largest} |", step.0, compiled.len(), bytes as f64 / 1000.0);
     }
     if std::env::var_os("BENCH_PERF").is_some() {
-        profile(&Server::spawn_empty_js(&state), &FLOOR_READ, &agent, &token);
+        // The floor of the authenticated read: the empty worker's 2 × SELECT 1 on our database.
+        profile(&Server::spawn_empty_js(&state), &FLOOR[3], &agent, &token);
     }
 }

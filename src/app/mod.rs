@@ -27,10 +27,11 @@ pub async fn handle(req: Request, env: Env, wctx: worker::Context) -> Response {
     let request_id =
         req.headers().get("x-request-id").ok().flatten().filter(|v| v.len() <= 128).unwrap_or_else(uuid_v4);
     let requested_headers = req.headers().get("access-control-request-headers").ok().flatten();
-    let resp = if req.method() == "OPTIONS" {
+    let method = Method::from(req.method());
+    let resp = if method == Method::Options {
         Response::empty().map(|r| r.with_status(204)).map_err(ApiError::from)
     } else {
-        dispatch(req, env, wctx, request_id.clone()).await
+        dispatch(req, method, env, wctx, request_id.clone()).await
     };
     let mut resp = resp.unwrap_or_else(|e| error_response(&e));
     if resp.status_code() != 101 {
@@ -66,9 +67,14 @@ fn decorate(resp: &mut Response, request_id: &str, requested_headers: Option<&st
     let _ = h.set("x-request-id", request_id);
 }
 
-async fn dispatch(req: Request, env: Env, wctx: worker::Context, request_id: String) -> ApiResult<Response> {
+async fn dispatch(
+    req: Request,
+    method: Method,
+    env: Env,
+    wctx: worker::Context,
+    request_id: String,
+) -> ApiResult<Response> {
     let url = request_url::RequestUrl::parse(&req.url());
-    let method = Method::from(req.method());
     let found = match find(crate::routes::all(), &method, &url.path) {
         Match::Found(r, params) => Ok((r.access, r.path, r.handler, params)),
         Match::WrongMethod => Err(ApiError::new(405, "Method not allowed")),
