@@ -110,7 +110,9 @@ fn functions(bytes: &[u8]) -> Option<Functions> {
     Some(f)
 }
 
-/// gdb attached to the worker's runtime, printing the index of every function V8 compiles lazily.
+/// gdb attached to the worker's runtime, printing the index of every wasm function V8 compiles
+/// lazily, and a line for every JavaScript function it compiles lazily (`Runtime_CompileLazy`:
+/// the runtime's, wrangler's middleware's and the wasm-bindgen glue's).
 struct Tracer {
     gdb: Child,
     lines: std::sync::mpsc::Receiver<String>,
@@ -123,7 +125,8 @@ impl Tracer {
             &script,
             "set pagination off\nhandle SIGSEGV nostop noprint pass\nhandle SIGUSR1 nostop noprint pass\n\
              handle SIGPIPE nostop noprint pass\nbreak v8::internal::wasm::CompileLazy\ncommands\nsilent\n\
-             printf \"LAZY %d\\n\", $rdx\ncont\nend\nprintf \"READY\\n\"\ncont\n",
+             printf \"LAZY %d\\n\", $rdx\ncont\nend\nbreak v8::internal::Runtime_CompileLazy\ncommands\n\
+             silent\nprintf \"JSLAZY\\n\"\ncont\nend\nprintf \"READY\\n\"\ncont\n",
         )
         .ok()?;
         let mut gdb = Command::new("gdb")
@@ -147,15 +150,17 @@ impl Tracer {
         }
     }
 
-    /// The indices compiled since the last call, once compiling has stopped for a moment.
-    fn compiled(&self) -> Vec<usize> {
-        let mut out = Vec::new();
+    /// The wasm function indices compiled since the last call, and how many JavaScript functions,
+    /// once compiling has stopped for a moment.
+    fn compiled(&self) -> (Vec<usize>, usize) {
+        let (mut wasm, mut js) = (Vec::new(), 0);
         while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(1500)) {
             if let Some(i) = line.strip_prefix("LAZY ").and_then(|i| i.trim().parse().ok()) {
-                out.push(i);
+                wasm.push(i);
             }
+            js += usize::from(line == "JSLAZY");
         }
-        out
+        (wasm, js)
     }
 }
 
@@ -243,9 +248,10 @@ pub fn run() {
         println!("\n- lazy compilation: no account could be made");
         return;
     };
-    println!("\nWasm compiled lazily by a fresh isolate's very first request (gdb on V8's wasm::CompileLazy):\n");
-    println!("| request | functions | KB of wasm | largest |");
-    println!("| --- | ---: | ---: | --- |");
+    println!("\nCompiled lazily by a fresh isolate's very first request (gdb on V8's wasm::CompileLazy and");
+    println!("Runtime_CompileLazy):\n");
+    println!("| request | wasm functions | KB of wasm | JavaScript functions | largest |");
+    println!("| --- | ---: | ---: | ---: | --- |");
     for step in STEPS {
         let server = Server::spawn_at(&state, Ready::Quiet);
         if std::env::var_os("BENCH_PERF").is_some() {
@@ -253,11 +259,11 @@ pub fn run() {
             continue;
         }
         let Some(tracer) = server.runtime_pid().and_then(Tracer::attach) else {
-            println!("| {} | gdb could not attach | | |", step.0);
+            println!("| {} | gdb could not attach | | | |", step.0);
             continue;
         };
         let ok = (step.1)(&agent, &server.base, &token);
-        let compiled = tracer.compiled();
+        let (compiled, js) = tracer.compiled();
         let sized = |i: &usize| funcs.sizes.get(i.wrapping_sub(funcs.imports)).copied().unwrap_or(0);
         let bytes: usize = compiled.iter().map(sized).sum();
         let largest = compiled.iter().max_by_key(|i| sized(i)).map_or(String::new(), |i| {
@@ -266,10 +272,18 @@ pub fn run() {
         });
         write_listing(step.0, &compiled, &funcs, &sized);
         let status = if ok { "" } else { " (request failed)" };
-        println!("| {}{status} | {} | {:.1} | {largest} |", step.0, compiled.len(), bytes as f64 / 1000.0);
+        println!("| {}{status} | {} | {:.1} | {js} | {largest} |", step.0, compiled.len(), bytes as f64 / 1000.0);
     }
     if std::env::var_os("BENCH_PERF").is_some() {
         // The floor of the authenticated read: the empty worker's 2 × SELECT 1 on our database.
         profile(&Server::spawn_empty_js(&state), &FLOOR[3], &agent, &token);
+        return;
+    }
+    // The floors' JavaScript: what the runtime and wrangler compile for any worker's first request.
+    for step in [&FLOOR[0], &FLOOR[3]] {
+        let server = Server::spawn_empty_js(&state);
+        let Some(tracer) = server.runtime_pid().and_then(Tracer::attach) else { continue };
+        let status = if (step.1)(&agent, &server.base, "") { "" } else { " (request failed)" };
+        println!("| {}{status} | | | {} | |", step.0, tracer.compiled().1);
     }
 }

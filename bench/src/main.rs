@@ -3,9 +3,10 @@
 //!
 //! usage: happy-bench (--base URL | --spawn) [--seconds N] [--rounds N] [--connections N] [--only a,b] [--idle-seconds N]
 //!   --seconds is each request scenario's total, taken in --rounds turns with the others.
-//!   --spawn starts `wrangler dev` from the repository (fresh local state) and also measures
-//!   cold start and workerd CPU per request. `--only cold` measures a fresh isolate's first
-//!   requests; `--only lazy` the wasm they compile (needs gdb; with `BENCH_PERF=1` a perf
+//!   --spawn starts `wrangler dev`'s server (bench/serve.mjs: without the inspector) from the
+//!   repository on fresh local state and also measures cold start and workerd CPU per request.
+//!   `--only cold` measures a fresh isolate's first requests; `--only lazy` the wasm and
+//!   JavaScript functions they compile (needs gdb; with `BENCH_PERF=1` a perf
 //!   profile of each instead); `--only move` an account moved between two spawned servers
 //!   (happy-move).
 
@@ -62,10 +63,7 @@ fn main() {
     );
     println!("- server: {}", server.base);
     if let Some(ms) = server.cold_start {
-        println!(
-            "- cold start (wrangler dev process start → first 200 on /health): {:.0} ms",
-            ms.as_secs_f64() * 1000.0
-        );
+        println!("- cold start (dev server process start → first 200 on /health): {:.0} ms", ms.as_secs_f64() * 1000.0);
     }
     if let Some(size) = server::wasm_size() {
         println!("- wasm: {} KiB, gzip {} KiB", size.0 / 1024, size.1 / 1024);

@@ -1,4 +1,5 @@
-//! The server under test: an external URL, or `wrangler dev` spawned from the repository.
+//! The server under test: an external URL, or `wrangler dev`'s server spawned from the repository
+//! (bench/serve.mjs).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -151,24 +152,28 @@ impl Server {
 
     fn spawn_in(dir: &Path, state: &Path, ready: Ready) -> Server {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let inspector = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let wrangler = repo().join("node_modules/.bin/wrangler");
         let started = Instant::now();
-        let child = Command::new("setsid")
-            .arg(&wrangler)
-            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--inspector-port", &inspector.to_string()])
-            .arg("--persist-to")
-            .arg(state)
-            .args(["--var", "HAPPY_MASTER_SECRET:bench-secret", "--var", "RATE_LIMITS_OFF:*"])
+        let vars = [
+            "HAPPY_MASTER_SECRET:bench-secret".to_string(),
+            "RATE_LIMITS_OFF:*".into(),
             // As the README's deployment sets it: tokens signed without a per-isolate PBKDF2.
-            .args(["--var", &format!("HAPPY_TOKEN_SEED:{}", "5e".repeat(32))])
-            .args(["--var", &format!("HAPPY_GITHUB_TOKEN_SEED:{}", "6f".repeat(32))])
+            format!("HAPPY_TOKEN_SEED:{}", "5e".repeat(32)),
+            format!("HAPPY_GITHUB_TOKEN_SEED:{}", "6f".repeat(32)),
             // GitHub OAuth parameters: an authenticated route that needs no D1.
-            .args(["--var", "GITHUB_CLIENT_ID:bench", "--var", "GITHUB_REDIRECT_URL:http://127.0.0.1/callback"])
+            "GITHUB_CLIENT_ID:bench".into(),
+            "GITHUB_REDIRECT_URL:http://127.0.0.1/callback".into(),
+        ];
+        // `wrangler dev` without its inspector (bench/serve.mjs says why).
+        let child = Command::new("setsid")
+            .arg("node")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("serve.mjs"))
+            .arg(dir.join("wrangler.toml"))
+            .arg(port.to_string())
+            .arg(state)
+            .args(&vars)
             .env("CI", "1")
             .env("WRANGLER_SEND_METRICS", "false")
             .current_dir(dir)
-            // wrangler dev reads hotkeys from stdin ("x" exits): never hand it ours.
             .stdin(Stdio::null())
             // BENCH_SERVER_LOG=path keeps wrangler's log (console output of the worker) for diagnosis.
             .stdout(
@@ -178,7 +183,7 @@ impl Server {
             )
             .stderr(Stdio::null())
             .spawn()
-            .expect("wrangler installed (make setup)");
+            .expect("node and wrangler installed (make setup)");
         let root_pid = Some(child.id());
         let base = format!("http://127.0.0.1:{port}");
         let mut server =

@@ -21,31 +21,48 @@ thread_local! {
 }
 
 pub fn master_secret(env: &Env) -> ApiResult<String> {
-    var(env, "HAPPY_MASTER_SECRET").ok_or_else(|| {
-        worker::console_error!("HAPPY_MASTER_SECRET is not set");
-        ApiError::internal("Server is not configured")
-    })
+    var(env, "HAPPY_MASTER_SECRET").ok_or_else(|| misconfigured(format_args!("HAPPY_MASTER_SECRET is not set")))
+}
+
+/// The key's seed: the configured one, else derived (development only). Every branch but the
+/// first is out of line: V8 compiles a wasm function whole on its first call, and a seeded
+/// isolate's first authenticated request should not compile PBKDF2 or the error reports
+/// (bench/RESULTS.md, "cold requests").
+fn seed(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<[u8; 32]> {
+    match var(env, seed_var) {
+        Some(hex) => match hex_decode(&hex).and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+            Some(seed) => Ok(seed),
+            None => Err(misconfigured(format_args!("{seed_var} must be 64 hex characters"))),
+        },
+        None => unseeded(env, service, kind, seed_var),
+    }
+}
+
+#[inline(never)]
+fn unseeded(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<[u8; 32]> {
+    // 210k PBKDF2 rounds in wasm take far more than the Free plan's 10 ms of CPU: in production
+    // every isolate's first authenticated request would fail on its CPU limit.
+    if crate::config::is_production(env) {
+        worker::console_error!("{seed_var} is not set: run `make token-seed` and `wrangler secret put {seed_var}`");
+        return Err(ApiError::new(503, format!("Server is not configured: {seed_var} is missing")));
+    }
+    Ok(derive_seed(&master_secret(env)?, service, kind))
+}
+
+/// Logs why the server cannot work as configured; the caller gets a 500 without the details.
+#[cold]
+#[inline(never)]
+fn misconfigured(why: std::fmt::Arguments) -> ApiError {
+    worker::console_error!("{why}");
+    ApiError::internal("Server is not configured")
 }
 
 async fn load(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<Rc<TokenKey>> {
-    let seed = match var(env, seed_var) {
-        Some(hex) => hex_decode(&hex).and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or_else(|| {
-            worker::console_error!("{seed_var} must be 64 hex characters");
-            ApiError::internal("Server is not configured")
-        })?,
-        // 210k PBKDF2 rounds in wasm take far more than the Free plan's 10 ms of CPU: in
-        // production every isolate's first authenticated request would fail on its CPU limit.
-        None if crate::config::is_production(env) => {
-            worker::console_error!("{seed_var} is not set: run `make token-seed` and `wrangler secret put {seed_var}`");
-            return Err(ApiError::new(503, format!("Server is not configured: {seed_var} is missing")));
-        }
-        None => derive_seed(&master_secret(env)?, service, kind),
-    };
-    let key = TokenKey::from_seed(service, &seed).await.ok_or_else(|| {
-        worker::console_error!("the runtime refused the {service} token key");
-        ApiError::internal("Server is not configured")
-    })?;
-    Ok(Rc::new(key))
+    let seed = seed(env, service, kind, seed_var)?;
+    match TokenKey::from_seed(service, &seed).await {
+        Some(key) => Ok(Rc::new(key)),
+        None => Err(misconfigured(format_args!("the runtime refused the {service} token key"))),
+    }
 }
 
 async fn cached(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<Rc<TokenKey>> {

@@ -9,18 +9,20 @@ pub fn workerd_pids(root: u32) -> Vec<u32> {
 
 /// CPU seconds used so far by the workerd processes under `root`: all of them, or only the
 /// one running the worker (wrangler starts two: a proxy in front, and the runtime that runs the
-/// worker with its inspector, beside the local D1 and R2 simulators).
+/// worker, beside the local D1 and R2 simulators).
 pub fn cpu_seconds(root: u32, only_worker: bool) -> f64 {
-    workerd_pids(root)
-        .into_iter()
-        .filter(|pid| !only_worker || cmdline(*pid).contains("--inspector-addr"))
-        .map(on_cpu_seconds)
-        .sum()
+    workerd_pids(root).into_iter().filter(|pid| !only_worker || is_runtime(*pid)).map(on_cpu_seconds).sum()
 }
 
-/// The workerd process under `root` that runs the worker (the one with an inspector).
+/// The workerd process under `root` that runs the worker.
 pub fn runtime_pid(root: u32) -> Option<u32> {
-    workerd_pids(root).into_iter().find(|pid| cmdline(*pid).contains("--inspector-addr"))
+    workerd_pids(root).into_iter().find(|pid| is_runtime(*pid))
+}
+
+/// The proxy listens on the served port; the runtime behind it on a port of the system's
+/// choosing (`--socket-addr=entry=127.0.0.1:0`), with or without an inspector.
+fn is_runtime(pid: u32) -> bool {
+    cmdline(pid).split(' ').any(|arg| arg.starts_with("--socket-addr=entry=") && arg.ends_with(":0"))
 }
 
 fn cmdline(pid: u32) -> String {
