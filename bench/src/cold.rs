@@ -33,7 +33,7 @@ pub const FLOOR: [Step; 4] = [
 
 /// Ours, in the order a fresh isolate meets them: each row's first-time cost is what its path
 /// adds to those before it.
-const OURS: [Step; 5] = [
+pub const OURS: [Step; 5] = [
     ("GET / (hello, no D1)", |a, base, _| get(a, &format!("{base}/"), None)),
     ("GET /health (SELECT 1)", |a, base, _| get(a, &format!("{base}/health"), None)),
     ("GET /v1/connect/github/params (token check: one read of account and revocation; token signing)", |a, base, t| {

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::cold::{Step, FLOOR};
+use crate::cold::{Step, FLOOR, OURS};
 use crate::scenarios::new_account;
 use crate::server::{fresh_state, repo, Ready, Server};
 
@@ -218,7 +218,7 @@ fn write_listing(step: &str, compiled: &[usize], funcs: &Functions, sized: &dyn 
         std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join(format!("{}.txt", file_name(step))), text));
 }
 
-const STEPS: [Step; 4] = [
+const STEPS: [Step; 5] = [
     ("GET / (hello, no D1)", |a, base, _| a.get(&format!("{base}/")).call().is_ok()),
     ("POST /v1/auth (sign-in: Ed25519 verify, D1 batch, token signing)", |a, base, _| new_account(a, base).is_some()),
     ("GET /v1/sessions (token check, D1 read)", |a, base, token| {
@@ -231,6 +231,8 @@ const STEPS: [Step; 4] = [
             .send_string(r#"{"tag":"lazy","metadata":"bWV0YQ=="}"#)
             .is_ok()
     }),
+    // The dearest first request of `--only cold`: a second token key, and a URL to write.
+    OURS[2],
 ];
 
 pub fn run() {

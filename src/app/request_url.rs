@@ -1,5 +1,5 @@
 //! The request's URL split into origin, path and query without a URL parser, and query strings
-//! written the same way (the worker's calls to its Durable Objects).
+//! written the same way (the worker's calls to its Durable Objects, the GitHub authorize URL).
 //!
 //! The runtime hands the worker an already-serialized WHATWG URL (`scheme://host[:port]/path?query`,
 //! host lowercased, default port dropped, `?` and `#` percent-encoded inside the path), so
@@ -52,14 +52,26 @@ impl RequestUrl {
 }
 
 /// `url` with `pairs` as its query, encoded as a form is (WHATWG's urlencoded serializer).
-pub fn with_query(mut url: String, pairs: &[(String, String)]) -> String {
+pub fn with_query<K: AsRef<str>, V: AsRef<str>>(mut url: String, pairs: &[(K, V)]) -> String {
     for (i, (key, value)) in pairs.iter().enumerate() {
         url.push(if i == 0 { '?' } else { '&' });
-        form_encode(&mut url, key);
+        form_encode(&mut url, key.as_ref());
         url.push('=');
-        form_encode(&mut url, value);
+        form_encode(&mut url, value.as_ref());
     }
     url
+}
+
+/// Whether a configured base URL (an outside service's, `GITHUB_OAUTH_BASE_URL`) is absolute
+/// http(s) with a host, and printable ASCII with no query or fragment, so that a path and
+/// query appended to it make a URL. A check instead of the url crate's parser: about 34 KB of
+/// wasm that a route's first call on an isolate would compile.
+pub fn is_http_base(base: &str) -> bool {
+    let Some(rest) = base.strip_prefix("https://").or_else(|| base.strip_prefix("http://")) else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    !host.is_empty() && base.bytes().all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
 }
 
 fn form_encode(out: &mut String, s: &str) {
@@ -150,6 +162,35 @@ mod tests {
         assert_eq!(parsed.pairs().collect::<Vec<_>>(), pairs);
         let by_crate = worker::Url::parse_with_params("https://hub/connect", &pairs).unwrap();
         assert_eq!(url, by_crate.as_str());
-        assert_eq!(with_query("https://hub/stats".into(), &[]), "https://hub/stats");
+        assert_eq!(with_query::<String, String>("https://hub/stats".into(), &[]), "https://hub/stats");
+    }
+
+    #[test]
+    fn the_github_authorize_url_is_the_url_crates() {
+        let base = "https://github.com/login/oauth/authorize";
+        let pairs =
+            [("client_id", "Iv1.abc"), ("redirect_uri", "https://app.example/cb?x=1&y=ü"), ("state", "a.b-c_d")];
+        let by_crate = worker::Url::parse_with_params(base, &pairs).unwrap();
+        assert_eq!(with_query(base.into(), &pairs), by_crate.as_str());
+    }
+
+    #[test]
+    fn configured_bases_are_absolute_http_urls() {
+        for ok in ["https://github.com", "http://127.0.0.1:8080", "https://ghe.example.com/prefix"] {
+            assert!(is_http_base(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "github.com",
+            "https://",
+            "https:///x",
+            "ftp://x.example",
+            "https://a b",
+            "https://x?y",
+            "https://x#y",
+            "https://é.example",
+        ] {
+            assert!(!is_http_base(bad), "{bad}");
+        }
     }
 }

@@ -9,6 +9,7 @@ use sha2::Sha256;
 use worker::{Method, Response, Url};
 
 use crate::app::ctx::Ctx;
+use crate::app::request_url::{is_http_base, with_query};
 use crate::app::respond::json;
 use crate::app::router::{route, Access, Route};
 use crate::app::schema::{request_schema, response_schema, success};
@@ -128,13 +129,16 @@ async fn github_params(ctx: Ctx) -> ApiResult<Response> {
         ttl_ms: Some(STATE_TTL_MS),
         jti: &uuid_v4(),
     };
+    let base = oauth_base(&ctx);
+    if !is_http_base(&base) {
+        return Err(ApiError::internal("GITHUB_OAUTH_BASE_URL is not a URL"));
+    }
     let state = github_key(&ctx.env).await?.mint(&claims).await.ok_or_else(crate::auth::signing_failed)?;
-    let url = Url::parse_with_params(
-        &format!("{}/login/oauth/authorize", oauth_base(&ctx)),
+    let url = with_query(
+        format!("{base}/login/oauth/authorize"),
         &[("client_id", client_id.as_str()), ("redirect_uri", &redirect), ("scope", SCOPES), ("state", &state)],
-    )
-    .map_err(|_| ApiError::internal("GITHUB_OAUTH_BASE_URL is not a URL"))?;
-    json(&AuthorizeUrl { url: url.into() })
+    );
+    json(&AuthorizeUrl { url })
 }
 
 /// The profile fields the app's zod schema reads (`id` number, `bio` nullable).
