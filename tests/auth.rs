@@ -201,6 +201,15 @@ fn platform_basics() {
     assert_eq!(r.body["status"], "ok");
     assert!(r.header("x-request-id").is_some());
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    // Request ids come from the runtime's randomness: random UUIDs, never repeated.
+    let ids: std::collections::HashSet<String> =
+        (0..20).map(|_| app.get("/", None).header("x-request-id").unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 20, "{ids:?}");
+    for id in &ids {
+        let v = uuid::Uuid::parse_str(id).unwrap();
+        assert_eq!(v.get_version_num(), 4, "{id}");
+        assert_eq!(v.get_variant(), uuid::Variant::RFC4122, "{id}");
+    }
     let r = app.get("/no/such/route", None);
     r.assert_error(404);
     app.request("DELETE", "/health", None, None, &[]).assert_error(405);

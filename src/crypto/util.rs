@@ -6,8 +6,28 @@ use sha2::{Digest, Sha256};
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
-    getrandom::getrandom(&mut out).expect("the platform provides randomness");
+    fill_random(&mut out);
     out
+}
+
+/// In the worker, the runtime's `crypto.getRandomValues` straight into wasm memory (at most 32
+/// bytes here; it takes up to 65,536). getrandom's "js" backend first probes for Node
+/// (`process`, `versions`, `require`) on every isolate's first request: imports that are
+/// JavaScript functions compiled on first call, and more wasm to compile.
+#[cfg(target_arch = "wasm32")]
+fn fill_random(out: &mut [u8]) {
+    use wasm_bindgen::prelude::*;
+    #[wasm_bindgen]
+    extern "C" {
+        #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+        fn get_random_values(buf: &mut [u8]);
+    }
+    get_random_values(out);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn fill_random(out: &mut [u8]) {
+    getrandom::getrandom(out).expect("the platform provides randomness");
 }
 
 /// A random UUID v4, lowercase and hyphenated (privacy-kit `jti`, row ids).
