@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use futures_util::future::{select, Either};
+use futures_util::future::{select, Either, LocalBoxFuture};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wasm_bindgen::JsValue;
@@ -170,32 +170,38 @@ impl DurableObject for UserHub {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let Some(call) = HubCall::read(&mut req).await? else { return Response::error("Not found", 404) };
-        match call {
-            HubCall::Connect(ident) => self.accept_socket(ident).await,
-            HubCall::Publish(outbox) => {
+        // Each call behind a dynamic call: V8 compiles a wasm function whole on its first call,
+        // and inlined, every kind (a socket's upgrade, a publish, stats) made one 30 KB function
+        // that the object's first call of any kind compiled (bench/RESULTS.md, "cold requests").
+        let answer: LocalBoxFuture<Result<Response>> = match call {
+            HubCall::Connect(ident) => Box::pin(self.accept_socket(ident)),
+            HubCall::Publish(outbox) => Box::pin(async move {
                 self.publish(outbox).await;
                 self.flush().await;
                 Response::ok("")
+            }),
+            HubCall::Ticket => Box::pin(async move { Response::from_json(&self.ticket()?) }),
+            HubCall::AppActive => {
+                Box::pin(async move { Response::from_json(&AppActive { active: self.app_active() }) })
             }
-            HubCall::Ticket => Response::from_json(&self.ticket()?),
-            HubCall::AppActive => Response::from_json(&AppActive { active: self.app_active() }),
-            HubCall::Stats => Response::from_json(&self.stats().await),
-            HubCall::Broadcast(b) => {
+            HubCall::Stats => Box::pin(async move { Response::from_json(&self.stats().await) }),
+            HubCall::Broadcast(b) => Box::pin(async move {
                 let delivered = self.send(&Selection::filter(&b.filter), "broadcast", &b.message);
                 self.flush().await;
                 Response::from_json(&Broadcasted { success: true, delivered })
-            }
-            HubCall::Attach(attach) => {
+            }),
+            HubCall::Attach(attach) => Box::pin(async move {
                 let answer = self.attach(attach).await?;
                 self.flush().await;
                 Response::from_json(&answer)
-            }
-            HubCall::Frame(from) => {
+            }),
+            HubCall::Frame(from) => Box::pin(async move {
                 self.relayed(from).await;
                 self.flush().await;
                 Response::ok("")
-            }
-        }
+            }),
+        };
+        answer.await
     }
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
