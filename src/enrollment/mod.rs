@@ -6,6 +6,7 @@ pub mod gateway;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::app::request_url::is_absolute_http;
 use crate::crypto::util::{hex_lower, random_bytes, random_token};
 use crate::error::{ApiError, ApiResult};
 
@@ -43,8 +44,7 @@ pub fn ttl_secs(requested: Option<i64>) -> ApiResult<i64> {
 /// An http(s) URL the device talks to.
 pub fn api_endpoint(value: &str) -> ApiResult<String> {
     let ok = value.len() <= MAX_ENDPOINT
-        && (value.starts_with("https://") || value.starts_with("http://"))
-        && value.split("://").nth(1).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+        && is_absolute_http(value)
         && !value.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(value.to_string())
