@@ -219,7 +219,7 @@ fn write_listing(step: &str, compiled: &[usize], funcs: &Functions, sized: &dyn 
 }
 
 const STEPS: [Step; 5] = [
-    ("GET / (hello, no D1)", |a, base, _| a.get(&format!("{base}/")).call().is_ok()),
+    OURS[0],
     ("POST /v1/auth (sign-in: Ed25519 verify, D1 batch, token signing)", |a, base, _| new_account(a, base).is_some()),
     ("GET /v1/sessions (token check, D1 read)", |a, base, token| {
         a.get(&format!("{base}/v1/sessions")).set("Authorization", &format!("Bearer {token}")).call().is_ok()
