@@ -16,6 +16,10 @@ pub mod storage;
 pub mod upstream;
 pub mod wire;
 
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 use worker::{event, web_sys, Context, Env, Response, Result};
 
 /// The runtime's request as it comes: workers-rs's `Request` wrapper would parse its URL and
