@@ -5,27 +5,17 @@
 //! 210000, 64)[0..32]. Claims are written in privacy-kit's order: sub, extras…, iat, nbf,
 //! exp (ephemeral only), iss, jti.
 
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use crate::crypto::ed25519::Keypair;
+use crate::crypto::util::b64url_decode;
 
 /// The only header privacy-kit emits.
 const HEADER_B64: &str = "eyJhbGciOiJFZERTQSJ9";
 const PBKDF2_ROUNDS: u32 = 210_000;
-
-/// jose decodes base64url leniently (spare bits of the last character are ignored);
-/// matching it keeps us accepting every token the Node server accepts.
-const B64URL: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(false)
-        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
-        .with_decode_allow_trailing_bits(true),
-);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenKind {
@@ -131,7 +121,7 @@ impl TokenKey {
     pub async fn mint(&self, claims: &Claims<'_>) -> Option<String> {
         let signing_input = self.signing_input(claims);
         let signature = self.keys.sign(signing_input.as_bytes()).await?;
-        Some(format!("{signing_input}.{}", B64URL.encode(signature)))
+        Some(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 
     fn signing_input(&self, &Claims { user, extras, now_ms, ttl_ms, jti }: &Claims<'_>) -> String {
@@ -150,7 +140,7 @@ impl TokenKey {
         }
         claims.insert("iss".into(), Value::from(self.service.as_str()));
         claims.insert("jti".into(), Value::from(jti));
-        format!("{HEADER_B64}.{}", B64URL.encode(Value::Object(claims).to_string()))
+        format!("{HEADER_B64}.{}", URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string()))
     }
 
     /// Verifies as jose `jwtVerify` + privacy-kit do; `None` for anything else, and for a token
@@ -174,10 +164,10 @@ impl TokenKey {
         if header != HEADER_B64 && !other_header_acceptable(header) {
             return None;
         }
-        let signature: [u8; 64] = B64URL.decode(signature).ok()?.try_into().ok()?;
+        let signature: [u8; 64] = b64url_decode(signature)?.try_into().ok()?;
         let signing_input = &token[..header_len(token)?];
 
-        let payload = B64URL.decode(payload).ok()?;
+        let payload = b64url_decode(payload)?;
         // A struct also reads from a JSON array; jose wants an object.
         if payload.trim_ascii_start().first() != Some(&b'{') {
             return None;
@@ -199,7 +189,7 @@ impl TokenKey {
 /// does not turn off base64 payloads.
 #[inline(never)]
 fn other_header_acceptable(header: &str) -> bool {
-    let Some(header) = B64URL.decode(header).ok().and_then(|h| serde_json::from_slice::<Value>(&h).ok()) else {
+    let Some(header) = b64url_decode(header).and_then(|h| serde_json::from_slice::<Value>(&h).ok()) else {
         return false;
     };
     let Some(header) = header.as_object() else {
@@ -390,9 +380,9 @@ mod tests {
 
     /// A token over any header and payload text, signed with `key`.
     fn signed(key: &TokenKey, header: &str, payload: &str) -> String {
-        let input = format!("{}.{}", B64URL.encode(header), B64URL.encode(payload));
+        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
         let signature = ready(key.keys.sign(input.as_bytes())).unwrap();
-        format!("{input}.{}", B64URL.encode(signature))
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
     }
 
     #[test]

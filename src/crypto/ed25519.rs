@@ -46,8 +46,7 @@ mod imp {
     use worker::js_sys::{Array, Promise, Reflect};
     use worker::wasm_bindgen_futures::JsFuture;
 
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
+    use crate::crypto::util::b64url_decode;
 
     const ALGORITHM: &str = "Ed25519";
     /// PKCS #8 for an Ed25519 seed (RFC 8410): this prefix, then the 32 bytes.
@@ -94,7 +93,7 @@ mod imp {
             // The public key is the JWK's `x`: WebCrypto derives it, no curve code here.
             let jwk = settle(export_key("jwk", &signing)).await?;
             let x = Reflect::get(&jwk, &JsValue::from_str("x")).ok()?.as_string()?;
-            let public: [u8; 32] = URL_SAFE_NO_PAD.decode(x).ok()?.try_into().ok()?;
+            let public: [u8; 32] = b64url_decode(&x)?.try_into().ok()?;
             let verifying = import("raw", &public, false, "verify").await?;
             Some((Keypair { signing, verifying }, public))
         }
