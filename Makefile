@@ -81,13 +81,19 @@ lint:
 	cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 	cargo fmt --check --manifest-path bench/Cargo.toml
 	cargo clippy --release --manifest-path bench/Cargo.toml -- -D warnings
+	cargo fmt --check --manifest-path bench/rust-floor/Cargo.toml
+	cargo clippy --release --target wasm32-unknown-unknown --manifest-path bench/rust-floor/Cargo.toml -- -D warnings
 
 fmt:
 	cargo fmt
 
-bench: build
+bench: build bench/rust-floor/build/index.js
 	# 1,000 sockets need more descriptors than the default 1,024 (client and workerd both).
 	[ "$$(ulimit -n)" = unlimited ] || [ "$$(ulimit -n)" -ge 4096 ] || ulimit -n 4096; cargo run --release --manifest-path bench/Cargo.toml -- --spawn $(BENCH_ARGS)
+
+# The bench's Rust floor (bench/src/cold.rs), built as the worker is.
+bench/rust-floor/build/index.js: bench/rust-floor/Cargo.toml bench/rust-floor/src/lib.rs | setup
+	cd bench/rust-floor && $(CARGO_BIN)/worker-build --release
 
 ## cargo-fuzz targets (5 minutes each) and a long schemathesis run.
 FUZZ_SECONDS ?= 300

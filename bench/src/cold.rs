@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::scenarios::new_account;
-use crate::server::{fresh_state, Ready, Server};
+use crate::server::{fresh_state, rust_floor, Ready, Server};
 
 /// A request: its label, and how to send it (agent, base URL, token); `false` when it failed.
 pub type Step = (&'static str, fn(&ureq::Agent, &str, &str) -> bool);
@@ -61,7 +61,11 @@ fn cpu_split_ms(server: &Server, agent: &ureq::Agent, token: &str, step: &Step) 
     Some(((after.0 - before.0) * 1000.0, (after.1 - before.1) * 1000.0))
 }
 
-const FRESH: usize = 5;
+/// Fresh isolates per very-first-request row (`BENCH_FRESH`, default 5): this VM's swings are
+/// a millisecond either way, so comparing two builds wants more.
+fn fresh_count() -> usize {
+    std::env::var("BENCH_FRESH").ok().and_then(|n| n.parse().ok()).filter(|&n| n > 0).unwrap_or(5)
+}
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
     v.sort_by(f64::total_cmp);
@@ -97,22 +101,25 @@ pub fn run() {
     println!("| --- | ---: | ---: | ---: |");
     rows(Server::spawn_empty_js(&state), &agent, "", &FLOOR);
     rows(Server::spawn_at(&state, Ready::Quiet), &agent, &token, &OURS);
-    // Each as an isolate's very first request, on fresh isolates: the median of five.
-    println!("\nAs an isolate's very first request (median of {FRESH} fresh isolates each; whole process, and");
-    println!("on the request thread alone):\n");
-    println!("| request | ours | empty JS worker | ours − floor | request thread: ours | floor | ours − floor |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    // Each as an isolate's very first request, on fresh isolates.
+    let n = fresh_count();
+    let rust = rust_floor();
+    println!("\nAs an isolate's very first request (median of {n} fresh isolates each; whole process, and");
+    println!("on the request thread alone; the workers-rs floor is bench/rust-floor, the JavaScript floor's");
+    println!("routes in Rust{}):\n", if rust.is_some() { "" } else { ", not built: `make bench` builds it" });
+    println!("| request | ours | empty JS worker | ours − floor | request thread: ours | floor | ours − floor | workers-rs floor | ours − workers-rs floor |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (ours, floor) in [(&OURS[0], &FLOOR[0]), (&OURS[2], &FLOOR[1]), (&OURS[3], &FLOOR[3]), (&OURS[4], &FLOOR[2])] {
         let fresh = |spawn: &dyn Fn() -> Server, step: &Step| {
-            let runs: Vec<(f64, f64)> =
-                (0..FRESH).filter_map(|_| cpu_split_ms(&spawn(), &agent, &token, step)).collect();
+            let runs: Vec<(f64, f64)> = (0..n).filter_map(|_| cpu_split_ms(&spawn(), &agent, &token, step)).collect();
             (median(runs.iter().map(|r| r.0).collect()), median(runs.iter().map(|r| r.1).collect()))
         };
         let o = fresh(&|| Server::spawn_at(&state, Ready::Quiet), ours);
         let f = fresh(&|| Server::spawn_empty_js(&state), floor);
+        let r = rust.as_ref().and_then(|main| fresh(&|| Server::spawn_rust_floor(&state, main), floor).1);
         let over = |o: Option<f64>, f: Option<f64>| fmt(o.zip(f).map(|(o, f)| o - f));
         println!(
-            "| {} / {} | {} | {} | {} | {} | {} | {} |",
+            "| {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             ours.0,
             floor.0,
             fmt(o.0),
@@ -120,7 +127,9 @@ pub fn run() {
             over(o.0, f.0),
             fmt(o.1),
             fmt(f.1),
-            over(o.1, f.1)
+            over(o.1, f.1),
+            fmt(r),
+            over(o.1, r)
         );
     }
 }

@@ -209,10 +209,10 @@ fn without_hash(name: &str) -> &str {
 
 /// Every function a step compiled, largest first, in bench/target/lazy/: where to cut next.
 fn write_listing(step: &str, compiled: &[usize], funcs: &Functions, sized: &dyn Fn(&usize) -> usize) {
-    let mut rows: Vec<(usize, &str)> =
-        compiled.iter().map(|i| (sized(i), funcs.names.get(i).map_or("?", |n| without_hash(n)))).collect();
+    let mut rows: Vec<(usize, usize, &str)> =
+        compiled.iter().map(|i| (sized(i), *i, funcs.names.get(i).map_or("?", |n| without_hash(n)))).collect();
     rows.sort_by(|a, b| b.cmp(a));
-    let text: String = rows.iter().map(|(size, name)| format!("{size:>7} {name}\n")).collect();
+    let text: String = rows.iter().map(|(size, index, name)| format!("{size:>7} {index:>6} {name}\n")).collect();
     let dir = repo().join("bench/target/lazy");
     let _ =
         std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join(format!("{}.txt", file_name(step))), text));

@@ -85,6 +85,11 @@ pub enum Ready {
     Quiet,
 }
 
+/// bench/rust-floor's entry module, when `make bench` has built it.
+pub fn rust_floor() -> Option<PathBuf> {
+    Some(repo().join("bench/rust-floor/build/index.js")).filter(|main| main.exists())
+}
+
 /// A new local state directory with the migrations applied.
 pub fn fresh_state() -> PathBuf {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -130,7 +135,22 @@ impl Server {
     /// `state` (ours: our schema and rows), so local D1's first-statement work (opening the file,
     /// parsing the schema), which on the platform is not the worker's CPU, is in the floor too.
     pub fn spawn_empty_js(state: &Path) -> Server {
-        let dir = std::env::temp_dir().join(format!("happy-bench-empty-{}", std::process::id()));
+        let dir = Server::floor_dir(state, "empty", "index.js");
+        std::fs::write(dir.join("index.js"), EMPTY_WORKER).unwrap();
+        Server::spawn_in(&dir, &dir.join("state"), Ready::Quiet)
+    }
+
+    /// The Rust floor: the same three routes in workers-rs (`main`, from [`rust_floor`]), on a
+    /// copy of `state` as the JavaScript floor: what any workers-rs worker pays.
+    pub fn spawn_rust_floor(state: &Path, main: &Path) -> Server {
+        let dir = Server::floor_dir(state, "rust-floor", &main.to_string_lossy());
+        Server::spawn_in(&dir, &dir.join("state"), Ready::Quiet)
+    }
+
+    /// A directory for a floor worker: a copy of `state` and a wrangler.toml serving `main`
+    /// with our D1 binding.
+    fn floor_dir(state: &Path, name: &str, main: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("happy-bench-{name}-{}", std::process::id()));
         let copy = dir.join("state");
         let _ = std::fs::remove_dir_all(&copy);
         std::fs::create_dir_all(&dir).unwrap();
@@ -138,16 +158,13 @@ impl Server {
         assert!(copied, "copying {} failed", state.display());
         let config = std::fs::read_to_string(repo().join("wrangler.toml")).unwrap_or_default();
         let line = |key: &str| config.lines().find(|l| l.starts_with(key)).unwrap_or_default().to_string();
-        let (date, name, id) = (line("compatibility_date"), line("database_name"), line("database_id"));
+        let (date, db, id) = (line("compatibility_date"), line("database_name"), line("database_id"));
         std::fs::write(
             dir.join("wrangler.toml"),
-            format!(
-                "name = \"empty\"\nmain = \"index.js\"\n{date}\n\n[[d1_databases]]\nbinding = \"DB\"\n{name}\n{id}\n"
-            ),
+            format!("name = \"{name}\"\nmain = \"{main}\"\n{date}\n\n[[d1_databases]]\nbinding = \"DB\"\n{db}\n{id}\n"),
         )
         .unwrap();
-        std::fs::write(dir.join("index.js"), EMPTY_WORKER).unwrap();
-        Server::spawn_in(&dir, &copy, Ready::Quiet)
+        dir
     }
 
     fn spawn_in(dir: &Path, state: &Path, ready: Ready) -> Server {
