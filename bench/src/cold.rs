@@ -33,7 +33,7 @@ pub const FLOOR: [Step; 4] = [
 
 /// Ours, in the order a fresh isolate meets them: each row's first-time cost is what its path
 /// adds to those before it.
-pub const OURS: [Step; 5] = [
+pub const OURS: [Step; 6] = [
     ("GET / (hello, no D1)", |a, base, _| get(a, &format!("{base}/"), None)),
     ("GET /health (SELECT 1)", |a, base, _| get(a, &format!("{base}/health"), None)),
     ("GET /v1/connect/github/params (token check: one read of account and revocation; token signing)", |a, base, t| {
@@ -41,7 +41,21 @@ pub const OURS: [Step; 5] = [
     }),
     ("GET /v1/sessions (token check, 2 D1 reads in all)", |a, base, t| get(a, &format!("{base}/v1/sessions"), Some(t))),
     ("POST /v1/auth (Ed25519 verify, D1 batch, token signing)", |a, base, _| new_account(a, base).is_some()),
+    ("POST /v1/sessions (token check, D1 batch, publish to the account's object)", new_session),
 ];
+
+/// An isolate's first write: a new session (a D1 batch) and its update published to the
+/// account's Durable Object, which wakes. A fresh tag each time, so every run creates.
+fn new_session(agent: &ureq::Agent, base: &str, token: &str) -> bool {
+    let tag =
+        format!("cold-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    agent
+        .post(&format!("{base}/v1/sessions"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .set("Content-Type", "application/json")
+        .send_string(&format!(r#"{{"tag":"{tag}","metadata":"bWV0YQ=="}}"#))
+        .is_ok()
+}
 
 /// The worker process's CPU for one request, in ms, read once it has gone idle again (work
 /// after the response, such as `waitUntil`, counts).
@@ -109,7 +123,16 @@ pub fn run() {
     println!("routes in Rust{}):\n", if rust.is_some() { "" } else { ", not built: `make bench` builds it" });
     println!("| request | ours | empty JS worker | ours − floor | request thread: ours | floor | ours − floor | workers-rs floor | ours − workers-rs floor |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (ours, floor) in [(&OURS[0], &FLOOR[0]), (&OURS[2], &FLOOR[1]), (&OURS[3], &FLOOR[3]), (&OURS[4], &FLOOR[2])] {
+    // The first write's rows count the worker and the account's object together: one runtime
+    // thread runs both here; on the platform each is an invocation with its own CPU limit.
+    let pairs = [
+        (&OURS[0], &FLOOR[0]),
+        (&OURS[2], &FLOOR[1]),
+        (&OURS[3], &FLOOR[3]),
+        (&OURS[4], &FLOOR[2]),
+        (&OURS[5], &FLOOR[2]),
+    ];
+    for (ours, floor) in pairs {
         let fresh = |spawn: &dyn Fn() -> Server, step: &Step| {
             let runs: Vec<(f64, f64)> = (0..n).filter_map(|_| cpu_split_ms(&spawn(), &agent, &token, step)).collect();
             (median(runs.iter().map(|r| r.0).collect()), median(runs.iter().map(|r| r.1).collect()))
