@@ -3,7 +3,10 @@
 
 mod common;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use common::*;
+use ed25519_dalek::{Signer, SigningKey};
 use happy_server::auth::token::{derive_seed, Claims, TokenKey, TokenKind};
 use happy_server::crypto::util::hex_lower;
 use serde_json::Map;
@@ -49,4 +52,29 @@ fn a_valid_token_for_an_account_not_held_here_is_401() {
         assert_eq!(r.body["error"], "Account not found", "{path}");
     }
     app.post("/v1/sessions", Some(&stranger), serde_json::json!({"tag": "t", "metadata": "bQ=="})).assert_error(401);
+}
+
+/// privacy-kit writes one header, but jose accepts others: the worker reads any other header in
+/// a function kept out of line (`cold_other_header_acceptable`), and judges it as jose does.
+#[test]
+fn tokens_under_other_headers_are_judged_as_jose_judges_them() {
+    let seed = derive_seed("seed-owner-secret", "handy", TokenKind::Persistent);
+    let app = app_with(&[("HAPPY_TOKEN_SEED", &hex_lower(&seed))]);
+    let account = app.new_account();
+    let claims = account.token.split('.').nth(1).expect("a compact JWS");
+    let signed_under = |header: &str| {
+        let input = format!("{}.{claims}", URL_SAFE_NO_PAD.encode(header));
+        let signature = SigningKey::from_bytes(&seed).sign(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    };
+    for (header, status) in [
+        (r#"{"alg":"EdDSA","typ":"JWT"}"#, 200),
+        (r#"{"typ":"JWT","alg":"Ed25519"}"#, 200),
+        (r#"{"alg":"EdDSA","crit":["exp"]}"#, 401),
+        (r#"{"alg":"EdDSA","b64":false}"#, 401),
+        (r#"{"alg":"HS256"}"#, 401),
+        (r#"["alg","EdDSA"]"#, 401),
+    ] {
+        assert_eq!(app.get("/v1/account/profile", Some(&signed_under(header))).status, status, "{header}");
+    }
 }

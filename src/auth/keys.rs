@@ -27,19 +27,20 @@ pub fn master_secret(env: &Env) -> ApiResult<String> {
 /// The key's seed: the configured one, else derived (development only). Every branch but the
 /// first is out of line: V8 compiles a wasm function whole on its first call, and a seeded
 /// isolate's first authenticated request should not compile PBKDF2 or the error reports
-/// (bench/RESULTS.md, "cold requests").
+/// (bench/RESULTS.md, "cold requests"). `cold_` keeps wasm-opt from inlining the one-caller
+/// branch back (Cargo.toml).
 fn seed(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<[u8; 32]> {
     match var(env, seed_var) {
         Some(hex) => match hex_decode(&hex).and_then(|b| <[u8; 32]>::try_from(b).ok()) {
             Some(seed) => Ok(seed),
             None => Err(misconfigured(format_args!("{seed_var} must be 64 hex characters"))),
         },
-        None => unseeded(env, service, kind, seed_var),
+        None => cold_unseeded(env, service, kind, seed_var),
     }
 }
 
 #[inline(never)]
-fn unseeded(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<[u8; 32]> {
+fn cold_unseeded(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> ApiResult<[u8; 32]> {
     // 210k PBKDF2 rounds in wasm take far more than the Free plan's 10 ms of CPU: in production
     // every isolate's first authenticated request would fail on its CPU limit.
     if crate::config::is_production(env) {
