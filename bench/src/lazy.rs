@@ -185,7 +185,7 @@ fn profile(server: &Server, step: &Step, agent: &ureq::Agent, token: &str) {
         .stderr(Stdio::null())
         .spawn()
     else {
-        println!("| {} | perf could not start | | | |", step.0);
+        println!("| {} | perf could not start | | |", step.0);
         return;
     };
     std::thread::sleep(Duration::from_millis(1000));

@@ -6,9 +6,9 @@
 //!   --spawn starts `wrangler dev`'s server (bench/serve.mjs: without the inspector) from the
 //!   repository on fresh local state and also measures cold start and workerd CPU per request.
 //!   `--only cold` measures a fresh isolate's first requests; `--only lazy` the wasm and
-//!   JavaScript functions they compile (needs gdb; with `BENCH_PERF=1` a perf
-//!   profile of each instead, and its samples under V8's lazy compilers); `--only move` an account moved between two spawned servers
-//!   (happy-move).
+//!   JavaScript functions they compile (needs gdb; with `BENCH_PERF=1` a perf profile of each
+//!   instead, and its samples under V8's lazy compilers); `--only move` an account moved
+//!   between two spawned servers (happy-move).
 
 mod cold;
 mod lazy;
