@@ -8,38 +8,31 @@
 
 use std::time::Duration;
 
-use crate::scenarios::new_account;
+use crate::scenarios::{new_account, ok_get, post};
 use crate::server::{fresh_state, rust_floor, Ready, Server};
 
 /// A request: its label, and how to send it (agent, base URL, token); `false` when it failed.
 pub type Step = (&'static str, fn(&ureq::Agent, &str, &str) -> bool);
 
-fn get(agent: &ureq::Agent, url: &str, token: Option<&str>) -> bool {
-    let req = agent.get(url);
-    let req = match token {
-        Some(t) => req.set("Authorization", &format!("Bearer {t}")),
-        None => req,
-    };
-    req.call().is_ok()
-}
-
 /// The floor's requests, in the order sent.
 pub const FLOOR: [Step; 4] = [
-    ("empty JS worker: GET / (no D1)", |a, base, _| get(a, &format!("{base}/"), None)),
-    ("empty JS worker: SELECT 1", |a, base, _| get(a, &format!("{base}/read"), None)),
-    ("empty JS worker: one batch, an upsert", |a, base, _| get(a, &format!("{base}/write"), None)),
-    ("empty JS worker: 2 × SELECT 1", |a, base, _| get(a, &format!("{base}/read?n=2"), None)),
+    ("empty JS worker: GET / (no D1)", |a, base, _| ok_get(a, &format!("{base}/"), None)),
+    ("empty JS worker: SELECT 1", |a, base, _| ok_get(a, &format!("{base}/read"), None)),
+    ("empty JS worker: one batch, an upsert", |a, base, _| ok_get(a, &format!("{base}/write"), None)),
+    ("empty JS worker: 2 × SELECT 1", |a, base, _| ok_get(a, &format!("{base}/read?n=2"), None)),
 ];
 
 /// Ours, in the order a fresh isolate meets them: each row's first-time cost is what its path
 /// adds to those before it.
 pub const OURS: [Step; 6] = [
-    ("GET / (hello, no D1)", |a, base, _| get(a, &format!("{base}/"), None)),
-    ("GET /health (SELECT 1)", |a, base, _| get(a, &format!("{base}/health"), None)),
+    ("GET / (hello, no D1)", |a, base, _| ok_get(a, &format!("{base}/"), None)),
+    ("GET /health (SELECT 1)", |a, base, _| ok_get(a, &format!("{base}/health"), None)),
     ("GET /v1/connect/github/params (token check: one read of account and revocation; token signing)", |a, base, t| {
-        get(a, &format!("{base}/v1/connect/github/params"), Some(t))
+        ok_get(a, &format!("{base}/v1/connect/github/params"), Some(t))
     }),
-    ("GET /v1/sessions (token check, 2 D1 reads in all)", |a, base, t| get(a, &format!("{base}/v1/sessions"), Some(t))),
+    ("GET /v1/sessions (token check, 2 D1 reads in all)", |a, base, t| {
+        ok_get(a, &format!("{base}/v1/sessions"), Some(t))
+    }),
     ("POST /v1/auth (Ed25519 verify, D1 batch, token signing)", |a, base, _| new_account(a, base).is_some()),
     ("POST /v1/sessions (token check, D1 batch, publish to the account's object)", new_session),
 ];
@@ -49,12 +42,8 @@ pub const OURS: [Step; 6] = [
 fn new_session(agent: &ureq::Agent, base: &str, token: &str) -> bool {
     let tag =
         format!("cold-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
-    agent
-        .post(&format!("{base}/v1/sessions"))
-        .set("Authorization", &format!("Bearer {token}"))
-        .set("Content-Type", "application/json")
-        .send_string(&format!(r#"{{"tag":"{tag}","metadata":"bWV0YQ=="}}"#))
-        .is_ok()
+    let body = serde_json::json!({"tag": tag, "metadata": "bWV0YQ=="}).to_string();
+    post(agent, &format!("{base}/v1/sessions"), Some(token), &body).is_ok()
 }
 
 /// The worker process's CPU for one request, in ms, read once it has gone idle again (work

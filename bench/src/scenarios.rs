@@ -45,7 +45,7 @@ pub(crate) fn post(agent: &ureq::Agent, url: &str, token: Option<&str>, body: &s
     }
 }
 
-fn ok_get(agent: &ureq::Agent, url: &str, token: Option<&str>) -> bool {
+pub(crate) fn ok_get(agent: &ureq::Agent, url: &str, token: Option<&str>) -> bool {
     let mut req = agent.get(url);
     if let Some(t) = token {
         req = req.set("Authorization", &format!("Bearer {t}"));
