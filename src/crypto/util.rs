@@ -156,8 +156,8 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        // Every length up to 80 over random bytes, and each with its last character bumped (the
-        // spare bits jose ignores).
+        // Random bytes of every length up to 59, and each encoding with its last character bumped
+        // (the spare bits jose ignores).
         for n in 0..60 {
             let encoded = URL_SAFE_NO_PAD.encode(&random_bytes::<60>()[..n]);
             let mut bumped = encoded.clone().into_bytes();
