@@ -22,6 +22,12 @@ static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_all
 
 use worker::{event, web_sys, Context, Env, Response, Result};
 
+/// Runs in the global scope, once per isolate, before any request (see `app::warm`).
+#[event(start)]
+fn start() {
+    app::warm::start();
+}
+
 /// The runtime's request as it comes: workers-rs's `Request` wrapper would parse its URL and
 /// method again on every request (code every isolate's first request compiles), and the app
 /// reads only headers, method, URL and body.

@@ -78,3 +78,23 @@ fn tokens_under_other_headers_are_judged_as_jose_judges_them() {
         assert_eq!(app.get("/v1/account/profile", Some(&signed_under(header))).status, status, "{header}");
     }
 }
+
+/// Every isolate answers requests of its own at its start (src/app/warm.rs), in the global
+/// scope, where the runtime refuses I/O and a panic would leave the isolate broken: a start
+/// that errs there shows in the runtime's log, and the first real token check still works.
+#[test]
+fn the_isolates_start_logs_no_error_and_its_first_token_check_works() {
+    let seed = derive_seed("seed-owner-secret", "handy", TokenKind::Persistent);
+    let app = app_with(&[("HAPPY_TOKEN_SEED", &hex_lower(&seed))]);
+    let account = app.new_account();
+    assert_eq!(app.get("/v1/sessions", Some(&account.token)).status, 200);
+    let logs = std::fs::read_dir(&app.state_dir).unwrap().flatten().filter(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        name.starts_with("wrangler-") && name.ends_with(".log")
+    });
+    let log: String = logs.map(|e| std::fs::read_to_string(e.path()).unwrap()).collect();
+    assert!(log.contains("Ready on"), "the runtime's log is read: {log}");
+    for error in ["Disallowed operation", "Critical", "panicked", "Uncaught"] {
+        assert!(!log.contains(error), "the log has {error:?}: {log}");
+    }
+}

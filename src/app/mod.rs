@@ -10,6 +10,7 @@ pub mod request_url;
 pub mod respond;
 pub mod router;
 pub mod schema;
+pub mod warm;
 
 use futures_util::future::LocalBoxFuture;
 

@@ -1,0 +1,73 @@
+//! The isolate's warm-up: in the global scope, before any request, the worker answers requests
+//! of its own through the real pipeline ([`super::handle`]), so that their first-time work is
+//! done at the isolate's start and not in its first real request.
+//!
+//! Why: an isolate's first request did much that no later one does. It loaded the token key
+//! (WebCrypto's import), made the runtime's first `Request` and `Headers`, compiled the
+//! JavaScript glue it called, and compiled its wasm. Workers' limits page holds the global scope
+//! to a limit of its own, startup time (1 s on every plan), apart from a request's CPU time
+//! (10 ms on Free), and the platform may start an isolate while the client's TLS handshake is
+//! still under way. What moves is measured
+//! in bench/RESULTS.md ("cold requests: a warm-up at the isolate's start"). The wasm compiled
+//! here does not always stay: V8 drops baseline wasm code of every module in the process each
+//! time workerd creates another isolate, and wrangler dev creates some after ours.
+//!
+//! What runs is no stand-in: `GET /` (the router, the response and its headers), and, when
+//! `HAPPY_TOKEN_SEED` is set, `GET /v1/sessions` under a well-formed token with a signature of
+//! zeros (the bearer read, the key's load, the claims' check; WebCrypto refuses the signature,
+//! so the answer is a 401 and nothing is cached but the key). Without the seed the key would be
+//! derived (PBKDF2, far too slow for a start) or refused, so that request is skipped. The global
+//! scope may not do I/O, and neither request does any: no D1, no R2, no randomness (each names
+//! its request id), and their responses stay Rust values (making a runtime `Response` with a
+//! body is refused there). tests/auth_token_seed.rs checks that a start logs no error.
+
+use worker::js_sys::Object;
+use worker::wasm_bindgen::{self, prelude::*, JsCast};
+use worker::web_sys::{Headers, Request, RequestInit};
+use worker::Env;
+
+#[wasm_bindgen(module = "cloudflare:workers")]
+extern "C" {
+    /// The worker's bindings in the global scope (workerd since 2025; undefined before).
+    #[wasm_bindgen(thread_local_v2, js_name = env)]
+    static BINDINGS: JsValue;
+}
+
+/// A token privacy-kit's reader accepts up to its signature: `handy`'s header and claims
+/// (`sub` and `jti` "warm-up", `iat` and `nbf` 0), then 64 zero bytes.
+const TOKEN: &str = concat!(
+    "eyJhbGciOiJFZERTQSJ9.",
+    "eyJzdWIiOiJ3YXJtLXVwIiwiaWF0IjowLCJuYmYiOjAsImlzcyI6ImhhbmR5IiwianRpIjoid2FybS11cCJ9.",
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+);
+
+/// Starts the warm-up; it runs as the global scope's microtasks. Does nothing where the runtime
+/// gives no bindings at global scope.
+pub fn start() {
+    let env = BINDINGS.with(JsValue::clone);
+    if !env.is_object() {
+        return;
+    }
+    let env: Env = env.unchecked_into();
+    let seeded = crate::config::var(&env, "HAPPY_TOKEN_SEED").is_some();
+    worker::wasm_bindgen_futures::spawn_local(async move {
+        let requests = [Some(("/", None)), seeded.then_some(("/v1/sessions", Some(TOKEN)))];
+        for (path, token) in requests.into_iter().flatten() {
+            let Some(req) = request(path, token) else { return };
+            // Read only by routes that defer work (`waitUntil`); neither of these does.
+            let ctx = worker::Context::new(Object::new().unchecked_into());
+            super::handle(req, env.clone(), ctx).await;
+        }
+    });
+}
+
+fn request(path: &str, token: Option<&str>) -> Option<Request> {
+    let headers = Headers::new().ok()?;
+    headers.set("x-request-id", "warm-up").ok()?;
+    if let Some(token) = token {
+        headers.set("authorization", &format!("Bearer {token}")).ok()?;
+    }
+    let init = RequestInit::new();
+    init.set_headers(&headers);
+    Request::new_with_str_and_init(&format!("https://warm-up.invalid{path}"), &init).ok()
+}
