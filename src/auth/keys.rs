@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use futures_util::future::LocalBoxFuture;
 use worker::Env;
 
 use super::token::{derive_seed, TokenKey, TokenKind};
@@ -70,7 +71,10 @@ async fn cached(env: &Env, service: &str, kind: TokenKind, seed_var: &str) -> Ap
     if let Some(k) = KEYS.with(|k| k.borrow().iter().find(|(s, _)| s == service).map(|(_, k)| k.clone())) {
         return Ok(k);
     }
-    let key = load(env, service, kind, seed_var).await?;
+    // Behind a dynamic call, so that the load is not inlined here: the isolate's warm-up loads
+    // the account key at its start (app::warm), and its requests then compile only the lookup.
+    let load: LocalBoxFuture<ApiResult<Rc<TokenKey>>> = Box::pin(load(env, service, kind, seed_var));
+    let key = load.await?;
     KEYS.with(|k| k.borrow_mut().push((service.to_string(), key.clone())));
     Ok(key)
 }
