@@ -153,7 +153,7 @@ pub fn run() {
             over(o.1, r)
         );
     }
-    // What the platform counts against the startup limit (1 s), not a request's: workerd's own
+    // What Workers hold to the startup limit (1 s) rather than to a request's CPU: workerd's own
     // start, and for ours the module's instantiation and the warm-up (src/app/warm.rs).
     let [ours, js, rust] = starts.map(median);
     println!(

@@ -7,10 +7,10 @@
 //! JavaScript glue it called, and compiled its wasm. Workers' limits page holds the global scope
 //! to a limit of its own, startup time (1 s on every plan), apart from a request's CPU time
 //! (10 ms on Free), and the platform may start an isolate while the client's TLS handshake is
-//! still under way. What moves is measured
-//! in bench/RESULTS.md ("cold requests: a warm-up at the isolate's start"). The wasm compiled
-//! here does not always stay: V8 drops baseline wasm code of every module in the process each
-//! time workerd creates another isolate, and wrangler dev creates some after ours.
+//! still under way. What moves is measured in bench/RESULTS.md ("cold requests: a warm-up at
+//! the isolate's start"). The wasm compiled here does not always stay: V8 drops baseline wasm
+//! code of every module in the process each time workerd creates another isolate, and wrangler
+//! dev creates some after ours.
 //!
 //! What runs is no stand-in: `GET /` (the router, the response and its headers), and, when
 //! `HAPPY_TOKEN_SEED` is set, `GET /v1/sessions` under a well-formed token with a signature of
@@ -28,7 +28,7 @@ use worker::Env;
 
 #[wasm_bindgen(module = "cloudflare:workers")]
 extern "C" {
-    /// The worker's bindings in the global scope (workerd since 2025; undefined before).
+    /// The worker's bindings, which workerd exports to the global scope (since 2025).
     #[wasm_bindgen(thread_local_v2, js_name = env)]
     static BINDINGS: JsValue;
 }
@@ -41,8 +41,7 @@ const TOKEN: &str = concat!(
     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 );
 
-/// Starts the warm-up; it runs as the global scope's microtasks. Does nothing where the runtime
-/// gives no bindings at global scope.
+/// Starts the warm-up; it runs as the global scope's microtasks. Does nothing without bindings.
 pub fn start() {
     let env = BINDINGS.with(JsValue::clone);
     if !env.is_object() {
