@@ -26,6 +26,8 @@ use worker::wasm_bindgen::{self, prelude::*, JsCast};
 use worker::web_sys::{Headers, Request, RequestInit};
 use worker::Env;
 
+use crate::auth::token::HEADER_B64;
+
 #[wasm_bindgen(module = "cloudflare:workers")]
 extern "C" {
     /// The worker's bindings, which workerd exports to the global scope (since 2025).
@@ -33,10 +35,10 @@ extern "C" {
     static BINDINGS: JsValue;
 }
 
-/// A token privacy-kit's reader accepts up to its signature: `handy`'s header and claims
-/// (`sub` and `jti` "warm-up", `iat` and `nbf` 0), then 64 zero bytes.
-const TOKEN: &str = concat!(
-    "eyJhbGciOiJFZERTQSJ9.",
+/// The claims and signature of a token privacy-kit's reader accepts up to its signature, under
+/// its one header: `handy`'s claims (`sub` and `jti` "warm-up", `iat` and `nbf` 0), then 64
+/// zero bytes.
+const CLAIMS_AND_SIGNATURE: &str = concat!(
     "eyJzdWIiOiJ3YXJtLXVwIiwiaWF0IjowLCJuYmYiOjAsImlzcyI6ImhhbmR5IiwianRpIjoid2FybS11cCJ9.",
     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 );
@@ -50,9 +52,9 @@ pub fn start() {
     let env: Env = env.unchecked_into();
     let seeded = crate::config::var(&env, "HAPPY_TOKEN_SEED").is_some();
     worker::wasm_bindgen_futures::spawn_local(async move {
-        let requests = [Some(("/", None)), seeded.then_some(("/v1/sessions", Some(TOKEN)))];
-        for (path, token) in requests.into_iter().flatten() {
-            let Some(req) = request(path, token) else { return };
+        let requests = [Some(("/", false)), seeded.then_some(("/v1/sessions", true))];
+        for (path, authorized) in requests.into_iter().flatten() {
+            let Some(req) = request(path, authorized) else { return };
             // Read only by routes that defer work (`waitUntil`); neither of these does.
             let ctx = worker::Context::new(Object::new().unchecked_into());
             super::handle(req, env.clone(), ctx).await;
@@ -60,11 +62,11 @@ pub fn start() {
     });
 }
 
-fn request(path: &str, token: Option<&str>) -> Option<Request> {
+fn request(path: &str, authorized: bool) -> Option<Request> {
     let headers = Headers::new().ok()?;
     headers.set("x-request-id", "warm-up").ok()?;
-    if let Some(token) = token {
-        headers.set("authorization", &format!("Bearer {token}")).ok()?;
+    if authorized {
+        headers.set("authorization", &format!("Bearer {HEADER_B64}.{CLAIMS_AND_SIGNATURE}")).ok()?;
     }
     let init = RequestInit::new();
     init.set_headers(&headers);

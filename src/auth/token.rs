@@ -14,7 +14,7 @@ use crate::crypto::ed25519::Keypair;
 use crate::crypto::util::b64url_decode;
 
 /// The only header privacy-kit emits.
-const HEADER_B64: &str = "eyJhbGciOiJFZERTQSJ9";
+pub const HEADER_B64: &str = "eyJhbGciOiJFZERTQSJ9";
 const PBKDF2_ROUNDS: u32 = 210_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
