@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::args;
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v7;
-use crate::db::{first_row, rows, Db, SeqRow};
+use crate::db::{first_row, rows, Db, SeqRow, Statement};
 use crate::domain::paging::SeqWindow;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, sessions as ev, Outbox};
@@ -62,7 +62,7 @@ fn owned(result: &worker::D1Result) -> ApiResult<bool> {
 /// *session* recipients (sender included: the socket `message` handler sets `skip` on them).
 /// `Err(404 Session not found)` when the session is not a live one of the user.
 ///
-/// One D1 batch: ownership, numbered insert, counter move, account seq range, read back.
+/// One D1 batch, [`create_batch`].
 pub async fn create_messages(
     db: &Db,
     user_id: &str,
@@ -72,62 +72,8 @@ pub async fn create_messages(
     let now = now_ms();
     let messages = dedupe(messages);
     let ids: Vec<String> = messages.iter().map(|_| uuid_v7(now)).collect();
-    // The statement reads each row's id, local id and ciphertext from this JSON array.
-    #[derive(Serialize)]
-    struct Row<'a> {
-        i: &'a str,
-        l: &'a Option<String>,
-        c: &'a str,
-    }
-    let input: Vec<Row> =
-        messages.iter().zip(&ids).map(|(m, id)| Row { i: id, l: &m.local_id, c: &m.ciphertext }).collect();
-    // Cannot fail: strings only.
-    let input = serde_json::to_string(&input).expect("message rows serialize");
-    let live = "EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL)";
-    let new_ids = "SELECT json_extract(value, '$.i') FROM json_each(?3)";
-    let results = db
-        .batch(vec![
-            db.stmt(&format!("SELECT {live} AS owned"), args![session_id, user_id])?,
-            // Numbered from the counter, in input order, skipping stored localIds (a NULL
-            // localId never matches, so it always inserts).
-            db.stmt(
-                "INSERT INTO session_messages (id, session_id, seq, local_id, content, created_at, updated_at)
-                 SELECT json_extract(j.value, '$.i'), s.id, s.seq + row_number() OVER (ORDER BY j.key),
-                        json_extract(j.value, '$.l'), json_extract(j.value, '$.c'), ?4, ?4
-                 FROM sessions s JOIN json_each(?3) j
-                 WHERE s.id = ?1 AND s.account_id = ?2 AND s.deleted_at IS NULL
-                   AND NOT EXISTS (SELECT 1 FROM session_messages m
-                                   WHERE m.session_id = s.id AND m.local_id = json_extract(j.value, '$.l'))",
-                args![session_id, user_id, &input, now],
-            )?,
-            db.stmt(
-                &format!(
-                    "UPDATE sessions SET seq = seq + (SELECT count(*) FROM session_messages WHERE session_id = ?1 AND id IN ({new_ids})),
-                     updated_at = ?4
-                     WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL
-                       AND EXISTS (SELECT 1 FROM session_messages WHERE session_id = ?1 AND id IN ({new_ids}))"
-                ),
-                args![session_id, user_id, &input, now],
-            )?,
-            // One account update seq per created message: the range ends at the returned seq.
-            db.stmt(
-                &format!(
-                    "UPDATE accounts SET seq = seq + (SELECT count(*) FROM session_messages WHERE session_id = ?1 AND id IN ({new_ids}))
-                     WHERE id = ?2 RETURNING seq"
-                ),
-                args![session_id, user_id, &input],
-            )?,
-            db.stmt(
-                &format!(
-                    "SELECT id, seq, local_id, content, created_at, updated_at FROM session_messages
-                     WHERE session_id = ?1 AND {live}
-                       AND (id IN ({new_ids}) OR local_id IN (SELECT json_extract(value, '$.l') FROM json_each(?3)))
-                     ORDER BY seq"
-                ),
-                args![session_id, user_id, &input],
-            )?,
-        ])
-        .await?;
+    let batch = create_batch(session_id, user_id, &input_rows(&messages, &ids), now);
+    let results = db.batch(batch.iter().map(|s| db.stmt(&s.sql, &s.args)).collect::<ApiResult<_>>()?).await?;
     if !owned(&results[0])? {
         return Err(ApiError::not_found("Session not found"));
     }
@@ -145,6 +91,73 @@ pub async fn create_messages(
         }
     }
     Ok((stored, outbox))
+}
+
+/// The JSON array [`create_batch`] reads its rows from: each message's new id, localId and
+/// ciphertext, in input order.
+pub fn input_rows(messages: &[NewMessage], ids: &[String]) -> String {
+    #[derive(Serialize)]
+    struct Row<'a> {
+        i: &'a str,
+        l: &'a Option<String>,
+        c: &'a str,
+    }
+    let rows: Vec<Row> =
+        messages.iter().zip(ids).map(|(m, id)| Row { i: id, l: &m.local_id, c: &m.ciphertext }).collect();
+    // Cannot fail: strings only.
+    serde_json::to_string(&rows).expect("message rows serialize")
+}
+
+/// [`create_messages`]' batch over `input` ([`input_rows`]), built apart from D1 so that it can
+/// be read, tested and replayed as is (bench/: a floor runs the same statements): ownership,
+/// numbered insert, counter move, account seq range, read back.
+pub fn create_batch(session_id: &str, user_id: &str, input: &str, now: i64) -> Vec<Statement> {
+    let live = "EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL)";
+    let new_ids = "SELECT json_extract(value, '$.i') FROM json_each(?3)";
+    let keys = || args![session_id, user_id, input].to_vec();
+    let stamped = || args![session_id, user_id, input, now].to_vec();
+    vec![
+        Statement { sql: format!("SELECT {live} AS owned"), args: args![session_id, user_id].to_vec() },
+        // Numbered from the counter, in input order, skipping stored localIds (a NULL localId
+        // never matches, so it always inserts).
+        Statement {
+            sql: "INSERT INTO session_messages (id, session_id, seq, local_id, content, created_at, updated_at)
+                 SELECT json_extract(j.value, '$.i'), s.id, s.seq + row_number() OVER (ORDER BY j.key),
+                        json_extract(j.value, '$.l'), json_extract(j.value, '$.c'), ?4, ?4
+                 FROM sessions s JOIN json_each(?3) j
+                 WHERE s.id = ?1 AND s.account_id = ?2 AND s.deleted_at IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM session_messages m
+                                   WHERE m.session_id = s.id AND m.local_id = json_extract(j.value, '$.l'))"
+                .to_string(),
+            args: stamped(),
+        },
+        Statement {
+            sql: format!(
+                "UPDATE sessions SET seq = seq + (SELECT count(*) FROM session_messages WHERE session_id = ?1 AND id IN ({new_ids})),
+                 updated_at = ?4
+                 WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL
+                   AND EXISTS (SELECT 1 FROM session_messages WHERE session_id = ?1 AND id IN ({new_ids}))"
+            ),
+            args: stamped(),
+        },
+        // One account update seq per created message: the range ends at the returned seq.
+        Statement {
+            sql: format!(
+                "UPDATE accounts SET seq = seq + (SELECT count(*) FROM session_messages WHERE session_id = ?1 AND id IN ({new_ids}))
+                 WHERE id = ?2 RETURNING seq"
+            ),
+            args: keys(),
+        },
+        Statement {
+            sql: format!(
+                "SELECT id, seq, local_id, content, created_at, updated_at FROM session_messages
+                 WHERE session_id = ?1 AND {live}
+                   AND (id IN ({new_ids}) OR local_id IN (SELECT json_extract(value, '$.l') FROM json_each(?3)))
+                 ORDER BY seq"
+            ),
+            args: keys(),
+        },
+    ]
 }
 
 /// The wire message (`wire::sessions::Message`) built by SQLite.
@@ -196,7 +209,7 @@ fn page_sql(window: SeqWindow) -> (String, i64) {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
     use crate::app::schema::{conforms, response_schema};
@@ -205,6 +218,62 @@ mod tests {
 
     fn msg(local_id: Option<&str>, c: &str) -> NewMessage {
         NewMessage { local_id: local_id.map(str::to_string), ciphertext: c.to_string() }
+    }
+
+    /// Each statement's rows when `batch` runs in order in SQLite, over every migration and
+    /// `inserts` (python3's module, as in db::sessions' tests).
+    fn batch_in_sqlite(inserts: &str, batch: &[Statement]) -> Vec<Vec<Vec<Value>>> {
+        let migrations = [
+            include_str!("../../migrations/0001_accounts_and_auth.sql"),
+            include_str!("../../migrations/0002_sessions_machines.sql"),
+            include_str!("../../migrations/0003_artifacts_account_social.sql"),
+            include_str!("../../migrations/0004_uploads_connect.sql"),
+            include_str!("../../migrations/0005_devices_plans.sql"),
+            include_str!("../../migrations/0007_compat.sql"),
+        ];
+        let setup = format!("{}\n{inserts}", migrations.join("\n"));
+        let script = "import json, sqlite3, sys\nc = sqlite3.connect(':memory:')\nc.executescript(sys.argv[1])\n\
+                      print(json.dumps([c.execute(s['sql'], s['args']).fetchall() for s in json.loads(sys.argv[2])]))";
+        let out = std::process::Command::new("python3")
+            .args(["-c", script, &setup, &serde_json::to_string(batch).unwrap()])
+            .output()
+            .expect("python3");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    #[test]
+    fn the_batch_numbers_new_messages_after_the_counter_and_keeps_a_stored_local_id() {
+        let mut session = row("s1", 2);
+        session.seq = 1;
+        let inserts = format!(
+            "INSERT INTO accounts (id, public_key, seq, created_at, updated_at) VALUES ('u1', 'k1', 5, 1, 1), ('u2', 'k2', 0, 1, 1);\n{}\n\
+             INSERT INTO session_messages (id, session_id, seq, local_id, content, created_at, updated_at)
+             VALUES ('old', 's1', 1, 'x', 'c0', 1, 1);",
+            insert(&session, "u1", false)
+        );
+        let messages = [msg(Some("x"), "again"), msg(Some("a"), "c1"), msg(None, "c2")];
+        let ids = ["m1", "m2", "m3"].map(String::from);
+        let input = input_rows(&messages, &ids);
+        let run = batch_in_sqlite(&inserts, &create_batch("s1", "u1", &input, 9));
+        assert_eq!(run[0], vec![vec![json!(1)]], "owned");
+        // Two created: the account's seq range ends at 5 + 2.
+        assert_eq!(run[3], vec![vec![json!(7)]]);
+        let stored: Vec<(Value, Value, Value)> =
+            run[4].iter().map(|r| (r[0].clone(), r[1].clone(), r[3].clone())).collect();
+        assert_eq!(
+            stored,
+            vec![
+                (json!("old"), json!(1), json!("c0")),
+                (json!("m2"), json!(2), json!("c1")),
+                (json!("m3"), json!(3), json!("c2"))
+            ]
+        );
+        // Another account's batch on the same session: not owned, nothing stored or counted.
+        let theirs = batch_in_sqlite(&inserts, &create_batch("s1", "u2", &input, 9));
+        assert_eq!(theirs[0], vec![vec![json!(0)]]);
+        assert_eq!(theirs[3], vec![vec![json!(0)]]);
+        assert!(theirs[4].is_empty());
     }
 
     #[test]

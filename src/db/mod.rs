@@ -37,8 +37,10 @@ use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 use crate::error::{ApiError, ApiResult};
 use limits::Failure;
 
-/// A bound SQL argument.
-#[derive(Debug, Clone)]
+/// A bound SQL argument; serialized as the JSON value D1 binds (tests and bench/ replay
+/// statements elsewhere).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
 pub enum Arg {
     Null,
     Int(i64),
@@ -100,6 +102,14 @@ impl Arg {
             Arg::Text(s) => JsValue::from_str(s),
         }
     }
+}
+
+/// A statement and its arguments, built apart from D1: a batch that is worth reading or
+/// replaying whole is built as a list of these, then prepared with [`Db::stmt`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Statement {
+    pub sql: String,
+    pub args: Vec<Arg>,
 }
 
 /// `args![a, b, c]` converts each value into an [`Arg`].
