@@ -8,6 +8,10 @@ use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{json, Value};
 
+use happy_server::config::now_ms;
+use happy_server::crypto::util::uuid_v7;
+use happy_server::db::messages::{create_batch, input_rows, NewMessage};
+
 use crate::load::{percentile_ms, run, Stats};
 use crate::server::Server;
 use crate::Options;
@@ -59,6 +63,10 @@ pub(crate) fn new_account(agent: &ureq::Agent, base: &str) -> Option<String> {
     post(agent, &format!("{base}/v1/auth"), None, &login_body()).ok()?["token"].as_str().map(str::to_string)
 }
 
+/// The heaviest measured write, and its D1 batch alone on the JavaScript floor.
+const V3_BATCH: &str = "POST /v3/sessions/:id/messages (10 a batch)";
+const V3_FLOOR: &str = "empty JS worker: POST /v3's D1 batch alone (the same statements, 10 messages)";
+
 /// One request of a connection: `(agent, connection, index)`, true on success.
 type Request = Arc<dyn Fn(&ureq::Agent, usize, u64) -> bool + Send + Sync>;
 
@@ -70,6 +78,8 @@ struct Scenario {
     /// checkpoints would otherwise land in the slices of the reads compared with the floors.
     writes: bool,
     request: Request,
+    /// Sent to the JavaScript floor, whose CPU its row reads, instead of to ours.
+    on_floor: bool,
 }
 
 /// A scenario's slices, one a round, merged for its row.
@@ -136,8 +146,11 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
     const WRITERS: [&str; 3] = ["POST /v1/auth", "POST /v1/sessions", "POST /v3"];
     let mut add = |name: &str, connections: usize, request: Request| {
         let writes = WRITERS.iter().any(|w| name.starts_with(w));
-        scenarios.push(Scenario { name: name.to_string(), connections, writes, request })
+        scenarios.push(Scenario { name: name.to_string(), connections, writes, request, on_floor: false })
     };
+    // The JavaScript floor, on a copy of our database, and the scenarios sent to it.
+    let mut js_floor: Option<Server> = None;
+    let mut floor_scenarios: Vec<Scenario> = Vec::new();
     let unavailable = |name: &str, note: &str| Row { name: name.into(), rounds: Vec::new(), note: note.into() };
 
     if wanted("hello") {
@@ -250,19 +263,46 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
                     }),
                 );
                 let b = base.clone();
+                let (t, s2) = (token.clone(), sid.clone());
                 add(
-                    "POST /v3/sessions/:id/messages (10 a batch)",
+                    V3_BATCH,
                     conns,
                     Arc::new(move |a, c, i| {
-                        post(a, &format!("{b}/v3/sessions/{sid}/messages"), Some(&token), &batch(format!("b-{c}-{i}")))
+                        post(a, &format!("{b}/v3/sessions/{s2}/messages"), Some(&t), &batch(format!("b-{c}-{i}")))
                             .is_ok()
                     }),
                 );
+                // Its D1 batch alone, the same statements (built by the worker's own code) on a
+                // copy of the same database: local D1's share, which on the platform is not the
+                // worker's CPU.
+                js_floor = server.js_floor_on_copy();
+                if let Some(floor) = &js_floor {
+                    let (fb, user) = (floor.base.clone(), user_id(&token));
+                    floor_scenarios.push(Scenario {
+                        name: V3_FLOOR.into(),
+                        connections: conns,
+                        writes: true,
+                        on_floor: true,
+                        request: Arc::new(move |a, c, i| {
+                            let messages: Vec<NewMessage> = (0..10)
+                                .map(|k| NewMessage {
+                                    local_id: Some(format!("f-{c}-{i}-{k}")),
+                                    ciphertext: "aGVsbG8=".into(),
+                                })
+                                .collect();
+                            let now = now_ms();
+                            let ids: Vec<String> = messages.iter().map(|_| uuid_v7(now)).collect();
+                            let batch = create_batch(&sid, &user, &input_rows(&messages, &ids), now);
+                            post(a, &format!("{fb}/batch"), None, &serde_json::to_string(&batch).unwrap()).is_ok()
+                        }),
+                    });
+                }
             }
             None => failed.push(unavailable("v3 messages", "sessions routes unavailable")),
         }
     }
 
+    scenarios.extend(floor_scenarios);
     let rounds = opts.rounds.max(1);
     let slice = duration / rounds as u32;
     let mut rows: Vec<Row> =
@@ -271,11 +311,12 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
         for _ in 0..rounds {
             for (s, row) in scenarios.iter().zip(rows.iter_mut()).filter(|(s, _)| s.writes == writes) {
                 let request = s.request.clone();
+                let target = if s.on_floor { js_floor.as_ref().unwrap_or(server) } else { server };
                 row.rounds.push(run(
                     s.connections,
                     slice,
                     u64::MAX,
-                    || server.worker_cpu_seconds(),
+                    || target.worker_cpu_seconds(),
                     move |a, c, i| request(a, c, i),
                 ));
             }
@@ -284,6 +325,7 @@ pub fn run_all(server: &Server, opts: &Options, duration: Duration) {
     rows.extend(failed);
     print_rows(&rows);
     print_ratios(&rows);
+    print_own_cpu(&rows);
 
     if wanted("uploads") {
         crate::uploads::run(server, &base);
@@ -333,6 +375,27 @@ fn print_ratios(rows: &[Row]) {
         if let Some((c, each)) = paired(s, floor, &cpu) {
             println!("- GET /v1/sessions: {c:.2}x the floor's workerd CPU per request (target <= 1.2; rounds: {each})");
         }
+    }
+}
+
+/// The worker's own CPU on the heaviest measured write: ours less the same D1 batch on the
+/// JavaScript floor, round by round (ours counts the account's object too, which on the
+/// platform is an invocation of its own).
+fn print_own_cpu(rows: &[Row]) {
+    let find = |name: &str| rows.iter().find(|r| r.name == name).filter(|r| !r.rounds.is_empty());
+    let (Some(ours), Some(alone)) = (find(V3_BATCH), find(V3_FLOOR)) else { return };
+    let own: Option<Vec<f64>> = ours
+        .rounds
+        .iter()
+        .zip(&alone.rounds)
+        .map(|(o, f)| Some(o.cpu_ms_per_request()? - f.cpu_ms_per_request()?))
+        .collect();
+    if let Some(own) = own {
+        let each = own.iter().map(|d| format!("{d:.2}")).collect::<Vec<_>>().join(" ");
+        println!(
+            "- {V3_BATCH}: {:.2} ms of CPU a request over its D1 batch alone on the JS floor (rounds: {each})",
+            median(own)
+        );
     }
 }
 

@@ -63,6 +63,12 @@ const EMPTY_WORKER: &str = r#"export default {
       }
       return Response.json(row);
     }
+    if (path === "/batch") {
+      // One D1 batch of the statements posted, [{sql, args}]: a route's own batch, replayed.
+      const batch = await request.json();
+      const results = await env.DB.batch(batch.map((s) => env.DB.prepare(s.sql).bind(...s.args)));
+      return Response.json(results.map((r) => r.results));
+    }
     if (path === "/write") {
       const id = request.headers.get("x-id") ?? "a";
       const [, row] = await env.DB.batch([
@@ -131,13 +137,19 @@ impl Server {
 
     /// The runtime's own floor: a JavaScript worker with the same D1 binding, served by the same
     /// wrangler with the same flags. `/` answers "ok"; `/read?n=N` runs `SELECT 1` N times in turn; `/write` one
-    /// batch of an insert and a select, as a sign-in's upsert does. Its database is a copy of
+    /// batch of an insert and a select, as a sign-in's upsert does; `/batch` the batch posted. Its database is a copy of
     /// `state` (ours: our schema and rows), so local D1's first-statement work (opening the file,
     /// parsing the schema), which on the platform is not the worker's CPU, is in the floor too.
     pub fn spawn_empty_js(state: &Path) -> Server {
         let dir = Server::floor_dir(state, "empty", "index.js");
         std::fs::write(dir.join("index.js"), EMPTY_WORKER).unwrap();
         Server::spawn_in(&dir, &dir.join("state"), Ready::Quiet)
+    }
+
+    /// The JavaScript floor on a copy of this server's state as it is now (taken while it is
+    /// idle); `None` for a server the bench did not spawn.
+    pub fn js_floor_on_copy(&self) -> Option<Server> {
+        self.state.as_deref().map(Server::spawn_empty_js)
     }
 
     /// The Rust floor: the same three routes in workers-rs (`main`, from [`rust_floor`]), on a
