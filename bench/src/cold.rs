@@ -107,9 +107,12 @@ pub fn run() {
     // Each as an isolate's very first request, on fresh isolates.
     let n = fresh_count();
     let rust = rust_floor();
-    println!("\nAs an isolate's very first request (median of {n} fresh isolates each; whole process, and");
-    println!("on the request thread alone; the workers-rs floor is bench/rust-floor, the JavaScript floor's");
-    println!("routes in Rust{}):\n", if rust.is_some() { "" } else { ", not built: `make bench` builds it" });
+    println!("\nAs an isolate's very first request (median of {n} fresh isolates each, spawned in turns; each");
+    println!("difference is the median of the turns' differences; whole process, and on the request thread");
+    println!(
+        "alone; the workers-rs floor is bench/rust-floor, the JavaScript floor's routes in Rust{}):\n",
+        if rust.is_some() { "" } else { ", not built: `make bench` builds it" }
+    );
     println!("| request | ours | empty JS worker | ours − floor | request thread: ours | floor | ours − floor | workers-rs floor | ours − workers-rs floor |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     // The first write's rows count the worker and the account's object together: one runtime
@@ -124,33 +127,42 @@ pub fn run() {
     // Each fresh server's start, request thread: ours, the JS floor, the workers-rs floor.
     let mut starts: [Vec<f64>; 3] = Default::default();
     for (ours, floor) in pairs {
-        let fresh = |spawn: &dyn Fn() -> Server, step: &Step, starts: &mut Vec<f64>| {
-            let runs: Vec<(f64, f64)> = (0..n)
-                .filter_map(|_| {
-                    let server = spawn();
-                    starts.extend(server.request_thread_cpu_seconds().map(|s| s * 1000.0));
-                    cpu_split_ms(&server, &agent, &token, step)
-                })
-                .collect();
-            (median(runs.iter().map(|r| r.0).collect()), median(runs.iter().map(|r| r.1).collect()))
+        // Fresh isolates in turns (ours, the JavaScript floor, the workers-rs floor), so that a
+        // drift of this VM touches the three alike; each "ours − floor" is the median of the
+        // turns' differences. A turn: (whole process, request thread) for each, `None` if failed.
+        let mut turns: Vec<[Option<(f64, f64)>; 3]> = Vec::new();
+        for _ in 0..n {
+            let once = |spawn: &dyn Fn() -> Server, step: &Step, starts: &mut Vec<f64>| {
+                let server = spawn();
+                starts.extend(server.request_thread_cpu_seconds().map(|s| s * 1000.0));
+                cpu_split_ms(&server, &agent, &token, step)
+            };
+            let o = once(&|| Server::spawn_at(&state, Ready::Quiet), ours, &mut starts[0]);
+            let f = once(&|| Server::spawn_empty_js(&state), floor, &mut starts[1]);
+            let r =
+                rust.as_ref().and_then(|main| once(&|| Server::spawn_rust_floor(&state, main), floor, &mut starts[2]));
+            turns.push([o, f, r]);
+        }
+        let all = |t: &(f64, f64)| t.0;
+        let thread = |t: &(f64, f64)| t.1;
+        let one = |k: usize, part: &dyn Fn(&(f64, f64)) -> f64| {
+            fmt(median(turns.iter().filter_map(|t| t[k].as_ref().map(part)).collect()))
         };
-        let o = fresh(&|| Server::spawn_at(&state, Ready::Quiet), ours, &mut starts[0]);
-        let f = fresh(&|| Server::spawn_empty_js(&state), floor, &mut starts[1]);
-        let r =
-            rust.as_ref().and_then(|main| fresh(&|| Server::spawn_rust_floor(&state, main), floor, &mut starts[2]).1);
-        let over = |o: Option<f64>, f: Option<f64>| fmt(o.zip(f).map(|(o, f)| o - f));
+        let over = |k: usize, part: &dyn Fn(&(f64, f64)) -> f64| {
+            fmt(median(turns.iter().filter_map(|t| Some(part(t[0].as_ref()?) - part(t[k].as_ref()?))).collect()))
+        };
         println!(
             "| {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             ours.0,
             floor.0,
-            fmt(o.0),
-            fmt(f.0),
-            over(o.0, f.0),
-            fmt(o.1),
-            fmt(f.1),
-            over(o.1, f.1),
-            fmt(r),
-            over(o.1, r)
+            one(0, &all),
+            one(1, &all),
+            over(1, &all),
+            one(0, &thread),
+            one(1, &thread),
+            over(1, &thread),
+            one(2, &thread),
+            over(2, &thread)
         );
     }
     // What Workers hold to the startup limit (1 s) rather than to a request's CPU: workerd's own

@@ -390,11 +390,19 @@ fn print_own_cpu(rows: &[Row]) {
         .zip(&alone.rounds)
         .map(|(o, f)| Some(o.cpu_ms_per_request()? - f.cpu_ms_per_request()?))
         .collect();
+    let list = |v: &mut dyn Iterator<Item = Option<f64>>| {
+        v.map(|d| d.map_or("-".into(), |d| format!("{d:.2}"))).collect::<Vec<String>>().join(" ")
+    };
     if let Some(own) = own {
-        let each = own.iter().map(|d| format!("{d:.2}")).collect::<Vec<_>>().join(" ");
+        let each = list(&mut own.iter().map(|&d| Some(d)));
         println!(
-            "- {V3_BATCH}: {:.2} ms of CPU a request over its D1 batch alone on the JS floor (rounds: {each})",
+            "- {V3_BATCH}: {:.2} ms of CPU a request over its D1 batch alone on the JS floor (rounds: {each};",
             median(own)
+        );
+        println!(
+            "  ours {}; the batch alone {})",
+            list(&mut ours.rounds.iter().map(Stats::cpu_ms_per_request)),
+            list(&mut alone.rounds.iter().map(Stats::cpu_ms_per_request))
         );
     }
 }
