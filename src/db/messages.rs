@@ -219,6 +219,7 @@ mod tests {
 
     use super::*;
     use crate::app::schema::{conforms, response_schema};
+    use crate::db::in_sqlite;
     use crate::db::sessions::tests::{first_row_in_sqlite, insert, row};
     use crate::wire::sessions::MessagePage;
 
@@ -226,37 +227,12 @@ mod tests {
         NewMessage { local_id: local_id.map(str::to_string), ciphertext: c.to_string() }
     }
 
-    /// Each statement's rows when `batch` runs in order in SQLite over every migration and
-    /// `inserts` (python3's module, as in db::sessions' tests); with `explain`, each statement's
-    /// query plan instead (`EXPLAIN QUERY PLAN`, one line a step).
-    fn batch_in_sqlite(inserts: &str, batch: &[Statement], explain: bool) -> Vec<Vec<Vec<Value>>> {
-        let migrations = [
-            include_str!("../../migrations/0001_accounts_and_auth.sql"),
-            include_str!("../../migrations/0002_sessions_machines.sql"),
-            include_str!("../../migrations/0003_artifacts_account_social.sql"),
-            include_str!("../../migrations/0004_uploads_connect.sql"),
-            include_str!("../../migrations/0005_devices_plans.sql"),
-            include_str!("../../migrations/0007_compat.sql"),
-        ];
-        let setup = format!("{}\n{inserts}", migrations.join("\n"));
-        let script = "import json, sqlite3, sys\nc = sqlite3.connect(':memory:')\nc.executescript(sys.argv[1])\n\
-                      p = sys.argv[3]\n\
-                      print(json.dumps([c.execute(p + s['sql'], s['args']).fetchall() for s in json.loads(sys.argv[2])]))";
-        let prefix = if explain { "EXPLAIN QUERY PLAN " } else { "" };
-        let out = std::process::Command::new("python3")
-            .args(["-c", script, &setup, &serde_json::to_string(batch).unwrap(), prefix])
-            .output()
-            .expect("python3");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
     #[test]
     fn the_batch_finds_its_rows_by_key_not_by_walking_the_session() {
         let messages = [msg(Some("a"), "c1"), msg(None, "c2")];
         let input = input_rows(&messages, &["m1".into(), "m2".into()]);
-        for (i, plan) in batch_in_sqlite("", &create_batch("s1", "u1", &input, 9), true).iter().enumerate() {
-            for step in plan.iter().filter_map(|s| s.last()?.as_str()) {
+        for (i, plan) in in_sqlite::run("", &create_batch("s1", "u1", &input, 9), true).iter().enumerate() {
+            for step in in_sqlite::steps(plan) {
                 // A search keyed by the session alone, or a scan, reads every message of the
                 // session: a cost that grows with it, on every post.
                 let walks =
@@ -279,7 +255,7 @@ mod tests {
         let messages = [msg(Some("x"), "again"), msg(Some("a"), "c1"), msg(None, "c2")];
         let ids = ["m1", "m2", "m3"].map(String::from);
         let input = input_rows(&messages, &ids);
-        let run = batch_in_sqlite(&inserts, &create_batch("s1", "u1", &input, 9), false);
+        let run = in_sqlite::run(&inserts, &create_batch("s1", "u1", &input, 9), false);
         assert_eq!(run[0], vec![vec![json!(1)]], "owned");
         // Two created: the account's seq range ends at 5 + 2.
         assert_eq!(run[3], vec![vec![json!(7)]]);
@@ -294,7 +270,7 @@ mod tests {
             ]
         );
         // Another account's batch on the same session: not owned, nothing stored or counted.
-        let theirs = batch_in_sqlite(&inserts, &create_batch("s1", "u2", &input, 9), false);
+        let theirs = in_sqlite::run(&inserts, &create_batch("s1", "u2", &input, 9), false);
         assert_eq!(theirs[0], vec![vec![json!(0)]]);
         assert_eq!(theirs[3], vec![vec![json!(0)]]);
         assert!(theirs[4].is_empty());

@@ -28,6 +28,8 @@ pub mod versioned;
 pub mod voice;
 
 #[cfg(test)]
+pub(crate) mod in_sqlite;
+#[cfg(test)]
 pub(crate) mod sql_only_here;
 
 use serde::de::DeserializeOwned;

@@ -1,0 +1,35 @@
+//! Tests run D1's statements in SQLite (python3's module, as the test setup needs python3
+//! anyway for schemathesis) over every migration: what they return, and how SQLite plans them.
+
+use serde_json::Value;
+
+use super::Statement;
+
+/// Each statement's rows when `statements` run in order over every migration and `inserts`;
+/// with `explain`, each statement's query plan instead (`EXPLAIN QUERY PLAN`, one row a step).
+pub(crate) fn run(inserts: &str, statements: &[Statement], explain: bool) -> Vec<Vec<Vec<Value>>> {
+    let migrations = [
+        include_str!("../../migrations/0001_accounts_and_auth.sql"),
+        include_str!("../../migrations/0002_sessions_machines.sql"),
+        include_str!("../../migrations/0003_artifacts_account_social.sql"),
+        include_str!("../../migrations/0004_uploads_connect.sql"),
+        include_str!("../../migrations/0005_devices_plans.sql"),
+        include_str!("../../migrations/0007_compat.sql"),
+    ];
+    let setup = format!("{}\n{inserts}", migrations.join("\n"));
+    let script = "import json, sqlite3, sys\nc = sqlite3.connect(':memory:')\nc.executescript(sys.argv[1])\n\
+                  p = sys.argv[3]\n\
+                  print(json.dumps([c.execute(p + s['sql'], s['args']).fetchall() for s in json.loads(sys.argv[2])]))";
+    let prefix = if explain { "EXPLAIN QUERY PLAN " } else { "" };
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &setup, &serde_json::to_string(statements).unwrap(), prefix])
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The steps of one statement's plan, as SQLite words them.
+pub(crate) fn steps(plan: &[Vec<Value>]) -> impl Iterator<Item = &str> {
+    plan.iter().filter_map(|s| s.last()?.as_str())
+}
