@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::Statement;
+use super::{Arg, Statement};
 
 /// Each statement's rows when `statements` run in order over every migration and `inserts`;
 /// with `explain`, each statement's query plan instead (`EXPLAIN QUERY PLAN`, one row a step).
@@ -32,4 +32,10 @@ pub(crate) fn run(inserts: &str, statements: &[Statement], explain: bool) -> Vec
 /// The steps of one statement's plan, as SQLite words them.
 pub(crate) fn steps(plan: &[Vec<Value>]) -> impl Iterator<Item = &str> {
     plan.iter().filter_map(|s| s.last()?.as_str())
+}
+
+/// The first row of `sql` over `args` (its columns as JSON), over every migration and `inserts`.
+pub(crate) fn first_row(inserts: &str, sql: &str, args: &[Arg]) -> Vec<Value> {
+    let statement = Statement { sql: sql.to_string(), args: args.to_vec() };
+    run(inserts, &[statement], false).remove(0).into_iter().next().expect("a row")
 }

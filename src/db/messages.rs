@@ -220,7 +220,7 @@ mod tests {
     use super::*;
     use crate::app::schema::{conforms, response_schema};
     use crate::db::in_sqlite;
-    use crate::db::sessions::tests::{first_row_in_sqlite, insert, row};
+    use crate::db::sessions::tests::{insert, row};
     use crate::wire::sessions::MessagePage;
 
     fn msg(local_id: Option<&str>, c: &str) -> NewMessage {
@@ -312,7 +312,7 @@ mod tests {
         let inserts = insert(&row("s1", 1), "a", false) + &messages.iter().map(insert_message).collect::<String>();
         let page = |window, account: &str, limit: u32| {
             let (sql, bound) = page_sql(window);
-            first_row_in_sqlite(&inserts, &sql, json!(["s1", account, bound, limit]))
+            in_sqlite::first_row(&inserts, &sql, args!["s1", account, bound, limit])
         };
         let body = |picked: &[&StoredMessage], has_more: bool| {
             let typed = MessagePage { messages: picked.iter().map(|m| (*m).into()).collect(), has_more };

@@ -12,7 +12,7 @@ use crate::args;
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v7;
 use crate::db::versioned::{self, Column, Outcome};
-use crate::db::{bump_account_seq_if, first_row, Db, SeqRow};
+use crate::db::{bump_account_seq_if, first_row, Db, SeqRow, Statement};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, sessions as ev, Outbox, Recipients};
 
@@ -86,15 +86,24 @@ pub async fn list_page(
     changed_since: Option<i64>,
     limit: u32,
 ) -> ApiResult<Vec<SessionRow>> {
-    db.all(
-        &format!(
-            "SELECT {COLUMNS} FROM sessions WHERE account_id = ?1 AND deleted_at IS NULL
-             AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR updated_at > ?3)
+    let page = list_page_statement(user_id, before_id, changed_since, limit);
+    db.all(&page.sql, &page.args).await
+}
+
+/// [`list_page`]'s statement. Each filter is written only when given, as a range SQLite can
+/// look up in an index: the cursor in `(account_id, id)`, the change time in
+/// `(account_id, updated_at)`. Written as `?2 IS NULL OR id < ?2`, neither could be, and a
+/// sync asking what changed since its last call read every session of the account.
+fn list_page_statement(user_id: &str, before_id: Option<&str>, changed_since: Option<i64>, limit: u32) -> Statement {
+    let cursor = if before_id.is_some() { " AND id < ?2" } else { "" };
+    let since = if changed_since.is_some() { " AND updated_at > ?3" } else { "" };
+    Statement {
+        sql: format!(
+            "SELECT {COLUMNS} FROM sessions WHERE account_id = ?1 AND deleted_at IS NULL{cursor}{since}
              ORDER BY id DESC LIMIT ?4"
         ),
-        args![user_id, before_id, changed_since, limit + 1],
-    )
-    .await
+        args: args![user_id, before_id, changed_since, limit + 1].to_vec(),
+    }
 }
 
 /// GET /v2/sessions/active: active sessions with a heartbeat in the last 15 minutes.
@@ -289,7 +298,25 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::app::schema::{conforms, response_schema};
+    use crate::db::in_sqlite;
     use crate::wire::sessions::SessionList;
+
+    #[test]
+    fn a_page_of_sessions_reads_from_its_cursor_and_a_sync_only_what_changed() {
+        let inserts: String = (1..=30).map(|i| insert(&row(&format!("s{i:02}"), i), "a", false)).collect();
+        let page = |cursor: Option<&str>, since: Option<i64>| list_page_statement("a", cursor, since, 3);
+        let cases = [page(None, None), page(Some("s20"), None), page(None, Some(27)), page(Some("s29"), Some(26))];
+        let ids = in_sqlite::run(&inserts, &cases, false)
+            .iter()
+            .map(|rows| rows.iter().map(|r| r[0].as_str().unwrap().to_string()).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>();
+        assert_eq!(ids, ["s30 s29 s28 s27", "s19 s18 s17 s16", "s30 s29 s28", "s28 s27"]);
+        // Each filter narrows the index it is looked up in; none walks the account's sessions.
+        let plans = in_sqlite::run("", &cases, true);
+        let plan = |i: usize| in_sqlite::steps(&plans[i]).collect::<Vec<_>>().join("; ");
+        assert!(plan(1).contains("(account_id=? AND id<?)"), "{}", plan(1));
+        assert!(plan(2).contains("(account_id=? AND updated_at>?)"), "{}", plan(2));
+    }
 
     #[test]
     fn heartbeat_times() {
@@ -297,20 +324,6 @@ pub(crate) mod tests {
         assert_eq!(heartbeat_time(now - 1000, now), Some(now - 1000));
         assert_eq!(heartbeat_time(now + 60_000, now), Some(now));
         assert_eq!(heartbeat_time(now - STALE_HEARTBEAT_MS - 1, now), None);
-    }
-
-    /// The first row of `sql` (its columns as JSON) over the sessions migration and `inserts`,
-    /// in SQLite: python3's module, as the test setup needs python3 anyway (schemathesis).
-    pub(crate) fn first_row_in_sqlite(inserts: &str, sql: &str, params: Value) -> Vec<Value> {
-        let setup = format!("{}\n{inserts}", include_str!("../../migrations/0002_sessions_machines.sql"));
-        let script = "import json, sqlite3, sys\nc = sqlite3.connect(':memory:')\nc.executescript(sys.argv[1])\n\
-                      print(json.dumps(c.execute(sys.argv[2], json.loads(sys.argv[3])).fetchone()))";
-        let out = std::process::Command::new("python3")
-            .args(["-c", script, &setup, sql, &params.to_string()])
-            .output()
-            .expect("python3");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
     }
 
     fn sql_text(v: Option<&str>) -> String {
@@ -369,16 +382,16 @@ pub(crate) mod tests {
         };
         let inserts = [insert(&old, "a", false), insert(&new, "a", false), insert(&row("s3", 9), "a", true)].join("\n")
             + &insert(&row("s4", 9), "b", false);
-        let body = first_row_in_sqlite(&inserts, &list_recent_sql(), json!(["a", 150]));
+        let body = in_sqlite::first_row(&inserts, &list_recent_sql(), args!["a", 150_i64]);
         let typed = SessionList { sessions: vec![(&new).into(), (&old).into()] };
         assert_eq!(body, [json!(serde_json::to_string(&typed).unwrap())]);
         let parsed: Value = serde_json::from_str(body[0].as_str().unwrap()).unwrap();
         conforms(&response_schema::<SessionList>(), &parsed).unwrap();
 
-        let limited = first_row_in_sqlite(&inserts, &list_recent_sql(), json!(["a", 1]));
+        let limited = in_sqlite::first_row(&inserts, &list_recent_sql(), args!["a", 1_i64]);
         assert_eq!(limited, [json!(serde_json::to_string(&SessionList { sessions: vec![(&new).into()] }).unwrap())]);
         // No session: no row in the group, and `coalesce` answers the empty list.
-        let none = first_row_in_sqlite(&inserts, &list_recent_sql(), json!(["c", 150]));
+        let none = in_sqlite::first_row(&inserts, &list_recent_sql(), args!["c", 150_i64]);
         assert_eq!(none, [json!(serde_json::to_string(&SessionList { sessions: vec![] }).unwrap())]);
     }
 }
