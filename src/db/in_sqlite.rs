@@ -8,14 +8,15 @@ use super::{Arg, Statement};
 /// Each statement's rows when `statements` run in order over every migration and `inserts`;
 /// with `explain`, each statement's query plan instead (`EXPLAIN QUERY PLAN`, one row a step).
 pub(crate) fn run(inserts: &str, statements: &[Statement], explain: bool) -> Vec<Vec<Vec<Value>>> {
-    let migrations = [
-        include_str!("../../migrations/0001_accounts_and_auth.sql"),
-        include_str!("../../migrations/0002_sessions_machines.sql"),
-        include_str!("../../migrations/0003_artifacts_account_social.sql"),
-        include_str!("../../migrations/0004_uploads_connect.sql"),
-        include_str!("../../migrations/0005_devices_plans.sql"),
-        include_str!("../../migrations/0007_compat.sql"),
-    ];
+    // Every migration, in the order wrangler applies them (by file name).
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let migrations: Vec<String> = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "sql"))
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
     let setup = format!("{}\n{inserts}", migrations.join("\n"));
     let script = "import json, sqlite3, sys\nc = sqlite3.connect(':memory:')\nc.executescript(sys.argv[1])\n\
                   p = sys.argv[3]\n\
