@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{sessions, Db};
+use super::{sessions, Db, Statement};
 use crate::args;
 use crate::config::now_ms;
 use crate::crypto::util::uuid_v4;
@@ -85,29 +85,40 @@ pub async fn query_usage(db: &Db, user_id: &str, q: &UsageQuery<'_>) -> ApiResul
         name: String,
         total: f64,
     }
-    let rows: Vec<Row> = db
-        .all(
+    let statement = usage_statement(user_id, q);
+    let rows: Vec<Row> = db.all(&statement.sql, &statement.args).await?;
+    Ok(aggregate(rows.into_iter().map(|r| (r.bucket, r.kind, r.name, r.total))))
+}
+
+/// [`query_usage`]'s statement. The time range is written only when given, as a range SQLite
+/// looks up in `(account_id, created_at)`; written as `?4 IS NULL OR created_at >= ?4` it
+/// narrowed nothing, and every query read all of the account's reports.
+fn usage_statement(user_id: &str, q: &UsageQuery<'_>) -> Statement {
+    // An absent bound keeps its parameter in a constant term: the statement binds all five.
+    let start = if q.start.is_some() { "created_at >= ?4" } else { "?4 IS NULL" };
+    let end = if q.end.is_some() { "created_at <= ?5" } else { "?5 IS NULL" };
+    Statement {
+        sql: format!(
             "WITH r AS (
                 SELECT (created_at / 1000 / ?2) * ?2 AS bucket, tokens, cost FROM usage_reports
-                WHERE account_id = ?1 AND (?3 IS NULL OR session_id = ?3)
-                  AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at <= ?5))
+                WHERE account_id = ?1 AND (?3 IS NULL OR session_id = ?3) AND {start} AND {end})
              SELECT bucket, 'count' AS kind, '' AS name, COUNT(*) AS total FROM r GROUP BY bucket
              UNION ALL
              SELECT bucket, 'tokens', j.key, SUM(j.value) FROM r, json_each(r.tokens) j
                WHERE j.type IN ('integer', 'real') GROUP BY bucket, j.key
              UNION ALL
              SELECT bucket, 'cost', j.key, SUM(j.value) FROM r, json_each(r.cost) j
-               WHERE j.type IN ('integer', 'real') GROUP BY bucket, j.key",
-            args![
-                user_id,
-                q.group_by.seconds(),
-                q.session_id,
-                q.start.map(|s| s * 1000),
-                q.end.map(|s| s * 1000 + 999)
-            ],
-        )
-        .await?;
-    Ok(aggregate(rows.into_iter().map(|r| (r.bucket, r.kind, r.name, r.total))))
+               WHERE j.type IN ('integer', 'real') GROUP BY bucket, j.key"
+        ),
+        args: args![
+            user_id,
+            q.group_by.seconds(),
+            q.session_id,
+            q.start.map(|s| s * 1000),
+            q.end.map(|s| s * 1000 + 999)
+        ]
+        .to_vec(),
+    }
 }
 
 /// One time bucket: its start (UNIX seconds), the summed counters, and how many reports.
@@ -141,6 +152,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::db::in_sqlite;
 
     #[test]
     fn aggregates_rows_into_sorted_buckets() {
@@ -165,5 +177,32 @@ mod tests {
             ]
         );
         assert_eq!(aggregate(std::iter::empty()), vec![]);
+    }
+
+    #[test]
+    fn a_usage_query_reads_only_its_time_range() {
+        // Reports at 1, 2, ..., 6 hours, one bucket each; a range keeps the buckets within it.
+        let inserts: String = (1..=6)
+            .map(|h| {
+                format!(
+                    "INSERT INTO usage_reports (id, account_id, session_id, key, tokens, cost, created_at, updated_at)
+                     VALUES ('r{h}', 'a', NULL, 'k{h}', '{{\"total\":10}}', '{{}}', {}, 1);",
+                    h * 3_600_000
+                )
+            })
+            .collect();
+        let query = |start, end| UsageQuery { session_id: None, start, end, group_by: GroupBy::Hour };
+        let statements = [
+            usage_statement("a", &query(Some(7200), Some(14_400))),
+            usage_statement("a", &query(None, None)),
+            usage_statement("a", &query(Some(7200), None)),
+            usage_statement("a", &query(None, Some(7200))),
+        ];
+        let counts = |rows: &Vec<Vec<Value>>| rows.iter().filter(|r| r[1] == "count").count();
+        let found = in_sqlite::run(&inserts, &statements, false);
+        assert_eq!(found.iter().map(counts).collect::<Vec<_>>(), [3, 6, 5, 2]);
+        let plans = in_sqlite::run("", &statements[..1], true);
+        let plan: Vec<&str> = in_sqlite::steps(&plans[0]).collect();
+        assert!(plan.iter().any(|s| s.contains("(account_id=? AND created_at>? AND created_at<?)")), "{plan:?}");
     }
 }
