@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use worker::{D1PreparedStatement, D1Result};
 
-use super::{bump_account_seq, first_row, Db, SeqRow};
+use super::{bump_account_seq, first_row, Db, SeqRow, Statement};
 use crate::args;
 use crate::error::{ApiError, ApiResult};
 
@@ -25,13 +25,23 @@ pub async fn page(
     after: Option<i64>,
     limit: i64,
 ) -> ApiResult<Vec<FeedRow>> {
-    db.all(
-        "SELECT id, counter, repeat_key, body, created_at FROM feed_items
-         WHERE account_id = ?1 AND (?2 IS NULL OR counter < ?2) AND (?3 IS NULL OR counter > ?3)
-         ORDER BY counter DESC LIMIT ?4",
-        args![user_id, before, after, limit + 1],
-    )
-    .await
+    let page = page_statement(user_id, before, after, limit);
+    db.all(&page.sql, &page.args).await
+}
+
+/// [`page`]'s statement. A given cursor is a range SQLite looks up in `(account_id, counter)`,
+/// so a later page starts at its cursor instead of walking down to it from the newest; an
+/// absent one stays as a constant `?n IS NULL`, so the statement binds all four parameters.
+fn page_statement(user_id: &str, before: Option<i64>, after: Option<i64>, limit: i64) -> Statement {
+    let before_term = if before.is_some() { "counter < ?2" } else { "?2 IS NULL" };
+    let after_term = if after.is_some() { "counter > ?3" } else { "?3 IS NULL" };
+    Statement {
+        sql: format!(
+            "SELECT id, counter, repeat_key, body, created_at FROM feed_items
+             WHERE account_id = ?1 AND {before_term} AND {after_term} ORDER BY counter DESC LIMIT ?4"
+        ),
+        args: args![user_id, before, after, limit + 1].to_vec(),
+    }
 }
 
 /// A post to write into `to`'s feed; it replaces their older post with the same `repeat_key`.
@@ -84,5 +94,34 @@ impl PostAt {
         let seq = first_row::<SeqRow>(&results[self.seq_at])?
             .ok_or_else(|| ApiError::internal("seq bump returned nothing"))?;
         Ok(Posted { counter: counter.feed_seq, seq: seq.seq })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::in_sqlite;
+
+    #[test]
+    fn a_feed_page_starts_at_its_cursor() {
+        let inserts: String = (1..=9)
+            .map(|n| {
+                format!("INSERT INTO feed_items (id, account_id, counter, body, created_at) VALUES ('f{n}', 'a', {n}, 'b', 1);")
+            })
+            .collect();
+        let pages = [
+            page_statement("a", None, None, 2),
+            page_statement("a", Some(5), None, 2),
+            page_statement("a", None, Some(7), 2),
+            page_statement("a", Some(9), Some(6), 5),
+        ];
+        let counters: Vec<Vec<i64>> = in_sqlite::run(&inserts, &pages, false)
+            .iter()
+            .map(|rows| rows.iter().map(|r| r[1].as_i64().unwrap()).collect())
+            .collect();
+        assert_eq!(counters, [vec![9, 8, 7], vec![4, 3, 2], vec![9, 8], vec![8, 7]]);
+        let plans = in_sqlite::run("", &pages[1..2], true);
+        let plan: Vec<&str> = in_sqlite::steps(&plans[0]).collect();
+        assert!(plan.iter().any(|s| s.ends_with("(account_id=? AND counter<?)")), "{plan:?}");
     }
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use worker::{D1PreparedStatement, D1Result};
 
 use super::plans::upload_limit_sql;
-use super::{bump_account_seq, bump_account_seq_if, first_row, guard, rows, Db, SeqRow};
+use super::{bump_account_seq, bump_account_seq_if, first_row, guard, rows, Db, SeqRow, Statement};
 use crate::args;
 use crate::error::{ApiError, ApiResult};
 
@@ -144,15 +144,23 @@ pub async fn page(
     after: Option<(i64, &str)>,
     limit: usize,
 ) -> ApiResult<Vec<FileRow>> {
-    db.all(
-        &format!(
+    let page = page_statement(user_id, category, after, limit);
+    db.all(&page.sql, &page.args).await
+}
+
+/// [`page`]'s statement. A given cursor is a row-value range SQLite looks up in
+/// `(account_id, created_at DESC, id DESC)`, so a later page starts at its cursor instead of
+/// walking down to it from the newest; an absent one stays as constant `?n IS NULL` terms, so
+/// the statement binds all five parameters.
+fn page_statement(user_id: &str, category: Option<&str>, after: Option<(i64, &str)>, limit: usize) -> Statement {
+    let cursor = if after.is_some() { "(created_at, id) < (?3, ?4)" } else { "?3 IS NULL AND ?4 IS NULL" };
+    Statement {
+        sql: format!(
             "SELECT {FILE_COLUMNS} FROM uploaded_files WHERE account_id = ?1 AND (?2 IS NULL OR category = ?2)
-             AND (?3 IS NULL OR created_at < ?3 OR (created_at = ?3 AND id < ?4))
-             ORDER BY created_at DESC, id DESC LIMIT ?5"
+             AND {cursor} ORDER BY created_at DESC, id DESC LIMIT ?5"
         ),
-        args![user_id, category, after.map(|a| a.0), after.map(|a| a.1), limit + 1],
-    )
-    .await
+        args: args![user_id, category, after.map(|a| a.0), after.map(|a| a.1), limit + 1].to_vec(),
+    }
 }
 
 /// The user's file `id`.
@@ -193,4 +201,37 @@ pub async fn delete(db: &Db, user_id: &str, id: &str) -> ApiResult<Option<Delete
 pub async fn paths(db: &Db, user_id: &str) -> ApiResult<Vec<String>> {
     let rows: Vec<PathRow> = db.all("SELECT path FROM uploaded_files WHERE account_id = ?1", args![user_id]).await?;
     Ok(rows.into_iter().map(|r| r.path).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::in_sqlite;
+
+    #[test]
+    fn a_page_of_files_starts_at_its_cursor() {
+        // Two files at each of three times, of two categories.
+        let inserts: String = (0..6)
+            .map(|n| {
+                let (at, category) = (100 + n / 2, if n % 2 == 0 { "image" } else { "file" });
+                format!(
+                    "INSERT INTO uploaded_files (id, account_id, path, category, original_name, content_type, size, etag, created_at, updated_at)
+                     VALUES ('u{n}', 'a', 'p{n}', '{category}', 'n', 't', 1, 'e', {at}, 1);"
+                )
+            })
+            .collect();
+        let pages = [
+            page_statement("a", None, None, 2),
+            page_statement("a", None, Some((101, "u3")), 10),
+            page_statement("a", Some("image"), Some((102, "u4")), 10),
+        ];
+        let ids: Vec<Vec<String>> = in_sqlite::run(&inserts, &pages, false)
+            .iter()
+            .map(|rows| rows.iter().map(|r| r[0].as_str().unwrap().to_string()).collect())
+            .collect();
+        assert_eq!(ids, [vec!["u5", "u4", "u3"], vec!["u2", "u1", "u0"], vec!["u2", "u0"]]);
+        let plans = in_sqlite::run("", &pages[1..2], true);
+        let plan: Vec<&str> = in_sqlite::steps(&plans[0]).collect();
+        assert!(plan.iter().any(|s| s.ends_with("(account_id=? AND (created_at,id)<(?,?))")), "{plan:?}");
+    }
 }
