@@ -11,11 +11,17 @@ use happy_server::auth::token::{derive_seed, Claims, TokenKey, TokenKind};
 use happy_server::crypto::util::hex_lower;
 use serde_json::Map;
 
+/// This binary's server: seeded, and warming up with the most rounds a deployment may set
+/// (src/app/warm.rs; every other test binary's server starts with the default).
+fn seeded_app(seed: &[u8; 32]) -> &'static TestApp {
+    app_with(&[("HAPPY_TOKEN_SEED", &hex_lower(seed)), ("HAPPY_WARM_UP_ROUNDS", "4000")])
+}
+
 #[test]
 fn configured_seed_replaces_the_derivation() {
     let seed = derive_seed("seed-owner-secret", "handy", TokenKind::Persistent);
     // The master secret differs on purpose: only the configured seed can explain the tokens.
-    let app = app_with(&[("HAPPY_TOKEN_SEED", &hex_lower(&seed))]);
+    let app = seeded_app(&seed);
     let account = app.new_account();
     let now = now_ms() as u64;
     let key = TokenKey::native("handy", &seed);
@@ -36,7 +42,7 @@ fn configured_seed_replaces_the_derivation() {
 #[test]
 fn a_valid_token_for_an_account_not_held_here_is_401() {
     let seed = derive_seed("seed-owner-secret", "handy", TokenKind::Persistent);
-    let app = app_with(&[("HAPPY_TOKEN_SEED", &hex_lower(&seed))]);
+    let app = seeded_app(&seed);
     let now = now_ms() as u64;
     let key = TokenKey::native("handy", &seed);
     let stranger = key.mint_now(&Claims {
@@ -59,7 +65,7 @@ fn a_valid_token_for_an_account_not_held_here_is_401() {
 #[test]
 fn tokens_under_other_headers_are_judged_as_jose_judges_them() {
     let seed = derive_seed("seed-owner-secret", "handy", TokenKind::Persistent);
-    let app = app_with(&[("HAPPY_TOKEN_SEED", &hex_lower(&seed))]);
+    let app = seeded_app(&seed);
     let account = app.new_account();
     let claims = account.token.split('.').nth(1).expect("a compact JWS");
     let signed_under = |header: &str| {
@@ -85,7 +91,7 @@ fn tokens_under_other_headers_are_judged_as_jose_judges_them() {
 #[test]
 fn the_isolates_start_logs_no_error_and_its_first_token_check_works() {
     let seed = derive_seed("seed-owner-secret", "handy", TokenKind::Persistent);
-    let app = app_with(&[("HAPPY_TOKEN_SEED", &hex_lower(&seed))]);
+    let app = seeded_app(&seed);
     let account = app.new_account();
     assert_eq!(app.get("/v1/sessions", Some(&account.token)).status, 200);
     let logs = std::fs::read_dir(&app.state_dir).unwrap().flatten().filter(|e| {

@@ -182,7 +182,7 @@ impl Server {
     fn spawn_in(dir: &Path, state: &Path, ready: Ready) -> Server {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let started = Instant::now();
-        let vars = [
+        let mut vars = vec![
             "HAPPY_MASTER_SECRET:bench-secret".to_string(),
             "RATE_LIMITS_OFF:*".into(),
             // As the README's deployment sets it: tokens signed without a per-isolate PBKDF2.
@@ -192,6 +192,8 @@ impl Server {
             "GITHUB_CLIENT_ID:bench".into(),
             "GITHUB_REDIRECT_URL:http://127.0.0.1/callback".into(),
         ];
+        // The warm-up's rounds (src/app/warm.rs), to compare settings on one build.
+        vars.extend(std::env::var("HAPPY_WARM_UP_ROUNDS").ok().map(|n| format!("HAPPY_WARM_UP_ROUNDS:{n}")));
         // `wrangler dev` without its inspector (bench/serve.mjs says why).
         let child = Command::new("setsid")
             .arg("node")
