@@ -46,11 +46,12 @@ const CLAIMS_AND_SIGNATURE: &str = concat!(
 /// One round by default: the start stays short. More rounds let V8 tier the pipeline's hot
 /// functions up to optimized code, which survives the flush of baseline code above, so the
 /// first request compiles and runs less: 3,000 rounds took 0.4-2.3 ms off each first request
-/// (1.5-1.9 ms off an authenticated read) and added about 250 ms to every start, Durable Object isolates' too
-/// (bench/RESULTS.md, "warm-up rounds"). A deployment that meets the Free plan's CPU limit on
-/// first requests can make that trade with `HAPPY_WARM_UP_ROUNDS`.
+/// (1.5-1.9 ms off an authenticated read) and added about 250 ms to every start, Durable
+/// Object isolates' too (bench/RESULTS.md, "warm-up rounds"). A deployment that meets the Free
+/// plan's CPU limit on first requests can make that trade with `HAPPY_WARM_UP_ROUNDS`.
 const DEFAULT_ROUNDS: usize = 1;
-/// About 350 ms of start here: well under the platform's startup limit (1 s).
+/// At the 3,000 rounds' rate (about 40 µs a request), some 330 ms more at the start here:
+/// well under the platform's startup limit (1 s).
 const MAX_ROUNDS: usize = 4000;
 
 /// Starts the warm-up; it runs as the global scope's microtasks. Does nothing without bindings.
@@ -64,12 +65,13 @@ pub fn start() {
     let rounds = rounds(crate::config::var(&env, "HAPPY_WARM_UP_ROUNDS").as_deref());
     worker::wasm_bindgen_futures::spawn_local(async move {
         let requests = [Some(("/", false)), seeded.then_some(("/v1/sessions", true))];
-        let each_round = requests.iter().flatten().count();
-        for &(path, authorized) in requests.iter().flatten().cycle().take(rounds * each_round) {
-            let Some(req) = request(path, authorized) else { return };
-            // Read only by routes that defer work (`waitUntil`); neither of these does.
-            let ctx = worker::Context::new(Object::new().unchecked_into());
-            super::handle(req, env.clone(), ctx).await;
+        for _ in 0..rounds {
+            for &(path, authorized) in requests.iter().flatten() {
+                let Some(req) = request(path, authorized) else { return };
+                // Read only by routes that defer work (`waitUntil`); neither of these does.
+                let ctx = worker::Context::new(Object::new().unchecked_into());
+                super::handle(req, env.clone(), ctx).await;
+            }
         }
     });
 }
