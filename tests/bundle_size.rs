@@ -16,6 +16,8 @@ fn the_production_environment_deploys_with_every_binding() {
         assert!(text.contains(&format!("env.{binding} ")), "production lacks {binding}:\n{text}");
     }
     assert!(text.contains(r#"env.ENVIRONMENT ("production")"#), "{text}");
+    // The Free plan's first requests: the start optimizes the pipeline (src/app/warm.rs).
+    assert!(text.contains(r#"env.HAPPY_WARM_UP_ROUNDS ("3000")"#), "{text}");
 }
 
 /// Runs a dry-run deploy, checks its gzipped size and returns what wrangler printed.

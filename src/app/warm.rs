@@ -36,22 +36,25 @@ extern "C" {
 }
 
 /// The claims and signature of a token privacy-kit's reader accepts up to its signature, under
-/// its one header: `handy`'s claims (`sub` and `jti` "warm-up", `iat` and `nbf` 0), then 64
-/// zero bytes.
+/// its one header: `handy`'s claims (`sub` and `jti` "warm-up", `iat` and `nbf` 0), then 63
+/// zero bytes and 0xff. That makes the signature's `S` larger than the group order, which RFC
+/// 8032 (5.1.7) refuses before any curve arithmetic: WebCrypto's verify costs the round next to
+/// nothing, where a signature of zeros was checked in full (about 35 µs a round here).
 const CLAIMS_AND_SIGNATURE: &str = concat!(
     "eyJzdWIiOiJ3YXJtLXVwIiwiaWF0IjowLCJuYmYiOjAsImlzcyI6ImhhbmR5IiwianRpIjoid2FybS11cCJ9.",
-    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA_w"
 );
 
-/// One round by default: the start stays short. More rounds let V8 tier the pipeline's hot
-/// functions up to optimized code, which survives the flush of baseline code above, so the
-/// first request compiles and runs less: 3,000 rounds took 0.4-2.3 ms off each first request
-/// (1.5-1.9 ms off an authenticated read) and added about 250 ms to every start, Durable
-/// Object isolates' too (bench/RESULTS.md, "warm-up rounds"). A deployment that meets the Free
-/// plan's CPU limit on first requests can make that trade with `HAPPY_WARM_UP_ROUNDS`.
+/// One round by default, for `wrangler dev` and the tests: their starts stay short. More rounds
+/// let V8 tier the pipeline's hot functions up to optimized code, which survives the flush of
+/// baseline code above, so the first request compiles and runs less. The production
+/// environment (wrangler.toml) runs 3,000: in paired runs that took 0.4-2.6 ms off each first
+/// request (1.5-1.9 off an authenticated read) and added about 120 ms to every start, Durable
+/// Object isolates' too (bench/RESULTS.md, "warm-up rounds"). 250 rounds tier up the three
+/// largest functions but measured within the noise.
 const DEFAULT_ROUNDS: usize = 1;
-/// At the 3,000 rounds' rate (about 40 µs a request), some 330 ms more at the start here:
-/// well under the platform's startup limit (1 s).
+/// About 40 µs a round here (both requests): some 160 ms more at the start, well under the
+/// platform's startup limit (1 s).
 const MAX_ROUNDS: usize = 4000;
 
 /// Starts the warm-up; it runs as the global scope's microtasks. Does nothing without bindings.
@@ -64,13 +67,17 @@ pub fn start() {
     let seeded = crate::config::var(&env, "HAPPY_TOKEN_SEED").is_some();
     let rounds = rounds(crate::config::var(&env, "HAPPY_WARM_UP_ROUNDS").as_deref());
     worker::wasm_bindgen_futures::spawn_local(async move {
-        let requests = [Some(("/", false)), seeded.then_some(("/v1/sessions", true))];
+        // Made once: neither request has a body, so every round can read the same object.
+        let requests: Vec<Request> = [Some(("/", false)), seeded.then_some(("/v1/sessions", true))]
+            .into_iter()
+            .flatten()
+            .map_while(|(path, authorized)| request(path, authorized))
+            .collect();
         for _ in 0..rounds {
-            for &(path, authorized) in requests.iter().flatten() {
-                let Some(req) = request(path, authorized) else { return };
+            for req in &requests {
                 // Read only by routes that defer work (`waitUntil`); neither of these does.
                 let ctx = worker::Context::new(Object::new().unchecked_into());
-                super::handle(req, env.clone(), ctx).await;
+                super::handle(Clone::clone(req), env.clone(), ctx).await;
             }
         }
     });
