@@ -17,6 +17,13 @@ const bindings = Object.fromEntries(
 const worker = await unstable_startWorker({
   config,
   bindings,
-  dev: { inspector: false, watch: false, persist, server: { hostname: "127.0.0.1", port: Number(port) } },
+  dev: {
+    inspector: false,
+    watch: false,
+    persist,
+    server: { hostname: "127.0.0.1", port: Number(port) },
+    // Workers served with one registry reach each other's Durable Objects (`script_name`).
+    registry: process.env.BENCH_DEV_REGISTRY,
+  },
 });
 await worker.ready;

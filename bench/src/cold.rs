@@ -22,6 +22,13 @@ pub const FLOOR: [Step; 4] = [
     ("empty JS worker: 2 × SELECT 1", |a, base, _| ok_get(a, &format!("{base}/read?n=2"), None)),
 ];
 
+/// The floor of [`FIRST_WRITE_ALONE`] (served by [`Server::spawn_empty_js_apart`]): the upsert
+/// batch, then one request to an object in the other runtime.
+const FLOOR_PUBLISH: Step =
+    ("empty JS worker: the upsert batch, then a request to an object in another runtime", |a, base, _| {
+        ok_get(a, &format!("{base}/write?publish"), None)
+    });
+
 /// Ours, in the order a fresh isolate meets them: each row's first-time cost is what its path
 /// adds to those before it.
 pub const OURS: [Step; 6] = [
@@ -36,6 +43,11 @@ pub const OURS: [Step; 6] = [
     ("POST /v1/auth (Ed25519 verify, D1 batch, token signing)", |a, base, _| new_account(a, base).is_some()),
     ("POST /v1/sessions (token check, D1 batch, publish to the account's object)", new_session),
 ];
+
+/// The first write again, served by [`Server::spawn_worker_alone`]: the account's objects run
+/// in another runtime, so this one's CPU is the worker's part alone.
+const FIRST_WRITE_ALONE: Step =
+    ("POST /v1/sessions, the worker alone (its objects served by another runtime)", new_session);
 
 /// An isolate's first write: a new session (a D1 batch) and its update published to the
 /// account's Durable Object, which wakes. A fresh tag each time, so every run creates.
@@ -59,9 +71,24 @@ fn cpu_split_ms(server: &Server, agent: &ureq::Agent, token: &str, step: &Step) 
     if !(step.1)(agent, &server.base, token) {
         return None;
     }
-    std::thread::sleep(Duration::from_millis(30));
-    let after = (server.worker_cpu_seconds()?, server.request_thread_cpu_seconds()?);
+    let after = settled(server)?;
     Some(((after.0 - before.0) * 1000.0, (after.1 - before.1) * 1000.0))
+}
+
+/// The runtime's CPU (whole process, request threads) once the request's work after its
+/// response (`waitUntil`: a publish to an object, which may be in another runtime) has ended:
+/// read every 30 ms until the request threads stop moving, for at most 2 s.
+fn settled(server: &Server) -> Option<(f64, f64)> {
+    let mut last = server.request_thread_cpu_seconds()?;
+    for _ in 0..66 {
+        std::thread::sleep(Duration::from_millis(30));
+        let now = server.request_thread_cpu_seconds()?;
+        if now - last < 0.000_05 {
+            break;
+        }
+        last = now;
+    }
+    Some((server.worker_cpu_seconds()?, server.request_thread_cpu_seconds()?))
 }
 
 /// Fresh isolates per very-first-request row (`BENCH_FRESH`, default 5): this VM's swings are
@@ -115,18 +142,20 @@ pub fn run() {
     );
     println!("| request | ours | empty JS worker | ours − floor | request thread: ours | floor | ours − floor | workers-rs floor | ours − workers-rs floor |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    // The first write's rows count the worker and the account's object together: one runtime
-    // thread runs both here; on the platform each is an invocation with its own CPU limit.
+    // The first write's row counts the worker and the account's object together: one runtime
+    // thread runs both here; on the platform each is an invocation with its own CPU limit. The
+    // last row (`true`: objects apart) is the worker's part alone.
     let pairs = [
-        (&OURS[0], &FLOOR[0]),
-        (&OURS[2], &FLOOR[1]),
-        (&OURS[3], &FLOOR[3]),
-        (&OURS[4], &FLOOR[2]),
-        (&OURS[5], &FLOOR[2]),
+        (&OURS[0], &FLOOR[0], false),
+        (&OURS[2], &FLOOR[1], false),
+        (&OURS[3], &FLOOR[3], false),
+        (&OURS[4], &FLOOR[2], false),
+        (&OURS[5], &FLOOR[2], false),
+        (&FIRST_WRITE_ALONE, &FLOOR_PUBLISH, true),
     ];
     // Each fresh server's start, request thread: ours, the JS floor, the workers-rs floor.
     let mut starts: [Vec<f64>; 3] = Default::default();
-    for (ours, floor) in pairs {
+    for (ours, floor, objects_apart) in pairs {
         // Fresh isolates in turns (ours, the JavaScript floor, the workers-rs floor), so that a
         // drift of this VM touches the three alike; each "ours − floor" is the median of the
         // turns' differences. A turn: (whole process, request thread) for each, `None` if failed.
@@ -137,10 +166,19 @@ pub fn run() {
                 starts.extend(server.request_thread_cpu_seconds().map(|s| s * 1000.0));
                 cpu_split_ms(&server, &agent, &token, step)
             };
-            let o = once(&|| Server::spawn_at(&state, Ready::Quiet), ours, &mut starts[0]);
-            let f = once(&|| Server::spawn_empty_js(&state), floor, &mut starts[1]);
-            let r =
-                rust.as_ref().and_then(|main| once(&|| Server::spawn_rust_floor(&state, main), floor, &mut starts[2]));
+            let o = if objects_apart {
+                once(&|| Server::spawn_worker_alone(&state), ours, &mut Vec::new())
+            } else {
+                once(&|| Server::spawn_at(&state, Ready::Quiet), ours, &mut starts[0])
+            };
+            let (f, r) = if objects_apart {
+                // The workers-rs floor has no objects to publish to.
+                (once(&|| Server::spawn_empty_js_apart(&state), floor, &mut Vec::new()), None)
+            } else {
+                let f = once(&|| Server::spawn_empty_js(&state), floor, &mut starts[1]);
+                let rust = rust.as_ref();
+                (f, rust.and_then(|main| once(&|| Server::spawn_rust_floor(&state, main), floor, &mut starts[2])))
+            };
             turns.push([o, f, r]);
         }
         let all = |t: &(f64, f64)| t.0;

@@ -16,6 +16,8 @@ pub struct Server {
     /// The wrangler process group, whose workerd descendants we measure.
     root_pid: Option<u32>,
     child: Option<Child>,
+    /// A server this one's Durable Objects live in (`spawn_worker_alone`), ended with it.
+    objects: Option<Box<Server>>,
 }
 
 /// The checkout whose build/ is served; `BENCH_REPO` points at another (e.g. a copy of the
@@ -53,7 +55,7 @@ pub fn wasm_size() -> Option<(usize, usize)> {
 }
 
 const EMPTY_WORKER: &str = r#"export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     const path = new URL(request.url).pathname;
     if (path === "/read") {
       // ?n=3: as many D1 round trips, one after another, as a route of ours makes.
@@ -75,6 +77,11 @@ const EMPTY_WORKER: &str = r#"export default {
         env.DB.prepare("CREATE TABLE IF NOT EXISTS t (id TEXT PRIMARY KEY, n INTEGER)"),
         env.DB.prepare("INSERT INTO t (id, n) VALUES (?, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1 RETURNING n").bind(id),
       ]);
+      if (new URL(request.url).searchParams.has("publish")) {
+        // As our writes publish: after the response, one POST to the account's object.
+        const hub = env.USER_HUB.get(env.USER_HUB.idFromName(id));
+        ctx.waitUntil(hub.fetch("https://hub/publish", { method: "POST", body: "[]" }).then((r) => r.arrayBuffer()));
+      }
       return Response.json(row.results);
     }
     return new Response("ok");
@@ -122,6 +129,7 @@ impl Server {
             cold_start: None,
             root_pid: None,
             child: None,
+            objects: None,
         }
     }
 
@@ -159,6 +167,46 @@ impl Server {
         Server::spawn_in(&dir, &dir.join("state"), Ready::Quiet)
     }
 
+    /// Ours with its Durable Objects in another runtime: our worker on a copy of `state`, its
+    /// object bindings pointing (`script_name`, through wrangler's dev registry) at a second
+    /// server of ours. This runtime's CPU is then the worker's part of a request that
+    /// publishes to an object, apart from the object's (the one-runtime server runs both on
+    /// one thread). The registry's proxy to the objects runs in this runtime, as it does in
+    /// [`Server::spawn_empty_js_apart`], the floor to compare with.
+    pub fn spawn_worker_alone(state: &Path) -> Server {
+        let main = repo().join("build/index.js");
+        let r2 = "\n[[r2_buckets]]\nbinding = \"UPLOADS\"\nbucket_name = \"happy-uploads\"\n";
+        Server::spawn_objects_apart(state, "worker-alone", &main.to_string_lossy(), r2)
+    }
+
+    /// The JavaScript floor with the same objects apart: its `/write?publish` sends one request
+    /// to an object of the other server after its batch, as our writes publish.
+    pub fn spawn_empty_js_apart(state: &Path) -> Server {
+        Server::spawn_objects_apart(state, "empty-apart", "index.js", "")
+    }
+
+    fn spawn_objects_apart(state: &Path, name: &str, main: &str, more: &str) -> Server {
+        let registry = std::env::temp_dir().join(format!("happy-bench-registry-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&registry);
+        let objects_dir = Server::floor_dir(state, "objects", "");
+        let objects = Server::spawn_with(&repo(), &objects_dir.join("state"), Ready::Quiet, Some(&registry));
+        let dir = Server::floor_dir(state, name, main);
+        std::fs::write(dir.join("index.js"), EMPTY_WORKER).unwrap();
+        let binding = |name: &str, class: &str| {
+            format!("{{ name = \"{name}\", class_name = \"{class}\", script_name = \"happy-server\" }}")
+        };
+        let objects_section = format!(
+            "\n[durable_objects]\nbindings = [{}, {}]\n",
+            binding("USER_HUB", "UserHub"),
+            binding("LOBBY", "Lobby")
+        );
+        let config = std::fs::read_to_string(dir.join("wrangler.toml")).unwrap_or_default();
+        std::fs::write(dir.join("wrangler.toml"), config + more + &objects_section).unwrap();
+        let mut server = Server::spawn_with(&dir, &dir.join("state"), Ready::Quiet, Some(&registry));
+        server.objects = Some(Box::new(objects));
+        server
+    }
+
     /// A directory for a floor worker: a copy of `state` and a wrangler.toml serving `main`
     /// with our D1 binding.
     fn floor_dir(state: &Path, name: &str, main: &str) -> PathBuf {
@@ -180,6 +228,11 @@ impl Server {
     }
 
     fn spawn_in(dir: &Path, state: &Path, ready: Ready) -> Server {
+        Server::spawn_with(dir, state, ready, None)
+    }
+
+    /// `registry`: wrangler's dev registry, through which servers reach each other's objects.
+    fn spawn_with(dir: &Path, state: &Path, ready: Ready, registry: Option<&Path>) -> Server {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let started = Instant::now();
         let mut vars = vec![
@@ -204,6 +257,7 @@ impl Server {
             .args(&vars)
             .env("CI", "1")
             .env("WRANGLER_SEND_METRICS", "false")
+            .envs(registry.map(|r| ("BENCH_DEV_REGISTRY", r)))
             .current_dir(dir)
             .stdin(Stdio::null())
             // BENCH_SERVER_LOG=path keeps wrangler's log (console output of the worker) for diagnosis.
@@ -217,8 +271,14 @@ impl Server {
             .expect("node and wrangler installed (make setup)");
         let root_pid = Some(child.id());
         let base = format!("http://127.0.0.1:{port}");
-        let mut server =
-            Server { base, state: Some(state.to_path_buf()), cold_start: None, root_pid, child: Some(child) };
+        let mut server = Server {
+            base,
+            state: Some(state.to_path_buf()),
+            cold_start: None,
+            root_pid,
+            child: Some(child),
+            objects: None,
+        };
         let up = || match ready {
             Ready::Health => server.get_ok("/health"),
             Ready::Quiet => server.is_quiet(),
