@@ -46,7 +46,7 @@ pub const OURS: [Step; 6] = [
 
 /// The first write again, served by [`Server::spawn_worker_alone`]: the account's objects run
 /// in another runtime, so this one's CPU is the worker's part alone.
-const FIRST_WRITE_ALONE: Step =
+pub const FIRST_WRITE_ALONE: Step =
     ("POST /v1/sessions, the worker alone (its objects served by another runtime)", new_session);
 
 /// An isolate's first write: a new session (a D1 batch) and its update published to the

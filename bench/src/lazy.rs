@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::cold::{Step, FLOOR, OURS};
+use crate::cold::{Step, FIRST_WRITE_ALONE, FLOOR, OURS};
 use crate::scenarios::new_account;
 use crate::server::{fresh_state, repo, Ready, Server};
 
@@ -234,8 +234,11 @@ fn samples(data: &std::path::Path) -> Option<Samples> {
     Some(s)
 }
 
+/// A step's label up to its parenthesis, as a file name: `GET /v1/sessions (…)` →
+/// `GET__v1_sessions`.
 fn file_name(step: &str) -> String {
-    step.split(' ').take(2).collect::<Vec<_>>().join("_").replace(['/', ' '], "_")
+    let head = step.split('(').next().unwrap_or(step).trim();
+    head.chars().filter(|c| *c != ',').map(|c| if c == '/' || c == ' ' { '_' } else { c }).collect()
 }
 
 /// A symbol without rustc's `::h<16 hex>` suffix.
@@ -257,7 +260,9 @@ fn write_listing(step: &str, compiled: &[usize], funcs: &Functions, sized: &dyn 
         std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join(format!("{}.txt", file_name(step))), text));
 }
 
-const STEPS: [Step; 5] = [
+/// Each served by a fresh server of ours, the last with its objects in another runtime
+/// ([`Server::spawn_worker_alone`]): what the worker's part of a first write compiles.
+const STEPS: [Step; 6] = [
     OURS[0],
     ("POST /v1/auth (sign-in: Ed25519 verify, D1 batch, token signing)", |a, base, _| new_account(a, base).is_some()),
     ("GET /v1/sessions (token check, D1 read)", |a, base, token| {
@@ -266,6 +271,7 @@ const STEPS: [Step; 5] = [
     OURS[5],
     // The dearest first request of `--only cold`: a second token key, and a URL to write.
     OURS[2],
+    FIRST_WRITE_ALONE,
 ];
 
 pub fn run() {
@@ -294,7 +300,11 @@ pub fn run() {
         println!("| --- | ---: | ---: | ---: | --- |");
     }
     for step in STEPS {
-        let server = Server::spawn_at(&state, Ready::Quiet);
+        let server = if step.0 == FIRST_WRITE_ALONE.0 {
+            Server::spawn_worker_alone(&state)
+        } else {
+            Server::spawn_at(&state, Ready::Quiet)
+        };
         if std::env::var_os("BENCH_PERF").is_some() {
             profile(&server, &step, &agent, &token);
             continue;
