@@ -53,8 +53,8 @@ const CLAIMS_AND_SIGNATURE: &str = concat!(
 /// Object isolates' too (bench/RESULTS.md, "warm-up rounds"). 250 rounds tier up the three
 /// largest functions but measured within the noise.
 const DEFAULT_ROUNDS: usize = 1;
-/// About 40 µs a round here (both requests): some 160 ms more at the start, well under the
-/// platform's startup limit (1 s).
+/// About 34 µs a round here (both requests; 3,000 took 102 ms): some 140 ms more at the start,
+/// well under the platform's startup limit (1 s).
 const MAX_ROUNDS: usize = 4000;
 
 /// Starts the warm-up; it runs as the global scope's microtasks. Does nothing without bindings.
