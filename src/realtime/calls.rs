@@ -12,6 +12,8 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{web_sys, Env, Method, Request, Response, Result};
 
 use crate::app::request_url::{with_query, RequestUrl};
@@ -254,10 +256,12 @@ impl Wire {
         Ok(serde_json::from_str(self.body.as_deref().unwrap_or_default())?)
     }
 
-    /// Built on the runtime's own `Request`: the url crate's parser and workers-rs's `RequestInit`
-    /// conversion (its `cf` properties) were 46 KB of wasm that V8 compiled on an isolate's first
-    /// write or socket (bench/RESULTS.md, "cold requests").
-    fn request(self, host: &str) -> Result<Request> {
+    /// Built on the runtime's own `Request`, and sent as it is: the url crate's parser and
+    /// workers-rs's `RequestInit` conversion (its `cf` properties) were 46 KB of wasm that V8
+    /// compiled on an isolate's first write or socket, and wrapping it in workers-rs's
+    /// `Request` (which splits its URL with a substring search) 4 KB more (bench/RESULTS.md,
+    /// "cold requests").
+    fn request(self, host: &str) -> Result<web_sys::Request> {
         let url = with_query(format!("https://{host}{}", self.path), &self.query);
         let init = web_sys::RequestInit::new();
         init.set_method(self.method.as_ref());
@@ -268,7 +272,7 @@ impl Wire {
         if self.upgrade {
             req.headers().set("upgrade", "websocket")?;
         }
-        Ok(req.into())
+        Ok(req)
     }
 
     async fn read(req: &mut Request) -> Result<Wire> {
@@ -307,8 +311,8 @@ impl<'a, C: Call> Object<'a, C> {
     async fn call(&self, call: C) -> Result<Response> {
         let req = call.wire()?.request(C::HOST)?;
         match self.kept {
-            Some(stubs) => stubs.fetch(self.env, self.name, req).await,
-            None => stub::<C>(self.env, self.name)?.fetch_with_request(req).await,
+            Some(stubs) => stubs.fetch(self.env, self.name, &req).await,
+            None => fetch(&stub::<C>(self.env, self.name)?, &req).await,
         }
     }
 }
@@ -371,14 +375,27 @@ pub async fn connect_lobby(
     Lobby::new(env, client_address.unwrap_or("local")).call(LobbyCall::Connect(connect)).await
 }
 
-fn stub<C: Call>(env: &Env, name: &str) -> Result<worker::Stub> {
-    env.durable_object(C::BINDING)?.id_from_name(name)?.get_stub()
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// An object's stub as the runtime gives it, called with the runtime's own `Request`.
+    type ObjectStub;
+    #[wasm_bindgen(method, catch)]
+    fn fetch(this: &ObjectStub, req: &web_sys::Request) -> std::result::Result<worker::js_sys::Promise, JsValue>;
+}
+
+fn stub<C: Call>(env: &Env, name: &str) -> Result<ObjectStub> {
+    Ok(env.durable_object(C::BINDING)?.id_from_name(name)?.get_stub()?.into_rpc())
+}
+
+async fn fetch(stub: &ObjectStub, req: &web_sys::Request) -> Result<Response> {
+    let response = JsFuture::from(stub.fetch(req)?).await?;
+    Ok(response.dyn_into::<web_sys::Response>()?.into())
 }
 
 /// Stubs of one namespace's objects, kept per name: calls through one stub arrive in the order
 /// they were made (E-order), which the lobby ↔ hub relay relies on.
 pub struct Stubs<C> {
-    cache: RefCell<HashMap<String, Rc<worker::Stub>>>,
+    cache: RefCell<HashMap<String, Rc<ObjectStub>>>,
     calls: PhantomData<C>,
 }
 
@@ -394,7 +411,7 @@ impl<C: Call> Stubs<C> {
         Object { env, name, kept: Some(self) }
     }
 
-    async fn fetch(&self, env: &Env, name: &str, req: Request) -> Result<Response> {
+    async fn fetch(&self, env: &Env, name: &str, req: &web_sys::Request) -> Result<Response> {
         let cached = self.cache.borrow().get(name).cloned();
         let stub = match cached {
             Some(stub) => stub,
@@ -404,7 +421,7 @@ impl<C: Call> Stubs<C> {
                 stub
             }
         };
-        let resp = stub.fetch_with_request(req).await;
+        let resp = fetch(&stub, req).await;
         if resp.is_err() {
             // A failed stub stays broken: the next call makes a new one.
             self.cache.borrow_mut().remove(name);
