@@ -49,6 +49,11 @@ pub const OURS: [Step; 6] = [
 pub const FIRST_WRITE_ALONE: Step =
     ("POST /v1/sessions, the worker alone (its objects served by another runtime)", new_session);
 
+/// Whether `step` is served with its objects in another runtime ([`FIRST_WRITE_ALONE`]).
+pub fn objects_apart(step: &Step) -> bool {
+    step.0 == FIRST_WRITE_ALONE.0
+}
+
 /// An isolate's first write: a new session (a D1 batch) and its update published to the
 /// account's Durable Object, which wakes. A fresh tag each time, so every run creates.
 fn new_session(agent: &ureq::Agent, base: &str, token: &str) -> bool {
@@ -144,18 +149,18 @@ pub fn run() {
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     // The first write's row counts the worker and the account's object together: one runtime
     // thread runs both here; on the platform each is an invocation with its own CPU limit. The
-    // last row (`true`: objects apart) is the worker's part alone.
+    // last row, objects apart, is the worker's part alone.
     let pairs = [
-        (&OURS[0], &FLOOR[0], false),
-        (&OURS[2], &FLOOR[1], false),
-        (&OURS[3], &FLOOR[3], false),
-        (&OURS[4], &FLOOR[2], false),
-        (&OURS[5], &FLOOR[2], false),
-        (&FIRST_WRITE_ALONE, &FLOOR_PUBLISH, true),
+        (&OURS[0], &FLOOR[0]),
+        (&OURS[2], &FLOOR[1]),
+        (&OURS[3], &FLOOR[3]),
+        (&OURS[4], &FLOOR[2]),
+        (&OURS[5], &FLOOR[2]),
+        (&FIRST_WRITE_ALONE, &FLOOR_PUBLISH),
     ];
     // Each fresh server's start, request thread: ours, the JS floor, the workers-rs floor.
     let mut starts: [Vec<f64>; 3] = Default::default();
-    for (ours, floor, objects_apart) in pairs {
+    for (ours, floor) in pairs {
         // Fresh isolates in turns (ours, the JavaScript floor, the workers-rs floor), so that a
         // drift of this VM touches the three alike; each "ours − floor" is the median of the
         // turns' differences. A turn: (whole process, request thread) for each, `None` if failed.
@@ -166,20 +171,18 @@ pub fn run() {
                 starts.extend(server.request_thread_cpu_seconds().map(|s| s * 1000.0));
                 cpu_split_ms(&server, &agent, &token, step)
             };
-            let o = if objects_apart {
-                once(&|| Server::spawn_worker_alone(&state), ours, &mut Vec::new())
+            let turn = if objects_apart(ours) {
+                // Their starts include the objects' server, so they stay out of `starts`; the
+                // workers-rs floor has no objects to publish to.
+                let o = once(&|| Server::spawn_worker_alone(&state), ours, &mut Vec::new());
+                [o, once(&|| Server::spawn_empty_js_apart(&state), floor, &mut Vec::new()), None]
             } else {
-                once(&|| Server::spawn_at(&state, Ready::Quiet), ours, &mut starts[0])
-            };
-            let (f, r) = if objects_apart {
-                // The workers-rs floor has no objects to publish to.
-                (once(&|| Server::spawn_empty_js_apart(&state), floor, &mut Vec::new()), None)
-            } else {
+                let o = once(&|| Server::spawn_at(&state, Ready::Quiet), ours, &mut starts[0]);
                 let f = once(&|| Server::spawn_empty_js(&state), floor, &mut starts[1]);
                 let rust = rust.as_ref();
-                (f, rust.and_then(|main| once(&|| Server::spawn_rust_floor(&state, main), floor, &mut starts[2])))
+                [o, f, rust.and_then(|main| once(&|| Server::spawn_rust_floor(&state, main), floor, &mut starts[2]))]
             };
-            turns.push([o, f, r]);
+            turns.push(turn);
         }
         let all = |t: &(f64, f64)| t.0;
         let thread = |t: &(f64, f64)| t.1;

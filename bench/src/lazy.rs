@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::cold::{Step, FIRST_WRITE_ALONE, FLOOR, OURS};
+use crate::cold::{objects_apart, Step, FIRST_WRITE_ALONE, FLOOR, OURS};
 use crate::scenarios::new_account;
 use crate::server::{fresh_state, repo, Ready, Server};
 
@@ -300,7 +300,7 @@ pub fn run() {
         println!("| --- | ---: | ---: | ---: | --- |");
     }
     for step in STEPS {
-        let server = if step.0 == FIRST_WRITE_ALONE.0 {
+        let server = if objects_apart(&step) {
             Server::spawn_worker_alone(&state)
         } else {
             Server::spawn_at(&state, Ready::Quiet)

@@ -174,24 +174,27 @@ impl Server {
     /// one thread). The registry's proxy to the objects runs in this runtime, as it does in
     /// [`Server::spawn_empty_js_apart`], the floor to compare with.
     pub fn spawn_worker_alone(state: &Path) -> Server {
-        let main = repo().join("build/index.js");
+        let dir = Server::floor_dir(state, "worker-alone", &repo().join("build/index.js").to_string_lossy());
         let r2 = "\n[[r2_buckets]]\nbinding = \"UPLOADS\"\nbucket_name = \"happy-uploads\"\n";
-        Server::spawn_objects_apart(state, "worker-alone", &main.to_string_lossy(), r2)
+        Server::spawn_objects_apart(state, &dir, r2)
     }
 
     /// The JavaScript floor with the same objects apart: its `/write?publish` sends one request
     /// to an object of the other server after its batch, as our writes publish.
     pub fn spawn_empty_js_apart(state: &Path) -> Server {
-        Server::spawn_objects_apart(state, "empty-apart", "index.js", "")
+        let dir = Server::floor_dir(state, "empty-apart", "index.js");
+        std::fs::write(dir.join("index.js"), EMPTY_WORKER).unwrap();
+        Server::spawn_objects_apart(state, &dir, "")
     }
 
-    fn spawn_objects_apart(state: &Path, name: &str, main: &str, more: &str) -> Server {
+    /// Serves `dir` (a [`Server::floor_dir`]) with `more` and object bindings appended to its
+    /// wrangler.toml, the objects served by a server of ours on another copy of `state`.
+    fn spawn_objects_apart(state: &Path, dir: &Path, more: &str) -> Server {
         let registry = std::env::temp_dir().join(format!("happy-bench-registry-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&registry);
-        let objects_dir = Server::floor_dir(state, "objects", "");
-        let objects = Server::spawn_with(&repo(), &objects_dir.join("state"), Ready::Quiet, Some(&registry));
-        let dir = Server::floor_dir(state, name, main);
-        std::fs::write(dir.join("index.js"), EMPTY_WORKER).unwrap();
+        // Only the copy of `state` is used: the objects' server runs our wrangler.toml.
+        let objects_state = Server::floor_dir(state, "objects", "").join("state");
+        let objects = Server::spawn_with(&repo(), &objects_state, Ready::Quiet, Some(&registry));
         let binding = |name: &str, class: &str| {
             format!("{{ name = \"{name}\", class_name = \"{class}\", script_name = \"happy-server\" }}")
         };
@@ -202,7 +205,7 @@ impl Server {
         );
         let config = std::fs::read_to_string(dir.join("wrangler.toml")).unwrap_or_default();
         std::fs::write(dir.join("wrangler.toml"), config + more + &objects_section).unwrap();
-        let mut server = Server::spawn_with(&dir, &dir.join("state"), Ready::Quiet, Some(&registry));
+        let mut server = Server::spawn_with(dir, &dir.join("state"), Ready::Quiet, Some(&registry));
         server.objects = Some(Box::new(objects));
         server
     }
