@@ -3,19 +3,19 @@
 
 use serde_json::Value;
 
+use super::{raw, Body};
 use super::{Outbox, Recipients};
 use crate::wire::account::{AccountUpdate, ProfileEdit};
-use crate::wire::value;
 use crate::wire::Versioned;
 
-pub fn settings_changed(user_id: &str, settings: Option<&str>, version: i64) -> Value {
+pub fn settings_changed(user_id: &str, settings: Option<&str>, version: i64) -> Body {
     let settings = Some(Versioned { value: settings.map(str::to_string), version });
-    value(AccountUpdate { id: user_id.to_string(), settings, ..AccountUpdate::default() })
+    raw(AccountUpdate { id: user_id.to_string(), settings, ..AccountUpdate::default() })
 }
 
 /// The names the edit wrote (absent ones unchanged).
-pub fn profile_changed(user_id: &str, edit: &ProfileEdit) -> Value {
-    value(AccountUpdate {
+pub fn profile_changed(user_id: &str, edit: &ProfileEdit) -> Body {
+    raw(AccountUpdate {
         id: user_id.to_string(),
         first_name: edit.first_name.clone(),
         last_name: edit.last_name.clone(),
@@ -27,13 +27,13 @@ pub fn profile_changed(user_id: &str, edit: &ProfileEdit) -> Value {
 /// The outbox of a new avatar (`null`: removed), numbered `seq`.
 pub fn avatar_changed(user_id: &str, seq: i64, avatar: Value) -> Outbox {
     let update = AccountUpdate { id: user_id.to_string(), avatar: Some(avatar), ..AccountUpdate::default() };
-    Outbox::default().update(seq, value(update), Recipients::User)
+    Outbox::default().update(seq, raw(update), Recipients::User)
 }
 
 /// The outbox of a linked (or, `null`, unlinked) GitHub profile, numbered `seq`.
 pub fn github_changed(user_id: &str, seq: i64, github: Value) -> Outbox {
     let update = AccountUpdate { id: user_id.to_string(), github: Some(github), ..AccountUpdate::default() };
-    Outbox::default().update(seq, value(update), Recipients::User)
+    Outbox::default().update(seq, raw(update), Recipients::User)
 }
 
 #[cfg(test)]
@@ -74,7 +74,7 @@ mod tests {
             assert_eq!(outbox.updates[0].seq, 7);
             assert_eq!(outbox.updates[0].recipients, Recipients::User);
             let mut want = json!({"t": "update-account", "id": "u1"});
-            want[field] = outbox.updates[0].body[field].clone();
+            want[field] = crate::events::parsed(&outbox.updates[0].body)[field].clone();
             assert_eq!(outbox.updates[0].body.to_string(), want.to_string());
         }
     }

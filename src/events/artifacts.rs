@@ -1,29 +1,27 @@
 //! `new-artifact`, `update-artifact`, `delete-artifact` (docs/protocol.md#updates), all to *user*,
 //! typed in `wire::artifacts`.
 
-use serde_json::Value;
-
+use super::{raw, Body};
 use crate::db::artifacts::Artifact;
 use crate::wire::artifacts::ArtifactUpdate;
-use crate::wire::value;
 use crate::wire::Versioned;
 
-pub fn new_artifact(a: &Artifact) -> Value {
-    value(ArtifactUpdate::NewArtifact(a.into()))
+pub fn new_artifact(a: &Artifact) -> Body {
+    raw(ArtifactUpdate::NewArtifact(a.into()))
 }
 
 /// `header`/`body` are `(value, new version)` of the parts that changed.
-pub fn update_artifact(id: &str, header: Option<(&str, i64)>, part: Option<(&str, i64)>) -> Value {
+pub fn update_artifact(id: &str, header: Option<(&str, i64)>, part: Option<(&str, i64)>) -> Body {
     let versioned = |p: Option<(&str, i64)>| p.map(|(value, version)| Versioned { value: value.to_string(), version });
-    value(ArtifactUpdate::UpdateArtifact {
+    raw(ArtifactUpdate::UpdateArtifact {
         artifact_id: id.to_string(),
         header: versioned(header),
         body: versioned(part),
     })
 }
 
-pub fn delete_artifact(id: &str) -> Value {
-    value(ArtifactUpdate::DeleteArtifact { artifact_id: id.to_string() })
+pub fn delete_artifact(id: &str) -> Body {
+    raw(ArtifactUpdate::DeleteArtifact { artifact_id: id.to_string() })
 }
 
 #[cfg(test)]

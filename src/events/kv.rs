@@ -1,17 +1,15 @@
 //! `kv-batch-update` (docs/protocol.md#updates) to *user*: one update per committed batch.
 
-use serde_json::Value;
-
+use super::{raw, Body};
 use crate::wire::kv::{KvBatchUpdate, KvChange};
-use crate::wire::value;
 
 /// `(key, value, version)`; a deleted key has value `None` and version -1.
-pub fn kv_batch_update(changes: &[(String, Option<String>, i64)]) -> Value {
+pub fn kv_batch_update(changes: &[(String, Option<String>, i64)]) -> Body {
     let changes = changes
         .iter()
         .map(|(key, value, version)| KvChange { key: key.clone(), value: value.clone(), version: *version })
         .collect();
-    value(KvBatchUpdate { changes })
+    raw(KvBatchUpdate { changes })
 }
 
 #[cfg(test)]

@@ -1,16 +1,14 @@
 //! Machine event bodies (docs/protocol.md, `Updates` and `Ephemerals`), typed in
 //! `wire::machines`.
 
-use serde_json::Value;
-
+use super::{raw, Body};
 use crate::db::machines::MachineRow;
 use crate::wire::machines::{MachineEphemeral, MachineUpdate};
-use crate::wire::value;
 use crate::wire::Versioned;
 
 /// `new-machine` -> *user*.
-pub fn new_machine(machine: &MachineRow) -> Value {
-    value(MachineUpdate::NewMachine(machine.into()))
+pub fn new_machine(machine: &MachineRow) -> Body {
+    raw(MachineUpdate::NewMachine(machine.into()))
 }
 
 /// `update-machine` -> *machine*, with whichever of metadata / daemonState changed.
@@ -18,8 +16,8 @@ pub fn update_machine(
     machine_id: &str,
     metadata: Option<(&str, i64)>,
     daemon_state: Option<(Option<&str>, i64)>,
-) -> Value {
-    value(MachineUpdate::UpdateMachine {
+) -> Body {
+    raw(MachineUpdate::UpdateMachine {
         machine_id: machine_id.to_string(),
         metadata: metadata.map(|(value, version)| Versioned { value: value.to_string(), version }),
         daemon_state: daemon_state.map(|(value, version)| Versioned { value: value.map(str::to_string), version }),
@@ -27,18 +25,18 @@ pub fn update_machine(
 }
 
 /// `delete-machine` -> *user*.
-pub fn delete_machine(machine_id: &str) -> Value {
-    value(MachineUpdate::DeleteMachine { machine_id: machine_id.to_string() })
+pub fn delete_machine(machine_id: &str) -> Body {
+    raw(MachineUpdate::DeleteMachine { machine_id: machine_id.to_string() })
 }
 
 /// Ephemeral `machine-activity` -> *user*.
-pub fn machine_activity(id: &str, active: bool, active_at: i64) -> Value {
-    value(MachineEphemeral::MachineActivity { id: id.to_string(), active, active_at })
+pub fn machine_activity(id: &str, active: bool, active_at: i64) -> Body {
+    raw(MachineEphemeral::MachineActivity { id: id.to_string(), active, active_at })
 }
 
 /// Ephemeral `machine-status` -> *user* (`MachineEphemeral::MachineStatus`).
-pub fn machine_status(machine_id: &str, online: bool, at: i64) -> Value {
-    value(MachineEphemeral::MachineStatus { machine_id: machine_id.to_string(), online, timestamp: at })
+pub fn machine_status(machine_id: &str, online: bool, at: i64) -> Body {
+    raw(MachineEphemeral::MachineStatus { machine_id: machine_id.to_string(), online, timestamp: at })
 }
 
 #[cfg(test)]
@@ -74,6 +72,7 @@ mod tests {
                 "activeAt": 5, "createdAt": 5, "updatedAt": 5})
             .to_string()
         );
+        let body = crate::events::parsed(&body);
         assert!(body.get("id").is_none() && body.get("accountId").is_none());
     }
 

@@ -1,47 +1,45 @@
 //! Session and message event bodies (docs/protocol.md, `Updates` and `Ephemerals`), typed in
-//! `wire::sessions`; the outbox carries them as JSON values.
+//! `wire::sessions`; the outbox carries them as JSON text.
 
-use serde_json::Value;
-
+use super::{raw, Body};
 use crate::wire::sessions::{Message, NewSession, SessionEphemeral, SessionUpdate};
-use crate::wire::value;
 use crate::wire::Versioned;
 
 /// `new-message` -> *session*.
-pub fn new_message(sid: &str, message: Message) -> Value {
-    value(SessionUpdate::NewMessage { sid: sid.to_string(), message })
+pub fn new_message(sid: &str, message: Message) -> Body {
+    raw(SessionUpdate::NewMessage { sid: sid.to_string(), message })
 }
 
 /// `new-session` -> *user*: the session's fields under `t`.
-pub fn new_session(session: NewSession) -> Value {
-    value(SessionUpdate::NewSession(session))
+pub fn new_session(session: NewSession) -> Body {
+    raw(SessionUpdate::NewSession(session))
 }
 
 /// `update-session` with new metadata -> *session*.
-pub fn update_session_metadata(id: &str, metadata: &str, version: i64) -> Value {
+pub fn update_session_metadata(id: &str, metadata: &str, version: i64) -> Body {
     let metadata = Some(Versioned { value: metadata.to_string(), version });
-    value(SessionUpdate::UpdateSession { id: id.to_string(), metadata, agent_state: None })
+    raw(SessionUpdate::UpdateSession { id: id.to_string(), metadata, agent_state: None })
 }
 
 /// `update-session` with a new agent state (null allowed) -> *session*.
-pub fn update_session_agent_state(id: &str, agent_state: Option<&str>, version: i64) -> Value {
+pub fn update_session_agent_state(id: &str, agent_state: Option<&str>, version: i64) -> Body {
     let agent_state = Some(Versioned { value: agent_state.map(str::to_string), version });
-    value(SessionUpdate::UpdateSession { id: id.to_string(), metadata: None, agent_state })
+    raw(SessionUpdate::UpdateSession { id: id.to_string(), metadata: None, agent_state })
 }
 
 /// `delete-session` -> *user*.
-pub fn delete_session(sid: &str) -> Value {
-    value(SessionUpdate::DeleteSession { sid: sid.to_string() })
+pub fn delete_session(sid: &str) -> Body {
+    raw(SessionUpdate::DeleteSession { sid: sid.to_string() })
 }
 
 /// Ephemeral `activity` -> *user*.
-pub fn activity(id: &str, active: bool, active_at: i64, thinking: bool) -> Value {
-    value(SessionEphemeral::Activity { id: id.to_string(), active, active_at, thinking })
+pub fn activity(id: &str, active: bool, active_at: i64, thinking: bool) -> Body {
+    raw(SessionEphemeral::Activity { id: id.to_string(), active, active_at, thinking })
 }
 
 /// Ephemeral `session-event` -> *session*.
-pub fn session_event(session_id: &str, kind: &str, title: &str, body: &str, timestamp: i64) -> Value {
-    value(SessionEphemeral::SessionEvent {
+pub fn session_event(session_id: &str, kind: &str, title: &str, body: &str, timestamp: i64) -> Body {
+    raw(SessionEphemeral::SessionEvent {
         session_id: session_id.to_string(),
         kind: kind.to_string(),
         title: title.to_string(),
@@ -52,10 +50,11 @@ pub fn session_event(session_id: &str, kind: &str, title: &str, body: &str, time
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
     use crate::db::sessions::SessionRow;
+    use crate::events::parsed;
     use crate::wire::sessions::{Content, Encrypted};
 
     fn keys(v: &Value) -> Vec<&str> {
@@ -72,7 +71,7 @@ mod tests {
             created_at: 10,
             updated_at: 11,
         };
-        let body = new_message("s1", message);
+        let body = parsed(&new_message("s1", message));
         assert_eq!(
             body,
             json!({"t": "new-message", "sid": "s1", "message": {
@@ -96,7 +95,7 @@ mod tests {
             created_at: 1,
             updated_at: 2,
         };
-        let body = new_session((&session).into());
+        let body = parsed(&new_session((&session).into()));
         assert_eq!(
             keys(&body),
             [
@@ -122,20 +121,20 @@ mod tests {
     #[test]
     fn update_and_delete_session_shapes() {
         assert_eq!(
-            update_session_metadata("s1", "m2", 2),
+            parsed(&update_session_metadata("s1", "m2", 2)),
             json!({"t": "update-session", "id": "s1", "metadata": {"value": "m2", "version": 2}})
         );
         assert_eq!(
-            update_session_agent_state("s1", None, 4),
+            parsed(&update_session_agent_state("s1", None, 4)),
             json!({"t": "update-session", "id": "s1", "agentState": {"value": null, "version": 4}})
         );
-        assert_eq!(delete_session("s1"), json!({"t": "delete-session", "sid": "s1"}));
+        assert_eq!(parsed(&delete_session("s1")), json!({"t": "delete-session", "sid": "s1"}));
     }
 
     #[test]
     fn activity_always_has_thinking() {
         assert_eq!(
-            activity("s1", false, 5, false),
+            parsed(&activity("s1", false, 5, false)),
             json!({"type": "activity", "id": "s1", "active": false, "activeAt": 5, "thinking": false})
         );
     }
@@ -143,7 +142,7 @@ mod tests {
     #[test]
     fn session_event_shape() {
         assert_eq!(
-            session_event("s1", "done", "T", "B", 7),
+            parsed(&session_event("s1", "done", "T", "B", 7)),
             json!({"type": "session-event", "sessionId": "s1", "kind": "done", "title": "T", "body": "B",
                    "timestamp": 7})
         );

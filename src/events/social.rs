@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
+use super::{raw, Body};
 use crate::wire::feed::NewFeedPost;
 use crate::wire::users::{RelationshipUpdated, UserProfile};
-use crate::wire::value;
 
 /// `from` is the user who acted, `to` the other one. `status` is the recipient's own view of the
 /// other user after the change; `from_user` is the actor's profile as the target sees it and
@@ -19,12 +19,12 @@ pub fn relationship_updated(
     from_user: &UserProfile,
     to_user: &UserProfile,
     timestamp: i64,
-) -> Value {
-    value(RelationshipUpdated { from_user_id: from, to_user_id: to, status, action, from_user, to_user, timestamp })
+) -> Body {
+    raw(RelationshipUpdated { from_user_id: from, to_user_id: to, status, action, from_user, to_user, timestamp })
 }
 
-pub fn new_feed_post(id: &str, post: &Value, cursor: &str, repeat_key: Option<&str>, created_at: i64) -> Value {
-    value(NewFeedPost { id, body: post, cursor, repeat_key, created_at })
+pub fn new_feed_post(id: &str, post: &Value, cursor: &str, repeat_key: Option<&str>, created_at: i64) -> Body {
+    raw(NewFeedPost { id, body: post, cursor, repeat_key, created_at })
 }
 
 #[cfg(test)]
@@ -59,6 +59,6 @@ mod tests {
                    "repeatKey": "friend_request_a", "createdAt": 7})
             .to_string()
         );
-        assert_eq!(new_feed_post("f", &body, "0-3", None, 7)["repeatKey"], Value::Null);
+        assert_eq!(crate::events::parsed(&new_feed_post("f", &body, "0-3", None, 7))["repeatKey"], Value::Null);
     }
 }

@@ -3,11 +3,11 @@
 
 use serde_json::Value;
 
+use super::{raw, Body};
 use crate::wire::usage::UsageEphemeral;
-use crate::wire::value;
 
-pub fn usage(session_id: &str, key: &str, tokens: &Value, cost: &Value, timestamp: i64) -> Value {
-    value(UsageEphemeral { id: session_id, key, tokens, cost, timestamp })
+pub fn usage(session_id: &str, key: &str, tokens: &Value, cost: &Value, timestamp: i64) -> Body {
+    raw(UsageEphemeral { id: session_id, key, tokens, cost, timestamp })
 }
 
 #[cfg(test)]

@@ -4,9 +4,10 @@
 //! expire, so an account with nothing active never wakes its object. Pure scheduling here; the hub
 //! runs it.
 
-use serde_json::Value;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 
-use crate::events::Outbox;
+use crate::events::{Body, Outbox};
 
 pub const DEFAULT_TIMEOUT_MS: i64 = 10 * 60 * 1000;
 /// Sweeps run at most this often (less for the short timeouts of tests).
@@ -49,13 +50,29 @@ impl Schedule {
 /// Whether a write's events say a session or machine became active in D1 (heartbeats, a new
 /// session, a daemon state report): the cue to arm the sweep.
 pub fn marks_active(outbox: &Outbox) -> bool {
-    let ephemeral = |b: &Value| {
-        matches!(b["type"].as_str(), Some("activity" | "machine-activity")) && b["active"] == Value::Bool(true)
+    /// The fields of an event's body that tell; the rest is skipped unparsed.
+    #[derive(Deserialize)]
+    struct Marks<'a> {
+        #[serde(borrow)]
+        t: Option<&'a str>,
+        #[serde(rename = "type", borrow)]
+        kind: Option<&'a str>,
+        active: Option<bool>,
+        #[serde(rename = "daemonState")]
+        daemon_state: Option<IgnoredAny>,
+    }
+    fn marks(b: &Body) -> Option<Marks<'_>> {
+        serde_json::from_str(b.get()).ok()
+    }
+    let ephemeral = |b: &Body| {
+        marks(b).is_some_and(|m| matches!(m.kind, Some("activity" | "machine-activity")) && m.active == Some(true))
     };
-    let update = |b: &Value| match b["t"].as_str() {
-        Some("new-session") => true,
-        Some("update-machine") => b.get("daemonState").is_some(),
-        _ => false,
+    let update = |b: &Body| {
+        marks(b).is_some_and(|m| match m.t {
+            Some("new-session") => true,
+            Some("update-machine") => m.daemon_state.is_some(),
+            _ => false,
+        })
     };
     outbox.ephemerals.iter().any(|e| ephemeral(&e.body)) || outbox.updates.iter().any(|u| update(&u.body))
 }
@@ -63,7 +80,7 @@ pub fn marks_active(outbox: &Outbox) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{machines, sessions, Recipients};
+    use crate::events::{machines, raw, sessions, Recipients};
     use serde_json::json;
 
     #[test]
@@ -95,9 +112,10 @@ mod tests {
         let on = Outbox::default().ephemeral(sessions::activity("s", true, 1, false), Recipients::User);
         let off = Outbox::default().ephemeral(sessions::activity("s", false, 1, false), Recipients::User);
         let machine = Outbox::default().ephemeral(machines::machine_activity("m", true, 1), Recipients::User);
-        let created = Outbox::default().update(1, json!({"t": "new-session", "id": "s"}), Recipients::User);
-        let state = Outbox::default().update(2, json!({"t": "update-machine", "daemonState": {}}), Recipients::User);
-        let meta = Outbox::default().update(3, json!({"t": "update-machine", "metadata": {}}), Recipients::User);
+        let created = Outbox::default().update(1, raw(json!({"t": "new-session", "id": "s"})), Recipients::User);
+        let state =
+            Outbox::default().update(2, raw(json!({"t": "update-machine", "daemonState": {}})), Recipients::User);
+        let meta = Outbox::default().update(3, raw(json!({"t": "update-machine", "metadata": {}})), Recipients::User);
         assert!(marks_active(&on) && marks_active(&machine) && marks_active(&created) && marks_active(&state));
         assert!(!marks_active(&off) && !marks_active(&meta) && !marks_active(&Outbox::default()));
     }

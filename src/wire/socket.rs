@@ -139,7 +139,7 @@ pub struct CatchUpSummary {
 pub struct UpdateEnvelope<'a> {
     pub id: &'a str,
     pub seq: i64,
-    pub body: &'a Value,
+    pub body: &'a serde_json::value::RawValue,
     pub created_at: i64,
 }
 
@@ -265,7 +265,7 @@ mod tests {
                        "machineId": null, "catchUp": {"afterSeq": 1, "lastSeq": 5, "delivered": 2, "complete": true}}),
             ),
             (
-                value(UpdateEnvelope { id: "i", seq: 7, body: &json!({"t": "x"}), created_at: 9 }),
+                value(UpdateEnvelope { id: "i", seq: 7, body: &crate::events::raw(json!({"t": "x"})), created_at: 9 }),
                 json!({"id": "i", "seq": 7, "body": {"t": "x"}, "createdAt": 9}),
             ),
             (value(AuthError { code: 4001, message: "m" }), json!({"code": 4001, "message": "m"})),
