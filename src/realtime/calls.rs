@@ -267,8 +267,12 @@ impl Wire {
     /// compiled on an isolate's first write or socket, and wrapping it in workers-rs's
     /// `Request` (which splits its URL with a substring search) 4 KB more (bench/RESULTS.md,
     /// "cold requests").
+    fn url(&self, host: &str) -> String {
+        with_query(format!("https://{host}{}", self.path), &self.query)
+    }
+
     fn request(self, host: &str) -> Result<web_sys::Request> {
-        let url = with_query(format!("https://{host}{}", self.path), &self.query);
+        let url = self.url(host);
         let init = web_sys::RequestInit::new();
         init.set_method(self.method.as_ref());
         if let Some(body) = self.body {
@@ -323,9 +327,39 @@ impl<'a, C: Call> Object<'a, C> {
     }
 }
 
+/// The stub, request and `waitUntil` of a call nobody waits for, made by JavaScript: the wasm
+/// would only pass runtime objects along, and its code for them (the call's future, the stub,
+/// the request, the response) was 20 functions and 7.3 KB of wasm, and 9 JavaScript functions
+/// of glue, that V8 compiled in a fresh isolate's first write (bench/RESULTS.md, "cold
+/// requests"). The call's method, URL and body still come from its [`Wire`].
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export function sendLater(ctx, env, binding, name, method, url, body) {
+  const namespace = env[binding];
+  const sent = namespace.get(namespace.idFromName(name)).fetch(url, { method, body });
+  ctx.waitUntil(sent.then(() => {}, (e) => console.error(`${method} ${url} to ${name} failed: ${e}`)));
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = sendLater)]
+    fn send_later(
+        ctx: &JsValue,
+        env: &JsValue,
+        binding: &str,
+        name: &str,
+        method: &str,
+        url: &str,
+        body: Option<String>,
+    ) -> std::result::Result<(), JsValue>;
+}
+
 impl Hub<'_> {
-    pub async fn publish(&self, outbox: Outbox) -> Result<()> {
-        self.call(HubCall::Publish(outbox)).await.map(drop)
+    /// Sends the outbox to the user's object after the response (`waitUntil`); a failure is
+    /// logged by the runtime.
+    pub fn publish_later(&self, wctx: &worker::Context, outbox: Outbox) -> Result<()> {
+        let wire = HubCall::Publish(outbox).wire()?;
+        let url = wire.url(HubCall::HOST);
+        let ctx: &JsValue = wctx.as_ref();
+        Ok(send_later(ctx, self.env, HubCall::BINDING, self.name, wire.method.as_ref(), &url, wire.body)?)
     }
 
     pub async fn ticket(&self) -> Result<Ticket> {

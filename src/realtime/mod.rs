@@ -35,13 +35,9 @@ pub fn publish(env: &Env, wctx: &worker::Context, user_id: &str, outbox: Outbox)
     if outbox.is_empty() {
         return;
     }
-    let env = env.clone();
-    let user_id = user_id.to_string();
-    wctx.wait_until(async move {
-        if let Err(e) = calls::Hub::new(&env, &user_id).publish(outbox).await {
-            worker::console_error!("publish to {user_id} failed: {e}");
-        }
-    });
+    if let Err(e) = calls::Hub::new(env, user_id).publish_later(wctx, outbox) {
+        worker::console_error!("publish to {user_id} failed: {e}");
+    }
 }
 
 /// Whether one of the user's app sockets reports `app-state` active; false when the object
