@@ -12,21 +12,14 @@
 //! code of every module in the process each time workerd creates another isolate, and wrangler
 //! dev creates some after ours.
 //!
-//! What runs is the real code:
-//! - `GET /` (the router, the response and its headers), and, when `HAPPY_TOKEN_SEED` is set,
-//!   `GET /v1/sessions` under a well-formed token with a signature WebCrypto refuses (the bearer
-//!   read, the key's load, the claims' check; the answer is a 401 and nothing is cached but the
-//!   key). Without the seed the key would be derived (PBKDF2, far too slow for a start) or
-//!   refused, so that request is skipped.
-//! - The steps of a first write that need no I/O: a D1 statement prepared and bound, never run,
-//!   and a `new-session` event serialized into the call that would publish it, never sent. The
-//!   session is made up; nothing leaves the isolate. Making the object's stub or a request with
-//!   a body is refused in the global scope, so the warm-up stops short of them.
-//!
-//! The global scope may not do I/O, and nothing here does: no D1 query, no R2, no randomness
-//! (each request names its request id), and the responses stay Rust values (making a runtime
-//! `Response` with a body is refused there). tests/auth_token_seed.rs checks that a start logs
-//! no error.
+//! What runs is no stand-in: `GET /` (the router, the response and its headers), and, when
+//! `HAPPY_TOKEN_SEED` is set, `GET /v1/sessions` under a well-formed token with a signature of
+//! zeros (the bearer read, the key's load, the claims' check; WebCrypto refuses the signature,
+//! so the answer is a 401 and nothing is cached but the key). Without the seed the key would be
+//! derived (PBKDF2, far too slow for a start) or refused, so that request is skipped. The global
+//! scope may not do I/O, and neither request does any: no D1, no R2, no randomness (each names
+//! its request id), and their responses stay Rust values (making a runtime `Response` with a
+//! body is refused there). tests/auth_token_seed.rs checks that a start logs no error.
 
 use worker::js_sys::Object;
 use worker::wasm_bindgen::{self, prelude::*, JsCast};
@@ -34,10 +27,6 @@ use worker::web_sys::{Headers, Request, RequestInit};
 use worker::Env;
 
 use crate::auth::token::HEADER_B64;
-use crate::db::sessions::SessionRow;
-use crate::db::Db;
-use crate::events::{Outbox, Recipients};
-use crate::realtime::calls::HubCall;
 
 #[wasm_bindgen(module = "cloudflare:workers")]
 extern "C" {
@@ -85,7 +74,6 @@ pub fn start() {
             .map_while(|(path, authorized)| request(path, authorized))
             .collect();
         for _ in 0..rounds {
-            prepare_a_write(&env);
             for req in &requests {
                 // Read only by routes that defer work (`waitUntil`); neither of these does.
                 let ctx = worker::Context::new(Object::new().unchecked_into());
@@ -93,17 +81,6 @@ pub fn start() {
             }
         }
     });
-}
-
-/// What a first write does before its first I/O, run on a made-up session: errors are
-/// ignored, since a refusal here only means the write compiles that step itself.
-fn prepare_a_write(env: &Env) {
-    if let Ok(db) = Db::from_env(env) {
-        let _ = db.stmt("SELECT ?1", crate::args!["warm-up"]);
-    }
-    let session = SessionRow { id: "warm-up".into(), ..SessionRow::default() };
-    let event = crate::events::sessions::new_session((&session).into());
-    let _ = HubCall::Publish(Outbox::default().update(1, event, Recipients::User)).prepare();
 }
 
 /// How many times the warm-up's requests run: `HAPPY_WARM_UP_ROUNDS` if it is a number (at

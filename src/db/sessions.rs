@@ -29,7 +29,7 @@ pub const ACTIVE_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// (docs/protocol.md#client-events).
 pub const STALE_HEARTBEAT_MS: i64 = 10 * 60 * 1000;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct SessionRow {
     pub id: String,
     pub seq: i64,

@@ -181,12 +181,6 @@ impl Call for HubCall {
 }
 
 impl HubCall {
-    /// Builds what the call would send and drops it: the isolate's warm-up (`app::warm`) runs a
-    /// publish's serialization at the start, where a request with a body may not be made.
-    pub fn prepare(&self) -> Result<()> {
-        self.wire().map(drop)
-    }
-
     /// The call a request to the user's object makes; `None`: no such call.
     pub async fn read(req: &mut Request) -> Result<Option<HubCall>> {
         HubCall::parse(Wire::read(req).await?)
