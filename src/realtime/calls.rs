@@ -256,15 +256,15 @@ impl Wire {
         Ok(serde_json::from_str(self.body.as_deref().unwrap_or_default())?)
     }
 
+    fn url(&self, host: &str) -> String {
+        with_query(format!("https://{host}{}", self.path), &self.query)
+    }
+
     /// Built on the runtime's own `Request`, and sent as it is: the url crate's parser and
     /// workers-rs's `RequestInit` conversion (its `cf` properties) were 46 KB of wasm that V8
     /// compiled on an isolate's first write or socket, and wrapping it in workers-rs's
     /// `Request` (which splits its URL with a substring search) 4 KB more (bench/RESULTS.md,
     /// "cold requests").
-    fn url(&self, host: &str) -> String {
-        with_query(format!("https://{host}{}", self.path), &self.query)
-    }
-
     fn request(self, host: &str) -> Result<web_sys::Request> {
         let url = self.url(host);
         let init = web_sys::RequestInit::new();
