@@ -3,19 +3,19 @@
 
 use serde_json::Value;
 
-use super::{raw, Body};
+use super::Event;
 use super::{Outbox, Recipients};
 use crate::wire::account::{AccountUpdate, ProfileEdit};
 use crate::wire::Versioned;
 
-pub fn settings_changed(user_id: &str, settings: Option<&str>, version: i64) -> Body {
+pub fn settings_changed(user_id: &str, settings: Option<&str>, version: i64) -> Event {
     let settings = Some(Versioned { value: settings.map(str::to_string), version });
-    raw(AccountUpdate { id: user_id.to_string(), settings, ..AccountUpdate::default() })
+    Event::plain(AccountUpdate { id: user_id.to_string(), settings, ..AccountUpdate::default() })
 }
 
 /// The names the edit wrote (absent ones unchanged).
-pub fn profile_changed(user_id: &str, edit: &ProfileEdit) -> Body {
-    raw(AccountUpdate {
+pub fn profile_changed(user_id: &str, edit: &ProfileEdit) -> Event {
+    Event::plain(AccountUpdate {
         id: user_id.to_string(),
         first_name: edit.first_name.clone(),
         last_name: edit.last_name.clone(),
@@ -27,13 +27,13 @@ pub fn profile_changed(user_id: &str, edit: &ProfileEdit) -> Body {
 /// The outbox of a new avatar (`null`: removed), numbered `seq`.
 pub fn avatar_changed(user_id: &str, seq: i64, avatar: Value) -> Outbox {
     let update = AccountUpdate { id: user_id.to_string(), avatar: Some(avatar), ..AccountUpdate::default() };
-    Outbox::default().update(seq, raw(update), Recipients::User)
+    Outbox::default().update(seq, Event::plain(update), Recipients::User)
 }
 
 /// The outbox of a linked (or, `null`, unlinked) GitHub profile, numbered `seq`.
 pub fn github_changed(user_id: &str, seq: i64, github: Value) -> Outbox {
     let update = AccountUpdate { id: user_id.to_string(), github: Some(github), ..AccountUpdate::default() };
-    Outbox::default().update(seq, raw(update), Recipients::User)
+    Outbox::default().update(seq, Event::plain(update), Recipients::User)
 }
 
 #[cfg(test)]
@@ -61,7 +61,7 @@ mod tests {
             ),
         ];
         for (typed, spelled) in cases {
-            assert_eq!(typed.to_string(), spelled.to_string());
+            assert_eq!(typed.body.to_string(), spelled.to_string());
         }
     }
 

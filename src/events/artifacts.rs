@@ -1,27 +1,27 @@
 //! `new-artifact`, `update-artifact`, `delete-artifact` (docs/protocol.md#updates), all to *user*,
 //! typed in `wire::artifacts`.
 
-use super::{raw, Body};
+use super::Event;
 use crate::db::artifacts::Artifact;
 use crate::wire::artifacts::ArtifactUpdate;
 use crate::wire::Versioned;
 
-pub fn new_artifact(a: &Artifact) -> Body {
-    raw(ArtifactUpdate::NewArtifact(a.into()))
+pub fn new_artifact(a: &Artifact) -> Event {
+    Event::plain(ArtifactUpdate::NewArtifact(a.into()))
 }
 
 /// `header`/`body` are `(value, new version)` of the parts that changed.
-pub fn update_artifact(id: &str, header: Option<(&str, i64)>, part: Option<(&str, i64)>) -> Body {
+pub fn update_artifact(id: &str, header: Option<(&str, i64)>, part: Option<(&str, i64)>) -> Event {
     let versioned = |p: Option<(&str, i64)>| p.map(|(value, version)| Versioned { value: value.to_string(), version });
-    raw(ArtifactUpdate::UpdateArtifact {
+    Event::plain(ArtifactUpdate::UpdateArtifact {
         artifact_id: id.to_string(),
         header: versioned(header),
         body: versioned(part),
     })
 }
 
-pub fn delete_artifact(id: &str) -> Body {
-    raw(ArtifactUpdate::DeleteArtifact { artifact_id: id.to_string() })
+pub fn delete_artifact(id: &str) -> Event {
+    Event::plain(ArtifactUpdate::DeleteArtifact { artifact_id: id.to_string() })
 }
 
 #[cfg(test)]
@@ -60,7 +60,7 @@ mod tests {
             (delete_artifact("a1"), json!({"t": "delete-artifact", "artifactId": "a1"})),
         ];
         for (typed, spelled) in cases {
-            assert_eq!(typed.to_string(), spelled.to_string());
+            assert_eq!(typed.body.to_string(), spelled.to_string());
         }
     }
 }

@@ -1,42 +1,45 @@
 //! Machine event bodies (docs/protocol.md, `Updates` and `Ephemerals`), typed in
 //! `wire::machines`.
 
-use super::{raw, Body};
+use super::Event;
 use crate::db::machines::MachineRow;
 use crate::wire::machines::{MachineEphemeral, MachineUpdate};
 use crate::wire::Versioned;
 
 /// `new-machine` -> *user*.
-pub fn new_machine(machine: &MachineRow) -> Body {
-    raw(MachineUpdate::NewMachine(machine.into()))
+pub fn new_machine(machine: &MachineRow) -> Event {
+    Event::plain(MachineUpdate::NewMachine(machine.into()))
 }
 
-/// `update-machine` -> *machine*, with whichever of metadata / daemonState changed.
+/// `update-machine` -> *machine*, with whichever of metadata / daemonState changed; a daemon
+/// state marks the machine active.
 pub fn update_machine(
     machine_id: &str,
     metadata: Option<(&str, i64)>,
     daemon_state: Option<(Option<&str>, i64)>,
-) -> Body {
-    raw(MachineUpdate::UpdateMachine {
+) -> Event {
+    let marks_active = daemon_state.is_some();
+    let update = MachineUpdate::UpdateMachine {
         machine_id: machine_id.to_string(),
         metadata: metadata.map(|(value, version)| Versioned { value: value.to_string(), version }),
         daemon_state: daemon_state.map(|(value, version)| Versioned { value: value.map(str::to_string), version }),
-    })
+    };
+    Event::marking(update, marks_active)
 }
 
 /// `delete-machine` -> *user*.
-pub fn delete_machine(machine_id: &str) -> Body {
-    raw(MachineUpdate::DeleteMachine { machine_id: machine_id.to_string() })
+pub fn delete_machine(machine_id: &str) -> Event {
+    Event::plain(MachineUpdate::DeleteMachine { machine_id: machine_id.to_string() })
 }
 
-/// Ephemeral `machine-activity` -> *user*.
-pub fn machine_activity(id: &str, active: bool, active_at: i64) -> Body {
-    raw(MachineEphemeral::MachineActivity { id: id.to_string(), active, active_at })
+/// Ephemeral `machine-activity` -> *user*; marks the machine active when `active`.
+pub fn machine_activity(id: &str, active: bool, active_at: i64) -> Event {
+    Event::marking(MachineEphemeral::MachineActivity { id: id.to_string(), active, active_at }, active)
 }
 
 /// Ephemeral `machine-status` -> *user* (`MachineEphemeral::MachineStatus`).
-pub fn machine_status(machine_id: &str, online: bool, at: i64) -> Body {
-    raw(MachineEphemeral::MachineStatus { machine_id: machine_id.to_string(), online, timestamp: at })
+pub fn machine_status(machine_id: &str, online: bool, at: i64) -> Event {
+    Event::plain(MachineEphemeral::MachineStatus { machine_id: machine_id.to_string(), online, timestamp: at })
 }
 
 #[cfg(test)]
@@ -66,13 +69,13 @@ mod tests {
     fn new_machine_shape() {
         let body = new_machine(&machine());
         assert_eq!(
-            body.to_string(),
+            body.body.to_string(),
             json!({"t": "new-machine", "machineId": "m1", "seq": 0, "metadata": "md", "metadataVersion": 1,
                 "daemonState": null, "daemonStateVersion": 0, "dataEncryptionKey": null, "active": false,
                 "activeAt": 5, "createdAt": 5, "updatedAt": 5})
             .to_string()
         );
-        let body = crate::events::parsed(&body);
+        let body = crate::events::parsed(&body.body);
         assert!(body.get("id").is_none() && body.get("accountId").is_none());
     }
 
@@ -104,7 +107,7 @@ mod tests {
             ),
         ];
         for (typed, spelled) in cases {
-            assert_eq!(typed.to_string(), spelled.to_string());
+            assert_eq!(typed.body.to_string(), spelled.to_string());
         }
     }
 }

@@ -29,6 +29,29 @@ pub fn raw(body: impl Serialize) -> Body {
     serde_json::value::to_raw_value(&body).expect("an event body serializes")
 }
 
+/// An event as a write hands it to the outbox: its body, and whether it is the cue that a
+/// session or machine became active in D1 (a new session, a daemon state, an `activity` or
+/// `machine-activity` that says active), which arms the object's inactivity sweep
+/// (`realtime::inactivity`). Decided here, where the event is built, so that the object need not
+/// parse every body again (a new message's ciphertext too) to find out.
+#[derive(Debug)]
+pub struct Event {
+    pub body: Body,
+    pub marks_active: bool,
+}
+
+impl Event {
+    /// An event that marks nothing active.
+    fn plain(body: impl Serialize) -> Event {
+        Event { body: raw(body), marks_active: false }
+    }
+
+    /// An event that marks something active when `marks_active`.
+    fn marking(body: impl Serialize, marks_active: bool) -> Event {
+        Event { body: raw(body), marks_active }
+    }
+}
+
 /// Which of the user's sockets get an event (docs/protocol.md#recipients).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -66,20 +89,26 @@ pub struct Ephemeral {
 
 /// What a write hands to the user's Durable Object.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Outbox {
     #[serde(default)]
     pub updates: Vec<Update>,
     #[serde(default)]
     pub ephemerals: Vec<Ephemeral>,
+    /// Whether one of the events marks something active ([`Event::marks_active`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub marks_active: bool,
 }
 
 impl Outbox {
-    pub fn update(mut self, seq: i64, body: Body, recipients: Recipients) -> Self {
-        self.updates.push(Update { seq, body, recipients, skip: None });
+    pub fn update(mut self, seq: i64, event: Event, recipients: Recipients) -> Self {
+        self.marks_active |= event.marks_active;
+        self.updates.push(Update { seq, body: event.body, recipients, skip: None });
         self
     }
-    pub fn ephemeral(mut self, body: Body, recipients: Recipients) -> Self {
-        self.ephemerals.push(Ephemeral { body, recipients });
+    pub fn ephemeral(mut self, event: Event, recipients: Recipients) -> Self {
+        self.marks_active |= event.marks_active;
+        self.ephemerals.push(Ephemeral { body: event.body, recipients });
         self
     }
     pub fn is_empty(&self) -> bool {
@@ -99,4 +128,42 @@ pub fn session(id: &str) -> Recipients {
 
 pub fn machine(id: &str) -> Recipients {
     Recipients::Machine { id: id.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outbox_says_whether_something_became_active() {
+        let with = |event: Event| Outbox::default().ephemeral(event, Recipients::User).marks_active;
+        let update = |event: Event| Outbox::default().update(1, event, Recipients::User).marks_active;
+        assert!(with(sessions::activity("s", true, 1, false)));
+        assert!(with(machines::machine_activity("m", true, 1)));
+        assert!(update(machines::update_machine("m", None, Some((None, 2)))));
+        assert!(!with(sessions::activity("s", false, 1, false)));
+        assert!(!with(machines::machine_activity("m", false, 1)));
+        assert!(!update(machines::update_machine("m", Some(("md", 2)), None)));
+        assert!(!update(sessions::delete_session("s")));
+        assert!(!Outbox::default().marks_active);
+        // One marking event is enough, whatever comes after it.
+        let mixed = Outbox::default().ephemeral(sessions::activity("s", true, 1, false), Recipients::User).update(
+            2,
+            sessions::delete_session("s"),
+            Recipients::User,
+        );
+        assert!(mixed.marks_active);
+    }
+
+    #[test]
+    fn the_cue_crosses_to_the_object_and_is_left_out_when_false() {
+        let marked = Outbox::default().ephemeral(sessions::activity("s", true, 1, false), Recipients::User);
+        let text = serde_json::to_string(&marked).unwrap();
+        assert!(text.ends_with(r#""marksActive":true}"#), "{text}");
+        assert!(serde_json::from_str::<Outbox>(&text).unwrap().marks_active);
+        let plain = Outbox::default().update(1, sessions::delete_session("s"), Recipients::User);
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(!text.contains("marksActive"), "{text}");
+        assert!(!serde_json::from_str::<Outbox>(&text).unwrap().marks_active);
+    }
 }

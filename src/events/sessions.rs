@@ -1,45 +1,45 @@
 //! Session and message event bodies (docs/protocol.md, `Updates` and `Ephemerals`), typed in
 //! `wire::sessions`; the outbox carries them as JSON text.
 
-use super::{raw, Body};
+use super::Event;
 use crate::wire::sessions::{Message, NewSession, SessionEphemeral, SessionUpdate};
 use crate::wire::Versioned;
 
 /// `new-message` -> *session*.
-pub fn new_message(sid: &str, message: Message) -> Body {
-    raw(SessionUpdate::NewMessage { sid: sid.to_string(), message })
+pub fn new_message(sid: &str, message: Message) -> Event {
+    Event::plain(SessionUpdate::NewMessage { sid: sid.to_string(), message })
 }
 
-/// `new-session` -> *user*: the session's fields under `t`.
-pub fn new_session(session: NewSession) -> Body {
-    raw(SessionUpdate::NewSession(session))
+/// `new-session` -> *user*: the session's fields under `t`. Marks the session active.
+pub fn new_session(session: NewSession) -> Event {
+    Event::marking(SessionUpdate::NewSession(session), true)
 }
 
 /// `update-session` with new metadata -> *session*.
-pub fn update_session_metadata(id: &str, metadata: &str, version: i64) -> Body {
+pub fn update_session_metadata(id: &str, metadata: &str, version: i64) -> Event {
     let metadata = Some(Versioned { value: metadata.to_string(), version });
-    raw(SessionUpdate::UpdateSession { id: id.to_string(), metadata, agent_state: None })
+    Event::plain(SessionUpdate::UpdateSession { id: id.to_string(), metadata, agent_state: None })
 }
 
 /// `update-session` with a new agent state (null allowed) -> *session*.
-pub fn update_session_agent_state(id: &str, agent_state: Option<&str>, version: i64) -> Body {
+pub fn update_session_agent_state(id: &str, agent_state: Option<&str>, version: i64) -> Event {
     let agent_state = Some(Versioned { value: agent_state.map(str::to_string), version });
-    raw(SessionUpdate::UpdateSession { id: id.to_string(), metadata: None, agent_state })
+    Event::plain(SessionUpdate::UpdateSession { id: id.to_string(), metadata: None, agent_state })
 }
 
 /// `delete-session` -> *user*.
-pub fn delete_session(sid: &str) -> Body {
-    raw(SessionUpdate::DeleteSession { sid: sid.to_string() })
+pub fn delete_session(sid: &str) -> Event {
+    Event::plain(SessionUpdate::DeleteSession { sid: sid.to_string() })
 }
 
-/// Ephemeral `activity` -> *user*.
-pub fn activity(id: &str, active: bool, active_at: i64, thinking: bool) -> Body {
-    raw(SessionEphemeral::Activity { id: id.to_string(), active, active_at, thinking })
+/// Ephemeral `activity` -> *user*; marks the session active when `active`.
+pub fn activity(id: &str, active: bool, active_at: i64, thinking: bool) -> Event {
+    Event::marking(SessionEphemeral::Activity { id: id.to_string(), active, active_at, thinking }, active)
 }
 
 /// Ephemeral `session-event` -> *session*.
-pub fn session_event(session_id: &str, kind: &str, title: &str, body: &str, timestamp: i64) -> Body {
-    raw(SessionEphemeral::SessionEvent {
+pub fn session_event(session_id: &str, kind: &str, title: &str, body: &str, timestamp: i64) -> Event {
+    Event::plain(SessionEphemeral::SessionEvent {
         session_id: session_id.to_string(),
         kind: kind.to_string(),
         title: title.to_string(),
@@ -71,7 +71,7 @@ mod tests {
             created_at: 10,
             updated_at: 11,
         };
-        let body = parsed(&new_message("s1", message));
+        let body = parsed(&new_message("s1", message).body);
         assert_eq!(
             body,
             json!({"t": "new-message", "sid": "s1", "message": {
@@ -95,7 +95,9 @@ mod tests {
             created_at: 1,
             updated_at: 2,
         };
-        let body = parsed(&new_session((&session).into()));
+        let event = new_session((&session).into());
+        assert!(event.marks_active, "a new session is active");
+        let body = parsed(&event.body);
         assert_eq!(
             keys(&body),
             [
@@ -121,20 +123,20 @@ mod tests {
     #[test]
     fn update_and_delete_session_shapes() {
         assert_eq!(
-            parsed(&update_session_metadata("s1", "m2", 2)),
+            parsed(&update_session_metadata("s1", "m2", 2).body),
             json!({"t": "update-session", "id": "s1", "metadata": {"value": "m2", "version": 2}})
         );
         assert_eq!(
-            parsed(&update_session_agent_state("s1", None, 4)),
+            parsed(&update_session_agent_state("s1", None, 4).body),
             json!({"t": "update-session", "id": "s1", "agentState": {"value": null, "version": 4}})
         );
-        assert_eq!(parsed(&delete_session("s1")), json!({"t": "delete-session", "sid": "s1"}));
+        assert_eq!(parsed(&delete_session("s1").body), json!({"t": "delete-session", "sid": "s1"}));
     }
 
     #[test]
     fn activity_always_has_thinking() {
         assert_eq!(
-            parsed(&activity("s1", false, 5, false)),
+            parsed(&activity("s1", false, 5, false).body),
             json!({"type": "activity", "id": "s1", "active": false, "activeAt": 5, "thinking": false})
         );
     }
@@ -142,7 +144,7 @@ mod tests {
     #[test]
     fn session_event_shape() {
         assert_eq!(
-            parsed(&session_event("s1", "done", "T", "B", 7)),
+            parsed(&session_event("s1", "done", "T", "B", 7).body),
             json!({"type": "session-event", "sessionId": "s1", "kind": "done", "title": "T", "body": "B",
                    "timestamp": 7})
         );
@@ -186,7 +188,7 @@ mod tests {
             ),
         ];
         for (typed, spelled) in cases {
-            assert_eq!(typed.to_string(), spelled.to_string());
+            assert_eq!(typed.body.to_string(), spelled.to_string());
         }
     }
 }

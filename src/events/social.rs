@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{raw, Body};
+use super::Event;
 use crate::wire::feed::NewFeedPost;
 use crate::wire::users::{RelationshipUpdated, UserProfile};
 
@@ -19,12 +19,20 @@ pub fn relationship_updated(
     from_user: &UserProfile,
     to_user: &UserProfile,
     timestamp: i64,
-) -> Body {
-    raw(RelationshipUpdated { from_user_id: from, to_user_id: to, status, action, from_user, to_user, timestamp })
+) -> Event {
+    Event::plain(RelationshipUpdated {
+        from_user_id: from,
+        to_user_id: to,
+        status,
+        action,
+        from_user,
+        to_user,
+        timestamp,
+    })
 }
 
-pub fn new_feed_post(id: &str, post: &Value, cursor: &str, repeat_key: Option<&str>, created_at: i64) -> Body {
-    raw(NewFeedPost { id, body: post, cursor, repeat_key, created_at })
+pub fn new_feed_post(id: &str, post: &Value, cursor: &str, repeat_key: Option<&str>, created_at: i64) -> Event {
+    Event::plain(NewFeedPost { id, body: post, cursor, repeat_key, created_at })
 }
 
 #[cfg(test)]
@@ -47,18 +55,18 @@ mod tests {
         };
         let (a, b) = (profile("a", Status::Pending), profile("b", Status::Requested));
         assert_eq!(
-            relationship_updated("a", "b", "requested", "created", &a, &b, 9).to_string(),
+            relationship_updated("a", "b", "requested", "created", &a, &b, 9).body.to_string(),
             json!({"t": "relationship-updated", "fromUserId": "a", "toUserId": "b", "status": "requested",
                    "action": "created", "fromUser": a, "toUser": b, "timestamp": 9})
             .to_string()
         );
         let body = json!({"kind": "friend_request", "uid": "a"});
         assert_eq!(
-            new_feed_post("f", &body, "0-3", Some("friend_request_a"), 7).to_string(),
+            new_feed_post("f", &body, "0-3", Some("friend_request_a"), 7).body.to_string(),
             json!({"t": "new-feed-post", "id": "f", "body": body, "cursor": "0-3",
                    "repeatKey": "friend_request_a", "createdAt": 7})
             .to_string()
         );
-        assert_eq!(crate::events::parsed(&new_feed_post("f", &body, "0-3", None, 7))["repeatKey"], Value::Null);
+        assert_eq!(crate::events::parsed(&new_feed_post("f", &body, "0-3", None, 7).body)["repeatKey"], Value::Null);
     }
 }

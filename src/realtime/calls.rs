@@ -151,7 +151,7 @@ impl Call for HubCall {
     fn wire(&self) -> Result<Wire> {
         Ok(match self {
             HubCall::Connect(ident) => Wire::upgrade(CONNECT, vec![("identity".into(), serde_json::to_string(ident)?)]),
-            HubCall::Publish(outbox) => Wire::post(PUBLISH, outbox)?,
+            HubCall::Publish(outbox) => HubCall::publish_wire(outbox)?,
             HubCall::Ticket => Wire { method: Method::Post, ..Wire::get(TICKET) },
             HubCall::AppActive => Wire::get(APP_ACTIVE),
             HubCall::Stats => Wire::get(STATS),
@@ -181,6 +181,13 @@ impl Call for HubCall {
 }
 
 impl HubCall {
+    /// A publish's wire. Apart from [`Call::wire`] so that a write's publish, which needs only
+    /// this arm, does not compile the whole match (4.3 KB of wasm on a fresh isolate's first
+    /// write; bench/RESULTS.md, "cold requests").
+    fn publish_wire(outbox: &Outbox) -> Result<Wire> {
+        Wire::post(PUBLISH, outbox)
+    }
+
     /// The call a request to the user's object makes; `None`: no such call.
     pub async fn read(req: &mut Request) -> Result<Option<HubCall>> {
         HubCall::parse(Wire::read(req).await?)
@@ -350,7 +357,7 @@ impl Hub<'_> {
     /// Sends the outbox to the user's object after the response (`waitUntil`); a failure is
     /// logged by the runtime.
     pub fn publish_later(&self, wctx: &worker::Context, outbox: Outbox) -> Result<()> {
-        let wire = HubCall::Publish(outbox).wire()?;
+        let wire = HubCall::publish_wire(&outbox)?;
         let url = wire.url(HubCall::HOST);
         let ctx: &JsValue = wctx.as_ref();
         Ok(send_later(ctx, self.env, HubCall::BINDING, self.name, wire.method.as_ref(), &url, wire.body)?)

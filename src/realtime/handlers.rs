@@ -381,8 +381,8 @@ pub async fn machine_alive(
     let Some(at) = sessions::heartbeat_time(e.time as i64, now) else { return Ok((None, Outbox::default())) };
     let key = machine_key(&e.machine_id);
     if throttle.borrow().recent(&key, now) {
-        let body = events::machines::machine_activity(&e.machine_id, true, at);
-        return Ok((None, Outbox::default().ephemeral(body, Recipients::User)));
+        let event = events::machines::machine_activity(&e.machine_id, true, at);
+        return Ok((None, Outbox::default().ephemeral(event, Recipients::User)));
     }
     let outbox = machines::machine_alive(db, user, &e.machine_id, at).await?;
     if !outbox.is_empty() {

@@ -36,7 +36,7 @@ use super::client_event::{AppState, ClientEvent, Label, Payload, RpcCall, RpcMet
 use super::conn::{self, conn_tag, machine_tag, type_tag, ClientType, ConnMeta, Framing, Identity, Reject};
 use super::frame::{self, AckId, Incoming};
 use super::handlers::{self, OnError, Reply, Throttle};
-use super::inactivity::{self, Schedule};
+use super::inactivity::Schedule;
 use super::order::{window_covers, Sequencer};
 use super::relay::Outgoing;
 use super::rpc::{self, Pending, Target};
@@ -596,7 +596,7 @@ impl UserHub {
     }
 
     async fn publish(&self, outbox: Outbox) {
-        if inactivity::marks_active(&outbox) {
+        if outbox.marks_active {
             let first = self.inactivity.first(now_ms());
             if let Err(e) = Timers(&self.state).start(SWEEP_TIMER, first).await {
                 worker::console_error!("arming the inactivity sweep: {e}");
@@ -695,8 +695,8 @@ impl UserHub {
 
     fn presence(&self, machine_id: &str, online: bool, now: i64) {
         let sel = Selection::recipients(&Recipients::User, None);
-        self.send(&sel, "ephemeral", &machines::machine_activity(machine_id, online, now));
-        self.send(&sel, "ephemeral", &machines::machine_status(machine_id, online, now));
+        self.send(&sel, "ephemeral", &machines::machine_activity(machine_id, online, now).body);
+        self.send(&sel, "ephemeral", &machines::machine_status(machine_id, online, now).body);
     }
 
     async fn local_gone(&self, ws: &WebSocket) {

@@ -1,13 +1,9 @@
 //! Inactivity: sessions and machines with no heartbeat for the timeout (10 minutes) are marked
 //! inactive by the user's object, from its alarm (docs/protocol.md#presence-and-inactivity). The
-//! sweep is armed when something becomes active and re-armed for when the oldest active row would
+//! sweep is armed when a write's outbox says something became active (`Outbox::marks_active`,
+//! decided where the events are built) and re-armed for when the oldest active row would
 //! expire, so an account with nothing active never wakes its object. Pure scheduling here; the hub
 //! runs it.
-
-use serde::de::IgnoredAny;
-use serde::Deserialize;
-
-use crate::events::{Body, Outbox};
 
 pub const DEFAULT_TIMEOUT_MS: i64 = 10 * 60 * 1000;
 /// Sweeps run at most this often (less for the short timeouts of tests).
@@ -47,41 +43,9 @@ impl Schedule {
     }
 }
 
-/// Whether a write's events say a session or machine became active in D1 (heartbeats, a new
-/// session, a daemon state report): the cue to arm the sweep.
-pub fn marks_active(outbox: &Outbox) -> bool {
-    /// The fields of an event's body that tell; the rest is skipped unparsed.
-    #[derive(Deserialize)]
-    struct Marks<'a> {
-        #[serde(borrow)]
-        t: Option<&'a str>,
-        #[serde(rename = "type", borrow)]
-        kind: Option<&'a str>,
-        active: Option<bool>,
-        #[serde(rename = "daemonState")]
-        daemon_state: Option<IgnoredAny>,
-    }
-    fn marks(b: &Body) -> Option<Marks<'_>> {
-        serde_json::from_str(b.get()).ok()
-    }
-    let ephemeral = |b: &Body| {
-        marks(b).is_some_and(|m| matches!(m.kind, Some("activity" | "machine-activity")) && m.active == Some(true))
-    };
-    let update = |b: &Body| {
-        marks(b).is_some_and(|m| match m.t {
-            Some("new-session") => true,
-            Some("update-machine") => m.daemon_state.is_some(),
-            _ => false,
-        })
-    };
-    outbox.ephemerals.iter().any(|e| ephemeral(&e.body)) || outbox.updates.iter().any(|u| update(&u.body))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{machines, raw, sessions, Recipients};
-    use serde_json::json;
 
     #[test]
     fn timeout_comes_from_the_variable_or_defaults_to_ten_minutes() {
@@ -105,18 +69,5 @@ mod tests {
         assert_eq!(short.next(10_000, Some(9_999)), Some(11_999));
         assert_eq!(short.next(10_000, Some(0)), Some(10_200));
         assert_eq!(short.first(10_000), 12_000);
-    }
-
-    #[test]
-    fn activity_cues() {
-        let on = Outbox::default().ephemeral(sessions::activity("s", true, 1, false), Recipients::User);
-        let off = Outbox::default().ephemeral(sessions::activity("s", false, 1, false), Recipients::User);
-        let machine = Outbox::default().ephemeral(machines::machine_activity("m", true, 1), Recipients::User);
-        let created = Outbox::default().update(1, raw(json!({"t": "new-session", "id": "s"})), Recipients::User);
-        let state =
-            Outbox::default().update(2, raw(json!({"t": "update-machine", "daemonState": {}})), Recipients::User);
-        let meta = Outbox::default().update(3, raw(json!({"t": "update-machine", "metadata": {}})), Recipients::User);
-        assert!(marks_active(&on) && marks_active(&machine) && marks_active(&created) && marks_active(&state));
-        assert!(!marks_active(&off) && !marks_active(&meta) && !marks_active(&Outbox::default()));
     }
 }
