@@ -22,12 +22,14 @@ pub const FLOOR: [Step; 4] = [
     ("empty JS worker: 2 × SELECT 1", |a, base, _| ok_get(a, &format!("{base}/read?n=2"), None)),
 ];
 
-/// The floor of [`FIRST_WRITE_ALONE`] (served by [`Server::spawn_empty_js_apart`]): the upsert
-/// batch, then one request to an object in the other runtime.
-const FLOOR_PUBLISH: Step =
-    ("empty JS worker: the upsert batch, then a request to an object in another runtime", |a, base, _| {
-        ok_get(a, &format!("{base}/write?publish"), None)
-    });
+/// The floor of [`FIRST_WRITE_ALONE`] (served by [`Server::spawn_empty_js_apart`]), with its I/O:
+/// the same JSON body read, one D1 read (ours: the token check's), the upsert batch, then one
+/// request to an object in the other runtime. Until 2026-12-07 it had neither the body nor the
+/// read (bench/RESULTS.md, "the first write's floor").
+const FLOOR_PUBLISH: Step = (
+    "empty JS worker: the body read, SELECT 1, the upsert batch, then a request to an object in another runtime",
+    |a, base, _| post(a, &format!("{base}/write?read&publish"), None, &session_body()).is_ok(),
+);
 
 /// Ours, in the order a fresh isolate meets them: each row's first-time cost is what its path
 /// adds to those before it.
@@ -57,10 +59,14 @@ pub fn objects_apart(step: &Step) -> bool {
 /// An isolate's first write: a new session (a D1 batch) and its update published to the
 /// account's Durable Object, which wakes. A fresh tag each time, so every run creates.
 fn new_session(agent: &ureq::Agent, base: &str, token: &str) -> bool {
+    post(agent, &format!("{base}/v1/sessions"), Some(token), &session_body()).is_ok()
+}
+
+/// A new session's body, with a fresh tag.
+fn session_body() -> String {
     let tag =
         format!("cold-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
-    let body = serde_json::json!({"tag": tag, "metadata": "bWV0YQ=="}).to_string();
-    post(agent, &format!("{base}/v1/sessions"), Some(token), &body).is_ok()
+    serde_json::json!({"tag": tag, "metadata": "bWV0YQ=="}).to_string()
 }
 
 /// The worker process's CPU for one request, in ms, read once it has gone idle again (work

@@ -72,12 +72,16 @@ const EMPTY_WORKER: &str = r#"export default {
       return Response.json(results.map((r) => r.results));
     }
     if (path === "/write") {
+      const params = new URL(request.url).searchParams;
+      // ?read, posted: as our first write, the JSON body read and the token check's one read.
+      if (request.method === "POST") await request.text();
+      if (params.has("read")) await env.DB.prepare("SELECT 1 AS one").first();
       const id = request.headers.get("x-id") ?? "a";
       const [, row] = await env.DB.batch([
         env.DB.prepare("CREATE TABLE IF NOT EXISTS t (id TEXT PRIMARY KEY, n INTEGER)"),
         env.DB.prepare("INSERT INTO t (id, n) VALUES (?, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1 RETURNING n").bind(id),
       ]);
-      if (new URL(request.url).searchParams.has("publish")) {
+      if (params.has("publish")) {
         // As our writes publish: after the response, one POST to the account's object.
         const hub = env.USER_HUB.get(env.USER_HUB.idFromName(id));
         ctx.waitUntil(hub.fetch("https://hub/publish", { method: "POST", body: "[]" }).then((r) => r.arrayBuffer()));
@@ -145,7 +149,8 @@ impl Server {
 
     /// The runtime's own floor: a JavaScript worker with the same D1 binding, served by the same
     /// wrangler with the same flags. `/` answers "ok"; `/read?n=N` runs `SELECT 1` N times in turn; `/write` one
-    /// batch of an insert and a select, as a sign-in's upsert does; `/batch` the batch posted. Its database is a copy of
+    /// batch of an insert and a select, as a sign-in's upsert does (posted with `?read`: the body
+    /// read and one `SELECT 1` before it, as our first write's token check); `/batch` the batch posted. Its database is a copy of
     /// `state` (ours: our schema and rows), so local D1's first-statement work (opening the file,
     /// parsing the schema), which on the platform is not the worker's CPU, is in the floor too.
     pub fn spawn_empty_js(state: &Path) -> Server {
@@ -180,7 +185,8 @@ impl Server {
     }
 
     /// The JavaScript floor with the same objects apart: its `/write?publish` sends one request
-    /// to an object of the other server after its batch, as our writes publish.
+    /// to an object of the other server after its batch, as our writes publish (`?read`, posted:
+    /// the body read and one read first, as our first write's token check).
     pub fn spawn_empty_js_apart(state: &Path) -> Server {
         let dir = Server::floor_dir(state, "empty-apart", "index.js");
         std::fs::write(dir.join("index.js"), EMPTY_WORKER).unwrap();
