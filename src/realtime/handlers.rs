@@ -360,8 +360,8 @@ pub async fn session_alive(
     let thinking = e.thinking.unwrap_or(false);
     let key = session_key(&e.sid);
     if throttle.borrow().recent(&key, now) {
-        let body = events::sessions::activity(&e.sid, true, at, thinking);
-        return Ok((None, Outbox::default().ephemeral(body, Recipients::User)));
+        let event = events::sessions::activity(&e.sid, true, at, thinking);
+        return Ok((None, Outbox::default().ephemeral(event, Recipients::User)));
     }
     let outbox = sessions::session_alive(db, user, &e.sid, at, thinking).await?;
     if !outbox.is_empty() {
